@@ -1,0 +1,128 @@
+"""``python -m homeserver``: generate a config, or run the server in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from homeserver.config import ConfigError, load_config
+
+logger = logging.getLogger("homeserver")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m homeserver", description="Run the Vignette homeserver.")
+    parser.add_argument("-c", "--config-path", required=True, help="path to homeserver.yaml")
+    parser.add_argument("--generate-config", action="store_true",
+                        help="write a new config (and signing key) instead of running; never overwrites")
+    parser.add_argument("--server-name", "-H", help="the server name, with --generate-config")
+    parser.add_argument("--data-directory", help="where data and keys live, with --generate-config "
+                        "(default: the config file's directory)")
+    parser.add_argument("--report-stats", help=argparse.SUPPRESS)  # accepted for Synapse muscle memory
+    return parser.parse_args(argv)
+
+
+def fail(message: str) -> int:
+    print(f"vignette: {message}", file=sys.stderr)
+    return 1
+
+
+def generate(args: argparse.Namespace) -> int:
+    from homeserver.config.generate import generate_config
+    from homeserver.config.names import server_name_problem
+
+    if not args.server_name:
+        return fail("--generate-config needs --server-name NAME")
+    problem = server_name_problem(args.server_name)
+    if problem:
+        return fail(f"--server-name: {problem}")
+    data_dir = args.data_directory or os.path.dirname(os.path.abspath(args.config_path))
+    try:
+        for line in generate_config(args.config_path, args.server_name, data_dir):
+            print(line)
+    except OSError as exc:
+        return fail(f"cannot write the config: {exc}")
+    return 0
+
+
+def other_process_running(pid_file: str | None) -> int | None:
+    if not pid_file:
+        return None
+    try:
+        with open(pid_file, encoding="ascii") as handle:
+            pid = int(handle.read().strip())
+    except (OSError, ValueError):
+        return None
+    if pid == os.getpid():
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return pid
+    return pid
+
+
+def run(config_path: str) -> int:
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        return fail(f"config error: {exc}")
+    running = other_process_running(config.pid_file)
+    if running:
+        return fail(f"already running as pid {running} (pid file {config.pid_file})")
+
+    from twisted.internet import reactor
+    from twisted.internet.defer import Deferred
+
+    from homeserver.app import HomeServer
+    from homeserver.logging_setup import setup_logging
+
+    try:
+        setup_logging(config.logging, config.log_config)
+    except (OSError, ValueError) as exc:
+        return fail(f"config error: logging: {exc}")
+
+    exit_code = {"code": 0}
+    hs = HomeServer(config, reactor)
+
+    async def start() -> None:
+        try:
+            await hs.setup()
+            hs.start_listening()
+            hs.write_pid_file()
+        except Exception as exc:  # noqa: BLE001 - any start-up failure ends the process with one line
+            logger.debug("start-up failed", exc_info=True)
+            print(f"vignette: cannot start: {describe_start_error(exc)}", file=sys.stderr)
+            exit_code["code"] = 1
+            reactor.stop()
+            return
+        logger.info("Vignette %s is running as pid %d", config.server_name, os.getpid())
+
+    reactor.callWhenRunning(lambda: Deferred.fromCoroutine(start()))
+    reactor.addSystemEventTrigger("before", "shutdown", lambda: Deferred.fromCoroutine(hs.shutdown()))
+    reactor.run()
+    return exit_code["code"]
+
+
+def describe_start_error(exc: Exception) -> str:
+    from twisted.internet.error import CannotListenError
+
+    if isinstance(exc, CannotListenError):
+        return f"cannot listen on {exc.interface or '*'}:{exc.port}: {exc.socketError}"
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.generate_config:
+        return generate(args)
+    return run(args.config_path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,21 @@
+"""Thin HTTP modules, one per Matrix API area.
+
+Each module has ``RESOURCES`` (the listener resource names it is served on)
+and ``register_routes(router, hs)``.  Add a new area by listing it here.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from homeserver.api import health, versions, well_known
+
+API_MODULES: list[ModuleType] = [
+    health,
+    versions,
+    well_known,
+]
+
+
+def modules_for_resources(names: set[str]) -> list[ModuleType]:
+    return [module for module in API_MODULES if names & set(module.RESOURCES)]

@@ -1,0 +1,25 @@
+"""``GET /_matrix/client/versions``: which spec versions and unstable features we speak."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.web.server import Request
+
+from homeserver.http.router import Router
+
+RESOURCES = ("client",)
+
+SPEC_VERSIONS = [
+    "r0.6.1", "v1.1", "v1.2", "v1.3", "v1.4", "v1.5", "v1.6", "v1.7", "v1.8", "v1.9", "v1.10",
+    "v1.11", "v1.12", "v1.13", "v1.14", "v1.15", "v1.16", "v1.17", "v1.18", "v1.19",
+]  # fmt: skip
+
+UNSTABLE_FEATURES: dict[str, bool] = {}
+
+
+def register_routes(router: Router, hs: Any) -> None:
+    async def versions(request: Request) -> tuple[int, dict[str, Any]]:
+        return 200, {"versions": SPEC_VERSIONS, "unstable_features": UNSTABLE_FEATURES}
+
+    router.add("GET", "/_matrix/client/versions", versions)

@@ -1,0 +1,111 @@
+"""The HomeServer: one object that owns config, storage and the lazily built components."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any, TypeVar
+
+from twisted.internet import ssl
+from twisted.internet.interfaces import IListeningPort, IReactorCore
+from twisted.web.server import Site
+
+from homeserver.api import modules_for_resources
+from homeserver.config.schema import HomeserverConfig, Listener
+from homeserver.http.resource import JsonApiResource
+from homeserver.http.router import Router
+from homeserver.signing_key import ServerSigningKey, read_signing_keys
+from storage.engine import Database, create_database
+from storage.migrate import prepare_database
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class QuietSite(Site):
+    """Our resource writes its own access log line; Twisted's would duplicate it."""
+
+    def log(self, request: Any) -> None:
+        pass
+
+
+class HomeServer:
+    """Holds what every component needs and builds each component once, on demand.
+
+    ``hs.get(SomeHandler)`` constructs ``SomeHandler(hs)`` the first time and
+    returns the same instance afterwards, so areas of the server can depend
+    on one another without a central list that every change has to edit.
+    """
+
+    def __init__(self, config: HomeserverConfig, reactor: IReactorCore) -> None:
+        self.config = config
+        self.reactor = reactor
+        self.server_name = config.server_name
+        self.signing_keys: list[ServerSigningKey] = read_signing_keys(config.signing_key_path)
+        self.signing_key = self.signing_keys[0]
+        self._db: Database | None = None
+        self._components: dict[type, Any] = {}
+        self._ports: list[IListeningPort] = []
+
+    @property
+    def db(self) -> Database:
+        if self._db is None:
+            raise RuntimeError("the database is not open yet; call setup() first")
+        return self._db
+
+    def get(self, cls: type[T]) -> T:
+        component = self._components.get(cls)
+        if component is None:
+            component = cls(self)  # type: ignore[call-arg]
+            self._components[cls] = component
+        return component
+
+    async def setup(self) -> None:
+        """Open the database and bring its schema up to date."""
+        self._db = create_database({"name": self.config.database.name, "args": dict(self.config.database.args)})
+        await prepare_database(self._db)
+
+    def build_router(self, listener: Listener) -> Router:
+        router = Router()
+        names = {name for resource in listener.resources for name in resource.names}
+        for module in modules_for_resources(names):
+            module.register_routes(router, self)
+        return router
+
+    def start_listening(self) -> None:
+        for listener in self.config.listeners:
+            site = QuietSite(JsonApiResource(self.build_router(listener)))
+            site.displayTracebacks = False
+            for address in listener.bind_addresses:
+                if listener.tls:
+                    port = self.reactor.listenSSL(listener.port, site, self._tls_context(), interface=address)
+                else:
+                    port = self.reactor.listenTCP(listener.port, site, interface=address)
+                self._ports.append(port)
+                host = port.getHost()
+                logger.info("Listening on %s:%s (%s)", host.host, host.port, "TLS" if listener.tls else "plain HTTP")
+
+    def bound_ports(self) -> list[int]:
+        return [port.getHost().port for port in self._ports]
+
+    def _tls_context(self) -> ssl.CertificateOptions:
+        assert self.config.tls_certificate_path and self.config.tls_private_key_path
+        with open(self.config.tls_certificate_path, "rb") as cert, open(self.config.tls_private_key_path, "rb") as key:
+            pem = key.read() + b"\n" + cert.read()
+        return ssl.PrivateCertificate.loadPEM(pem).options()
+
+    def write_pid_file(self) -> None:
+        if self.config.pid_file:
+            with open(self.config.pid_file, "w", encoding="ascii") as handle:
+                handle.write(f"{os.getpid()}\n")
+
+    async def shutdown(self) -> None:
+        for port in self._ports:
+            await port.stopListening()
+        if self._db is not None:
+            await self._db.close()
+        if self.config.pid_file:
+            try:
+                os.unlink(self.config.pid_file)
+            except FileNotFoundError:
+                pass

@@ -1,0 +1,54 @@
+"""Loading and validating homeserver.yaml."""
+
+from __future__ import annotations
+
+import yaml
+
+from homeserver.config.loader import ConfigError, build
+from homeserver.config.schema import HomeserverConfig
+from homeserver.signing_key import SigningKeyError, read_signing_keys
+
+__all__ = ["ConfigError", "HomeserverConfig", "load_config", "parse_config"]
+
+
+def parse_config(data: object) -> HomeserverConfig:
+    """Validate an already-parsed YAML document, including cross-key rules."""
+    if not isinstance(data, dict):
+        raise ConfigError("", "the config file must be a YAML mapping of keys to values")
+    config = build(HomeserverConfig, data)
+    for index, listener in enumerate(config.listeners):
+        if listener.tls and not (config.tls_certificate_path and config.tls_private_key_path):
+            raise ConfigError(
+                f"listeners[{index}].tls",
+                "a TLS listener needs tls_certificate_path and tls_private_key_path to be set",
+            )
+    return config
+
+
+def load_config(path: str) -> HomeserverConfig:
+    """Read, validate and check the files a config points at."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = yaml.safe_load(handle)
+    except FileNotFoundError:
+        raise ConfigError("", f"config file {path} does not exist (create one with --generate-config)") from None
+    except OSError as exc:
+        raise ConfigError("", f"cannot read config file {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError("", f"{path} is not valid YAML{where}") from None
+    config = parse_config(data)
+    try:
+        read_signing_keys(config.signing_key_path)
+    except SigningKeyError as exc:
+        raise ConfigError("signing_key_path", str(exc)) from None
+    for key in ("tls_certificate_path", "tls_private_key_path"):
+        file_path = getattr(config, key)
+        if file_path is not None and any(listener.tls for listener in config.listeners):
+            try:
+                with open(file_path, "rb"):
+                    pass
+            except OSError as exc:
+                raise ConfigError(key, f"cannot read {file_path}: {exc.strerror}") from None
+    return config

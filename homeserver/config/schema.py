@@ -1,0 +1,190 @@
+"""The shape of homeserver.yaml.
+
+Keys take Synapse's names where the concept is the same, so operators can
+carry their knowledge (and much of their config) across.  Every key here is
+documented in config.sample.yaml; a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any, Literal
+
+import attrs
+
+from homeserver.config.loader import ByteSize, Duration, field
+
+KNOWN_RESOURCES = ("client", "federation", "keys", "metrics", "media", "health", "openid")
+SUPPORTED_ROOM_VERSIONS = tuple(str(v) for v in range(1, 13))
+
+
+def _port(value: int) -> str | None:
+    return None if 0 <= value <= 65535 else "expected a port number from 0 to 65535"
+
+
+def _positive(value: float) -> str | None:
+    return None if value > 0 else "expected a number greater than zero"
+
+
+def _non_negative(value: float) -> str | None:
+    return None if value >= 0 else "expected a number of zero or more"
+
+
+def _server_name(value: str) -> str | None:
+    from homeserver.config.names import server_name_problem
+
+    return server_name_problem(value)
+
+
+def _cidr_list(values: list[str]) -> str | None:
+    for value in values:
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            return f"expected IP ranges in CIDR form such as 10.0.0.0/8, got {value!r}"
+    return None
+
+
+def _bind_addresses(values: list[str]) -> str | None:
+    for value in values:
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            return f"expected IP addresses such as 127.0.0.1 or ::, got {value!r}"
+    return None
+
+
+def _room_version(value: str) -> str | None:
+    if value in SUPPORTED_ROOM_VERSIONS:
+        return None
+    return f"expected a room version from 1 to 12 as a string, got {value!r}"
+
+
+def _resource_names(values: list[str]) -> str | None:
+    for value in values:
+        if value not in KNOWN_RESOURCES:
+            return f"expected resource names from {', '.join(KNOWN_RESOURCES)}, got {value!r}"
+    return None
+
+
+@attrs.frozen
+class ListenerResource:
+    names: list[str] = field(check=_resource_names)
+    compress: bool = field(False)
+
+
+@attrs.frozen
+class Listener:
+    port: int = field(check=_port, expected="a port number from 0 to 65535")
+    bind_addresses: list[str] = field(factory=lambda: ["127.0.0.1"], check=_bind_addresses)
+    type: Literal["http"] = field("http")
+    tls: bool = field(False)
+    x_forwarded: bool = field(False)
+    resources: list[ListenerResource] = field(factory=list)
+
+    def serves(self, name: str) -> bool:
+        return any(name in resource.names for resource in self.resources)
+
+
+@attrs.frozen
+class DatabaseSection:
+    name: Literal["sqlite3", "psycopg2"] = field("sqlite3")
+    args: dict[str, Any] = field(factory=dict)
+
+
+@attrs.frozen
+class RedisSection:
+    enabled: bool = field(False)
+    host: str = field("localhost")
+    port: int = field(6379, check=_port)
+    password: str | None = field(None)
+    dbid: int = field(0, check=_non_negative)
+
+
+@attrs.frozen
+class RateLimit:
+    """A leaky bucket: ``burst_count`` actions at once, refilled at ``per_second``."""
+
+    per_second: float = field(0.2, check=_positive)
+    burst_count: float = field(10.0, check=_positive)
+    enabled: bool = field(True)
+
+
+@attrs.frozen
+class LoginRateLimits:
+    address: RateLimit = field(factory=lambda: RateLimit(per_second=0.003, burst_count=5))
+    account: RateLimit = field(factory=lambda: RateLimit(per_second=0.003, burst_count=5))
+    failed_attempts: RateLimit = field(factory=lambda: RateLimit(per_second=0.17, burst_count=3))
+
+
+@attrs.frozen
+class TrustedKeyServer:
+    server_name: str = field(check=_server_name)
+    verify_keys: dict[str, str] | None = field(None)
+    accept_keys_insecurely: bool = field(False)
+
+
+@attrs.frozen
+class PresenceSection:
+    enabled: bool = field(False)
+
+
+@attrs.frozen
+class LoggingSection:
+    format: Literal["text", "json"] = field("text")
+    file: str | None = field(None)
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = field("INFO")
+
+
+DEFAULT_IP_RANGE_BLACKLIST = [
+    "127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10",
+    "192.0.0.0/24", "169.254.0.0/16", "192.88.99.0/24", "198.18.0.0/15", "192.0.2.0/24",
+    "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "0.0.0.0/8", "255.255.255.255/32",
+    "::1/128", "fe80::/10", "fc00::/7", "2001:db8::/32", "ff00::/8", "fec0::/10", "::/128",
+]  # fmt: skip
+
+
+@attrs.frozen
+class HomeserverConfig:
+    """The whole of homeserver.yaml."""
+
+    server_name: str = field(check=_server_name)
+    public_baseurl: str | None = field(None)
+    serve_server_wellknown: bool = field(False)
+    listeners: list[Listener] = field(factory=list)
+    pid_file: str | None = field(None)
+    log_config: str | None = field(None)
+    logging: LoggingSection = field(factory=LoggingSection)
+
+    database: DatabaseSection = field(factory=DatabaseSection)
+    redis: RedisSection = field(factory=RedisSection)
+
+    signing_key_path: str = field()
+    tls_certificate_path: str | None = field(None)
+    tls_private_key_path: str | None = field(None)
+
+    enable_registration: bool = field(False)
+    enable_registration_without_verification: bool = field(False)
+    registration_shared_secret: str | None = field(None)
+    registration_requires_token: bool = field(False)
+    allow_guest_access: bool = field(False)
+
+    rc_message: RateLimit = field(factory=lambda: RateLimit(per_second=0.2, burst_count=10))
+    rc_login: LoginRateLimits = field(factory=LoginRateLimits)
+    rc_registration: RateLimit = field(factory=lambda: RateLimit(per_second=0.17, burst_count=3))
+
+    ip_range_blacklist: list[str] = field(factory=lambda: list(DEFAULT_IP_RANGE_BLACKLIST), check=_cidr_list)
+    ip_range_whitelist: list[str] = field(factory=list, check=_cidr_list)
+    federation_verify_certificates: bool = field(True)
+    trusted_key_servers: list[TrustedKeyServer] = field(factory=list)
+
+    media_store_path: str | None = field(None)
+    max_upload_size: ByteSize = field(ByteSize(50 * 1024 * 1024))
+    max_request_body_size: ByteSize = field(ByteSize(10 * 1024 * 1024))
+
+    default_room_version: str = field("12", check=_room_version)
+    presence: PresenceSection = field(factory=PresenceSection)
+    enable_metrics: bool = field(False)
+
+    max_group_size: int = field(1500, check=_positive)
+    to_device_retention: Duration = field(Duration(30 * 86_400_000))

@@ -1,0 +1,107 @@
+"""Reading what a client sent: JSON bodies and query parameters, with Matrix errors."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from twisted.web.server import Request
+
+from homeserver.http.errors import bad_json, invalid_param, missing_param, not_json, too_large
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_json(raw: bytes) -> Any:
+    """Decode strict JSON (no NaN/Infinity), raising M_NOT_JSON."""
+    try:
+        return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise not_json() from None
+
+
+def read_body(request: Request, max_size: int) -> bytes:
+    declared = request.getHeader("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_size:
+        raise too_large(f"Request body is larger than {max_size} bytes")
+    content = request.content
+    if content is None:
+        return b""
+    content.seek(0)
+    raw = content.read(max_size + 1)
+    if len(raw) > max_size:
+        raise too_large(f"Request body is larger than {max_size} bytes")
+    return raw
+
+
+def parse_json_object(request: Request, max_size: int, allow_empty: bool = False) -> dict[str, Any]:
+    """The request body as a JSON object.
+
+    ``allow_empty`` treats a missing body as ``{}``, as some endpoints (leave,
+    logout) are called with no body by real clients.
+    """
+    raw = read_body(request, max_size)
+    if allow_empty and not raw.strip():
+        return {}
+    body = parse_json(raw)
+    if not isinstance(body, dict):
+        raise not_json("Content must be a JSON object.")
+    return body
+
+
+def query_str(request: Request, name: str, default: str | None = None, required: bool = False) -> str | None:
+    values = request.args.get(name.encode())
+    if not values:
+        if required:
+            raise missing_param(name)
+        return default
+    try:
+        return values[0].decode("utf-8")
+    except UnicodeDecodeError:
+        raise invalid_param(f"{name} is not UTF-8") from None
+
+
+def query_int(request: Request, name: str, default: int | None = None, minimum: int | None = None,
+              maximum: int | None = None, required: bool = False) -> int | None:
+    text = query_str(request, name, required=required)
+    if text is None:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise invalid_param(f"{name} must be an integer") from None
+    if minimum is not None and value < minimum:
+        raise invalid_param(f"{name} must be at least {minimum}")
+    if maximum is not None and value > maximum:
+        value = maximum
+    return value
+
+
+def query_bool(request: Request, name: str, default: bool = False) -> bool:
+    text = query_str(request, name)
+    if text is None:
+        return default
+    if text in ("true", "1"):
+        return True
+    if text in ("false", "0"):
+        return False
+    raise invalid_param(f"{name} must be true or false")
+
+
+def require(body: dict[str, Any], name: str, kind: type | tuple[type, ...], what: str) -> Any:
+    """A required body field of the right JSON type."""
+    if name not in body:
+        raise missing_param(name)
+    value = body[name]
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise bad_json(f"{name} must be {what}")
+    return value
+
+
+def optional(body: dict[str, Any], name: str, kind: type | tuple[type, ...], what: str, default: Any = None) -> Any:
+    """An optional body field; present-but-wrong-type is M_BAD_JSON."""
+    if name not in body or body[name] is None:
+        return default
+    return require(body, name, kind, what)

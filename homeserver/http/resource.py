@@ -1,0 +1,135 @@
+"""The Twisted resource that serves every JSON API: dispatch, errors, CORS, access log."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+from urllib.parse import quote, unquote
+
+import attrs
+from twisted.internet.defer import Deferred
+from twisted.python.failure import Failure
+from twisted.web.resource import Resource
+from twisted.web.server import NOT_DONE_YET, Request
+
+from homeserver.http.errors import MatrixError, unrecognized
+from homeserver.http.router import Router
+
+access_log = logging.getLogger("homeserver.access")
+logger = logging.getLogger(__name__)
+
+CORS_HEADERS = {
+    b"Access-Control-Allow-Origin": b"*",
+    b"Access-Control-Allow-Methods": b"GET, HEAD, POST, PUT, DELETE, OPTIONS",
+    b"Access-Control-Allow-Headers": b"X-Requested-With, Content-Type, Authorization, Date",
+    b"Access-Control-Expose-Headers": b"Synapse-Trace-Id, Server",
+}
+
+
+@attrs.frozen
+class RawResponse:
+    """A non-JSON body (media downloads, metrics text)."""
+
+    body: bytes
+    content_type: bytes
+
+
+def encode_json(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def loggable_path(request: Request) -> str:
+    """The request path with any access token hidden."""
+    uri = request.uri.decode("ascii", "replace")
+    path, _, query = uri.partition("?")
+    if not query:
+        return path
+    parts = []
+    for item in query.split("&"):
+        name, _, _value = item.partition("=")
+        parts.append(f"{name}=<redacted>" if unquote(name) == "access_token" else item)
+    return f"{path}?{'&'.join(parts)}"
+
+
+class JsonApiResource(Resource):
+    """Dispatches every request under the listener to the router."""
+
+    isLeaf = True
+
+    def __init__(self, router: Router) -> None:
+        super().__init__()
+        self.router = router
+
+    def render(self, request: Request) -> Any:
+        request.start_time = time.monotonic()  # type: ignore[attr-defined]
+        request.notifyFinish().addBoth(self._log_finished, request)
+        for name, value in CORS_HEADERS.items():
+            request.setHeader(name, value)
+        method = request.method.decode("ascii", "replace")
+        path = request.path.decode("ascii", "replace")
+        try:
+            route, params, path_known = self.router.match(method, path)
+        except UnicodeDecodeError:
+            self._write_error(request, unrecognized(400, "The path is not valid UTF-8"))
+            return NOT_DONE_YET
+        if method == "OPTIONS":
+            if path_known:
+                request.setResponseCode(204)
+                return b""
+            self._write_error(request, unrecognized())
+            return NOT_DONE_YET
+        if route is None:
+            error = unrecognized(405, "Method not allowed") if path_known else unrecognized()
+            self._write_error(request, error)
+            return NOT_DONE_YET
+        request.route_name = route.name  # type: ignore[attr-defined]
+        deferred = Deferred.fromCoroutine(route.handler(request, **params))
+        deferred.addCallbacks(self._write_result, self._write_failure, callbackArgs=(request,), errbackArgs=(request,))
+        return NOT_DONE_YET
+
+    def _write_result(self, result: tuple[int, Any], request: Request) -> None:
+        status, body = result
+        if isinstance(body, RawResponse):
+            self._finish(request, status, body.body, body.content_type)
+        else:
+            self._finish(request, status, encode_json(body), b"application/json")
+
+    def _write_failure(self, failure: Failure, request: Request) -> None:
+        if failure.check(MatrixError):
+            self._write_error(request, failure.value)
+            return
+        logger.error("Request %s %s failed", request.method.decode(), loggable_path(request),
+                     exc_info=(failure.type, failure.value, failure.getTracebackObject()))
+        self._write_error(request, MatrixError(500, "M_UNKNOWN", "Internal server error"))
+
+    def _write_error(self, request: Request, error: MatrixError) -> None:
+        self._finish(request, error.status, encode_json(error.to_json()), b"application/json")
+
+    @staticmethod
+    def _finish(request: Request, status: int, body: bytes, content_type: bytes) -> None:
+        if request._disconnected or request.finished:
+            return
+        request.setResponseCode(status)
+        request.setHeader(b"Content-Type", content_type)
+        request.setHeader(b"Content-Length", str(len(body)).encode())
+        if request.method != b"HEAD":
+            request.write(body)
+        request.finish()
+
+    @staticmethod
+    def _log_finished(result: Any, request: Request) -> None:
+        elapsed_ms = (time.monotonic() - getattr(request, "start_time", time.monotonic())) * 1000
+        requester = getattr(request, "requester_id", None) or "-"
+        status = request.code if not request._disconnected else "disconnected"
+        access_log.info(
+            "%s %s %s %s %.1fms %s",
+            request.getClientAddress().host if hasattr(request.getClientAddress(), "host") else "-",
+            request.method.decode("ascii", "replace"),
+            loggable_path(request),
+            status,
+            elapsed_ms,
+            quote(requester, safe="@:!$#."),
+        )
+        return None
