@@ -76,6 +76,7 @@ class HomeServer:
         for listener in self.config.listeners:
             site = QuietSite(JsonApiResource(self.build_router(listener)))
             site.displayTracebacks = False
+            site.noisy = False
             for address in listener.bind_addresses:
                 if listener.tls:
                     port = self.reactor.listenSSL(listener.port, site, self._tls_context(), interface=address)

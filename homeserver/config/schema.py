@@ -67,13 +67,13 @@ def _resource_names(values: list[str]) -> str | None:
     return None
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class ListenerResource:
     names: list[str] = field(check=_resource_names)
     compress: bool = field(False)
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class Listener:
     port: int = field(check=_port, expected="a port number from 0 to 65535")
     bind_addresses: list[str] = field(factory=lambda: ["127.0.0.1"], check=_bind_addresses)
@@ -86,13 +86,13 @@ class Listener:
         return any(name in resource.names for resource in self.resources)
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class DatabaseSection:
     name: Literal["sqlite3", "psycopg2"] = field("sqlite3")
     args: dict[str, Any] = field(factory=dict)
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class RedisSection:
     enabled: bool = field(False)
     host: str = field("localhost")
@@ -101,7 +101,7 @@ class RedisSection:
     dbid: int = field(0, check=_non_negative)
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class RateLimit:
     """A leaky bucket: ``burst_count`` actions at once, refilled at ``per_second``."""
 
@@ -110,26 +110,26 @@ class RateLimit:
     enabled: bool = field(True)
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class LoginRateLimits:
     address: RateLimit = field(factory=lambda: RateLimit(per_second=0.003, burst_count=5))
     account: RateLimit = field(factory=lambda: RateLimit(per_second=0.003, burst_count=5))
     failed_attempts: RateLimit = field(factory=lambda: RateLimit(per_second=0.17, burst_count=3))
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class TrustedKeyServer:
     server_name: str = field(check=_server_name)
     verify_keys: dict[str, str] | None = field(None)
     accept_keys_insecurely: bool = field(False)
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class PresenceSection:
     enabled: bool = field(False)
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class LoggingSection:
     format: Literal["text", "json"] = field("text")
     file: str | None = field(None)
@@ -144,7 +144,7 @@ DEFAULT_IP_RANGE_BLACKLIST = [
 ]  # fmt: skip
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class HomeserverConfig:
     """The whole of homeserver.yaml."""
 

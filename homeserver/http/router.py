@@ -8,7 +8,6 @@ from typing import Any
 from urllib.parse import unquote
 
 import attrs
-from twisted.web.server import Request
 
 Handler = Callable[..., Awaitable[tuple[int, Any]]]
 

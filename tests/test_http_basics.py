@@ -1,0 +1,55 @@
+"""Black-box checks of the HTTP surface every client depends on."""
+
+from __future__ import annotations
+
+import requests
+
+from tests.support.server import RunningServer
+
+
+def test_versions_lists_current_spec(server: RunningServer) -> None:
+    response = requests.get(server.url("/_matrix/client/versions"))
+    assert response.status_code == 200
+    body = response.json()
+    assert "v1.19" in body["versions"]
+    assert isinstance(body["unstable_features"], dict)
+
+
+def test_health_answers_ok(server: RunningServer) -> None:
+    response = requests.get(server.url("/health"))
+    assert response.status_code == 200
+    assert response.text == "OK"
+
+
+def test_unknown_path_is_unrecognized(server: RunningServer) -> None:
+    response = requests.get(server.url("/_matrix/client/v3/no_such_endpoint"))
+    assert response.status_code == 404
+    assert response.json()["errcode"] == "M_UNRECOGNIZED"
+
+
+def test_wrong_method_is_405(server: RunningServer) -> None:
+    response = requests.delete(server.url("/_matrix/client/versions"))
+    assert response.status_code == 405
+    assert response.json()["errcode"] == "M_UNRECOGNIZED"
+
+
+def test_cors_headers_and_preflight(server: RunningServer) -> None:
+    response = requests.options(server.url("/_matrix/client/versions"),
+                                headers={"Origin": "https://app.example", "Access-Control-Request-Method": "GET"})
+    assert response.status_code == 204
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    assert "Authorization" in response.headers["Access-Control-Allow-Headers"]
+    assert requests.get(server.url("/_matrix/client/versions")).headers["Access-Control-Allow-Origin"] == "*"
+
+
+def test_well_known_not_configured_is_404_json(server: RunningServer) -> None:
+    response = requests.get(server.url("/.well-known/matrix/client"))
+    assert response.status_code == 404
+    assert response.json()["errcode"] == "M_NOT_FOUND"
+
+
+def test_access_log_hides_tokens(server: RunningServer) -> None:
+    requests.get(server.url("/_matrix/client/versions?access_token=sekrit123&x=1"))
+    log = (server.directory / "homeserver.log").read_text()
+    assert "GET /_matrix/client/versions?access_token=<redacted>&x=1 200" in log
+    assert "sekrit123" not in log

@@ -1,0 +1,94 @@
+"""The JSON request plumbing, driven over a real socket with a small test API."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest_twisted
+import treq
+from twisted.internet import reactor
+from twisted.web.server import Request, Site
+
+from homeserver.http.errors import forbidden
+from homeserver.http.request import parse_json_object, query_int
+from homeserver.http.resource import JsonApiResource
+from homeserver.http.router import Router
+
+MAX_BODY = 1024
+
+
+def make_router() -> Router:
+    router = Router()
+
+    async def echo(request: Request, thing: str) -> tuple[int, Any]:
+        body = parse_json_object(request, MAX_BODY)
+        return 200, {"thing": thing, "body": body, "limit": query_int(request, "limit", default=5, minimum=1)}
+
+    async def refuse(request: Request) -> tuple[int, Any]:
+        raise forbidden("no")
+
+    async def explode(request: Request) -> tuple[int, Any]:
+        raise RuntimeError("boom")
+
+    router.add("POST", "/echo/{thing}", echo)
+    router.add("GET", "/refuse", refuse)
+    router.add("GET", "/explode", explode)
+    return router
+
+
+class ApiServer:
+    def __init__(self) -> None:
+        self.port = reactor.listenTCP(0, Site(JsonApiResource(make_router())), interface="127.0.0.1")
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port.getHost().port}{path}"
+
+
+async def call(method: str, path: str, data: bytes | None = None) -> tuple[int, dict[str, Any]]:
+    api = ApiServer()
+    try:
+        response = await treq.request(method, api.url(path), data=data)
+        return response.code, json.loads(await response.content())
+    finally:
+        await api.port.stopListening()
+
+
+@pytest_twisted.ensureDeferred
+async def test_json_body_and_percent_decoded_params() -> None:
+    code, body = await call("POST", "/echo/a%20b%2Fc?limit=7", b'{"x": 1}')
+    assert code == 200
+    assert body == {"thing": "a b/c", "body": {"x": 1}, "limit": 7}
+
+
+@pytest_twisted.ensureDeferred
+async def test_not_json_body() -> None:
+    for raw in (b"{not json", b"\xff\xfe", b"NaN", b'{"x": Infinity}'):
+        code, body = await call("POST", "/echo/x", raw)
+        assert (code, body["errcode"]) == (400, "M_NOT_JSON"), raw
+
+
+@pytest_twisted.ensureDeferred
+async def test_non_object_json_body() -> None:
+    code, body = await call("POST", "/echo/x", b"[1, 2]")
+    assert (code, body["errcode"]) == (400, "M_NOT_JSON")
+
+
+@pytest_twisted.ensureDeferred
+async def test_body_over_limit_is_too_large() -> None:
+    code, body = await call("POST", "/echo/x", b'{"x": "' + b"a" * MAX_BODY + b'"}')
+    assert (code, body["errcode"]) == (413, "M_TOO_LARGE")
+
+
+@pytest_twisted.ensureDeferred
+async def test_bad_query_param() -> None:
+    code, body = await call("POST", "/echo/x?limit=lots", b"{}")
+    assert (code, body["errcode"]) == (400, "M_INVALID_PARAM")
+
+
+@pytest_twisted.ensureDeferred
+async def test_matrix_error_and_unexpected_error() -> None:
+    assert await call("GET", "/refuse") == (403, {"errcode": "M_FORBIDDEN", "error": "no"})
+    code, body = await call("GET", "/explode")
+    assert (code, body["errcode"]) == (500, "M_UNKNOWN")
+    assert "boom" not in body["error"]
