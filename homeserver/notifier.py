@@ -1,0 +1,106 @@
+"""Wakes long-polls and WebSockets when a stream advances.
+
+Writers call ``on_new_event(stream, position, users=..., rooms=...)`` after
+their transaction commits.  Waiters register interest in a user and a set of
+rooms.  The signal is explicit ("stream X advanced to N for these users and
+rooms") so a later Redis fan-out between worker processes can carry exactly
+the same message.  Waiter entries are removed as soon as they fire or time
+out, so the indexes never outgrow the number of live connections.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import attrs
+from twisted.internet.defer import Deferred
+
+logger = logging.getLogger(__name__)
+
+StreamListener = Callable[["StreamAdvance"], None]
+
+
+@attrs.frozen
+class StreamAdvance:
+    stream: str
+    position: int
+    users: frozenset[str]
+    rooms: frozenset[str]
+
+
+class Waiter:
+    """One parked request; fires once, with the first advance that concerns it."""
+
+    def __init__(self, notifier: Notifier, user_id: str, rooms: frozenset[str]) -> None:
+        self.notifier = notifier
+        self.user_id = user_id
+        self.rooms = rooms
+        self.deferred: Deferred[StreamAdvance | None] = Deferred()
+
+    def fire(self, advance: StreamAdvance | None) -> None:
+        if not self.deferred.called:
+            self.notifier._forget(self)
+            self.deferred.callback(advance)
+
+
+class Notifier:
+    def __init__(self, hs: Any) -> None:
+        self.reactor = hs.reactor
+        self.positions: dict[str, int] = {}
+        self._by_user: dict[str, set[Waiter]] = {}
+        self._by_room: dict[str, set[Waiter]] = {}
+        self._global_listeners: list[StreamListener] = []
+
+    def add_listener(self, listener: StreamListener) -> None:
+        """Hear every advance (e.g. a WebSocket hub, or a Redis publisher)."""
+        self._global_listeners.append(listener)
+
+    def on_new_event(self, stream: str, position: int, *, users: Iterable[str] = (),
+                     rooms: Iterable[str] = ()) -> None:
+        """Stream ``stream`` advanced to ``position``; wake whoever it concerns."""
+        advance = StreamAdvance(stream, position, frozenset(users), frozenset(rooms))
+        if position > self.positions.get(stream, 0):
+            self.positions[stream] = position
+        woken: set[Waiter] = set()
+        for user_id in advance.users:
+            woken |= self._by_user.get(user_id, set())
+        for room_id in advance.rooms:
+            woken |= self._by_room.get(room_id, set())
+        for waiter in woken:
+            waiter.fire(advance)
+        for listener in self._global_listeners:
+            try:
+                listener(advance)
+            except Exception:
+                logger.exception("stream listener failed for %s", advance)
+
+    def wait(self, user_id: str, rooms: Iterable[str], timeout_ms: int) -> Deferred[StreamAdvance | None]:
+        """A Deferred that fires with the next advance for the user or rooms, or None on timeout."""
+        waiter = Waiter(self, user_id, frozenset(rooms))
+        self._by_user.setdefault(user_id, set()).add(waiter)
+        for room_id in waiter.rooms:
+            self._by_room.setdefault(room_id, set()).add(waiter)
+        timer = self.reactor.callLater(timeout_ms / 1000.0, waiter.fire, None)
+
+        def cancel_timer(result: Any) -> Any:
+            if timer.active():
+                timer.cancel()
+            return result
+
+        waiter.deferred.addBoth(cancel_timer)
+        # A cancelled wait (client went away) must not leave entries behind.
+        waiter.deferred.addErrback(lambda failure: (self._forget(waiter), failure)[1])
+        return waiter.deferred
+
+    def _forget(self, waiter: Waiter) -> None:
+        for index, key in ((self._by_user, waiter.user_id), *((self._by_room, r) for r in waiter.rooms)):
+            entries = index.get(key)
+            if entries is not None:
+                entries.discard(waiter)
+                if not entries:
+                    del index[key]
+
+    def waiter_count(self) -> int:
+        return sum(len(entries) for entries in self._by_user.values())
