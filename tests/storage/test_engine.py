@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -307,3 +310,46 @@ def test_bad_config_is_a_one_line_error(config: Any, complaint: str) -> None:
     with pytest.raises(DatabaseConfigError, match=complaint) as raised:
         create_database(config)
     assert "\n" not in str(raised.value)
+
+
+class _ReleaseOnRetry(logging.Handler):
+    """Runs `release` when run_interaction logs its first retry, i.e. right after a
+    real conflict was seen and before the next attempt starts."""
+
+    def __init__(self, release: Callable[[], None]) -> None:
+        super().__init__()
+        self._release = release
+        self.retries = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "retrying" in record.getMessage():
+            self.retries += 1
+            if self.retries == 1:
+                self._release()
+
+
+@pytest_twisted.ensureDeferred
+async def test_sqlite_database_locked_is_retried(database_config: dict[str, Any]) -> None:
+    """Another process holds the write lock; our first attempt fails with
+    "database is locked", the lock goes away, and the retry succeeds."""
+    if database_config["name"] != "sqlite3":
+        pytest.skip("SQLite file locking")
+    config = {**database_config, "args": {**database_config["args"], "busy_timeout_ms": 20}}
+    db = create_database(config)
+    await _make_counter(db)
+    other_process = sqlite3.connect(config["args"]["database"], isolation_level=None)
+    other_process.execute("BEGIN IMMEDIATE")
+    handler = _ReleaseOnRetry(other_process.rollback)
+    engine_logger = logging.getLogger("storage.engine.base")
+    engine_logger.addHandler(handler)
+    previous_level = engine_logger.level
+    engine_logger.setLevel(logging.INFO)
+    try:
+        await db.execute("write", "UPDATE counter SET value = 8 WHERE id = 1")
+        assert handler.retries == 1
+        assert await _counter_values(db) == [(1, 8), (2, 0)]
+    finally:
+        engine_logger.removeHandler(handler)
+        engine_logger.setLevel(previous_level)
+        other_process.close()
+        await db.close()
