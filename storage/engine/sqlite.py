@@ -107,6 +107,4 @@ class SqliteEngine(Engine):
 
 
 def _only_comments(text: str) -> bool:
-    return all(
-        not line.strip() or line.strip().startswith("--") for line in text.splitlines()
-    )
+    return all(not line.strip() or line.strip().startswith("--") for line in text.splitlines())

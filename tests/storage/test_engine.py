@@ -6,6 +6,7 @@ import logging
 import sqlite3
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from storage.engine import (
     Transaction,
     create_database,
 )
+from tests.support.databases import fresh_database_config
 
 # Guards against a hung test if an interleaving goes wrong; not a timing assertion.
 HANG_GUARD_SECONDS = 30
@@ -155,9 +157,7 @@ async def test_placeholders_and_literals(database: Database) -> None:
     def roundtrip(txn: Transaction) -> list[tuple[Any, ...]]:
         txn.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")
         txn.execute("INSERT INTO notes (id, body) VALUES (?, ?)", (1, "50% ? done"))
-        txn.execute(
-            "SELECT body, 'lit?%' FROM notes WHERE body LIKE '50%' AND id = ?", (1,)
-        )
+        txn.execute("SELECT body, 'lit?%' FROM notes WHERE body LIKE '50%' AND id = ?", (1,))
         return txn.fetchall()
 
     assert await database.run_interaction("roundtrip", roundtrip) == [("50% ? done", "lit?%")]
@@ -240,7 +240,9 @@ async def test_deadlock_is_retried(database: Database) -> None:
     await defer.gatherResults(
         [
             defer.ensureDeferred(database.run_interaction("a", lock_both, "a", 1, 2)),
-            defer.ensureDeferred(database.run_interaction("b", lock_both, me="b", first=2, second=1)),
+            defer.ensureDeferred(
+                database.run_interaction("b", lock_both, me="b", first=2, second=1)
+            ),
         ]
     )
     assert len(attempts) == 3  # exactly one of the two was re-run
@@ -329,12 +331,11 @@ class _ReleaseOnRetry(logging.Handler):
 
 
 @pytest_twisted.ensureDeferred
-async def test_sqlite_database_locked_is_retried(database_config: dict[str, Any]) -> None:
+async def test_sqlite_database_locked_is_retried(tmp_path: Path) -> None:
     """Another process holds the write lock; our first attempt fails with
     "database is locked", the lock goes away, and the retry succeeds."""
-    if database_config["name"] != "sqlite3":
-        pytest.skip("SQLite file locking")
-    config = {**database_config, "args": {**database_config["args"], "busy_timeout_ms": 20}}
+    config = fresh_database_config("sqlite3", tmp_path)
+    config["args"]["busy_timeout_ms"] = 20
     db = create_database(config)
     await _make_counter(db)
     other_process = sqlite3.connect(config["args"]["database"], isolation_level=None)

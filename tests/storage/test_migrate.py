@@ -78,9 +78,7 @@ async def test_fills_a_gap_below_applied_numbers(database: Database, tmp_path: P
 
 
 @pytest_twisted.ensureDeferred
-async def test_refuses_database_with_newer_migrations(
-    database: Database, tmp_path: Path
-) -> None:
+async def test_refuses_database_with_newer_migrations(database: Database, tmp_path: Path) -> None:
     newer = _first_migrations(tmp_path)
     await prepare_database(database, newer)
     older = _write(tmp_path / "older", {"0010_accounts.sql": ACCOUNTS})
@@ -145,7 +143,12 @@ def test_inconsistent_migration_files_are_rejected(
 def test_migrations_load_sorted_by_number(tmp_path: Path) -> None:
     directory = _write(
         tmp_path / "m",
-        {"0020_b.sql": "B", "0003_a.sql": "A", "0011_c.sqlite.sql": "S", "0011_c.postgres.sql": "P"},
+        {
+            "0020_b.sql": "B",
+            "0003_a.sql": "A",
+            "0011_c.sqlite.sql": "S",
+            "0011_c.postgres.sql": "P",
+        },
     )
     loaded = load_migrations(directory)
     assert [(m.number, m.name) for m in loaded] == [(3, "a"), (11, "c"), (20, "b")]
