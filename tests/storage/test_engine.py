@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import psycopg2
 import pytest
 import pytest_twisted
 from twisted.internet import defer
@@ -21,7 +22,7 @@ from storage.engine import (
     Transaction,
     create_database,
 )
-from tests.support.databases import fresh_database_config
+from tests.support.databases import POSTGRES_SERVER, fresh_database_config
 
 # Guards against a hung test if an interleaving goes wrong; not a timing assertion.
 HANG_GUARD_SECONDS = 30
@@ -354,3 +355,30 @@ async def test_sqlite_database_locked_is_retried(tmp_path: Path) -> None:
         engine_logger.setLevel(previous_level)
         other_process.close()
         await db.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_async_interaction_function_is_rejected(database: Database) -> None:
+    async def not_allowed(txn: Transaction) -> None:
+        txn.execute("SELECT 1")
+
+    with pytest.raises(TypeError, match="plain function"):
+        await database.run_interaction("async", not_allowed)
+
+
+@pytest_twisted.ensureDeferred
+async def test_postgres_reconnects_after_connection_is_killed(database: Database) -> None:
+    if database.engine_name != "psycopg2":
+        pytest.skip("a SQLite file has no connection to lose")
+    [(old_pid,)] = await database.execute("pid", "SELECT pg_backend_pid()")
+    killer = psycopg2.connect(**POSTGRES_SERVER, dbname="postgres")
+    try:
+        killer.autocommit = True
+        with killer.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", (old_pid,))
+            assert cursor.fetchone() == (True,)
+    finally:
+        killer.close()
+
+    [(new_pid,)] = await database.execute("pid", "SELECT pg_backend_pid()")
+    assert new_pid != old_pid
