@@ -119,9 +119,7 @@ async def applied_migrations(db: Database) -> set[int]:
     return await db.run_interaction("applied_migrations", read)
 
 
-async def prepare_database(
-    db: Database, migrations_dir: Traversable | Path | None = None
-) -> None:
+async def prepare_database(db: Database, migrations_dir: Traversable | Path | None = None) -> None:
     """Bring the schema up to date, or raise SchemaTooNewError if it is ahead of us.
 
     The database counts as too new when it has any applied migration this code does

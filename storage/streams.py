@@ -108,4 +108,3 @@ class StreamIdGenerator:
     def add_advance_listener(self, fn: Callable[[int], None]) -> None:
         """fn(new_token) runs on the reactor thread each time the current token advances."""
         self._listeners.append(fn)
-

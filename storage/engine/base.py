@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 import functools
+import inspect
 import logging
 import random
 import re
@@ -215,6 +216,10 @@ class Database:
                 cursor = engine.begin(conn)
                 txn = Transaction(engine, cursor)
                 result = func(txn, *args, **kwargs)
+                if inspect.isawaitable(result):
+                    # An async function would "commit" before doing anything.
+                    _close_awaitable(result)
+                    raise TypeError(f"interaction {func!r} must be a plain function, not async")
             except BaseException as exc:
                 if engine.is_connection_lost(conn, exc):
                     broken = True
@@ -277,3 +282,9 @@ class Database:
         if self._pool.started:
             self._pool.stop()
         self._engine.close_all()
+
+
+def _close_awaitable(awaitable: Any) -> None:
+    close = getattr(awaitable, "close", None)
+    if close is not None:
+        close()  # avoid "coroutine was never awaited" noise

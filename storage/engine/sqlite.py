@@ -14,8 +14,9 @@ from typing import Any
 
 from storage.engine.base import DatabaseConfigError, Engine
 
-# How long SQLite waits for a lock held by another process before "database is locked".
-BUSY_TIMEOUT_MS = 5000
+# How long SQLite waits for a lock held by another process before "database is locked"
+# (which run_interaction then retries). Overridable as args.busy_timeout_ms.
+DEFAULT_BUSY_TIMEOUT_MS = 5000
 
 
 class SqliteEngine(Engine):
@@ -25,12 +26,16 @@ class SqliteEngine(Engine):
         path = args.get("database")
         if not isinstance(path, str) or not path:
             raise DatabaseConfigError("database.args.database must be the SQLite file path")
-        unknown = set(args) - {"database", "cp_min", "cp_max"}
+        unknown = set(args) - {"database", "busy_timeout_ms", "cp_min", "cp_max"}
         if unknown:
             raise DatabaseConfigError(
                 f"unknown sqlite3 database args: {', '.join(sorted(unknown))}"
             )
+        busy_timeout_ms = args.get("busy_timeout_ms", DEFAULT_BUSY_TIMEOUT_MS)
+        if not isinstance(busy_timeout_ms, int) or busy_timeout_ms < 0:
+            raise DatabaseConfigError("database.args.busy_timeout_ms must be a whole number >= 0")
         self.path = path
+        self.busy_timeout_ms = busy_timeout_ms
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
 
@@ -45,12 +50,12 @@ class SqliteEngine(Engine):
             self.path,
             isolation_level=None,
             check_same_thread=False,
-            timeout=BUSY_TIMEOUT_MS / 1000,
+            timeout=self.busy_timeout_ms / 1000,
         )
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
-        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
         return conn
 
     def acquire(self) -> sqlite3.Connection:
@@ -102,6 +107,4 @@ class SqliteEngine(Engine):
 
 
 def _only_comments(text: str) -> bool:
-    return all(
-        not line.strip() or line.strip().startswith("--") for line in text.splitlines()
-    )
+    return all(not line.strip() or line.strip().startswith("--") for line in text.splitlines())

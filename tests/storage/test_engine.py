@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 import threading
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import psycopg2
 import pytest
 import pytest_twisted
 from twisted.internet import defer
@@ -17,6 +22,7 @@ from storage.engine import (
     Transaction,
     create_database,
 )
+from tests.support.databases import POSTGRES_SERVER, fresh_database_config
 
 # Guards against a hung test if an interleaving goes wrong; not a timing assertion.
 HANG_GUARD_SECONDS = 30
@@ -152,9 +158,7 @@ async def test_placeholders_and_literals(database: Database) -> None:
     def roundtrip(txn: Transaction) -> list[tuple[Any, ...]]:
         txn.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")
         txn.execute("INSERT INTO notes (id, body) VALUES (?, ?)", (1, "50% ? done"))
-        txn.execute(
-            "SELECT body, 'lit?%' FROM notes WHERE body LIKE '50%' AND id = ?", (1,)
-        )
+        txn.execute("SELECT body, 'lit?%' FROM notes WHERE body LIKE '50%' AND id = ?", (1,))
         return txn.fetchall()
 
     assert await database.run_interaction("roundtrip", roundtrip) == [("50% ? done", "lit?%")]
@@ -237,7 +241,9 @@ async def test_deadlock_is_retried(database: Database) -> None:
     await defer.gatherResults(
         [
             defer.ensureDeferred(database.run_interaction("a", lock_both, "a", 1, 2)),
-            defer.ensureDeferred(database.run_interaction("b", lock_both, me="b", first=2, second=1)),
+            defer.ensureDeferred(
+                database.run_interaction("b", lock_both, me="b", first=2, second=1)
+            ),
         ]
     )
     assert len(attempts) == 3  # exactly one of the two was re-run
@@ -307,3 +313,72 @@ def test_bad_config_is_a_one_line_error(config: Any, complaint: str) -> None:
     with pytest.raises(DatabaseConfigError, match=complaint) as raised:
         create_database(config)
     assert "\n" not in str(raised.value)
+
+
+class _ReleaseOnRetry(logging.Handler):
+    """Runs `release` when run_interaction logs its first retry, i.e. right after a
+    real conflict was seen and before the next attempt starts."""
+
+    def __init__(self, release: Callable[[], None]) -> None:
+        super().__init__()
+        self._release = release
+        self.retries = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "retrying" in record.getMessage():
+            self.retries += 1
+            if self.retries == 1:
+                self._release()
+
+
+@pytest_twisted.ensureDeferred
+async def test_sqlite_database_locked_is_retried(tmp_path: Path) -> None:
+    """Another process holds the write lock; our first attempt fails with
+    "database is locked", the lock goes away, and the retry succeeds."""
+    config = fresh_database_config("sqlite3", tmp_path)
+    config["args"]["busy_timeout_ms"] = 20
+    db = create_database(config)
+    await _make_counter(db)
+    other_process = sqlite3.connect(config["args"]["database"], isolation_level=None)
+    other_process.execute("BEGIN IMMEDIATE")
+    handler = _ReleaseOnRetry(other_process.rollback)
+    engine_logger = logging.getLogger("storage.engine.base")
+    engine_logger.addHandler(handler)
+    previous_level = engine_logger.level
+    engine_logger.setLevel(logging.INFO)
+    try:
+        await db.execute("write", "UPDATE counter SET value = 8 WHERE id = 1")
+        assert handler.retries == 1
+        assert await _counter_values(db) == [(1, 8), (2, 0)]
+    finally:
+        engine_logger.removeHandler(handler)
+        engine_logger.setLevel(previous_level)
+        other_process.close()
+        await db.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_async_interaction_function_is_rejected(database: Database) -> None:
+    async def not_allowed(txn: Transaction) -> None:
+        txn.execute("SELECT 1")
+
+    with pytest.raises(TypeError, match="plain function"):
+        await database.run_interaction("async", not_allowed)
+
+
+@pytest_twisted.ensureDeferred
+async def test_postgres_reconnects_after_connection_is_killed(database: Database) -> None:
+    if database.engine_name != "psycopg2":
+        pytest.skip("a SQLite file has no connection to lose")
+    [(old_pid,)] = await database.execute("pid", "SELECT pg_backend_pid()")
+    killer = psycopg2.connect(**POSTGRES_SERVER, dbname="postgres")
+    try:
+        killer.autocommit = True
+        with killer.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", (old_pid,))
+            assert cursor.fetchone() == (True,)
+    finally:
+        killer.close()
+
+    [(new_pid,)] = await database.execute("pid", "SELECT pg_backend_pid()")
+    assert new_pid != old_pid

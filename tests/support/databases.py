@@ -1,10 +1,10 @@
 """Fresh, throw-away databases for tests, on either engine.
 
-    config = fresh_database_config("psycopg2", tmp_path)
-    db = create_database(config)
-    ...
-    await db.close()
-    drop_database(config)
+config = fresh_database_config("psycopg2", tmp_path)
+db = create_database(config)
+...
+await db.close()
+drop_database(config)
 """
 
 from __future__ import annotations
