@@ -90,7 +90,8 @@ def required_signers(pdu: Mapping[str, Any], room_version: RoomVersion) -> set[s
     """The servers whose signatures an event must carry.
 
     Always the sender's server; in v1/v2 also the event ID's server; and from v8,
-    on membership events carrying `join_authorised_via_users_server`, that user's server.
+    on membership events carrying `join_authorised_via_users_server`, that user's server
+    (auth rule "if content has join_authorised_via_users_server ... validly signed").
     Raises ValueError if an identifier involved has no server name.
     """
     servers = {server_name_of(pdu.get("sender", ""))}
@@ -100,7 +101,7 @@ def required_signers(pdu: Mapping[str, Any], room_version: RoomVersion) -> set[s
             servers.add(server_name_of(event_id))
     if room_version.restricted_join_rule and pdu.get("type") == "m.room.member":
         content = pdu.get("content")
-        if isinstance(content, Mapping) and content.get("membership") == "join":
+        if isinstance(content, Mapping):
             authoriser = content.get("join_authorised_via_users_server")
             if isinstance(authoriser, str):
                 servers.add(server_name_of(authoriser))
