@@ -19,10 +19,9 @@ class StreamToken:
     """A position in every stream: the ``since``/``next_batch`` of a sync.
 
     Serialised as ``<name>.<pos>~<name>.<pos>...`` sorted by stream name, so a
-    token stays valid across restarts and new streams can be added later (a
-    stream missing from an old token counts as position 0... or, better, as
-    "unknown": providers treat a missing stream as an initial sync of that
-    section).
+    token stays valid across restarts and new streams can be added later: a
+    stream missing from an old token is treated as an initial sync of that
+    section.
     """
 
     positions: dict[str, int] = attrs.field(factory=dict, hash=False)
