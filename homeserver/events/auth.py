@@ -40,6 +40,7 @@ __all__ = [
     "check_auth_rules",
     "get_user_power_level",
     "listed_auth_types_for_event",
+    "should_apply_redaction",
 ]
 
 
@@ -321,3 +322,23 @@ def _check_mapping_changes(
                 raise AuthError(f"m.room.power_levels: cannot change {name}[{key!r}] from above")
         if new_value is not None and new_value > sender_level:
             raise AuthError(f"m.room.power_levels: cannot set {name}[{key!r}] above own level")
+
+
+def should_apply_redaction(redaction: Event, original: Event, auth_events: AuthEvents) -> bool:
+    """Whether an accepted redaction may take effect on `original` ("Handling redactions").
+
+    From v3 the auth rules accept every redaction that meets the send level; it applies
+    only if the redacter has the redact level or shares the original sender's server.
+    In v1-2 that decision is auth rule 11, so an accepted redaction always applies.
+    `auth_events` is the state at the redaction (for the power levels).
+    """
+    if redaction.redacts != original.event_id or redaction.room_id != original.room_id:
+        return False
+    if redaction.room_version.redaction_rule_in_auth:
+        return True
+    if get_user_power_level(redaction.sender, auth_events) >= get_named_level(
+        "redact", auth_events
+    ):
+        return True
+    sender_domain = _domain(redaction.sender)
+    return sender_domain is not None and sender_domain == _domain(original.sender)
