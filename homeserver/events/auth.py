@@ -174,8 +174,10 @@ def _check_create(event: Event) -> None:
     if room_version.room_id_is_create_event_hash:
         if "room_id" in event.pdu:
             raise AuthError("m.room.create must not have a room_id in this room version")
-    elif _domain(event.room_id) != _domain(event.sender):
-        raise AuthError("m.room.create room_id domain does not match the sender's")
+    else:
+        room_domain = _domain(event.room_id)
+        if room_domain is None or room_domain != _domain(event.sender):
+            raise AuthError("m.room.create room_id domain does not match the sender's")
     content = event.content
     if "room_version" in content:
         declared = content["room_version"]

@@ -347,3 +347,11 @@ def test_should_apply_redaction(version: str) -> None:
         assert not should_apply_redaction(redaction(BOB), original, state)
         room.set_levels(users={BOB: 50})
         assert should_apply_redaction(redaction(BOB), original, room.state)
+
+
+@pytest.mark.parametrize("version", versions(lambda v: not v.room_id_is_create_event_hash))
+def test_create_room_id_without_domain_rejected(version: str) -> None:
+    room = Room(version, bootstrap=False)
+    pdu = dict(room.create.pdu, room_id="!nodomain", sender="@nodomain")
+    with pytest.raises(AuthError, match="room_id domain"):
+        check_auth_rules(Event.from_pdu(pdu, room.room_version, "$c:a.example"), {})
