@@ -15,10 +15,53 @@ from typing import Any
 import pytest
 
 from homeserver.events.event import Event
-from homeserver.events.room_versions import KNOWN_ROOM_VERSIONS, RoomVersion
+from homeserver.events.room_versions import KNOWN_ROOM_VERSIONS, RoomVersion, RoomVersions
 from homeserver.events.stateres import StateKey, resolve_state
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+
+ROOM = "!room:example.com"
+ALICE = "@alice:example.com"
+BOB = "@bob:example.com"
+CAROL = "@carol:example.com"
+
+
+class RoomBuilder:
+    """Builds a small room's events by hand, keyed by readable fake event IDs."""
+
+    def __init__(self, room_version: RoomVersion = RoomVersions.V10) -> None:
+        self.room_version = room_version
+        #: None while adding a v12 create event, which has no room ID.
+        self.room_id: str | None = ROOM
+        self.events: dict[str, Event] = {}
+
+    def add(
+        self,
+        event_id: str,
+        event_type: str,
+        sender: str,
+        *,
+        state_key: str = "",
+        content: dict[str, Any] | None = None,
+        auth: list[str] | None = None,
+        ts: int = 0,
+        depth: int = 0,
+    ) -> str:
+        pdu: dict[str, Any] = {
+            "event_id": event_id,
+            "type": event_type,
+            "sender": sender,
+            "state_key": state_key,
+            "content": content or {},
+            "origin_server_ts": ts,
+            "depth": depth,
+            "prev_events": [],
+            "auth_events": auth or [],
+        }
+        if self.room_id is not None:
+            pdu["room_id"] = self.room_id
+        self.events[event_id] = Event.from_pdu(pdu, self.room_version, event_id=event_id)
+        return event_id
 
 
 def shared_dir() -> Path:

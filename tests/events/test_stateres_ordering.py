@@ -4,10 +4,7 @@ conflicted state subgraph."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from homeserver.events.event import Event
-from homeserver.events.room_versions import RoomVersion, RoomVersions
+from homeserver.events.room_versions import RoomVersions
 from homeserver.events.stateres.auth_graph import (
     auth_difference,
     conflicted_state_subgraph,
@@ -20,47 +17,7 @@ from homeserver.events.stateres.ordering import (
 )
 from homeserver.events.stateres.power import is_power_event, sender_power_level
 from homeserver.events.stateres.v2 import split_conflicted
-
-ROOM = "!room:example.com"
-ALICE = "@alice:example.com"
-BOB = "@bob:example.com"
-CAROL = "@carol:example.com"
-
-
-class RoomBuilder:
-    """Builds a small room's events by hand, keyed by readable fake event IDs."""
-
-    def __init__(self, room_version: RoomVersion = RoomVersions.V10) -> None:
-        self.room_version = room_version
-        #: None while adding a v12 create event, which has no room ID.
-        self.room_id: str | None = ROOM
-        self.events: dict[str, Event] = {}
-
-    def add(
-        self,
-        event_id: str,
-        event_type: str,
-        sender: str,
-        *,
-        state_key: str = "",
-        content: dict[str, Any] | None = None,
-        auth: list[str] | None = None,
-        ts: int = 0,
-    ) -> str:
-        pdu: dict[str, Any] = {
-            "event_id": event_id,
-            "type": event_type,
-            "sender": sender,
-            "state_key": state_key,
-            "content": content or {},
-            "origin_server_ts": ts,
-            "prev_events": [],
-            "auth_events": auth or [],
-        }
-        if self.room_id is not None:
-            pdu["room_id"] = self.room_id
-        self.events[event_id] = Event.from_pdu(pdu, self.room_version, event_id=event_id)
-        return event_id
+from tests.events.stateres_support import ALICE, BOB, CAROL, RoomBuilder
 
 
 def base_room() -> RoomBuilder:

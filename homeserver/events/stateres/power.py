@@ -7,28 +7,31 @@ state resolution must be computable from the events alone.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
-from typing import Any
 
 from homeserver.events.event import Event
-from homeserver.events.room_versions import RoomVersion
+from homeserver.events.power_levels import (
+    CREATE_KEY,
+    POWER_LEVELS_KEY,
+    PowerLevel,
+    StateKey,
+    get_user_power_level,
+)
 
-StateKey = tuple[str, str]
+__all__ = [
+    "CREATE_KEY",
+    "POWER_LEVELS_KEY",
+    "StateKey",
+    "find_create_event",
+    "is_power_event",
+    "power_levels_auth_event",
+    "sender_power_level",
+]
 
 CREATE = "m.room.create"
 POWER_LEVELS = "m.room.power_levels"
 JOIN_RULES = "m.room.join_rules"
 MEMBER = "m.room.member"
-
-CREATE_KEY: StateKey = (CREATE, "")
-POWER_LEVELS_KEY: StateKey = (POWER_LEVELS, "")
-
-#: A room creator's level in v12: higher than any integer a power_levels event can hold.
-INFINITE_POWER = math.inf
-
-#: Pre-v12, the creator's level when no power_levels event exists yet (the auth rules' default).
-CREATOR_DEFAULT_POWER = 100
 
 
 def is_power_event(event: Event) -> bool:
@@ -46,22 +49,6 @@ def is_power_event(event: Event) -> bool:
     if event_type == MEMBER:
         return event.membership in ("leave", "ban") and event.sender != state_key
     return False
-
-
-def as_power_level(value: Any, default: int) -> int:
-    """Read a power level leniently: v1-9 rooms may hold strings ("50") or floats."""
-    if isinstance(value, bool):
-        return default
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and math.isfinite(value):
-        return int(value)
-    if isinstance(value, str):
-        try:
-            return int(value.strip())
-        except ValueError:
-            return default
-    return default
 
 
 def create_event_id_from_room_id(room_id: str) -> str | None:
@@ -85,20 +72,6 @@ def find_create_event(event: Event, event_map: Mapping[str, Event]) -> Event | N
     return None
 
 
-def room_creators(create_event: Event, room_version: RoomVersion) -> frozenset[str]:
-    """The room's creators: `content.creator` before v11, the sender from v11, plus
-    `additional_creators` in v12."""
-    if not room_version.implicit_room_creator:
-        creator = create_event.content.get("creator")
-        return frozenset((creator,)) if isinstance(creator, str) else frozenset()
-    creators = {create_event.sender}
-    if room_version.privileged_creators:
-        additional = create_event.content.get("additional_creators")
-        if isinstance(additional, list):
-            creators.update(user for user in additional if isinstance(user, str))
-    return frozenset(creators)
-
-
 def power_levels_auth_event(event: Event, event_map: Mapping[str, Event]) -> Event | None:
     """The `m.room.power_levels` event among an event's auth events, if it cites one."""
     for auth_id in event.auth_event_ids:
@@ -112,22 +85,15 @@ def power_levels_auth_event(event: Event, event_map: Mapping[str, Event]) -> Eve
     return None
 
 
-def sender_power_level(event: Event, event_map: Mapping[str, Event]) -> float:
-    """The sender's level "when looking at their auth_events" (the power-ordering tie-break).
-
-    Returns a float only for v12 creators (infinite); otherwise an integer level.
-    """
-    room_version = event.room_version
+def sender_power_level(event: Event, event_map: Mapping[str, Event]) -> PowerLevel:
+    """The sender's level "when looking at their auth_events" (the power-ordering tie-break):
+    the power_levels event the event cites, and the room's create event for the creators'
+    defaults (infinite in v12)."""
+    auth_events: dict[StateKey, Event] = {}
     create_event = find_create_event(event, event_map)
-    creators = room_creators(create_event, room_version) if create_event else frozenset()
-    sender = event.sender
-    if room_version.privileged_creators and sender in creators:
-        return INFINITE_POWER
+    if create_event is not None:
+        auth_events[CREATE_KEY] = create_event
     power_levels = power_levels_auth_event(event, event_map)
-    if power_levels is None:
-        return CREATOR_DEFAULT_POWER if sender in creators else 0
-    content = power_levels.content
-    users = content.get("users")
-    if isinstance(users, dict) and sender in users:
-        return as_power_level(users[sender], 0)
-    return as_power_level(content.get("users_default"), 0)
+    if power_levels is not None:
+        auth_events[POWER_LEVELS_KEY] = power_levels
+    return get_user_power_level(event.sender, auth_events)
