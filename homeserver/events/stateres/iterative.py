@@ -24,13 +24,17 @@ def passes_auth(event: Event, auth_events: Mapping[StateKey, Event]) -> bool:
 
 
 def auth_events_from_state(
-    event: Event, state: Mapping[StateKey, str], event_map: Mapping[str, Event]
+    event: Event,
+    state: Mapping[StateKey, str],
+    event_map: Mapping[str, Event],
+    rejected_event_ids: Container[str] = frozenset(),
 ) -> dict[StateKey, Event]:
-    """The state events that `event`'s auth rules read, looked up in `state`."""
+    """The state events that `event`'s auth rules read, looked up in `state` (skipping
+    any that were rejected)."""
     auth_events: dict[StateKey, Event] = {}
     for key in auth_types_for_event(event):
         state_event_id = state.get(key)
-        if state_event_id is not None:
+        if state_event_id is not None and state_event_id not in rejected_event_ids:
             state_event = event_map.get(state_event_id)
             if state_event is not None:
                 auth_events[key] = state_event
@@ -67,7 +71,7 @@ def iterative_auth_checks(
             if create_event is not None and create_event.event_id not in rejected_event_ids:
                 auth_events[CREATE_KEY] = create_event
         try:
-            auth_events.update(auth_events_from_state(event, state, event_map))
+            auth_events.update(auth_events_from_state(event, state, event_map, rejected_event_ids))
         except _MALFORMED_EVENT_ERRORS:
             continue
         if passes_auth(event, auth_events):
