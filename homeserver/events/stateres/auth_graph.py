@@ -53,6 +53,11 @@ def auth_difference(
     The unconflicted events are in every set, so their chain U lies in every Cᵢ and never
     in the difference. Writing Cᵢ = U ∪ Dᵢ with Dᵢ disjoint from U, the difference is
     ∪Dᵢ − ∩Dᵢ: only the chains of each set's own (conflicted) events are walked per set.
+
+    As the spec defines it (and ruma agrees), an event's auth chain excludes the event
+    itself. Synapse counts each state event in its own set's chain, so an unconflicted
+    event that no other event of some set cites is in our difference but not Synapse's;
+    it is replayed, and the unconflicted map still wins in step 5.
     """
     shared_chain = auth_chain(unconflicted.values(), event_map)
     own_chains = [

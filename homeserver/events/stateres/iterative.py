@@ -9,7 +9,7 @@ from homeserver.events.auth import AuthError, auth_types_for_event, check_auth_r
 from homeserver.events.event import Event
 from homeserver.events.stateres.power import CREATE, CREATE_KEY, StateKey, find_create_event
 
-#: What a malformed event can make the auth rules raise besides AuthError. State
+#: Refusal by the auth rules, plus what a malformed event could make them raise. State
 #: resolution must never fail because one remote event is odd; such an event is not applied.
 _MALFORMED_EVENT_ERRORS = (AuthError, KeyError, TypeError, ValueError)
 
