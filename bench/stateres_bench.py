@@ -67,7 +67,9 @@ class BenchRoom:
         return event_id
 
 
-def build_room(room_version: RoomVersion) -> tuple[BenchRoom, list[dict[StateKey, str]]]:
+def build_room(
+    room_version: RoomVersion, members: int = MEMBERS, fork_length: int = FORK_LENGTH
+) -> tuple[BenchRoom, list[dict[StateKey, str]]]:
     room = BenchRoom(room_version)
     base: dict[StateKey, str] = {}
     create_content: dict[str, Any] = {"room_version": room_version.identifier}
@@ -104,7 +106,7 @@ def build_room(room_version: RoomVersion) -> tuple[BenchRoom, list[dict[StateKey
     )
     join_auth = [*core, "$join-rules"]
     room.add("$join-bob", member, BOB, BOB, {"membership": "join"}, join_auth, base)
-    for n in range(MEMBERS):
+    for n in range(members):
         user = f"@user{n}:example.com"
         room.add(f"$join-{n}", member, user, user, {"membership": "join"}, join_auth, base)
 
@@ -112,7 +114,7 @@ def build_room(room_version: RoomVersion) -> tuple[BenchRoom, list[dict[StateKey
     for admin, tag in ((ALICE, "a"), (BOB, "b")):
         state = dict(base)
         admin_join = base[(member, admin)]
-        for i in range(FORK_LENGTH):
+        for i in range(fork_length):
             event_id = f"${tag}-{i:03d}"
             pl = state[("m.room.power_levels", "")]
             auth = ["$create", pl, admin_join]
@@ -123,12 +125,12 @@ def build_room(room_version: RoomVersion) -> tuple[BenchRoom, list[dict[StateKey
                 content = {"users": users, "state_default": 50, "kick": 50}
                 room.add(event_id, "m.room.power_levels", admin, "", content, auth, state)
             elif kind in (1, 5):
-                target = f"@user{(i * 7 + (0 if tag == 'a' else 3)) % MEMBERS}:example.com"
+                target = f"@user{(i * 7 + (0 if tag == 'a' else 3)) % members}:example.com"
                 auth.append(state[(member, target)])
                 content = {"membership": "leave"}
                 room.add(event_id, member, admin, target, content, auth, state)
             elif kind in (2, 6):
-                user = f"@user{(i * 11 + (1 if tag == 'a' else 2)) % MEMBERS}:example.com"
+                user = f"@user{(i * 11 + (1 if tag == 'a' else 2)) % members}:example.com"
                 own = state[(member, user)]
                 if room.events[own].membership != "join":
                     continue
@@ -147,9 +149,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--room-version", default="10")
+    parser.add_argument("--members", type=int, default=MEMBERS)
+    parser.add_argument("--fork-length", type=int, default=FORK_LENGTH)
     args = parser.parse_args()
     room_version = KNOWN_ROOM_VERSIONS[args.room_version]
-    room, forks = build_room(room_version)
+    room, forks = build_room(room_version, args.members, args.fork_length)
     conflicted = sum(
         1 for key in forks[0].keys() | forks[1].keys() if forks[0].get(key) != forks[1].get(key)
     )
@@ -158,7 +162,7 @@ def main() -> None:
         f"state maps of {len(forks[0])} and {len(forks[1])} entries, {conflicted} keys conflict"
     )
     resolved = resolve_state(room_version, forks, room.events)  # warm-up, and a sanity check
-    assert len(resolved) >= MEMBERS
+    assert len(resolved) >= args.members
     timings = []
     for _ in range(args.rounds):
         start = time.perf_counter()
