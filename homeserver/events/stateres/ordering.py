@@ -66,7 +66,8 @@ def mainline(power_levels_id: str | None, event_map: Mapping[str, Event]) -> lis
 
 
 #: The position of an event whose power-levels chain never meets the mainline. The spec's
-#: "∞" (older than P₀…Pₙ), written here as below every age index.
+#: "∞" (older than P₀…Pₙ), written here as below every age index. Synapse agrees; ruma
+#: instead ties such events with those based on Pₙ.
 NOT_ON_MAINLINE = -1
 
 
@@ -80,8 +81,9 @@ def mainline_sort(
     each event up its power-levels chain is memoised, since most events share the chain.
     """
     line = mainline(power_levels_id, event_map)
-    age_index: dict[str, int] = {event_id: i for i, event_id in enumerate(reversed(line))}
-    position_of_power_levels: dict[str, int] = dict(age_index)
+    position_of_power_levels: dict[str, int] = {
+        event_id: age for age, event_id in enumerate(reversed(line))
+    }
 
     def position(event: Event) -> int:
         # The spec starts from e₁, the power_levels event that e cites, not from e itself.
