@@ -53,8 +53,8 @@ def parse_power_level(value: Any, room_version: RoomVersion) -> int | None:
         return None
     if isinstance(value, str) and _STRINGY_INT_RE.match(value):
         return int(value.strip())
-    if isinstance(value, float) and math.isfinite(value):
-        # Floats only reach here in v1-5 (v6+ canonical JSON forbids them).
+    if isinstance(value, float) and not room_version.strict_canonical_json and math.isfinite(value):
+        # "Floaty" levels (v1-5): truncated toward zero. v6+ JSON has no floats.
         return math.trunc(value)
     return None
 
