@@ -8,7 +8,22 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from homeserver.api import account, health, login, logout, register, versions, well_known
+from homeserver.api import (
+    account,
+    filter,
+    health,
+    login,
+    logout,
+    presence,
+    read_markers,
+    receipts,
+    register,
+    sync,
+    typing,
+    versions,
+    websocket,
+    well_known,
+)
 
 API_MODULES: list[ModuleType] = [
     health,
@@ -18,6 +33,13 @@ API_MODULES: list[ModuleType] = [
     login,
     logout,
     account,
+    sync,
+    filter,
+    typing,
+    receipts,
+    read_markers,
+    presence,
+    websocket,
 ]
 
 
