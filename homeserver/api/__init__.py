@@ -8,7 +8,22 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from homeserver.api import account, health, login, logout, register, versions, well_known
+from homeserver.api import (
+    account,
+    directory,
+    health,
+    login,
+    logout,
+    public_rooms,
+    register,
+    relations,
+    room_history,
+    room_send,
+    room_state,
+    rooms,
+    versions,
+    well_known,
+)
 
 API_MODULES: list[ModuleType] = [
     health,
@@ -18,6 +33,13 @@ API_MODULES: list[ModuleType] = [
     login,
     logout,
     account,
+    rooms,
+    room_state,
+    room_send,
+    room_history,
+    relations,
+    directory,
+    public_rooms,
 ]
 
 
