@@ -93,7 +93,7 @@ class StreamFactory(WebSocketServerFactory):
         self.hs = hs
         self.pending: tuple[Any, Any, dict[str, Any]] | None = None
         self.setProtocolOptions(autoPingInterval=PING_INTERVAL_S, autoPingTimeout=PING_TIMEOUT_S,
-                                maxMessagePayloadSize=MAX_CLIENT_MESSAGE)
+                                maxMessagePayloadSize=MAX_CLIENT_MESSAGE, webStatus=False)
 
     def buildProtocol(self, addr: Any) -> StreamProtocol:
         protocol: StreamProtocol = super().buildProtocol(addr)
@@ -137,6 +137,9 @@ class StreamResource(Resource):
             self._refuse(request, MatrixError(500, "M_UNKNOWN", "Internal server error"))
             return
         if request._disconnected:
+            return
+        if (request.getHeader("upgrade") or "").lower() != "websocket":
+            self._refuse(request, MatrixError(400, "M_UNRECOGNIZED", "This endpoint only speaks WebSocket"))
             return
         self.factory.pending = (requester, since, sync_filter)
         try:
