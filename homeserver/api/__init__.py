@@ -8,7 +8,21 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from homeserver.api import account, health, login, logout, register, versions, well_known
+from homeserver.api import (
+    account,
+    account_data,
+    admin_register,
+    capabilities,
+    devices,
+    health,
+    login,
+    logout,
+    profile,
+    register,
+    user_directory,
+    versions,
+    well_known,
+)
 
 API_MODULES: list[ModuleType] = [
     health,
@@ -18,6 +32,12 @@ API_MODULES: list[ModuleType] = [
     login,
     logout,
     account,
+    devices,
+    profile,
+    user_directory,
+    account_data,
+    capabilities,
+    admin_register,
 ]
 
 
