@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from homeserver.api import health, versions, well_known
+from homeserver.api import health, metrics, versions, well_known
 
 API_MODULES: list[ModuleType] = [
     health,
+    metrics,
     versions,
     well_known,
 ]
