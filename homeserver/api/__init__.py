@@ -19,6 +19,7 @@ from homeserver.api import (
     health,
     login,
     logout,
+    metrics,
     presence,
     profile,
     public_rooms,
@@ -40,6 +41,7 @@ from homeserver.api import (
 
 API_MODULES: list[ModuleType] = [
     health,
+    metrics,
     versions,
     well_known,
     register,
