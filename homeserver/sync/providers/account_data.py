@@ -16,17 +16,13 @@ class AccountDataProvider:
     stream = "account_data"
 
     def __init__(self, hs: Any) -> None:
-        try:
-            from storage.stores.account_data import AccountDataStore
-        except ImportError:  # the accounts area's store has not been merged yet
-            self.store = None
-        else:
-            self.store = hs.get(AccountDataStore)
+        from storage.stores.account_data import AccountDataStore
+
+        self.store = hs.get(AccountDataStore)
         self._position = 0
 
     async def prepare(self) -> None:
-        if self.store is not None:
-            self._position = await self.store.get_current_position()
+        self._position = await self.store.get_current_position()
 
     def current_position(self) -> int:
         return self._position
@@ -34,8 +30,6 @@ class AccountDataProvider:
     async def build(self, request: SyncRequest, since: int | None, upto: int,
                     response: dict[str, Any], context: dict[str, Any]) -> None:
         sync_filter = request_filter(request, context)
-        if self.store is None:
-            return
         if since is None:
             data = await self.store.get_all_account_data(request.user_id)
         else:
