@@ -1,0 +1,120 @@
+"""Delivery: how long a sent message takes to reach long-polling /sync clients, one or many."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from typing import Any
+
+import attrs
+
+from bench.client import MatrixClient
+from bench.context import Context, SyncPoller, gather_limited
+from bench.stats import latency_summary
+
+DELIVERY_TIMEOUT_S = 30.0
+SETTLE_S = 0.3
+
+
+@attrs.define
+class DeliveryTracker:
+    """Matches events carrying our ``bench_seq`` marker to the moment their send began."""
+
+    expected: int
+    sent_at: dict[str, float] = attrs.field(factory=dict)
+    latencies: dict[str, list[float]] = attrs.field(factory=dict)
+    done: dict[str, asyncio.Event] = attrs.field(factory=dict)
+
+    def begin(self, marker: str) -> None:
+        self.latencies[marker] = []
+        self.done[marker] = asyncio.Event()
+        self.sent_at[marker] = time.perf_counter()
+
+    def on_event(self, event: dict[str, Any], arrived: float) -> None:
+        content = event.get("content")
+        marker = content.get("bench_seq") if isinstance(content, dict) else None
+        if marker in self.sent_at:
+            received = self.latencies[marker]
+            received.append(arrived - self.sent_at[marker])
+            if len(received) >= self.expected:
+                self.done[marker].set()
+
+    async def wait(self, marker: str) -> int:
+        """Wait for every recipient (or the timeout); returns how many never got it."""
+        try:
+            await asyncio.wait_for(self.done[marker].wait(), DELIVERY_TIMEOUT_S)
+        except TimeoutError:
+            pass
+        return self.expected - len(self.latencies[marker])
+
+
+async def _start_pollers(ctx: Context, clients: list[MatrixClient], tracker: DeliveryTracker) -> list[SyncPoller]:
+    sync_filter = await ctx.sync_filter()
+    pollers = [SyncPoller(client, sync_filter, tracker.on_event) for client in clients]
+    await gather_limited([poller.prime() for poller in pollers])
+    for poller in pollers:
+        poller.start()
+    return pollers
+
+
+async def _send_and_track(sender: MatrixClient, room_id: str, tracker: DeliveryTracker, label: str) -> int:
+    marker = f"{label}-{secrets.token_hex(4)}"
+    tracker.begin(marker)
+    await sender.send_message(room_id, label, bench_seq=marker)
+    return await tracker.wait(marker)
+
+
+async def send_to_sync_latency(ctx: Context) -> dict[str, float]:
+    """One receiver long-polls; each send waits until it has arrived before the next."""
+    sender, receiver = (await ctx.users(2))[:2]
+    room_id = await ctx.room_with([sender, receiver], name="latency")
+    tracker = DeliveryTracker(expected=1)
+    pollers = await _start_pollers(ctx, [receiver], tracker)
+    try:
+        await asyncio.sleep(SETTLE_S)
+        missed = await _send_and_track(sender, room_id, tracker, "warmup")
+        for index in range(ctx.options.deliveries):
+            missed += await _send_and_track(sender, room_id, tracker, f"latency{index}")
+            await asyncio.sleep(0.02)
+    finally:
+        await _stop(pollers)
+    samples = [lat for marker, lats in tracker.latencies.items() if not marker.startswith("warmup")
+               for lat in lats]
+    return {**latency_summary(samples), "missed": missed, "deliveries": len(samples)}
+
+
+async def fanout(ctx: Context, member_count: int) -> dict[str, float]:
+    """Every member of a ``member_count`` room long-polls; one member sends; per-recipient latency."""
+    members = await ctx.users(member_count)
+    room_id = await ctx.room_with(members, name=f"fanout{member_count}")
+    tracker = DeliveryTracker(expected=len(members))
+    pollers = await _start_pollers(ctx, members, tracker)
+    try:
+        await asyncio.sleep(1.0 + member_count / 500)
+        missed_warmup = await _send_and_track(members[0], room_id, tracker, "warmup")
+        cpu_before = ctx.cpu_ms()
+        missed = 0
+        for index in range(ctx.options.fanout_messages):
+            await asyncio.sleep(SETTLE_S + member_count / 2000)  # let every poller park again
+            missed += await _send_and_track(members[0], room_id, tracker, f"fanout{index}")
+        cpu_used = ctx.cpu_ms() - cpu_before
+    finally:
+        await _stop(pollers)
+    samples = [lat for marker, lats in tracker.latencies.items() if not marker.startswith("warmup")
+               for lat in lats]
+    return {**latency_summary(samples), "cpu_ms_per_message": cpu_used / ctx.options.fanout_messages,
+            "missed": missed, "missed_warmup": missed_warmup, "recipients": len(members),
+            "poll_errors": sum(p.errors for p in pollers)}
+
+
+async def fanout_members(ctx: Context) -> dict[str, float]:
+    return await fanout(ctx, ctx.options.members)
+
+
+async def fanout_large(ctx: Context) -> dict[str, float]:
+    return await fanout(ctx, ctx.options.members_large)
+
+
+async def _stop(pollers: list[SyncPoller]) -> None:
+    await asyncio.gather(*(poller.stop() for poller in pollers))
