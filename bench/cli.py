@@ -85,13 +85,14 @@ async def run_workloads(target: Target, options: Options, workloads: list[Worklo
             started = time.monotonic()
             print(f"  {target.label}: {workload.name} ...", end="", flush=True)
             try:
-                metrics = await asyncio.wait_for(workload.run(ctx), options.workload_timeout_s)
+                timeout = options.workload_timeout_s * workload.timeout_factor
+                metrics = await asyncio.wait_for(workload.run(ctx), timeout)
                 outcomes[workload.name] = {k: v for k, v in metrics.items()}
                 print(f" {time.monotonic() - started:.1f}s {_brief(metrics)}", flush=True)
             except Exception as exc:  # noqa: BLE001 - a failing workload is a result, not a crash
                 message = f"{type(exc).__name__}: {exc}".strip() if str(exc) else type(exc).__name__
                 if isinstance(exc, asyncio.TimeoutError):
-                    message = f"timed out after {options.workload_timeout_s:.0f}s"
+                    message = f"timed out after {timeout:.0f}s"
                 outcomes[workload.name] = {"error": message.splitlines()[0][:300]}
                 print(f" n/a ({outcomes[workload.name]['error']})", flush=True)
                 with (target.directory / "bench-errors.log").open("a") as log:  # the trace, for debugging

@@ -22,6 +22,7 @@ class Workload:
     run: Callable[[Context], Awaitable[Metrics]]
     enabled: Callable[[Options], bool] = lambda options: True
     skip_reason: str = ""
+    timeout_factor: float = 1.0  # times --workload-timeout
 
 
 def all_workloads() -> list[Workload]:
@@ -33,5 +34,5 @@ def all_workloads() -> list[Workload]:
         Workload("initial_sync", "initial sync, user in N rooms", initial_sync),
         Workload("fanout", "fan-out, every member long-polling /sync", fanout_members),
         Workload("fanout_large", "fan-out to the large room (--large)", fanout_large,
-                 enabled=lambda options: options.large, skip_reason="needs --large"),
+                 enabled=lambda options: options.large, skip_reason="needs --large", timeout_factor=3.0),
     ]

@@ -14,6 +14,7 @@ from bench.context import Context, SyncPoller, gather_limited
 from bench.stats import latency_summary
 
 DELIVERY_TIMEOUT_S = 30.0
+DELIVERY_TIMEOUT_PER_RECIPIENT_S = 0.05  # a big room's last recipient may legitimately wait seconds
 SETTLE_S = 0.3
 
 
@@ -43,7 +44,8 @@ class DeliveryTracker:
     async def wait(self, marker: str) -> int:
         """Wait for every recipient (or the timeout); returns how many never got it."""
         try:
-            await asyncio.wait_for(self.done[marker].wait(), DELIVERY_TIMEOUT_S)
+            timeout = DELIVERY_TIMEOUT_S + self.expected * DELIVERY_TIMEOUT_PER_RECIPIENT_S
+            await asyncio.wait_for(self.done[marker].wait(), timeout)
         except TimeoutError:
             pass
         return self.expected - len(self.latencies[marker])
