@@ -8,7 +8,29 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from homeserver.api import account, health, login, logout, register, versions, well_known
+from homeserver.api import (
+    account,
+    directory,
+    filter,
+    health,
+    login,
+    logout,
+    presence,
+    public_rooms,
+    read_markers,
+    receipts,
+    register,
+    relations,
+    room_history,
+    room_send,
+    room_state,
+    rooms,
+    sync,
+    typing,
+    versions,
+    websocket,
+    well_known,
+)
 
 API_MODULES: list[ModuleType] = [
     health,
@@ -18,6 +40,20 @@ API_MODULES: list[ModuleType] = [
     login,
     logout,
     account,
+    rooms,
+    room_state,
+    room_send,
+    room_history,
+    relations,
+    directory,
+    public_rooms,
+    sync,
+    filter,
+    typing,
+    receipts,
+    read_markers,
+    presence,
+    websocket,
 ]
 
 
