@@ -16,6 +16,7 @@ import attrs
 
 from bench.client import new_session
 from bench.context import Context, Options
+from bench.pollers import WebSocketUnavailable
 from bench.process import postgres_available
 from bench.report import Results, machine_info, markdown, text_table, write_json
 from bench.targets import (
@@ -85,10 +86,15 @@ async def run_workloads(target: Target, options: Options, workloads: list[Worklo
             started = time.monotonic()
             print(f"  {target.label}: {workload.name} ...", end="", flush=True)
             try:
+                if workload.restart_first:
+                    await asyncio.to_thread(target.restart_process)
                 timeout = options.workload_timeout_s * workload.timeout_factor
                 metrics = await asyncio.wait_for(workload.run(ctx), timeout)
                 outcomes[workload.name] = {k: v for k, v in metrics.items()}
                 print(f" {time.monotonic() - started:.1f}s {_brief(metrics)}", flush=True)
+            except WebSocketUnavailable as exc:
+                outcomes[workload.name] = {"skipped": str(exc)}
+                print(f" skipped ({exc})", flush=True)
             except Exception as exc:  # noqa: BLE001 - a failing workload is a result, not a crash
                 message = f"{type(exc).__name__}: {exc}".strip() if str(exc) else type(exc).__name__
                 if isinstance(exc, asyncio.TimeoutError):
@@ -153,7 +159,6 @@ def main(argv: list[str] | None = None) -> int:
             for kind in servers:
                 print(f"{kind} on {engine}:", flush=True)
                 results[engine][kind] = run_one(kind, engine, Path(tmp), args, options, workloads, synapse_python)
-    titles = {w.name: w.title for w in workloads}
     report = {
         "date": date, "argv": sys.argv[1:] if argv is None else argv, "machine": machine_info(),
         "versions": {"synapse": synapse_version(synapse_python) if synapse_python else "not run",
@@ -161,9 +166,9 @@ def main(argv: list[str] | None = None) -> int:
         "options": attrs.asdict(options), "results": results,
     }
     print()
-    print(text_table(results, titles))
+    print(text_table(results, workloads))
     print(f"\nJSON: {write_json(report, args.out)}")
     if args.write_results_md:
-        (BENCH_DIR / "RESULTS.md").write_text(markdown(report, titles))
+        (BENCH_DIR / "RESULTS.md").write_text(markdown(report, workloads))
         print(f"Markdown: {BENCH_DIR / 'RESULTS.md'}")
     return 0

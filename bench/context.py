@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 import aiohttp
 import attrs
 
-from bench.client import MatrixClient, MatrixRequestError, timeline_events
+from bench.client import MatrixClient, MatrixRequestError
 from bench.process import cpu_ms, rss_kib
 from bench.targets import Target
 
@@ -101,50 +100,3 @@ async def gather_limited(coroutines: list[Awaitable[T]], limit: int = SETUP_CONC
             return await coroutine
 
     return list(await asyncio.gather(*(one(c) for c in coroutines)))
-
-
-@attrs.define
-class SyncPoller:
-    """One client long-polling /sync in a loop, handing each timeline event to ``on_event`` as it lands."""
-
-    client: MatrixClient
-    sync_filter: str | None
-    on_event: Callable[[dict[str, Any], float], None]
-    timeout_ms: int = 30_000
-    since: str | None = None
-    polls: int = 0
-    errors: int = 0
-    last_error: str | None = None
-    _task: asyncio.Task[None] | None = None
-
-    async def prime(self) -> None:
-        """An initial sync so the loop only sees what happens from now on."""
-        body = await self.client.sync(sync_filter=self.sync_filter)
-        self.since = body["next_batch"]
-
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._loop())
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                body = await self.client.sync(self.since, self.timeout_ms, self.sync_filter)
-            except (TimeoutError, MatrixRequestError, aiohttp.ClientError) as exc:
-                self.errors += 1
-                self.last_error = str(exc) or type(exc).__name__
-                await asyncio.sleep(0.5)
-                continue
-            arrived = time.perf_counter()
-            self.polls += 1
-            self.since = body["next_batch"]
-            for event in timeline_events(body):
-                self.on_event(event, arrived)
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None

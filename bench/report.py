@@ -13,6 +13,7 @@ from typing import Any
 import psycopg2
 
 from bench.process import POSTGRES_SERVER
+from bench.workloads import Workload
 
 # Results shape: {engine: {server: {workload: {metric: value} | {"error": str} | {"skipped": str}}}}
 Results = dict[str, dict[str, dict[str, dict[str, Any]]]]
@@ -21,7 +22,7 @@ ENGINE_TITLES = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
 HIGHER_IS_BETTER_SUFFIXES = ("_per_s",)
 LOWER_IS_BETTER_SUFFIXES = ("_ms", "_kib_per_conn", "_per_event", "_per_message", "cpu_ms_per_s")
 COUNT_METRICS = {"events", "deliveries", "recipients", "connections", "rooms", "missed", "missed_warmup",
-                 "poll_errors", "returned_early", "rss_before_kib", "rss_held_kib", "response_kib"}
+                 "poll_errors", "returned_early", "errors", "rss_before_kib", "rss_held_kib", "response_kib"}
 
 
 def machine_info() -> dict[str, Any]:
@@ -83,12 +84,15 @@ def _ratio(synapse: dict[str, Any] | None, vignette: dict[str, Any] | None, metr
     return f"{ours / theirs:.2f}x"
 
 
-def table_rows(results: Results, engine: str, titles: dict[str, str]) -> list[list[str]]:
+def table_rows(results: Results, engine: str, workloads: list[Workload]) -> list[list[str]]:
     """Rows of [workload, metric, better, synapse, vignette, ratio] for one database engine."""
     per_server = results.get(engine, {})
     rows: list[list[str]] = []
-    for workload, title in titles.items():
-        outcomes = {server: per_server.get(server, {}).get(workload) for server in SERVERS}
+    for workload in workloads:
+        title = workload.title
+        outcomes = {server: per_server.get(server, {}).get(workload.name) for server in SERVERS}
+        if workload.synapse_baseline:
+            outcomes["synapse"] = per_server.get("synapse", {}).get(workload.synapse_baseline)
         metrics: list[str] = []
         for outcome in outcomes.values():
             for key, value in (outcome or {}).items():
@@ -100,7 +104,7 @@ def table_rows(results: Results, engine: str, titles: dict[str, str]) -> list[li
         for index, metric in enumerate(metrics):
             rows.append([title if index == 0 else "", metric, {"higher": "↑", "lower": "↓"}.get(direction(metric), ""),
                          _cell(outcomes["synapse"], metric), _cell(outcomes["vignette"], metric),
-                         _ratio(outcomes["synapse"], outcomes["vignette"], metric)])
+                         _ratio(outcomes["synapse"], outcomes["vignette"], metric) if direction(metric) else ""])
     return rows
 
 
@@ -117,10 +121,10 @@ def errors(results: Results) -> list[str]:
 HEADER = ["workload", "metric", "", "Synapse", "Vignette", "V/S"]
 
 
-def text_table(results: Results, titles: dict[str, str]) -> str:
+def text_table(results: Results, workloads: list[Workload]) -> str:
     out = []
     for engine in results:
-        rows = [HEADER, *table_rows(results, engine, titles)]
+        rows = [HEADER, *table_rows(results, engine, workloads)]
         widths = [max(len(row[i]) for row in rows) for i in range(len(HEADER))]
         out.append(f"== {ENGINE_TITLES.get(engine, engine)} ==")
         for row in rows:
@@ -134,7 +138,7 @@ def text_table(results: Results, titles: dict[str, str]) -> str:
     return "\n".join(out)
 
 
-def markdown(report: dict[str, Any], titles: dict[str, str]) -> str:
+def markdown(report: dict[str, Any], workloads: list[Workload]) -> str:
     machine, versions = report["machine"], report["versions"]
     lines = [
         "# Benchmark results: Vignette vs Synapse",
@@ -147,12 +151,14 @@ def markdown(report: dict[str, Any], titles: dict[str, str]) -> str:
         f"SQLite {machine['sqlite']}; PostgreSQL {machine['postgres']}",
         f"- Sizes: {json.dumps(report['options'])}",
         "- V/S is Vignette divided by Synapse; ↑ marks metrics where higher is better, ↓ lower.",
+        "- Synapse has no WebSocket stream: rows marked *vs Synapse long-polls* compare Vignette's stream "
+        "with Synapse's long-poll numbers for the same workload.",
         "",
     ]
     for engine in report["results"]:
         lines += [f"## {ENGINE_TITLES.get(engine, engine)}", "", "| " + " | ".join(HEADER) + " |",
                   "|" + "---|" * len(HEADER)]
-        lines += ["| " + " | ".join(row) + " |" for row in table_rows(report["results"], engine, titles)]
+        lines += ["| " + " | ".join(row) + " |" for row in table_rows(report["results"], engine, workloads)]
         lines.append("")
     problems = errors(report["results"])
     if problems:

@@ -120,6 +120,12 @@ class Target:
         except requests.RequestException:
             return False
 
+    def restart_process(self) -> None:
+        """Stop and start the server on the same database."""
+        if self.process is not None:
+            stop_process(self.process)
+        self.start()
+
     def stop(self) -> None:
         if self.process is not None:
             stop_process(self.process)

@@ -10,7 +10,8 @@ from typing import Any
 import attrs
 
 from bench.client import MatrixClient
-from bench.context import Context, SyncPoller, gather_limited
+from bench.context import Context, gather_limited
+from bench.pollers import Poller, StreamPoller, SyncPoller, check_stream_endpoint
 from bench.stats import latency_summary
 
 DELIVERY_TIMEOUT_S = 30.0
@@ -51,12 +52,14 @@ class DeliveryTracker:
         return self.expected - len(self.latencies[marker])
 
 
-async def _start_pollers(ctx: Context, clients: list[MatrixClient], tracker: DeliveryTracker) -> list[SyncPoller]:
+async def _start_pollers(ctx: Context, clients: list[MatrixClient], tracker: DeliveryTracker,
+                         transport: type[Poller] = SyncPoller) -> list[Poller]:
     sync_filter = await ctx.sync_filter()
-    pollers = [SyncPoller(client, sync_filter, tracker.on_event) for client in clients]
+    pollers = [transport(client, sync_filter, tracker.on_event) for client in clients]
     await gather_limited([poller.prime() for poller in pollers])
     for poller in pollers:
         poller.start()
+    await asyncio.gather(*(poller.connected.wait() for poller in pollers))
     return pollers
 
 
@@ -86,12 +89,14 @@ async def send_to_sync_latency(ctx: Context) -> dict[str, float]:
     return {**latency_summary(samples), "missed": missed, "deliveries": len(samples)}
 
 
-async def fanout(ctx: Context, member_count: int) -> dict[str, float]:
-    """Every member of a ``member_count`` room long-polls; one member sends; per-recipient latency."""
+async def fanout(ctx: Context, member_count: int, transport: type[Poller] = SyncPoller) -> dict[str, float]:
+    """Every member of a ``member_count`` room waits (long-poll or stream); one member sends."""
     members = await ctx.users(member_count)
+    if transport is StreamPoller:
+        await check_stream_endpoint(members[0])
     room_id = await ctx.room_with(members, name=f"fanout{member_count}")
     tracker = DeliveryTracker(expected=len(members))
-    pollers = await _start_pollers(ctx, members, tracker)
+    pollers = await _start_pollers(ctx, members, tracker, transport)
     try:
         await asyncio.sleep(1.0 + member_count / 500)
         missed_warmup = await _send_and_track(members[0], room_id, tracker, "warmup")
@@ -118,5 +123,13 @@ async def fanout_large(ctx: Context) -> dict[str, float]:
     return await fanout(ctx, ctx.options.members_large)
 
 
-async def _stop(pollers: list[SyncPoller]) -> None:
+async def stream_fanout_members(ctx: Context) -> dict[str, float]:
+    return await fanout(ctx, ctx.options.members, StreamPoller)
+
+
+async def stream_fanout_large(ctx: Context) -> dict[str, float]:
+    return await fanout(ctx, ctx.options.members_large, StreamPoller)
+
+
+async def _stop(pollers: list[Poller]) -> None:
     await asyncio.gather(*(poller.stop() for poller in pollers))
