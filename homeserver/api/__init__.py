@@ -10,12 +10,17 @@ from types import ModuleType
 
 from homeserver.api import (
     account,
+    account_data,
+    admin_register,
+    capabilities,
+    devices,
     directory,
     filter,
     health,
     login,
     logout,
     presence,
+    profile,
     public_rooms,
     read_markers,
     receipts,
@@ -27,6 +32,7 @@ from homeserver.api import (
     rooms,
     sync,
     typing,
+    user_directory,
     versions,
     websocket,
     well_known,
@@ -54,6 +60,12 @@ API_MODULES: list[ModuleType] = [
     read_markers,
     presence,
     websocket,
+    devices,
+    profile,
+    user_directory,
+    account_data,
+    capabilities,
+    admin_register,
 ]
 
 
