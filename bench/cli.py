@@ -52,6 +52,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--fanout-messages", type=int, default=defaults.fanout_messages)
     parser.add_argument("--idle", type=int, default=defaults.idle, help="idle long-polls to hold open")
     parser.add_argument("--rooms", type=int, default=defaults.rooms, help="rooms for the initial sync")
+    parser.add_argument("--room-version", default=defaults.room_version,
+                        help="room version both servers create rooms with")
+    parser.add_argument("--workdir", type=Path,
+                        help="keep server configs, databases and logs here (default: a temporary directory)")
     parser.add_argument("--workload-timeout", type=float, default=defaults.workload_timeout_s,
                         help="seconds before a workload is abandoned (reported n/a)")
     parser.add_argument("--log-level", default="WARNING", choices=["INFO", "WARNING"],
@@ -68,7 +72,7 @@ def options_from(args: argparse.Namespace) -> Options:
     return Options(sends=args.sends, concurrent_senders=args.senders, concurrent_sends=args.concurrent_sends,
                    deliveries=args.deliveries, members=args.members, members_large=args.members_large,
                    large=args.large, fanout_messages=args.fanout_messages, idle=args.idle, rooms=args.rooms,
-                   workload_timeout_s=args.workload_timeout)
+                   room_version=args.room_version, workload_timeout_s=args.workload_timeout)
 
 
 async def run_workloads(target: Target, options: Options, workloads: list[Workload]) -> dict[str, dict[str, Any]]:
@@ -154,11 +158,12 @@ def main(argv: list[str] | None = None) -> int:
     date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
     results: Results = {}
     with tempfile.TemporaryDirectory(prefix="vignette-bench-") as tmp:
+        workdir = args.workdir or Path(tmp)
         for engine in engines:
             results[engine] = {}
             for kind in servers:
                 print(f"{kind} on {engine}:", flush=True)
-                results[engine][kind] = run_one(kind, engine, Path(tmp), args, options, workloads, synapse_python)
+                results[engine][kind] = run_one(kind, engine, workdir, args, options, workloads, synapse_python)
     report = {
         "date": date, "argv": sys.argv[1:] if argv is None else argv, "machine": machine_info(),
         "versions": {"synapse": synapse_version(synapse_python) if synapse_python else "not run",

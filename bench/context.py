@@ -38,6 +38,7 @@ class Options:
     idle: int = 500
     idle_hold_s: float = 5.0
     rooms: int = 100
+    room_version: str = "12"
     workload_timeout_s: float = 600.0
 
 
@@ -86,7 +87,7 @@ class Context:
 
     async def room_with(self, members: list[MatrixClient], **create: Any) -> str:
         """A public room made by ``members[0]`` that all the others have joined."""
-        room_id = await members[0].create_room(**create)
+        room_id = await members[0].create_room(room_version=self.options.room_version, **create)
         await gather_limited([member.join(room_id) for member in members[1:]])
         return room_id
 

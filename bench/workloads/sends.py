@@ -24,7 +24,7 @@ async def _timed_sends(client: MatrixClient, room_id: str, count: int, label: st
 async def sequential_sends(ctx: Context) -> dict[str, float]:
     """One user, one room, each send waits for the previous answer."""
     (sender,) = await ctx.users(1)
-    room_id = await sender.create_room(name="sequential")
+    room_id = await ctx.room_with([sender], name="sequential")
     await _timed_sends(sender, room_id, WARMUP_SENDS, "warmup")
     cpu_before = ctx.cpu_ms()
     started = time.perf_counter()
