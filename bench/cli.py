@@ -156,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         engines.remove("postgres")
     synapse_python = ensure_synapse(args.cache_dir) if "synapse" in servers else None
     date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    load_before = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     results: Results = {}
     with tempfile.TemporaryDirectory(prefix="vignette-bench-") as tmp:
         workdir = args.workdir or Path(tmp)
@@ -165,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{kind} on {engine}:", flush=True)
                 results[engine][kind] = run_one(kind, engine, workdir, args, options, workloads, synapse_python)
     report = {
-        "date": date, "argv": sys.argv[1:] if argv is None else argv, "machine": machine_info(),
+        "date": date, "load_before": load_before, "argv": sys.argv[1:] if argv is None else argv, "machine": machine_info(),
         "versions": {"synapse": synapse_version(synapse_python) if synapse_python else "not run",
                      "vignette": vignette_version()},
         "options": attrs.asdict(options), "results": results,

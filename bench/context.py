@@ -12,7 +12,7 @@ import aiohttp
 import attrs
 
 from bench.client import MatrixClient, MatrixRequestError
-from bench.process import cpu_ms, rss_kib
+from bench.process import CpuMeter, rss_kib
 from bench.targets import Target
 
 T = TypeVar("T")
@@ -51,8 +51,8 @@ class Context:
     _users: list[MatrixClient] = attrs.field(factory=list)
     _sync_filter: str | None | bool = False  # False: not probed yet
 
-    def cpu_ms(self) -> float:
-        return cpu_ms(self.target.pid)
+    def cpu_meter(self) -> CpuMeter:
+        return CpuMeter.start(self.target.pid, self.target.postgres_database)
 
     def rss_kib(self) -> int:
         return rss_kib(self.target.pid)
@@ -90,6 +90,15 @@ class Context:
         room_id = await members[0].create_room(room_version=self.options.room_version, **create)
         await gather_limited([member.join(room_id) for member in members[1:]])
         return room_id
+
+
+def cpu_metrics(meter: CpuMeter, per: float, unit: str) -> dict[str, float]:
+    """Server CPU (and PostgreSQL backend CPU, when there is one) per ``unit``."""
+    metrics = {f"cpu_ms_per_{unit}": meter.server_ms() / per}
+    db_ms = meter.db_ms()
+    if db_ms is not None:
+        metrics[f"db_cpu_ms_per_{unit}"] = db_ms / per
+    return metrics
 
 
 async def gather_limited(coroutines: list[Awaitable[T]], limit: int = SETUP_CONCURRENCY) -> list[T]:

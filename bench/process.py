@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import attrs
 import psycopg2
 import psycopg2.extensions
 
@@ -101,3 +102,56 @@ def wait_until(predicate: Callable[[], bool], timeout_s: float, interval_s: floa
             return True
         time.sleep(interval_s)
     return False
+
+
+def postgres_backend_pids(database: str) -> list[int]:
+    """Server processes currently serving connections to ``database`` (they run on this machine)."""
+    conn = psycopg2.connect(**POSTGRES_SERVER, dbname="postgres")
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (database,))
+            return [row[0] for row in cursor.fetchall()]
+    finally:
+        conn.close()
+
+
+def _cpu_or_none(pid: int) -> float | None:
+    try:
+        return cpu_ms(pid)
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+
+
+@attrs.define
+class CpuMeter:
+    """CPU used since ``start`` by the server process and, on PostgreSQL, by the database's backends.
+
+    Synapse and Vignette may split work differently between Python and SQL, so both halves are counted.
+    """
+
+    server_pid: int
+    database: str | None
+    server_start: float = 0.0
+    db_start: dict[int, float] = attrs.field(factory=dict)
+
+    @classmethod
+    def start(cls, server_pid: int, database: str | None) -> CpuMeter:
+        meter = cls(server_pid, database, cpu_ms(server_pid))
+        meter.db_start = meter._db_now()
+        return meter
+
+    def _db_now(self) -> dict[int, float]:
+        if not self.database:
+            return {}
+        readings = {pid: _cpu_or_none(pid) for pid in postgres_backend_pids(self.database)}
+        return {pid: value for pid, value in readings.items() if value is not None}
+
+    def server_ms(self) -> float:
+        return cpu_ms(self.server_pid) - self.server_start
+
+    def db_ms(self) -> float | None:
+        """None on SQLite, where the database work is inside the server process already."""
+        if not self.database:
+            return None
+        # A backend that appeared meanwhile counts from zero; one that exited is lost (pools keep theirs).
+        return sum(value - self.db_start.get(pid, 0.0) for pid, value in self._db_now().items())

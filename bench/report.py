@@ -34,7 +34,7 @@ def machine_info() -> dict[str, Any]:
     mem_kib = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
                    if line.startswith("MemTotal:"))
     return {"nproc": os.cpu_count(), "ram_gib": round(mem_kib / 1024 / 1024, 1), "cpu_model": cpu_model,
-            "kernel": platform.release(), "python": platform.python_version(),
+            "kernel": platform.release(), "loadavg": " ".join(Path("/proc/loadavg").read_text().split()[:3]), "python": platform.python_version(),
             "sqlite": sqlite3.sqlite_version, "postgres": _postgres_version()}
 
 
@@ -146,7 +146,8 @@ def markdown(report: dict[str, Any], workloads: list[Workload]) -> str:
         f"Run {report['date']} with `python -m bench {' '.join(report['argv'])}`.".replace("  ", " "),
         "",
         f"- Machine: {machine['nproc']} CPUs ({machine['cpu_model']}), {machine['ram_gib']} GiB RAM, "
-        f"Linux {machine['kernel']}",
+        f"Linux {machine['kernel']}; load average before the run {report['load_before']}, after {machine['loadavg']} "
+        "(the machine is shared with other work, so treat small differences as noise)",
         f"- Synapse {versions['synapse']}; Vignette commit {versions['vignette']}; Python {machine['python']}; "
         f"SQLite {machine['sqlite']}; PostgreSQL {machine['postgres']}",
         f"- Sizes: {json.dumps(report['options'])}",

@@ -10,7 +10,7 @@ from typing import Any
 import attrs
 
 from bench.client import MatrixClient
-from bench.context import Context, gather_limited
+from bench.context import Context, cpu_metrics, gather_limited
 from bench.pollers import Poller, StreamPoller, SyncPoller, check_stream_endpoint
 from bench.stats import latency_summary
 
@@ -100,17 +100,17 @@ async def fanout(ctx: Context, member_count: int, transport: type[Poller] = Sync
     try:
         await asyncio.sleep(1.0 + member_count / 500)
         missed_warmup = await _send_and_track(members[0], room_id, tracker, "warmup")
-        cpu_before = ctx.cpu_ms()
+        meter = ctx.cpu_meter()
         missed = 0
         for index in range(ctx.options.fanout_messages):
             await asyncio.sleep(SETTLE_S + member_count / 2000)  # let every poller park again
             missed += await _send_and_track(members[0], room_id, tracker, f"fanout{index}")
-        cpu_used = ctx.cpu_ms() - cpu_before
+        cpu = cpu_metrics(meter, ctx.options.fanout_messages, "message")
     finally:
         await _stop(pollers)
     samples = [lat for marker, lats in tracker.latencies.items() if not marker.startswith("warmup")
                for lat in lats]
-    return {**latency_summary(samples), "cpu_ms_per_message": cpu_used / ctx.options.fanout_messages,
+    return {**latency_summary(samples), **cpu,
             "missed": missed, "missed_warmup": missed_warmup, "recipients": len(members),
             "poll_errors": sum(p.errors for p in pollers)}
 

@@ -40,9 +40,9 @@ async def idle_connections(ctx: Context, transport: type[Poller]) -> dict[str, f
         await asyncio.gather(*(poller.connected.wait() for poller in pollers))
         await asyncio.sleep(GC_SETTLE_S + len(pollers) / 1000)  # let every request arrive and park
         rss_after = ctx.rss_kib()
-        cpu_before, started = ctx.cpu_ms(), time.perf_counter()
+        meter, started = ctx.cpu_meter(), time.perf_counter()
         await asyncio.sleep(ctx.options.idle_hold_s)
-        cpu_rate = (ctx.cpu_ms() - cpu_before) / (time.perf_counter() - started)
+        cpu_rate = meter.server_ms() / (time.perf_counter() - started)
         rss_held = ctx.rss_kib()
         returned = sum(poller.polls + poller.errors for poller in pollers)
         errors = sum(poller.errors for poller in pollers)

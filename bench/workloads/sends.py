@@ -6,7 +6,7 @@ import asyncio
 import time
 
 from bench.client import MatrixClient
-from bench.context import Context
+from bench.context import Context, cpu_metrics
 from bench.stats import latency_summary
 
 WARMUP_SENDS = 10
@@ -26,13 +26,13 @@ async def sequential_sends(ctx: Context) -> dict[str, float]:
     (sender,) = await ctx.users(1)
     room_id = await ctx.room_with([sender], name="sequential")
     await _timed_sends(sender, room_id, WARMUP_SENDS, "warmup")
-    cpu_before = ctx.cpu_ms()
+    meter = ctx.cpu_meter()
     started = time.perf_counter()
     latencies = await _timed_sends(sender, room_id, ctx.options.sends, "sequential")
     elapsed = time.perf_counter() - started
     count = len(latencies)
     return {"events_per_s": count / elapsed, **latency_summary(latencies),
-            "cpu_ms_per_event": (ctx.cpu_ms() - cpu_before) / count, "events": count}
+            **cpu_metrics(meter, count, "event"), "events": count}
 
 
 async def concurrent_sends(ctx: Context) -> dict[str, float]:
@@ -41,11 +41,11 @@ async def concurrent_sends(ctx: Context) -> dict[str, float]:
     room_id = await ctx.room_with(senders, name="concurrent")
     per_sender = max(1, ctx.options.concurrent_sends // len(senders))
     await asyncio.gather(*(_timed_sends(s, room_id, 2, "warmup") for s in senders))
-    cpu_before = ctx.cpu_ms()
+    meter = ctx.cpu_meter()
     started = time.perf_counter()
     results = await asyncio.gather(*(_timed_sends(s, room_id, per_sender, "concurrent") for s in senders))
     elapsed = time.perf_counter() - started
     latencies = [latency for per_client in results for latency in per_client]
     count = len(latencies)
     return {"events_per_s": count / elapsed, **latency_summary(latencies),
-            "cpu_ms_per_event": (ctx.cpu_ms() - cpu_before) / count, "events": count}
+            **cpu_metrics(meter, count, "event"), "events": count}
