@@ -22,7 +22,8 @@ ENGINE_TITLES = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
 HIGHER_IS_BETTER_SUFFIXES = ("_per_s",)
 LOWER_IS_BETTER_SUFFIXES = ("_ms", "_kib_per_conn", "_per_event", "_per_message", "cpu_ms_per_s")
 COUNT_METRICS = {"events", "deliveries", "recipients", "connections", "rooms", "missed", "missed_warmup",
-                 "poll_errors", "returned_early", "errors", "rss_before_kib", "rss_held_kib", "response_kib"}
+                 "poll_errors", "returned_early", "errors",
+                 "client_cpu_ms_per_message", "rss_before_kib", "rss_held_kib", "response_kib"}
 
 
 def machine_info() -> dict[str, Any]:
