@@ -64,6 +64,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="where the Synapse virtualenv is kept")
     parser.add_argument("--out", type=Path, default=BENCH_DIR / "out", help="where the JSON goes")
     parser.add_argument("--write-results-md", action="store_true", help="also rewrite bench/RESULTS.md")
+    parser.add_argument("--append-results-md", action="store_true",
+                        help="append this run's tables to bench/RESULTS.md (e.g. a --large --only run)")
     parser.add_argument("--list", action="store_true", help="list workloads and exit")
     return parser.parse_args(argv)
 
@@ -177,4 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.write_results_md:
         (BENCH_DIR / "RESULTS.md").write_text(markdown(report, workloads))
         print(f"Markdown: {BENCH_DIR / 'RESULTS.md'}")
+    elif args.append_results_md:
+        with (BENCH_DIR / "RESULTS.md").open("a") as handle:
+            handle.write("\n" + markdown(report, workloads, appended=True))
+        print(f"Markdown appended: {BENCH_DIR / 'RESULTS.md'}")
     return 0

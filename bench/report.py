@@ -21,6 +21,8 @@ SERVERS = ("synapse", "vignette")
 ENGINE_TITLES = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
 HIGHER_IS_BETTER_SUFFIXES = ("_per_s",)
 LOWER_IS_BETTER_SUFFIXES = ("_ms", "_kib_per_conn", "_per_event", "_per_message", "cpu_ms_per_s")
+# Counts the table still shows (the JSON keeps every number); other counts only clutter it.
+TABLE_COUNTS = {"missed", "response_kib", "rss_held_kib", "client_cpu_ms_per_message"}
 COUNT_METRICS = {"events", "deliveries", "recipients", "connections", "rooms", "missed", "missed_warmup",
                  "poll_errors", "returned_early", "errors",
                  "client_cpu_ms_per_message", "rss_before_kib", "rss_held_kib", "response_kib"}
@@ -97,7 +99,8 @@ def table_rows(results: Results, engine: str, workloads: list[Workload]) -> list
         metrics: list[str] = []
         for outcome in outcomes.values():
             for key, value in (outcome or {}).items():
-                if isinstance(value, (int, float)) and key not in metrics:
+                shown = bool(direction(key)) or key in TABLE_COUNTS
+                if isinstance(value, (int, float)) and shown and key not in metrics:
                     metrics.append(key)
         if not metrics:
             rows.append([title, "", "", _cell(outcomes["synapse"], ""), _cell(outcomes["vignette"], ""), ""])
@@ -139,10 +142,12 @@ def text_table(results: Results, workloads: list[Workload]) -> str:
     return "\n".join(out)
 
 
-def markdown(report: dict[str, Any], workloads: list[Workload]) -> str:
+def markdown(report: dict[str, Any], workloads: list[Workload], appended: bool = False) -> str:
+    """The run as Markdown; ``appended`` demotes headings so it can follow an earlier run in one file."""
     machine, versions = report["machine"], report["versions"]
+    level = "##" if appended else "#"
     lines = [
-        "# Benchmark results: Vignette vs Synapse",
+        f"{level} {'Further run' if appended else 'Benchmark results: Vignette vs Synapse'}",
         "",
         f"Run {report['date']} with `python -m bench {' '.join(report['argv'])}`.".replace("  ", " "),
         "",
@@ -158,13 +163,13 @@ def markdown(report: dict[str, Any], workloads: list[Workload]) -> str:
         "",
     ]
     for engine in report["results"]:
-        lines += [f"## {ENGINE_TITLES.get(engine, engine)}", "", "| " + " | ".join(HEADER) + " |",
+        lines += [f"{level}# {ENGINE_TITLES.get(engine, engine)}", "", "| " + " | ".join(HEADER) + " |",
                   "|" + "---|" * len(HEADER)]
         lines += ["| " + " | ".join(row) + " |" for row in table_rows(report["results"], engine, workloads)]
         lines.append("")
     problems = errors(report["results"])
     if problems:
-        lines += ["## Not measured (n/a)", ""] + [f"- {line}" for line in problems] + [""]
+        lines += [f"{level}# Not measured (n/a)", ""] + [f"- {line}" for line in problems] + [""]
     return "\n".join(lines)
 
 
