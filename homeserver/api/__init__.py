@@ -14,6 +14,7 @@ from homeserver.api import (
     health,
     login,
     logout,
+    metrics,
     public_rooms,
     register,
     relations,
@@ -27,6 +28,7 @@ from homeserver.api import (
 
 API_MODULES: list[ModuleType] = [
     health,
+    metrics,
     versions,
     well_known,
     register,

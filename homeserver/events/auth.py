@@ -40,6 +40,7 @@ __all__ = [
     "check_auth_rules",
     "get_user_power_level",
     "listed_auth_types_for_event",
+    "should_apply_redaction",
 ]
 
 
@@ -173,8 +174,10 @@ def _check_create(event: Event) -> None:
     if room_version.room_id_is_create_event_hash:
         if "room_id" in event.pdu:
             raise AuthError("m.room.create must not have a room_id in this room version")
-    elif _domain(event.room_id) != _domain(event.sender):
-        raise AuthError("m.room.create room_id domain does not match the sender's")
+    else:
+        room_domain = _domain(event.room_id)
+        if room_domain is None or room_domain != _domain(event.sender):
+            raise AuthError("m.room.create room_id domain does not match the sender's")
     content = event.content
     if "room_version" in content:
         declared = content["room_version"]
@@ -321,3 +324,23 @@ def _check_mapping_changes(
                 raise AuthError(f"m.room.power_levels: cannot change {name}[{key!r}] from above")
         if new_value is not None and new_value > sender_level:
             raise AuthError(f"m.room.power_levels: cannot set {name}[{key!r}] above own level")
+
+
+def should_apply_redaction(redaction: Event, original: Event, auth_events: AuthEvents) -> bool:
+    """Whether an accepted redaction may take effect on `original` ("Handling redactions").
+
+    From v3 the auth rules accept every redaction that meets the send level; it applies
+    only if the redacter has the redact level or shares the original sender's server.
+    In v1-2 that decision is auth rule 11, so an accepted redaction always applies.
+    `auth_events` is the state at the redaction (for the power levels).
+    """
+    if redaction.redacts != original.event_id or redaction.room_id != original.room_id:
+        return False
+    if redaction.room_version.redaction_rule_in_auth:
+        return True
+    if get_user_power_level(redaction.sender, auth_events) >= get_named_level(
+        "redact", auth_events
+    ):
+        return True
+    sender_domain = _domain(redaction.sender)
+    return sender_domain is not None and sender_domain == _domain(original.sender)

@@ -138,3 +138,21 @@ def sign_event(
     signed_redacted = sign_json(redacted, server_name, key_id, signing_key)
     hashed["signatures"] = signed_redacted["signatures"]
     return hashed
+
+
+#: v5+: a key's advertised validity is capped at this far into the future.
+MAX_KEY_VALIDITY_MS = 7 * 24 * 60 * 60 * 1000
+
+
+def key_usable_for_event(
+    valid_until_ts: int, origin_server_ts: int, room_version: RoomVersion, now_ms: int
+) -> bool:
+    """Whether a server key with this `valid_until_ts` may verify an event (v5+ rule).
+
+    The lesser of `valid_until_ts` and now + 7 days must be at least the event's
+    `origin_server_ts`. Before v5 key validity is not enforced. `now_ms` is passed in
+    so the kernel stays free of clocks.
+    """
+    if not room_version.enforce_key_validity:
+        return True
+    return min(valid_until_ts, now_ms + MAX_KEY_VALIDITY_MS) >= origin_server_ts

@@ -13,6 +13,7 @@ from homeserver.events.auth import (
     check_auth_rules,
     get_user_power_level,
     listed_auth_types_for_event,
+    should_apply_redaction,
 )
 from homeserver.events.event import Event
 from tests.events.room_factory import ALICE, BOB, CAROL, DAVE, Room, versions
@@ -321,3 +322,36 @@ def test_redaction(version: str) -> None:
     room.set_levels(events={"m.room.redaction": 50})
     with pytest.raises(AuthError, match="below 50"):
         room.check(room.make("m.room.redaction", BOB, content, **extra))
+
+
+@pytest.mark.parametrize("version", ALL)
+def test_should_apply_redaction(version: str) -> None:
+    room = Room(version)
+    room.join(BOB)
+    room.join(DAVE)
+    original = room.make("m.room.message", ALICE, {"body": "secret"})
+
+    def redaction(sender: str, target: Event = original) -> Event:
+        ref = {"redacts": target.event_id}
+        if room.room_version.redacts_in_content:
+            return room.make("m.room.redaction", sender, ref)
+        return room.make("m.room.redaction", sender, {}, **ref)
+
+    state = room.state
+    assert should_apply_redaction(redaction(DAVE), original, state)  # same server as Alice
+    other_target = room.make("m.room.message", ALICE, {"body": "other"})
+    assert not should_apply_redaction(redaction(DAVE, other_target), original, state)
+    if room.room_version.redaction_rule_in_auth:
+        assert should_apply_redaction(redaction(BOB), original, state)  # auth already decided
+    else:
+        assert not should_apply_redaction(redaction(BOB), original, state)
+        room.set_levels(users={BOB: 50})
+        assert should_apply_redaction(redaction(BOB), original, room.state)
+
+
+@pytest.mark.parametrize("version", versions(lambda v: not v.room_id_is_create_event_hash))
+def test_create_room_id_without_domain_rejected(version: str) -> None:
+    room = Room(version, bootstrap=False)
+    pdu = dict(room.create.pdu, room_id="!nodomain", sender="@nodomain")
+    with pytest.raises(AuthError, match="room_id domain"):
+        check_auth_rules(Event.from_pdu(pdu, room.room_version, "$c:a.example"), {})

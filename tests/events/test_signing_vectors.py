@@ -16,7 +16,9 @@ from homeserver.events.hashing import (
 )
 from homeserver.events.room_versions import KNOWN_ROOM_VERSIONS, RoomVersions
 from homeserver.events.signing import (
+    MAX_KEY_VALIDITY_MS,
     SignatureError,
+    key_usable_for_event,
     required_signers,
     sign_event,
     sign_json,
@@ -238,3 +240,18 @@ def test_event_ids_per_format() -> None:
     with pytest.raises(ValueError):
         compute_event_id(pdu, RoomVersions.V2)
     assert Event.from_pdu(pdu, RoomVersions.V4).event_id == v4_id
+
+
+@pytest.mark.parametrize("version", list(KNOWN_ROOM_VERSIONS))
+def test_key_validity_window(version: str) -> None:
+    room_version = KNOWN_ROOM_VERSIONS[version]
+    now = 10**12
+    week = MAX_KEY_VALIDITY_MS
+    assert key_usable_for_event(now, now, room_version, now)
+    expired = key_usable_for_event(now - 1, now, room_version, now)
+    # A key claiming validity for a year only counts for a week ahead.
+    far_future_event = key_usable_for_event(now + 10 * week, now + 2 * week, room_version, now)
+    if room_version.enforce_key_validity:
+        assert not expired and not far_future_event
+    else:
+        assert expired and far_future_event
