@@ -1,0 +1,44 @@
+"""``/profile/{userId}``: read anyone's profile, change fields of your own."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.web.server import Request
+
+from homeserver.handlers.auth import Auth
+from homeserver.handlers.profile import ProfileHandler
+from homeserver.http.errors import missing_param
+from homeserver.http.request import parse_json_object
+from homeserver.http.router import Router, client_paths
+
+RESOURCES = ("client",)
+
+
+def register_routes(router: Router, hs: Any) -> None:
+    max_body = hs.config.max_request_body_size
+
+    async def get_profile(request: Request, user_id: str) -> tuple[int, dict[str, Any]]:
+        profile = await hs.get(ProfileHandler).get_profile(user_id)
+        return 200, profile.to_json()
+
+    async def get_field(request: Request, user_id: str, key: str) -> tuple[int, dict[str, Any]]:
+        return 200, {key: await hs.get(ProfileHandler).get_field(user_id, key)}
+
+    async def set_field(request: Request, user_id: str, key: str) -> tuple[int, dict[str, Any]]:
+        requester = await hs.get(Auth).get_user_by_req(request, allow_guest=True)
+        body = parse_json_object(request, max_body)
+        if key not in body:
+            raise missing_param(key)
+        await hs.get(ProfileHandler).set_field(requester, user_id, key, body[key])
+        return 200, {}
+
+    async def delete_field(request: Request, user_id: str, key: str) -> tuple[int, dict[str, Any]]:
+        requester = await hs.get(Auth).get_user_by_req(request, allow_guest=True)
+        await hs.get(ProfileHandler).delete_field(requester, user_id, key)
+        return 200, {}
+
+    router.add("GET", client_paths("/profile/{user_id}"), get_profile)
+    router.add("GET", client_paths("/profile/{user_id}/{key}"), get_field)
+    router.add("PUT", client_paths("/profile/{user_id}/{key}"), set_field)
+    router.add("DELETE", client_paths("/profile/{user_id}/{key}"), delete_field)
