@@ -19,6 +19,7 @@ from homeserver.api import (
     health,
     login,
     logout,
+    metrics,
     presence,
     profile,
     public_rooms,
@@ -40,12 +41,19 @@ from homeserver.api import (
 
 API_MODULES: list[ModuleType] = [
     health,
+    metrics,
     versions,
     well_known,
     register,
     login,
     logout,
     account,
+    devices,
+    profile,
+    user_directory,
+    account_data,
+    capabilities,
+    admin_register,
     rooms,
     room_state,
     room_send,
@@ -60,12 +68,6 @@ API_MODULES: list[ModuleType] = [
     read_markers,
     presence,
     websocket,
-    devices,
-    profile,
-    user_directory,
-    account_data,
-    capabilities,
-    admin_register,
 ]
 
 

@@ -89,7 +89,7 @@ class SharedSecretRegistration:
             raise forbidden("HMAC incorrect")
         user_id = await self.registration.register_user(username, password, is_admin=admin)
         if displayname:
-            await self.profiles.set_displayname(user_id, displayname)
+            await self.profiles.set_field(user_id, "displayname", displayname)
         login = await self.login.create_login(user_id, None, None)
         return login.to_json(self.hs.server_name)
 

@@ -133,3 +133,11 @@ def test_malformed_login_bodies_are_client_errors(server: RunningServer, raw: by
 def test_password_login_is_case_insensitive_on_localpart_only(server: RunningServer) -> None:
     alice = register_user(server.base_url, password=PASSWORD)
     assert password_login(server.base_url, localpart_of(alice.user_id).upper(), PASSWORD.upper()).status == 403
+
+
+def test_overlong_device_fields_are_refused(server: RunningServer) -> None:
+    alice = register_user(server.base_url)
+    long_id = password_login(server.base_url, alice.user_id, device_id="D" * 300)
+    assert (long_id.status, long_id.errcode) == (400, "M_BAD_JSON")
+    long_name = password_login(server.base_url, alice.user_id, initial_device_display_name="n" * 300)
+    assert (long_name.status, long_name.errcode) == (400, "M_BAD_JSON")

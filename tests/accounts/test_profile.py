@@ -26,7 +26,29 @@ def test_set_and_read_displayname_and_avatar(server: RunningServer) -> None:
     assert anonymous.get(f"{base}/avatar_url").body == {"avatar_url": "mxc://test.local/abc"}
     assert anonymous.get(base).body == {"displayname": "Alice 🌸", "avatar_url": "mxc://test.local/abc"}
     assert alice.put(f"{base}/avatar_url", {"avatar_url": None}).status == 200
-    assert anonymous.get(f"{base}/avatar_url").body == {}
+    assert anonymous.get(f"{base}/avatar_url").errcode == "M_NOT_FOUND"
+    assert alice.delete(f"{base}/displayname").status == 200
+    assert anonymous.get(base).body == {}
+
+
+def test_extended_profile_fields(server: RunningServer) -> None:
+    alice = register_user(server.base_url)
+    base = f"{V3}/profile/{q(alice.user_id)}"
+    assert alice.put(f"{base}/m.tz", {"m.tz": "Europe/London"}).status == 200
+    assert alice.put(f"{base}/org.example.pets", {"org.example.pets": ["cat", {"name": "dog"}]}).status == 200
+    anonymous = Client(server.base_url)
+    assert anonymous.get(f"{base}/org.example.pets").body == {"org.example.pets": ["cat", {"name": "dog"}]}
+    assert anonymous.get(base).body == {"displayname": localpart_of(alice.user_id), "m.tz": "Europe/London",
+                                        "org.example.pets": ["cat", {"name": "dog"}]}
+    assert alice.delete(f"{base}/org.example.pets").status == 200
+    assert alice.delete(f"{base}/org.example.pets").status == 200  # deleting twice is fine
+    assert anonymous.get(f"{base}/org.example.pets").errcode == "M_NOT_FOUND"
+    assert alice.put(f"{base}/NotNamespaced", {"NotNamespaced": 1}).errcode == "M_INVALID_PARAM"
+    long_key = "org.example." + "k" * 300
+    assert alice.put(f"{base}/{long_key}", {long_key: 1}).errcode == "M_KEY_TOO_LARGE"
+    huge = alice.put(f"{base}/org.example.big", {"org.example.big": "x" * (65 * 1024)})
+    assert (huge.status, huge.errcode) == (400, "M_PROFILE_TOO_LARGE")
+    assert alice.put(f"{base}/m.tz", {"m.tz": 5}).errcode == "M_BAD_JSON"
 
 
 def test_only_your_own_profile_can_change(server: RunningServer) -> None:
@@ -48,6 +70,7 @@ def test_unknown_users_and_fields_are_not_found(server: RunningServer) -> None:
         assert (response.status, response.errcode) == (404, "M_NOT_FOUND"), user_id
     alice = register_user(server.base_url)
     assert client.get(f"{V3}/profile/{q(alice.user_id)}/m.tz").errcode == "M_NOT_FOUND"
+    assert client.get(f"{V3}/profile/{q(alice.user_id)}/Bad Key").status == 400
 
 
 @pytest.mark.parametrize("field,raw", [
