@@ -65,3 +65,4 @@ def test_check_without_update_does_not_count() -> None:
     assert all(limiter.retry_after("alice", update=False) is None for _ in range(5))
     limiter.record_action("alice")
     assert limiter.retry_after("alice", update=False) == 1.0
+
