@@ -42,7 +42,9 @@ class StreamProtocol(WebSocketServerProtocol):
         previous = hub.register(self.session, self)
         if previous is not None:
             previous.sendClose(CLOSE_REPLACED, "Replaced by a newer connection for this device")
-        Deferred.fromCoroutine(self.hs.get(PresenceHandler).user_syncing(self.requester.user_id, None))
+        Deferred.fromCoroutine(
+            self.hs.get(PresenceHandler).user_syncing(self.requester.user_id, None)
+        ).addErrback(lambda failure: logger.error("presence on connect failed: %s", failure.value))
         self.session.poke()
 
     def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:

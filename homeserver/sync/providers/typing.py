@@ -20,7 +20,8 @@ class TypingProvider:
 
     async def build(self, request: SyncRequest, since: int | None, upto: int,
                     response: dict[str, Any], context: dict[str, Any]) -> None:
-        ephemeral = request_filter(request, context).ephemeral
+        sync_filter = request_filter(request, context)
+        ephemeral = sync_filter.ephemeral
         if ephemeral.blocks_everything or not ephemeral.allows_type("m.typing"):
             return
         joined: set[str] = context["joined_rooms"]
@@ -29,7 +30,7 @@ class TypingProvider:
             # to None; the client may still show someone typing, so send every room's list.
             since = upto + 1
         for room_id in self.typing.rooms_changed(joined, since, upto):
-            if not ephemeral.allows_room(room_id):
+            if not ephemeral.allows_room(room_id) or not sync_filter.allows_room(room_id):
                 continue
             event = {"type": "m.typing", "content": {"user_ids": self.typing.typing_users(room_id)}}
             joined_room_entry(response, room_id)["ephemeral"]["events"].append(event)
