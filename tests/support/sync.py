@@ -158,8 +158,11 @@ class StreamClient:
     def close_code(self) -> int | None:
         """Read until the server closes the socket; its close code."""
         while True:
-            opcode, data = self.ws.recv_data(control_frame=True)
-            if opcode == websocket.ABNF.OPCODE_CLOSE:
+            # recv_frame does not answer the close itself, so a server that hangs up
+            # right after its close frame cannot fail us with a reset while we reply.
+            frame = self.ws.recv_frame()
+            if frame.opcode == websocket.ABNF.OPCODE_CLOSE:
+                data = frame.data
                 return int.from_bytes(data[:2], "big") if len(data) >= 2 else None
 
     def frames(self) -> Iterator[dict[str, Any]]:
