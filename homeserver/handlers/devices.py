@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from homeserver.handlers.auth import now_ms
+from homeserver.handlers.validation import check_storable_text
 from homeserver.http.errors import not_found
 from storage.stores.access_tokens import AccessTokenStore
 from storage.stores.devices import DeviceRecord, DeviceStore
@@ -57,6 +58,7 @@ class DeviceHandler:
         return device
 
     async def set_display_name(self, user_id: str, device_id: str, display_name: str | None) -> None:
+        check_storable_text("display_name", display_name)
         if not await self.store.set_display_name(user_id, device_id, display_name):
             raise not_found("No such device")
 
