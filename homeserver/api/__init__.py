@@ -14,11 +14,19 @@ from homeserver.api import (
     admin_register,
     capabilities,
     devices,
+    directory,
     health,
     login,
     logout,
+    metrics,
     profile,
+    public_rooms,
     register,
+    relations,
+    room_history,
+    room_send,
+    room_state,
+    rooms,
     user_directory,
     versions,
     well_known,
@@ -26,6 +34,7 @@ from homeserver.api import (
 
 API_MODULES: list[ModuleType] = [
     health,
+    metrics,
     versions,
     well_known,
     register,
@@ -38,6 +47,13 @@ API_MODULES: list[ModuleType] = [
     account_data,
     capabilities,
     admin_register,
+    rooms,
+    room_state,
+    room_send,
+    room_history,
+    relations,
+    directory,
+    public_rooms,
 ]
 
 

@@ -1,0 +1,1 @@
+"""The one sync builder that both long-poll /sync and the WebSocket stream use."""
