@@ -4,6 +4,9 @@ Other areas react to device changes by appending to the hook lists, e.g. the
 E2EE area removes a deleted device's keys:
 ``hs.get(DeviceHandler).on_devices_deleted.append(async_fn)`` where
 ``async_fn(user_id, device_ids)`` runs after the devices and their tokens are gone.
+Register hooks at start-up (e.g. in your API module's ``register_routes``), not in a
+lazily built handler: after a restart, a device may be deleted before that handler
+is first built, and the hook would miss it.
 """
 
 from __future__ import annotations
