@@ -13,7 +13,6 @@ from homeserver.handlers.passwords import PasswordHasher
 from homeserver.handlers.uia import UserInteractiveAuth
 from homeserver.handlers.user_ids import check_new_localpart
 from homeserver.http.errors import MatrixError, bad_json, forbidden
-from storage.stores.profiles import ProfileStore
 from storage.stores.registration_tokens import RegistrationTokenStore
 from storage.stores.users import UserStore
 
@@ -44,7 +43,6 @@ class RegistrationHandler:
         self.config = hs.config
         self.server_name: str = hs.server_name
         self.users = hs.get(UserStore)
-        self.profiles = hs.get(ProfileStore)
         self.tokens = hs.get(RegistrationTokenStore)
         self.passwords = hs.get(PasswordHasher)
         self.login = hs.get(LoginHandler)
@@ -67,10 +65,11 @@ class RegistrationHandler:
         if password is not None and len(password) > MAX_PASSWORD_LENGTH:
             raise bad_json(f"password may not be longer than {MAX_PASSWORD_LENGTH} characters")
         password_hash = await self.passwords.hash(password) if password is not None else None
-        if not await self.users.create_user(user_id, password_hash, now_ms(self.hs), is_admin, is_guest):
-            raise user_in_use()
+        # New accounts start with their localpart as display name, as Synapse does.
         localpart_of_id = user_id[1:].split(":", 1)[0]
-        await self.profiles.create_profile(user_id, localpart_of_id)
+        if not await self.users.create_user(user_id, password_hash, now_ms(self.hs), is_admin, is_guest,
+                                            displayname=localpart_of_id):
+            raise user_in_use()
         return user_id
 
     async def _unused_user_id(self, numeric: bool) -> str:
