@@ -21,6 +21,11 @@ REGISTRATION_TOKEN = "m.login.registration_token"
 MAX_PASSWORD_LENGTH = 512
 
 
+def check_password_length(password: str | None) -> None:
+    if password is not None and len(password) > MAX_PASSWORD_LENGTH:
+        raise bad_json(f"password may not be longer than {MAX_PASSWORD_LENGTH} characters")
+
+
 def user_in_use() -> MatrixError:
     return MatrixError(400, "M_USER_IN_USE", "User ID already taken.")
 
@@ -62,8 +67,7 @@ class RegistrationHandler:
             user_id = await self._unused_user_id(numeric=is_guest)
         else:
             user_id = check_new_localpart(localpart.lower(), self.server_name)
-        if password is not None and len(password) > MAX_PASSWORD_LENGTH:
-            raise bad_json(f"password may not be longer than {MAX_PASSWORD_LENGTH} characters")
+        check_password_length(password)
         password_hash = await self.passwords.hash(password) if password is not None else None
         # New accounts start with their localpart as display name, as Synapse does.
         localpart_of_id = user_id[1:].split(":", 1)[0]
@@ -94,6 +98,7 @@ class RegistrationHandler:
             raise forbidden("Registration has been disabled")
         if request.username is not None:
             await self.check_username(request.username)
+        check_password_length(request.password)  # before a registration token is spent
         results = await self.uia.check(body, "register", self.flows(), {
             DUMMY: self._dummy_stage,
             REGISTRATION_TOKEN: self._token_stage,
