@@ -15,6 +15,7 @@ from typing import Any
 import attrs
 
 from storage.engine import Transaction
+from storage.stores.storable import storable
 
 SELECT_ACCESS_TOKEN = (
     "SELECT t.id, t.token_hash, t.user_id, t.device_id, t.valid_until_ms,"
@@ -137,7 +138,7 @@ class AccessTokenStore:
     async def delete_device_tokens(self, user_id: str, device_ids: Iterable[str],
                                    except_token_id: int | None = None) -> None:
         """Revoke the access and refresh tokens of some devices of a user."""
-        ids = list(device_ids)
+        ids = [device_id for device_id in device_ids if storable(device_id)]
 
         def delete(txn: Transaction) -> None:
             spare = except_token_id or _NO_TOKEN
