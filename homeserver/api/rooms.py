@@ -21,6 +21,13 @@ RESOURCES = ("client",)
 MEMBERSHIPS = ("join", "invite", "leave", "ban", "knock")
 
 
+def path_text(*values: str | None) -> None:
+    """Path segments end up in SQL text columns, where NUL is not representable."""
+    for value in values:
+        if value is not None and "\x00" in value:
+            raise invalid_param("Path parameters may not contain NUL characters")
+
+
 def body_of(request: Request, hs: Any, allow_empty: bool = False) -> dict[str, Any]:
     return parse_json_object(request, int(hs.config.max_request_body_size), allow_empty=allow_empty)
 

@@ -390,6 +390,8 @@ class RoomEventQueue:
 
 def _check_shape(event: Event) -> None:
     """Size (413) and structure (400) limits, before the auth rules."""
+    if "\x00" in event.type or "\x00" in (event.state_key or ""):
+        raise bad_json("Event type and state key may not contain NUL characters")
     try:
         size = len(encode_canonical_json(event.pdu))
     except (TypeError, ValueError) as exc:
