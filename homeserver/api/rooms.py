@@ -59,17 +59,17 @@ def register_routes(router: Router, hs: Any) -> None:
         return 200, body
 
     async def join_by_id(request: Request, room_id: str) -> tuple[int, dict[str, Any]]:
-        requester = await auth.get_user_by_req(request)
+        requester = await auth.get_user_by_req(request, allow_guest=True)
         check_room_id(room_id)
         body = body_of(request, hs, allow_empty=True)
-        joined = await members().join(requester.user_id, room_id, reason_of(body))
+        joined = await members().join(requester.user_id, room_id, reason_of(body), requester.is_guest)
         return 200, {"room_id": joined}
 
     async def join_by_id_or_alias(request: Request, room: str) -> tuple[int, dict[str, Any]]:
-        requester = await auth.get_user_by_req(request)
+        requester = await auth.get_user_by_req(request, allow_guest=True)
         body = body_of(request, hs, allow_empty=True)
         query_str(request, "server_name")  # accepted; only local rooms can be joined for now
-        joined = await members().join(requester.user_id, room, reason_of(body))
+        joined = await members().join(requester.user_id, room, reason_of(body), requester.is_guest)
         return 200, {"room_id": joined}
 
     async def knock(request: Request, room: str) -> tuple[int, dict[str, Any]]:

@@ -64,11 +64,16 @@ class RoomMemberHandler:
                             " is not supported yet")
         return room_id_or_alias
 
-    async def join(self, user_id: str, room_id_or_alias: str, reason: str | None = None) -> str:
+    async def join(self, user_id: str, room_id_or_alias: str, reason: str | None = None,
+                   is_guest: bool = False) -> str:
         room_id = await self.resolve_room(room_id_or_alias)
         current = await self.members.get_membership(room_id, user_id)
         if current is not None and current.membership == "join":
             return room_id
+        if is_guest:
+            guest_access = await self.state.get_current_state_event(room_id, "m.room.guest_access")
+            if guest_access is None or guest_access.event.content.get("guest_access") != "can_join":
+                raise MatrixError(403, "M_GUEST_ACCESS_FORBIDDEN", "Guests may not join this room")
         content = await member_content(self.hs, user_id, "join")
         if reason is not None:
             content["reason"] = reason

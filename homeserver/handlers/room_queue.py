@@ -33,7 +33,7 @@ from homeserver.events.canonical_json import encode_canonical_json
 from homeserver.events.event import Event
 from homeserver.events.pdu_format import MAX_PDU_BYTES, PDUFormatError, check_pdu_format
 from homeserver.events.power_levels import get_named_level, get_user_power_level
-from homeserver.events.room_versions import RoomVersion
+from homeserver.events.room_versions import KNOWN_ROOM_VERSIONS, RoomVersion
 from homeserver.http.errors import MatrixError, bad_json, forbidden, too_large
 from homeserver.notifier import Notifier
 from storage.stores.events import EventStore, StoredEvent
@@ -168,8 +168,6 @@ class RoomEventQueue:
         row = await self.rooms.get_head(room_id)
         if version_id is None or row is None:
             return None
-        from homeserver.events.room_versions import KNOWN_ROOM_VERSIONS
-
         head = RoomHead(
             room_version=KNOWN_ROOM_VERSIONS[version_id],
             event_id=row.event_id,
