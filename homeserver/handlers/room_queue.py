@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -53,6 +54,8 @@ logger = logging.getLogger(__name__)
 
 #: Most events written in one transaction.
 MAX_BATCH = 100
+#: Rooms whose head (state map, memberships) stays in memory; others reload on use.
+MAX_CACHED_HEADS = 1000
 
 
 @attrs.define
@@ -123,7 +126,7 @@ class RoomEventQueue:
         self.members = hs.get(RoomMemberStore)
         self.state_groups = hs.get(StateGroupStore)
         self._pending: dict[str, list[_Submission]] = {}
-        self._heads: dict[str, RoomHead] = {}
+        self._heads: OrderedDict[str, RoomHead] = OrderedDict()
         self._notify_pending: dict[int, tuple[set[str], set[str]]] = {}
         self._listening = False
 
@@ -163,6 +166,7 @@ class RoomEventQueue:
     async def _load_head(self, room_id: str) -> RoomHead | None:
         head = self._heads.get(room_id)
         if head is not None:
+            self._heads.move_to_end(room_id)
             return head
         version_id = await self.rooms.get_room_version_id(room_id)
         row = await self.rooms.get_head(room_id)
@@ -177,7 +181,7 @@ class RoomEventQueue:
             state=await self.state_groups.get_state_ids(row.state_group),
             memberships=await self.members.get_memberships_in_room(room_id),
         )
-        self._heads[room_id] = head
+        self._cache_head(room_id, head)
         return head
 
     async def _process(self, room_id: str, batch: list[_Submission]) -> None:
@@ -336,7 +340,7 @@ class RoomEventQueue:
             except AliasTakenError:
                 self._heads.pop(room_id, None)
                 raise MatrixError(400, "M_ROOM_IN_USE", "Room alias already taken") from None
-        self._heads[room_id] = last
+        self._cache_head(room_id, last)
         for item in batch.items:
             self.events.prime_cache(item.stored)
         self.state_groups.remember(last.state_group, last.state)
@@ -381,6 +385,12 @@ class RoomEventQueue:
         for position in ready:
             users, rooms = self._notify_pending.pop(position)
             notifier.on_new_event("events", token, users=users, rooms=rooms)
+
+    def _cache_head(self, room_id: str, head: RoomHead) -> None:
+        self._heads[room_id] = head
+        self._heads.move_to_end(room_id)
+        while len(self._heads) > MAX_CACHED_HEADS:
+            self._heads.popitem(last=False)
 
     def forget_head(self, room_id: str) -> None:
         self._heads.pop(room_id, None)
