@@ -9,6 +9,7 @@ from twisted.web.server import Request
 from homeserver.handlers.auth import client_ip
 from homeserver.handlers.devices import MAX_DEVICE_ID_LENGTH, MAX_DISPLAY_NAME_LENGTH
 from homeserver.handlers.login import LoginHandler, PasswordLogin
+from homeserver.handlers.validation import check_storable_text
 from homeserver.http.errors import MatrixError, bad_json
 from homeserver.http.request import optional, parse_json_object, require
 from homeserver.http.router import Router, client_paths
@@ -24,6 +25,8 @@ def parse_device_fields(body: dict[str, Any]) -> tuple[str | None, str | None]:
     if device_id is not None and len(device_id) > MAX_DEVICE_ID_LENGTH:
         raise bad_json(f"device_id may not be longer than {MAX_DEVICE_ID_LENGTH} characters")
     display_name = optional(body, "initial_device_display_name", str, "a string")
+    check_storable_text("device_id", device_id)
+    check_storable_text("initial_device_display_name", display_name)
     if display_name is not None and len(display_name) > MAX_DISPLAY_NAME_LENGTH:
         raise bad_json(f"initial_device_display_name may not be longer than {MAX_DISPLAY_NAME_LENGTH} characters")
     return device_id, display_name

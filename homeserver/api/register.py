@@ -63,7 +63,7 @@ def register_routes(router: Router, hs: Any) -> None:
     async def token_validity(request: Request) -> tuple[int, dict[str, Any]]:
         token = query_str(request, "token", required=True)
         assert token is not None
-        hs.get(RateLimiters).registration.ratelimit(client_ip(request))
+        hs.get(RateLimiters).registration.ratelimit(client_ip(request), update=False)
         return 200, {"valid": await hs.get(RegistrationHandler).is_token_valid(token)}
 
     async def request_token(request: Request) -> tuple[int, dict[str, Any]]:

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from homeserver.handlers.auth import Requester
+from homeserver.handlers.validation import check_storable_text
 from homeserver.http.errors import MatrixError, bad_json, forbidden, invalid_param, not_found
 from storage.stores.profiles import Profile, ProfileStore
 from storage.stores.users import UserStore
@@ -48,6 +49,7 @@ def check_value(key: str, value: Any) -> None:
         raise bad_json(f"{key} must be a string")
     if value is not None and len(value) > limit:
         raise bad_json(f"{key} may not be longer than {limit} characters")
+    check_storable_text(key, value)
 
 
 class ProfileHandler:

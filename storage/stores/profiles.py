@@ -9,6 +9,7 @@ from typing import Any
 import attrs
 
 from storage.engine import Transaction
+from storage.stores.users import storable
 
 INSERT_PROFILE = (
     "INSERT INTO profiles (user_id, displayname, avatar_url) VALUES (?, ?, NULL)"
@@ -68,6 +69,9 @@ class ProfileStore:
         await self.db.execute("create_profile", INSERT_PROFILE, user_id, displayname)
 
     async def get_profile(self, user_id: str) -> Profile | None:
+        if not storable(user_id):
+            return None
+
         def read(txn: Transaction) -> Profile | None:
             txn.execute(SELECT_PROFILE, (user_id,))
             row = txn.fetchone()
@@ -102,6 +106,8 @@ class ProfileStore:
 
     async def search_among(self, user_ids: Iterable[str], term: str, limit: int) -> list[Profile]:
         """Up to ``limit`` active users from ``user_ids`` whose id or name contains ``term``."""
+        if not storable(term):
+            return []
         ids = sorted(set(user_ids))
         pattern = like_pattern(term)
 

@@ -5,22 +5,17 @@ from __future__ import annotations
 import subprocess
 
 from homeserver.handlers.admin import shared_secret_mac
-from tests.support.accounts import PASSWORD, V3, password_login, run_our_register_tool
+from tests.support.accounts import (
+    ADMIN_REGISTER,
+    SECRET,
+    V3,
+    admin_register,
+    password_login,
+    run_our_register_tool,
+)
 from tests.support.client import Client, random_localpart
 from tests.support.server import RunningServer
 from tests.support.synapse_tool import synapse_register_tool
-
-SECRET = "test-shared-secret"
-ADMIN_REGISTER = "/_synapse/admin/v1/register"
-
-
-def admin_register(server: RunningServer, username: str, password: str = PASSWORD, admin: bool = False,
-                   secret: str = SECRET) -> object:
-    client = Client(server.base_url)
-    nonce = client.get(ADMIN_REGISTER).body["nonce"]
-    return client.post(ADMIN_REGISTER, {"nonce": nonce, "username": username, "password": password,
-                                        "admin": admin,
-                                        "mac": shared_secret_mac(secret, nonce, username, password, admin)})
 
 
 def test_open_registration_is_off(closed_server: RunningServer) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from homeserver.config.schema import RateLimit
 from homeserver.handlers.ratelimit import Ratelimiter
-from tests.support.accounts import V3, password_login
+from tests.support.accounts import V3, admin_register, password_auth, password_login
 from tests.support.client import Client, random_localpart
 from tests.support.server import RunningServer
 
@@ -65,3 +65,18 @@ def test_check_without_update_does_not_count() -> None:
     assert all(limiter.retry_after("alice", update=False) is None for _ in range(5))
     limiter.record_action("alice")
     assert limiter.retry_after("alice", update=False) == 1.0
+
+
+
+def test_wrong_passwords_in_uia_count_as_failed_attempts(limited_server: RunningServer) -> None:
+    localpart = random_localpart()
+    registered = admin_register(limited_server, localpart)
+    assert registered.status == 200, registered
+    client = Client(limited_server.base_url, registered.body["access_token"], registered.body["user_id"])
+    statuses = []
+    for _ in range(3):
+        body = {"devices": [], "auth": password_auth(client, "wrong")}
+        statuses.append(client.post(f"{V3}/delete_devices", body))
+    assert [r.status for r in statuses[:2]] == [401, 401]
+    assert (statuses[2].status, statuses[2].errcode) == (429, "M_LIMIT_EXCEEDED")
+    assert statuses[2].body["retry_after_ms"] > 0

@@ -6,8 +6,7 @@ from typing import Any
 
 import pytest
 
-from homeserver.handlers.admin import shared_secret_mac
-from tests.support.accounts import PASSWORD, V3
+from tests.support.accounts import V3, admin_register
 from tests.support.client import Client, random_localpart
 from tests.support.server import RunningServer
 
@@ -17,15 +16,9 @@ VALIDITY = "/_matrix/client/v1/register/m.login.registration_token/validity"
 
 @pytest.fixture(scope="module")
 def admin(token_server: RunningServer) -> Client:
-    client = Client(token_server.base_url)
-    nonce = client.get("/_synapse/admin/v1/register").body["nonce"]
-    username = random_localpart("admin")
-    response = client.post("/_synapse/admin/v1/register", {
-        "nonce": nonce, "username": username, "password": PASSWORD, "admin": True,
-        "mac": shared_secret_mac("test-shared-secret", nonce, username, PASSWORD, True)})
+    response = admin_register(token_server, random_localpart("admin"), admin=True)
     assert response.status == 200, response
-    client.access_token = response.body["access_token"]
-    return client
+    return Client(token_server.base_url, response.body["access_token"], response.body["user_id"])
 
 
 def register_with_token(server: RunningServer, token: str, session: str | None = None) -> Any:

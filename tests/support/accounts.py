@@ -9,12 +9,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from homeserver.handlers.admin import shared_secret_mac
 from tests.support.client import Client, Response
 from tests.support.databases import drop_database
 from tests.support.server import REPO_ROOT, RunningServer, server_env, start_test_server
 
 V3 = "/_matrix/client/v3"
 PASSWORD = "correct horse battery"
+SECRET = "test-shared-secret"  # registration_shared_secret in tests/support/server.write_config
+ADMIN_REGISTER = "/_synapse/admin/v1/register"
 
 
 def password_login(base_url: str, user: Any, password: str = PASSWORD, **extra: Any) -> Response:
@@ -48,6 +51,16 @@ def with_password_uia(client: Client, method: str, path: str, body: dict[str, An
     assert first.status == 401, first
     assert first.body["flows"] == [{"stages": ["m.login.password"]}]
     return client.request(method, path, {**body, "auth": password_auth(client, password, first.body["session"])})
+
+
+def admin_register(server: RunningServer, username: str, password: str = PASSWORD, admin: bool = False,
+                   secret: str = SECRET) -> Response:
+    """Register through the shared-secret admin API, as register_new_matrix_user does."""
+    client = Client(server.base_url)
+    nonce = client.get(ADMIN_REGISTER).body["nonce"]
+    return client.post(ADMIN_REGISTER, {"nonce": nonce, "username": username, "password": password,
+                                        "admin": admin,
+                                        "mac": shared_secret_mac(secret, nonce, username, password, admin)})
 
 
 def localpart_of(user_id: str) -> str:
