@@ -45,6 +45,8 @@ def target_user_of(body: dict[str, Any]) -> str:
 
 def register_routes(router: Router, hs: Any) -> None:
     auth = hs.get(Auth)
+    # Built now, not on first use: it subscribes to profile changes (new member events).
+    hs.get(RoomMemberHandler)
 
     def members() -> RoomMemberHandler:
         return hs.get(RoomMemberHandler)

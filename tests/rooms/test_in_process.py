@@ -175,3 +175,4 @@ async def test_a_restart_resumes_the_dag(config_path: Path) -> None:
         assert stored is not None and stored.event.prev_event_ids == [last]
     finally:
         await second.shutdown()
+
