@@ -144,24 +144,22 @@ class RoomEventQueue:
         return await deferred
 
     async def _run(self, room_id: str) -> None:
-        while True:
-            queue = self._pending.get(room_id, [])
-            if not queue:
-                self._pending.pop(room_id, None)
-                return
-            batch, rest = queue[:MAX_BATCH], queue[MAX_BATCH:]
-            self._pending[room_id] = rest
-            try:
-                await self._process(room_id, batch)
-            except Exception as exc:  # keep the worker alive; fail what it held
-                logger.exception("room %s: persisting a batch failed", room_id)
-                self._heads.pop(room_id, None)
-                for submission in batch:
-                    if not submission.deferred.called:
-                        submission.deferred.errback(exc)
-            if not self._pending.get(room_id):
-                self._pending.pop(room_id, None)
-                return
+        try:
+            while True:
+                queue = self._pending.get(room_id, [])
+                if not queue:
+                    return
+                batch, rest = queue[:MAX_BATCH], queue[MAX_BATCH:]
+                self._pending[room_id] = rest
+                try:
+                    await self._process(room_id, batch)
+                except Exception as exc:  # keep the worker alive; fail what it held
+                    logger.exception("room %s: persisting a batch failed", room_id)
+                    self._heads.pop(room_id, None)
+                    _fail(batch, exc)
+        finally:
+            # Normally empty; never leave submissions behind with no worker to run them.
+            _fail(self._pending.pop(room_id, []), RuntimeError("room queue worker stopped"))
 
     async def _load_head(self, room_id: str) -> RoomHead | None:
         head = self._heads.get(room_id)
@@ -394,6 +392,12 @@ class RoomEventQueue:
 
     def forget_head(self, room_id: str) -> None:
         self._heads.pop(room_id, None)
+
+
+def _fail(submissions: list[_Submission], exc: Exception) -> None:
+    for submission in submissions:
+        if not submission.deferred.called:
+            submission.deferred.errback(exc)
 
 
 def _check_shape(event: Event) -> None:
