@@ -104,3 +104,12 @@ def test_thread_summary_and_references_are_bundled(thread_room: tuple[Client, Cl
     assert bundle["m.reference"] == {"chunk": [{"event_id": reference}]}
     bob_view = bob.get(f"/_matrix/client/v3/rooms/{q(room_id)}/event/{q(root)}").body
     assert bob_view["unsigned"]["m.relations"]["m.thread"]["current_user_participated"] is True
+
+
+def test_redacted_relations_disappear(thread_room: tuple[Client, Client, str, str]) -> None:
+    alice, bob, room_id, root = thread_room
+    reaction = react(bob, room_id, root, "🎉")
+    assert [e["event_id"] for e in relations(alice, room_id, root)["chunk"]] == [reaction]
+    redacted = bob.put(f"/_matrix/client/v3/rooms/{q(room_id)}/redact/{q(reaction)}/undo", {})
+    assert redacted.status == 200
+    assert relations(alice, room_id, root)["chunk"] == []
