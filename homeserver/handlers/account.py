@@ -15,8 +15,7 @@ from homeserver.handlers.auth import Requester
 from homeserver.handlers.devices import DeviceHandler
 from homeserver.handlers.passwords import PasswordHasher
 from homeserver.handlers.profile import ProfileHandler
-from homeserver.handlers.registration import MAX_PASSWORD_LENGTH
-from homeserver.http.errors import bad_json
+from homeserver.handlers.registration import check_password_length
 from storage.stores.access_tokens import AccessTokenStore
 from storage.stores.users import UserStore
 
@@ -36,8 +35,7 @@ class AccountHandler:
 
     async def change_password(self, requester: Requester, new_password: str, logout_devices: bool) -> None:
         """Set a new password; optionally log out every other device and token."""
-        if len(new_password) > MAX_PASSWORD_LENGTH:
-            raise bad_json(f"new_password may not be longer than {MAX_PASSWORD_LENGTH} characters")
+        check_password_length(new_password)
         await self.users.set_password_hash(requester.user_id, await self.passwords.hash(new_password))
         if logout_devices:
             await self.devices.delete_all_devices(requester.user_id, except_device_id=requester.device_id)

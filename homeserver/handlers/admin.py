@@ -16,9 +16,9 @@ from typing import Any
 
 from homeserver.handlers.auth import Requester, now_ms
 from homeserver.handlers.login import LoginHandler
-from homeserver.handlers.registration import MAX_PASSWORD_LENGTH, RegistrationHandler
+from homeserver.handlers.registration import RegistrationHandler, check_password_length
 from homeserver.handlers.validation import check_storable_text
-from homeserver.http.errors import MatrixError, bad_json, forbidden, invalid_param, not_found
+from homeserver.http.errors import MatrixError, forbidden, invalid_param, not_found
 from storage.stores.profiles import ProfileStore
 from storage.stores.registration_tokens import RegistrationToken, RegistrationTokenStore
 from storage.stores.users import UserStore
@@ -84,8 +84,7 @@ class SharedSecretRegistration:
         for name, value in (("username", username), ("password", password), ("user_type", user_type),
                             ("displayname", displayname)):
             check_storable_text(name, value)
-        if len(password) > MAX_PASSWORD_LENGTH:
-            raise bad_json(f"password may not be longer than {MAX_PASSWORD_LENGTH} characters")
+        check_password_length(password)
         expected = shared_secret_mac(secret, nonce, username, password, admin, user_type)
         if not hmac.compare_digest(expected.encode("ascii"), mac.lower().encode("utf-8")):
             raise forbidden("HMAC incorrect")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import secrets
 from typing import Any
 
 import bcrypt
@@ -36,11 +37,23 @@ class PasswordHasher:
     def __init__(self, hs: Any) -> None:
         # ``bcrypt_rounds`` (Synapse's key) is read if the config offers it.
         self.rounds = int(getattr(hs.config, "bcrypt_rounds", DEFAULT_BCRYPT_ROUNDS))
+        self._decoy_hash: str | None = None
 
     async def hash(self, password: str) -> str:
         return await deferToThread(_hash, password, self.rounds)
 
     async def verify(self, password: str, stored_hash: str | None) -> bool:
+        """Check a password; with no stored hash, spend the same time and say no.
+
+        Answering "no such user" instantly would let anyone tell which accounts
+        exist by timing /login, so a missing hash is checked against a decoy.
+        """
         if not stored_hash:
+            await deferToThread(_verify, password, await self._decoy())
             return False
         return await deferToThread(_verify, password, stored_hash)
+
+    async def _decoy(self) -> str:
+        if self._decoy_hash is None:
+            self._decoy_hash = await self.hash(secrets.token_urlsafe(16))
+        return self._decoy_hash

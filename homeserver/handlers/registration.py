@@ -13,13 +13,17 @@ from homeserver.handlers.passwords import PasswordHasher
 from homeserver.handlers.uia import UserInteractiveAuth
 from homeserver.handlers.user_ids import check_new_localpart
 from homeserver.http.errors import MatrixError, bad_json, forbidden
-from storage.stores.profiles import ProfileStore
 from storage.stores.registration_tokens import RegistrationTokenStore
 from storage.stores.users import UserStore
 
 DUMMY = "m.login.dummy"
 REGISTRATION_TOKEN = "m.login.registration_token"
 MAX_PASSWORD_LENGTH = 512
+
+
+def check_password_length(password: str | None) -> None:
+    if password is not None and len(password) > MAX_PASSWORD_LENGTH:
+        raise bad_json(f"password may not be longer than {MAX_PASSWORD_LENGTH} characters")
 
 
 def user_in_use() -> MatrixError:
@@ -44,7 +48,6 @@ class RegistrationHandler:
         self.config = hs.config
         self.server_name: str = hs.server_name
         self.users = hs.get(UserStore)
-        self.profiles = hs.get(ProfileStore)
         self.tokens = hs.get(RegistrationTokenStore)
         self.passwords = hs.get(PasswordHasher)
         self.login = hs.get(LoginHandler)
@@ -64,13 +67,13 @@ class RegistrationHandler:
             user_id = await self._unused_user_id(numeric=is_guest)
         else:
             user_id = check_new_localpart(localpart.lower(), self.server_name)
-        if password is not None and len(password) > MAX_PASSWORD_LENGTH:
-            raise bad_json(f"password may not be longer than {MAX_PASSWORD_LENGTH} characters")
+        check_password_length(password)
         password_hash = await self.passwords.hash(password) if password is not None else None
-        if not await self.users.create_user(user_id, password_hash, now_ms(self.hs), is_admin, is_guest):
-            raise user_in_use()
+        # New accounts start with their localpart as display name, as Synapse does.
         localpart_of_id = user_id[1:].split(":", 1)[0]
-        await self.profiles.create_profile(user_id, localpart_of_id)
+        if not await self.users.create_user(user_id, password_hash, now_ms(self.hs), is_admin, is_guest,
+                                            displayname=localpart_of_id):
+            raise user_in_use()
         return user_id
 
     async def _unused_user_id(self, numeric: bool) -> str:
@@ -95,6 +98,7 @@ class RegistrationHandler:
             raise forbidden("Registration has been disabled")
         if request.username is not None:
             await self.check_username(request.username)
+        check_password_length(request.password)  # before a registration token is spent
         results = await self.uia.check(body, "register", self.flows(), {
             DUMMY: self._dummy_stage,
             REGISTRATION_TOKEN: self._token_stage,

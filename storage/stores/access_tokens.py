@@ -15,7 +15,7 @@ from typing import Any
 import attrs
 
 from storage.engine import Transaction
-from storage.stores.users import storable
+from storage.stores.storable import storable
 
 SELECT_ACCESS_TOKEN = (
     "SELECT t.id, t.token_hash, t.user_id, t.device_id, t.valid_until_ms,"

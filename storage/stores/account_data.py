@@ -14,7 +14,7 @@ import attrs
 
 from homeserver.notifier import Notifier
 from storage.engine import Transaction
-from storage.stores.users import storable
+from storage.stores.storable import storable
 from storage.streams import StreamIdGenerator
 
 STREAM_NAME = "account_data"

@@ -8,7 +8,7 @@ from typing import Any
 import attrs
 
 from storage.engine import Transaction
-from storage.stores.users import storable
+from storage.stores.storable import storable
 
 INSERT_DEVICE = (
     "INSERT INTO devices (user_id, device_id, display_name, created_ms)"

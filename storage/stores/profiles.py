@@ -9,7 +9,7 @@ from typing import Any
 import attrs
 
 from storage.engine import Transaction
-from storage.stores.users import storable
+from storage.stores.storable import storable
 
 INSERT_PROFILE = (
     "INSERT INTO profiles (user_id, displayname, avatar_url) VALUES (?, ?, NULL)"
@@ -56,6 +56,11 @@ class Profile:
         return body
 
 
+def create_profile_txn(txn: Transaction, user_id: str, displayname: str | None) -> None:
+    """Insert a new user's profile inside the caller's transaction (see UserStore.create_user)."""
+    txn.execute(INSERT_PROFILE, (user_id, displayname))
+
+
 def like_pattern(term: str) -> str:
     escaped = term.lower().replace("!", "!!").replace("%", "!%").replace("_", "!_")
     return f"%{escaped}%"
@@ -64,9 +69,6 @@ def like_pattern(term: str) -> str:
 class ProfileStore:
     def __init__(self, hs: Any) -> None:
         self.db = hs.db
-
-    async def create_profile(self, user_id: str, displayname: str | None) -> None:
-        await self.db.execute("create_profile", INSERT_PROFILE, user_id, displayname)
 
     async def get_profile(self, user_id: str) -> Profile | None:
         if not storable(user_id):

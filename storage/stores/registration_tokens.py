@@ -7,7 +7,7 @@ from typing import Any
 import attrs
 
 from storage.engine import Transaction
-from storage.stores.users import storable
+from storage.stores.storable import storable
 
 INSERT_TOKEN = (
     "INSERT INTO registration_tokens (token, uses_allowed, completed, expiry_ms, created_ms)"

@@ -7,6 +7,8 @@ from typing import Any
 import attrs
 
 from storage.engine import Transaction
+from storage.stores.profiles import create_profile_txn
+from storage.stores.storable import storable
 
 INSERT_USER = (
     "INSERT INTO users (user_id, password_hash, created_ms, is_admin, is_guest, deactivated)"
@@ -20,14 +22,6 @@ UPDATE_PASSWORD = "UPDATE users SET password_hash = ? WHERE user_id = ?"
 UPDATE_DEACTIVATED = "UPDATE users SET deactivated = ? WHERE user_id = ?"
 UPDATE_ADMIN = "UPDATE users SET is_admin = ? WHERE user_id = ?"
 SELECT_LOCAL_USER_IDS = "SELECT user_id FROM users WHERE deactivated = 0 AND is_guest = 0"
-
-
-def storable(*values: str | None) -> bool:
-    """False if a value could never have been stored: PostgreSQL text cannot hold NUL.
-
-    Lookups by client-supplied keys use this to answer "not found" instead of failing.
-    """
-    return not any(value is not None and "\x00" in value for value in values)
 
 
 @attrs.frozen
@@ -49,12 +43,19 @@ class UserStore:
         self.db = hs.db
 
     async def create_user(self, user_id: str, password_hash: str | None, created_ms: int,
-                          is_admin: bool = False, is_guest: bool = False) -> bool:
-        """Insert a user; False (and no change) when the id is already taken."""
+                          is_admin: bool = False, is_guest: bool = False,
+                          displayname: str | None = None) -> bool:
+        """Insert a user and their profile together; False (and no change) when the id is taken.
+
+        One transaction, so there is never a user without a profile.
+        """
 
         def insert(txn: Transaction) -> bool:
             txn.execute(INSERT_USER, (user_id, password_hash, created_ms, int(is_admin), int(is_guest)))
-            return txn.rowcount == 1
+            if txn.rowcount != 1:
+                return False
+            create_profile_txn(txn, user_id, displayname)
+            return True
 
         return await self.db.run_interaction("create_user", insert)
 

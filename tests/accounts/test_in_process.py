@@ -16,14 +16,17 @@ from twisted.internet import reactor
 
 from homeserver.app import HomeServer
 from homeserver.config import load_config
-from homeserver.handlers.auth import Auth, hash_token
+from homeserver.handlers.account import AccountHandler
+from homeserver.handlers.auth import Auth, Requester, hash_token
 from homeserver.handlers.devices import DeviceHandler
 from homeserver.handlers.login import LoginHandler
+from homeserver.handlers.profile import ProfileHandler
 from homeserver.handlers.registration import RegistrationHandler
 from homeserver.http.errors import MatrixError
 from homeserver.notifier import Notifier, StreamAdvance
 from storage.stores.access_tokens import AccessTokenStore
 from storage.stores.account_data import AccountDataStore
+from storage.stores.profiles import Profile
 from tests.support.databases import ENGINES, drop_database, fresh_database_config
 from tests.support.server import write_config
 
@@ -112,3 +115,24 @@ async def test_tokens_are_stored_only_as_hashes(hs: HomeServer) -> None:
     passwords = await hs.db.execute("password_hash", "SELECT password_hash FROM users WHERE user_id = ?",
                                     user_id)
     assert passwords[0][0].startswith("$2") and "pw" != passwords[0][0]
+
+
+@pytest_twisted.ensureDeferred
+async def test_profile_and_deactivation_hooks(hs: HomeServer) -> None:
+    user_id = await hs.get(RegistrationHandler).register_user("profiled", "pw")
+    requester = Requester(user_id, "DEV", is_guest=False, is_admin=False, access_token_id=None)
+    seen: list[tuple[str, str | None]] = []
+    deactivated: list[str] = []
+
+    async def on_profile(user: str, profile: Profile) -> None:
+        seen.append((user, profile.displayname))
+
+    async def on_deactivated(user: str) -> None:
+        deactivated.append(user)
+
+    hs.get(ProfileHandler).on_profile_changed.append(on_profile)
+    hs.get(AccountHandler).on_user_deactivated.append(on_deactivated)
+    await hs.get(ProfileHandler).set_field(requester, user_id, "displayname", "New Name")
+    assert seen == [(user_id, "New Name")]
+    await hs.get(AccountHandler).deactivate(user_id)
+    assert deactivated == [user_id]

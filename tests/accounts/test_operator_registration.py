@@ -68,6 +68,9 @@ def test_our_register_new_matrix_user_with_key_and_config(closed_server: Running
     wrong = run_our_register_tool("-u", random_localpart(), "-p", "x", "--no-admin", "-k", "not the secret",
                                   closed_server.base_url)
     assert wrong.returncode == 1 and "HMAC" in wrong.stderr
+    from_config_only = run_our_register_tool("-u", random_localpart(), "-p", "pw", "--no-admin", "-c",
+                                             str(closed_server.config_path))
+    assert from_config_only.returncode == 0, from_config_only.stdout + from_config_only.stderr
     exists = run_our_register_tool("-u", first, "-p", "x", "--no-admin", "--exists-ok", "-k", SECRET,
                                    closed_server.base_url)
     assert exists.returncode == 0, exists.stderr

@@ -146,3 +146,8 @@ def test_malformed_bodies_are_client_errors(server: RunningServer, raw: bytes) -
 def test_bad_kind_is_a_client_error(server: RunningServer) -> None:
     response = register(server, {}, params={"kind": "robot"})
     assert response.status == 400
+
+
+def test_overlong_password_is_refused(server: RunningServer) -> None:
+    response = register(server, {"username": random_localpart(), "password": "p" * 600, "auth": DUMMY})
+    assert (response.status, response.errcode) == (400, "M_BAD_JSON")
