@@ -32,7 +32,9 @@ _INSERT_EVENT = (
     " redacted_by, json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)"
 )
 _TARGET = "SELECT json, room_id, redacted_by FROM events WHERE event_id = ?"
-_APPLY_REDACTION = "UPDATE events SET json = ?, redacted_by = ? WHERE event_id = ?"
+_APPLY_REDACTION = "UPDATE events SET json = ?, redacted_by = ?, contains_url = 0 WHERE event_id = ?"
+# A redacted event no longer relates to anything (its m.relates_to is gone).
+_DROP_RELATION = "DELETE FROM event_relations WHERE event_id = ?"
 
 
 class AliasTakenError(Exception):
@@ -125,4 +127,5 @@ def apply_redaction_txn(txn: Transaction, room_id: str, target_id: str, redactio
     if "unsigned" in pdu:
         pruned["unsigned"] = {}
     txn.execute(_APPLY_REDACTION, (encode_canonical_json(pruned).decode("utf-8"), redaction_id, target_id))
+    txn.execute(_DROP_RELATION, (target_id,))
     return True

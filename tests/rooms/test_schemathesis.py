@@ -4,6 +4,7 @@ Uses schemathesis (installed into /work/venv for this test) to generate requests
 /work/shared/spec/openapi/client-server.json, limited to the room paths, with a valid
 access token. Half the cases have their roomId/eventId replaced by a real room and
 event so that the fuzzing reaches past ID validation into the handlers.
+VIGNETTE_FUZZ_EXAMPLES raises the number of examples per operation for a deeper run.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 SPEC = Path(os.environ.get("VIGNETTE_SPEC_DIR", "/work/shared/spec")) / "openapi" / "client-server.json"
-EXAMPLES_PER_OPERATION = 20
+EXAMPLES_PER_OPERATION = int(os.environ.get("VIGNETTE_FUZZ_EXAMPLES", "20"))
 
 ROOM_PATHS = re.compile(
     r"^/_matrix/client/(?:"
