@@ -1,0 +1,1 @@
+"""Business logic, one module per area; no HTTP in here (MatrixError helpers aside)."""
