@@ -8,12 +8,16 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from homeserver.api import health, versions, well_known
+from homeserver.api import account, health, login, logout, register, versions, well_known
 
 API_MODULES: list[ModuleType] = [
     health,
     versions,
     well_known,
+    register,
+    login,
+    logout,
+    account,
 ]
 
 

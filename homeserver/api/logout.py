@@ -1,0 +1,28 @@
+"""``/logout`` and ``/logout/all``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.web.server import Request
+
+from homeserver.handlers.auth import Auth
+from homeserver.handlers.login import LoginHandler
+from homeserver.http.router import Router, client_paths
+
+RESOURCES = ("client",)
+
+
+def register_routes(router: Router, hs: Any) -> None:
+    async def logout(request: Request) -> tuple[int, dict[str, Any]]:
+        requester = await hs.get(Auth).get_user_by_req(request, allow_guest=True, allow_expired=True)
+        await hs.get(LoginHandler).logout(requester.user_id, requester.device_id, requester.access_token_id)
+        return 200, {}
+
+    async def logout_all(request: Request) -> tuple[int, dict[str, Any]]:
+        requester = await hs.get(Auth).get_user_by_req(request, allow_guest=True, allow_expired=True)
+        await hs.get(LoginHandler).logout_all(requester.user_id)
+        return 200, {}
+
+    router.add("POST", client_paths("/logout"), logout)
+    router.add("POST", client_paths("/logout/all"), logout_all)

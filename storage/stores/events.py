@@ -1,0 +1,238 @@
+"""The events table: reading stored events by ID and by stream position.
+
+Events are immutable except for redaction, so reads go through a bounded LRU cache
+keyed by event ID; the persister invalidates an entry after a redaction commits.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import attrs
+
+from homeserver.events.event import Event
+from homeserver.events.room_versions import KNOWN_ROOM_VERSIONS
+from storage.engine import Transaction
+from storage.streams import StreamIdGenerator
+
+EVENT_CACHE_SIZE = 20_000
+
+_COLUMNS = (
+    "e.event_id, e.stream_ordering, e.state_group, e.replaces_state, e.txn_scope, e.txn_id,"
+    " e.redacted_by, e.json, r.room_version, e.contains_url"
+)
+_SELECT_BY_IDS = f"SELECT {_COLUMNS} FROM events e JOIN rooms r ON r.room_id = e.room_id WHERE e.event_id IN "
+_SELECT_ROOM_RANGE = (
+    f"SELECT {_COLUMNS} FROM events e JOIN rooms r ON r.room_id = e.room_id"
+    " WHERE e.room_id = ? AND e.stream_ordering > ? AND e.stream_ordering <= ?"
+)
+_MAX_STREAM = "SELECT MAX(stream_ordering) FROM events"
+_STREAM_OF_EVENT = "SELECT stream_ordering FROM events WHERE event_id = ?"
+
+
+@attrs.frozen(slots=True)
+class StoredEvent:
+    """An event as we hold it, with where it sits in our streams."""
+
+    event: Event
+    stream_ordering: int
+    #: The state group holding the room state AFTER this event.
+    state_group: int
+    #: For state events: the event this one replaced in the room state.
+    replaces_state: str | None
+    txn_scope: str | None
+    txn_id: str | None
+    redacted_by: str | None
+    contains_url: bool
+
+    @property
+    def event_id(self) -> str:
+        return self.event.event_id
+
+    @property
+    def depth(self) -> int:
+        return self.event.depth
+
+
+@attrs.frozen(slots=True)
+class EventFilter:
+    """The RoomEventFilter subset applied in SQL (types may end with a `*` wildcard)."""
+
+    types: Sequence[str] | None = None
+    not_types: Sequence[str] = ()
+    senders: Sequence[str] | None = None
+    not_senders: Sequence[str] = ()
+    contains_url: bool | None = None
+
+    def matches(self, stored: StoredEvent) -> bool:
+        event = stored.event
+        if self.types is not None and not any(_type_matches(t, event.type) for t in self.types):
+            return False
+        if any(_type_matches(t, event.type) for t in self.not_types):
+            return False
+        if self.senders is not None and event.sender not in self.senders:
+            return False
+        if event.sender in self.not_senders:
+            return False
+        if self.contains_url is not None and stored.contains_url != self.contains_url:
+            return False
+        return True
+
+
+def _type_matches(pattern: str, event_type: str) -> bool:
+    if pattern.endswith("*"):
+        return event_type.startswith(pattern[:-1])
+    return pattern == event_type
+
+
+def _filter_sql(event_filter: EventFilter | None) -> tuple[str, list[Any]]:
+    if event_filter is None:
+        return "", []
+    clauses: list[str] = []
+    args: list[Any] = []
+    if event_filter.types is not None:
+        if not event_filter.types:
+            return " AND 1 = 0", []
+        parts = []
+        for pattern in event_filter.types:
+            if pattern.endswith("*"):
+                parts.append("e.type LIKE ?")
+                args.append(_like_prefix(pattern[:-1]))
+            else:
+                parts.append("e.type = ?")
+                args.append(pattern)
+        clauses.append("(" + " OR ".join(parts) + ")")
+    for pattern in event_filter.not_types:
+        if pattern.endswith("*"):
+            clauses.append("e.type NOT LIKE ?")
+            args.append(_like_prefix(pattern[:-1]))
+        else:
+            clauses.append("e.type <> ?")
+            args.append(pattern)
+    if event_filter.senders is not None:
+        if not event_filter.senders:
+            return " AND 1 = 0", []
+        clauses.append("e.sender IN (" + ",".join("?" * len(event_filter.senders)) + ")")
+        args.extend(event_filter.senders)
+    if event_filter.not_senders:
+        clauses.append("e.sender NOT IN (" + ",".join("?" * len(event_filter.not_senders)) + ")")
+        args.extend(event_filter.not_senders)
+    if event_filter.contains_url is not None:
+        clauses.append("e.contains_url = ?")
+        args.append(1 if event_filter.contains_url else 0)
+    if not clauses:
+        return "", []
+    return " AND " + " AND ".join(clauses), args
+
+
+def _like_prefix(prefix: str) -> str:
+    # No ESCAPE clause portable enough for both engines; drop wildcards from the prefix.
+    return prefix.replace("%", "_") + "%"
+
+
+def row_to_stored(row: Sequence[Any]) -> StoredEvent:
+    event_id, stream, group, replaces, scope, txn_id, redacted_by, raw, version, url = row
+    room_version = KNOWN_ROOM_VERSIONS[version]
+    event = Event.from_pdu(json.loads(raw), room_version, event_id=event_id)
+    return StoredEvent(event, int(stream), int(group), replaces, scope, txn_id, redacted_by, bool(url))
+
+
+class EventStore:
+    """Reads events; writes happen in storage/stores/events_persist.py."""
+
+    def __init__(self, hs: Any) -> None:
+        self.db = hs.db
+        self._cache: OrderedDict[str, StoredEvent] = OrderedDict()
+        self._stream_gen: StreamIdGenerator | None = None
+
+    async def stream_generator(self) -> StreamIdGenerator:
+        """The "events" stream's id generator (created on first use)."""
+        if self._stream_gen is None:
+            gen = await StreamIdGenerator.create(self.db, "events", "stream_ordering")
+            if self._stream_gen is None:
+                self._stream_gen = gen
+        return self._stream_gen
+
+    async def get_max_stream_position(self) -> int:
+        """The highest stream position every reader may look at (never past a gap)."""
+        return (await self.stream_generator()).get_current_token()
+
+    async def get_event(self, event_id: str) -> StoredEvent | None:
+        return (await self.get_events([event_id])).get(event_id)
+
+    async def get_events(self, event_ids: Iterable[str]) -> dict[str, StoredEvent]:
+        """Events by ID (missing ones are simply absent from the result)."""
+        wanted = list(dict.fromkeys(event_ids))
+        found: dict[str, StoredEvent] = {}
+        missing = []
+        for event_id in wanted:
+            cached = self._cache.get(event_id)
+            if cached is not None:
+                self._cache.move_to_end(event_id)
+                found[event_id] = cached
+            else:
+                missing.append(event_id)
+        if missing:
+            fetched = await self.db.run_interaction("get_events", self._fetch, missing)
+            for stored in fetched:
+                found[stored.event_id] = stored
+                self._remember(stored)
+        return found
+
+    def _fetch(self, txn: Transaction, event_ids: list[str]) -> list[StoredEvent]:
+        return fetch_events_txn(txn, event_ids)
+
+    def _remember(self, stored: StoredEvent) -> None:
+        self._cache[stored.event_id] = stored
+        if len(self._cache) > EVENT_CACHE_SIZE:
+            self._cache.popitem(last=False)
+
+    def prime_cache(self, stored: StoredEvent) -> None:
+        """Called after a commit with the events just written."""
+        self._remember(stored)
+
+    def invalidate(self, event_id: str) -> None:
+        self._cache.pop(event_id, None)
+
+    async def get_stream_ordering(self, event_id: str) -> int | None:
+        rows = await self.db.execute("get_stream_ordering", _STREAM_OF_EVENT, event_id)
+        return int(rows[0][0]) if rows else None
+
+    async def get_room_events_between(
+        self,
+        room_id: str,
+        from_stream: int,
+        to_stream: int,
+        limit: int,
+        newest_first: bool = True,
+        event_filter: EventFilter | None = None,
+    ) -> list[StoredEvent]:
+        """Room events with from_stream < stream_ordering <= to_stream.
+
+        `newest_first` picks which end of the range the `limit` is taken from and
+        the order of the result. Sync calls this for a room's timeline.
+        """
+        where, args = _filter_sql(event_filter)
+        order = "DESC" if newest_first else "ASC"
+        sql = f"{_SELECT_ROOM_RANGE}{where} ORDER BY e.stream_ordering {order} LIMIT ?"
+
+        def fetch(txn: Transaction) -> list[StoredEvent]:
+            txn.execute(sql, [room_id, from_stream, to_stream, *args, limit])
+            return [row_to_stored(row) for row in txn.fetchall()]
+
+        events = await self.db.run_interaction("get_room_events_between", fetch)
+        for stored in events:
+            self._remember(stored)
+        return events
+
+
+def fetch_events_txn(txn: Transaction, event_ids: Sequence[str]) -> list[StoredEvent]:
+    results: list[StoredEvent] = []
+    for start in range(0, len(event_ids), 500):
+        chunk = event_ids[start : start + 500]
+        txn.execute(_SELECT_BY_IDS + "(" + ",".join("?" * len(chunk)) + ")", chunk)
+        results.extend(row_to_stored(row) for row in txn.fetchall())
+    return results

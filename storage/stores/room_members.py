@@ -1,0 +1,130 @@
+"""Room membership: who is in which room now, and every change over time.
+
+This is the shared contract other areas read (sync, e2ee device lists):
+`get_rooms_for_user`, `get_users_in_room` and `get_membership_changes_for_user`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import attrs
+
+from storage.engine import Transaction
+
+_ROOMS_FOR_USER = "SELECT room_id FROM room_members_current WHERE user_id = ? AND membership = 'join'"
+_USERS_IN_ROOM = "SELECT user_id FROM room_members_current WHERE room_id = ? AND membership = 'join'"
+_JOINED_COUNT = "SELECT COUNT(*) FROM room_members_current WHERE room_id = ? AND membership = 'join'"
+_MEMBERSHIP = (
+    "SELECT membership, event_id, stream_ordering, forgotten FROM room_members_current"
+    " WHERE room_id = ? AND user_id = ?"
+)
+_MEMBERSHIPS_IN_ROOM = "SELECT user_id, membership FROM room_members_current WHERE room_id = ?"
+_ROOMS_WITH_MEMBERSHIP = (
+    "SELECT room_id, membership, event_id, stream_ordering FROM room_members_current"
+    " WHERE user_id = ? AND forgotten = 0"
+)
+_CHANGES = (
+    "SELECT stream_ordering, event_id, room_id, sender, membership FROM room_membership_changes"
+    " WHERE user_id = ? AND stream_ordering > ? AND stream_ordering <= ? ORDER BY stream_ordering"
+)
+_FORGET = "UPDATE room_members_current SET forgotten = 1 WHERE room_id = ? AND user_id = ?"
+_UPSERT = (
+    "INSERT INTO room_members_current (room_id, user_id, membership, event_id, stream_ordering, forgotten)"
+    " VALUES (?, ?, ?, ?, ?, 0) ON CONFLICT (room_id, user_id) DO UPDATE SET"
+    " membership = excluded.membership, event_id = excluded.event_id,"
+    " stream_ordering = excluded.stream_ordering, forgotten = 0"
+)
+_INSERT_CHANGE = (
+    "INSERT INTO room_membership_changes (stream_ordering, event_id, room_id, user_id, sender, membership)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
+)
+
+
+@attrs.frozen(slots=True)
+class Membership:
+    membership: str
+    event_id: str
+    stream_ordering: int
+    forgotten: bool = False
+
+
+@attrs.frozen(slots=True)
+class MembershipChange:
+    stream_ordering: int
+    event_id: str
+    room_id: str
+    sender: str
+    membership: str
+
+
+@attrs.frozen(slots=True)
+class MemberRow:
+    """One membership write, produced by the persister for each m.room.member event."""
+
+    room_id: str
+    user_id: str
+    sender: str
+    membership: str
+    event_id: str
+    stream_ordering: int
+
+
+class RoomMemberStore:
+    def __init__(self, hs: Any) -> None:
+        self.db = hs.db
+
+    async def get_rooms_for_user(self, user_id: str) -> set[str]:
+        """Rooms the user is joined to now."""
+        rows = await self.db.execute("get_rooms_for_user", _ROOMS_FOR_USER, user_id)
+        return {row[0] for row in rows}
+
+    async def get_users_in_room(self, room_id: str) -> set[str]:
+        """Users joined to the room now."""
+        rows = await self.db.execute("get_users_in_room", _USERS_IN_ROOM, room_id)
+        return {row[0] for row in rows}
+
+    async def get_joined_member_count(self, room_id: str) -> int:
+        rows = await self.db.execute("get_joined_member_count", _JOINED_COUNT, room_id)
+        return int(rows[0][0]) if rows else 0
+
+    async def get_membership(self, room_id: str, user_id: str) -> Membership | None:
+        """The user's current membership in the room (None if never a member)."""
+        rows = await self.db.execute("get_membership", _MEMBERSHIP, room_id, user_id)
+        if not rows:
+            return None
+        membership, event_id, stream, forgotten = rows[0]
+        return Membership(membership, event_id, int(stream), bool(forgotten))
+
+    async def get_memberships_in_room(self, room_id: str) -> dict[str, str]:
+        """{user_id: membership} for everyone with any membership in the room."""
+        rows = await self.db.execute("get_memberships_in_room", _MEMBERSHIPS_IN_ROOM, room_id)
+        return {row[0]: row[1] for row in rows}
+
+    async def get_rooms_with_membership(self, user_id: str) -> dict[str, Membership]:
+        """Every room the user has a (not forgotten) membership in, with that membership."""
+        rows = await self.db.execute("get_rooms_with_membership", _ROOMS_WITH_MEMBERSHIP, user_id)
+        return {row[0]: Membership(row[1], row[2], int(row[3])) for row in rows}
+
+    async def get_membership_changes_for_user(self, user_id: str, from_stream: int,
+                                              to_stream: int) -> list[MembershipChange]:
+        """The user's membership events with from_stream < stream_ordering <= to_stream, oldest first."""
+        rows = await self.db.execute(
+            "get_membership_changes_for_user", _CHANGES, user_id, from_stream, to_stream
+        )
+        return [MembershipChange(int(r[0]), r[1], r[2], r[3], r[4]) for r in rows]
+
+    async def forget(self, room_id: str, user_id: str) -> None:
+        await self.db.execute("forget_room", _FORGET, room_id, user_id)
+
+
+def write_members_txn(txn: Transaction, rows: Iterable[MemberRow]) -> None:
+    rows = list(rows)
+    txn.executemany(
+        _UPSERT, [(r.room_id, r.user_id, r.membership, r.event_id, r.stream_ordering) for r in rows]
+    )
+    txn.executemany(
+        _INSERT_CHANGE,
+        [(r.stream_ordering, r.event_id, r.room_id, r.user_id, r.sender, r.membership) for r in rows],
+    )
