@@ -8,7 +8,18 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from homeserver.api import account, health, login, logout, register, versions, well_known
+from homeserver.api import (
+    account,
+    health,
+    keys,
+    login,
+    logout,
+    register,
+    room_keys,
+    to_device,
+    versions,
+    well_known,
+)
 
 API_MODULES: list[ModuleType] = [
     health,
@@ -18,6 +29,9 @@ API_MODULES: list[ModuleType] = [
     login,
     logout,
     account,
+    keys,
+    room_keys,
+    to_device,
 ]
 
 

@@ -25,6 +25,13 @@ SELECT_CHANGED_USERS = (
     "SELECT DISTINCT user_id FROM device_lists_stream WHERE stream_id > ? AND stream_id <= ?"
 )
 
+# Reads the rooms area's membership history (owner: rooms). Kept to this one
+# query so it can move to RoomMemberStore as "membership changes in a range".
+SELECT_MEMBERSHIP_MOVERS = (
+    "SELECT DISTINCT room_id, user_id FROM room_membership_changes"
+    " WHERE stream_ordering > ? AND stream_ordering <= ?"
+)
+
 
 class DeviceListsStore:
     def __init__(self, hs: Any) -> None:
@@ -45,6 +52,11 @@ class DeviceListsStore:
             return set()
         rows = await self.db.execute("get_device_list_changes", SELECT_CHANGED_USERS, after, upto)
         return {row[0] for row in rows}
+
+    async def get_membership_movers(self, after: int, upto: int) -> set[tuple[str, str]]:
+        """(room_id, user_id) for every membership change at event positions in (after, upto]."""
+        rows = await self.db.execute("get_membership_movers", SELECT_MEMBERSHIP_MOVERS, after, upto)
+        return {(row[0], row[1]) for row in rows}
 
     async def remove_devices_e2e_state(self, user_id: str, device_ids: list[str], stream_id: int) -> None:
         """Forget everything end-to-end about these devices and record the change, atomically."""
