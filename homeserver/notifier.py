@@ -52,6 +52,10 @@ class Notifier:
         self._by_user: dict[str, set[Waiter]] = {}
         self._by_room: dict[str, set[Waiter]] = {}
         self._global_listeners: list[StreamListener] = []
+        # Per attached stream: writes that committed but sit behind an earlier,
+        # unfinished id, as (stream_id, users, rooms), announced once covered.
+        self._held: dict[str, list[tuple[int, frozenset[str], frozenset[str]]]] = {}
+        self._generators: dict[str, Any] = {}
 
     def add_listener(self, listener: StreamListener) -> None:
         """Hear every advance (e.g. a WebSocket hub, or a Redis publisher)."""
@@ -75,6 +79,42 @@ class Notifier:
                 listener(advance)
             except Exception:
                 logger.exception("stream listener failed for %s", advance)
+
+    def attach_stream(self, stream: str, generator: Any) -> None:
+        """Let ``on_written`` hold announcements for ``stream`` until its token covers them.
+
+        ``generator`` is the stream's StreamIdGenerator (anything with
+        ``get_current_token`` and ``add_advance_listener``).
+        """
+        if stream in self._generators:
+            return
+        self._generators[stream] = generator
+        self._held[stream] = []
+        generator.add_advance_listener(lambda token: self._release(stream, token))
+
+    def on_written(self, stream: str, stream_id: int, *, users: Iterable[str] = (),
+                   rooms: Iterable[str] = ()) -> None:
+        """A write at ``stream_id`` committed: announce it once the stream is gapless up to it.
+
+        Announcing a position past a still-running earlier write would let a
+        waiter read the stream, see nothing new for it, and miss the wake-up
+        when the earlier write lands, so we hold it until the token covers it.
+        """
+        generator = self._generators[stream]
+        if generator.get_current_token() >= stream_id:
+            self.on_new_event(stream, generator.get_current_token(), users=users, rooms=rooms)
+        else:
+            self._held[stream].append((stream_id, frozenset(users), frozenset(rooms)))
+
+    def _release(self, stream: str, token: int) -> None:
+        held = self._held[stream]
+        ready = [entry for entry in held if entry[0] <= token]
+        if not ready:
+            return
+        self._held[stream] = [entry for entry in held if entry[0] > token]
+        users = frozenset().union(*(entry[1] for entry in ready))
+        rooms = frozenset().union(*(entry[2] for entry in ready))
+        self.on_new_event(stream, token, users=users, rooms=rooms)
 
     def wait(self, user_id: str, rooms: Iterable[str], timeout_ms: int) -> Deferred[StreamAdvance | None]:
         """A Deferred that fires with the next advance for the user or rooms, or None on timeout."""

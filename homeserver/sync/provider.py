@@ -29,6 +29,10 @@ class StreamToken:
     def get(self, stream: str) -> int | None:
         return self.positions.get(stream)
 
+    def covers(self, other: StreamToken) -> bool:
+        """True when every stream in ``other`` is at or before this token."""
+        return all(self.positions.get(name, 0) >= pos for name, pos in other.positions.items())
+
     def serialise(self) -> str:
         return "~".join(f"{name}.{pos}" for name, pos in sorted(self.positions.items()))
 
@@ -71,3 +75,17 @@ class SyncProvider(Protocol):
         predates).  ``context`` is shared scratch space for one sync (e.g.
         the joined rooms, computed once by the rooms provider).
         """
+
+
+class PreparedProvider(SyncProvider, Protocol):
+    """Optional extras a provider may have; the builder checks with hasattr.
+
+    ``prepare`` runs before ``current_position`` on each sync (e.g. to open a
+    stream id generator on first use); ``finish`` runs after every provider
+    has built (e.g. unread counts for each room some provider touched).
+    """
+
+    async def prepare(self) -> None: ...
+
+    async def finish(self, request: SyncRequest, response: dict[str, Any],
+                     context: dict[str, Any]) -> None: ...

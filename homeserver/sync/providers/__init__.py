@@ -1,0 +1,21 @@
+"""The registry of sync sections: add a provider class here and the builder uses it.
+
+Order matters only in that the rooms provider runs first: it records the
+user's joined rooms in the shared context for the ephemeral providers.
+"""
+
+from __future__ import annotations
+
+from homeserver.sync.providers.account_data import AccountDataProvider
+from homeserver.sync.providers.presence import PresenceProvider
+from homeserver.sync.providers.receipts import ReceiptsProvider
+from homeserver.sync.providers.rooms import RoomsProvider
+from homeserver.sync.providers.typing import TypingProvider
+
+PROVIDERS: list[type] = [
+    RoomsProvider,
+    AccountDataProvider,
+    ReceiptsProvider,
+    TypingProvider,
+    PresenceProvider,
+]

@@ -1,0 +1,31 @@
+"""rooms.join.<room>.ephemeral: who is typing (stream "typing", in memory)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeserver.handlers.typing import TypingHandler
+from homeserver.sync.provider import SyncRequest
+from homeserver.sync.providers.common import joined_room_entry, request_filter
+
+
+class TypingProvider:
+    stream = "typing"
+
+    def __init__(self, hs: Any) -> None:
+        self.typing: TypingHandler = hs.get(TypingHandler)
+
+    def current_position(self) -> int:
+        return self.typing.current_position()
+
+    async def build(self, request: SyncRequest, since: int | None, upto: int,
+                    response: dict[str, Any], context: dict[str, Any]) -> None:
+        ephemeral = request_filter(request, context).ephemeral
+        if ephemeral.blocks_everything or not ephemeral.allows_type("m.typing"):
+            return
+        joined: set[str] = context["joined_rooms"]
+        for room_id in self.typing.rooms_changed(joined, since, upto):
+            if not ephemeral.allows_room(room_id):
+                continue
+            event = {"type": "m.typing", "content": {"user_ids": self.typing.typing_users(room_id)}}
+            joined_room_entry(response, room_id)["ephemeral"]["events"].append(event)
