@@ -8,11 +8,12 @@ from typing import Any, TypeVar
 
 from twisted.internet import ssl
 from twisted.internet.interfaces import IListeningPort, IReactorCore
+from twisted.web.resource import Resource
 from twisted.web.server import Site
 
 from homeserver.api import modules_for_resources
 from homeserver.config.schema import HomeserverConfig, Listener
-from homeserver.http.resource import JsonApiResource
+from homeserver.http.resource import JsonApiResource, ListenerRoot
 from homeserver.http.router import Router
 from homeserver.signing_key import ServerSigningKey, read_signing_keys
 from storage.engine import Database, create_database
@@ -72,9 +73,19 @@ class HomeServer:
             module.register_routes(router, self)
         return router
 
+    def build_root(self, listener: Listener) -> Resource:
+        """The JSON API, plus any non-JSON resources (the WebSocket stream) at their exact paths."""
+        api = JsonApiResource(self.build_router(listener))
+        names = {name for resource in listener.resources for name in resource.names}
+        raw: dict[str, Resource] = {}
+        for module in modules_for_resources(names):
+            if hasattr(module, "raw_resources"):
+                raw.update(module.raw_resources(self))
+        return ListenerRoot(api, raw) if raw else api
+
     def start_listening(self) -> None:
         for listener in self.config.listeners:
-            site = QuietSite(JsonApiResource(self.build_router(listener)))
+            site = QuietSite(self.build_root(listener))
             site.displayTracebacks = False
             site.noisy = False
             for address in listener.bind_addresses:

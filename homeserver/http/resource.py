@@ -133,3 +133,19 @@ class JsonApiResource(Resource):
             quote(requester, safe="@:!$#."),
         )
         return None
+
+
+class ListenerRoot(Resource):
+    """A listener's root: a few exact paths go to their own resources (the WebSocket
+    stream), everything else to the JSON API, which routes on the full path itself."""
+
+    def __init__(self, api: JsonApiResource, raw: dict[str, Resource]) -> None:
+        super().__init__()
+        self.api = api
+        self.raw = raw
+
+    def getChildWithDefault(self, path: bytes, request: Request) -> Resource:
+        return self.raw.get(request.path.decode("ascii", "replace"), self.api)
+
+    def render(self, request: Request) -> Any:
+        return self.api.render(request)

@@ -57,6 +57,7 @@ class SyncRequest:
     filter: dict[str, Any]
     full_state: bool = False
     since: StreamToken | None = None
+    access_token_id: int | None = None
 
 
 class SyncProvider(Protocol):

@@ -1,0 +1,28 @@
+"""POST /rooms/{roomId}/receipt/{receiptType}/{eventId}."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.web.server import Request
+
+from homeserver.handlers.auth import Auth
+from homeserver.handlers.receipts import ReceiptHandler
+from homeserver.http.request import optional, parse_json_object
+from homeserver.http.router import Router, client_paths
+
+RESOURCES = ("client",)
+MAX_BODY = 4096
+
+
+def register_routes(router: Router, hs: Any) -> None:
+    async def post_receipt(request: Request, room_id: str, receipt_type: str,
+                           event_id: str) -> tuple[int, Any]:
+        requester = await hs.get(Auth).get_user_by_req(request)
+        body = parse_json_object(request, MAX_BODY, allow_empty=True)
+        thread_id = optional(body, "thread_id", str, "a string")
+        await hs.get(ReceiptHandler).send_receipt(requester.user_id, room_id, receipt_type,
+                                                  event_id, thread_id)
+        return 200, {}
+
+    router.add("POST", client_paths("/rooms/{room_id}/receipt/{receipt_type}/{event_id}"), post_receipt)

@@ -1,0 +1,73 @@
+"""``/rooms/{roomId}/event/{eventId}``, ``/context/{eventId}`` and ``/messages``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.web.server import Request
+
+from homeserver.handlers.auth import Auth
+from homeserver.handlers.history import HistoryHandler, parse_room_event_filter
+from homeserver.handlers.room_state import check_room_id
+from homeserver.http.errors import invalid_param, not_found
+from homeserver.http.request import parse_json, query_int, query_str
+from homeserver.http.router import Router, client_paths
+
+RESOURCES = ("client",)
+
+
+def filter_param(request: Request) -> Any:
+    text = query_str(request, "filter")
+    if text is None:
+        return parse_room_event_filter(None)
+    try:
+        value = parse_json(text.encode("utf-8"))
+    except Exception:
+        raise invalid_param("filter must be a JSON object") from None
+    if not isinstance(value, dict):
+        raise invalid_param("filter must be a JSON object")
+    return parse_room_event_filter(value)
+
+
+def direction_param(request: Request, default: str) -> str:
+    direction = query_str(request, "dir", default)
+    if direction not in ("b", "f"):
+        raise invalid_param("dir must be 'b' or 'f'")
+    return direction
+
+
+def register_routes(router: Router, hs: Any) -> None:
+    auth = hs.get(Auth)
+
+    def history() -> HistoryHandler:
+        return hs.get(HistoryHandler)
+
+    async def get_event(request: Request, room_id: str, event_id: str) -> tuple[int, Any]:
+        requester = await auth.get_user_by_req(request, allow_guest=True)
+        check_room_id(room_id)
+        if not event_id.startswith("$"):
+            raise not_found("Event not found")
+        return 200, await history().get_event(requester, room_id, event_id)
+
+    async def context(request: Request, room_id: str, event_id: str) -> tuple[int, Any]:
+        requester = await auth.get_user_by_req(request, allow_guest=True)
+        check_room_id(room_id)
+        limit = query_int(request, "limit", 10, minimum=0, maximum=1000)
+        room_filter = filter_param(request)
+        if not event_id.startswith("$"):
+            raise not_found("Event not found")
+        return 200, await history().get_context(requester, room_id, event_id, limit, room_filter)
+
+    async def messages(request: Request, room_id: str) -> tuple[int, Any]:
+        requester = await auth.get_user_by_req(request, allow_guest=True)
+        check_room_id(room_id)
+        limit = query_int(request, "limit", 10, minimum=0, maximum=1000)
+        direction = direction_param(request, "b")
+        room_filter = filter_param(request)
+        return 200, await history().get_messages(
+            requester, room_id, query_str(request, "from"), query_str(request, "to"), direction,
+            limit, room_filter)
+
+    router.add("GET", client_paths("/rooms/{room_id}/event/{event_id}"), get_event)
+    router.add("GET", client_paths("/rooms/{room_id}/context/{event_id}"), context)
+    router.add("GET", client_paths("/rooms/{room_id}/messages"), messages)

@@ -1,0 +1,46 @@
+"""``PUT /rooms/{roomId}/send/{eventType}/{txnId}`` and ``/redact/{eventId}/{txnId}``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.web.server import Request
+
+from homeserver.api.rooms import body_of, reason_of
+from homeserver.events.identifiers import is_valid_event_id
+from homeserver.handlers.auth import Auth
+from homeserver.handlers.message_send import EventSendHandler
+from homeserver.handlers.room_state import check_room_id
+from homeserver.http.errors import invalid_param
+from homeserver.http.router import Router, client_paths
+
+RESOURCES = ("client",)
+
+
+def register_routes(router: Router, hs: Any) -> None:
+    auth = hs.get(Auth)
+
+    async def send(request: Request, room_id: str, event_type: str, txn_id: str) -> tuple[int, Any]:
+        requester = await auth.get_user_by_req(request, allow_guest=True)
+        check_room_id(room_id)
+        content = body_of(request, hs)
+        event_id = await hs.get(EventSendHandler).send_event(requester, room_id, event_type, content,
+                                                             txn_id)
+        return 200, {"event_id": event_id}
+
+    async def redact(request: Request, room_id: str, event_id: str, txn_id: str) -> tuple[int, Any]:
+        requester = await auth.get_user_by_req(request)
+        check_room_id(room_id)
+        if not is_valid_event_id(event_id):
+            raise invalid_param(f"{event_id!r} is not a valid event ID")
+        body = body_of(request, hs, allow_empty=True)
+        content: dict[str, Any] = {}
+        reason = reason_of(body)
+        if reason is not None:
+            content["reason"] = reason
+        redaction_id = await hs.get(EventSendHandler).send_event(
+            requester, room_id, "m.room.redaction", content, txn_id, redacts=event_id)
+        return 200, {"event_id": redaction_id}
+
+    router.add("PUT", client_paths("/rooms/{room_id}/send/{event_type}/{txn_id}"), send)
+    router.add("PUT", client_paths("/rooms/{room_id}/redact/{event_id}/{txn_id}"), redact)

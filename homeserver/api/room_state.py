@@ -1,0 +1,55 @@
+"""``/rooms/{roomId}/state``: read all state, read or set one piece."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.web.server import Request
+
+from homeserver.api.rooms import body_of
+from homeserver.handlers.auth import Auth
+from homeserver.handlers.event_format import EventFormatter
+from homeserver.handlers.message_send import EventSendHandler
+from homeserver.handlers.room_reads import RoomReadHandler
+from homeserver.handlers.room_state import check_room_id
+from homeserver.http.errors import invalid_param
+from homeserver.http.request import query_str
+from homeserver.http.router import Router, client_paths
+
+RESOURCES = ("client",)
+
+
+def register_routes(router: Router, hs: Any) -> None:
+    auth = hs.get(Auth)
+
+    async def get_all(request: Request, room_id: str) -> tuple[int, Any]:
+        requester = await auth.get_user_by_req(request, allow_guest=True)
+        check_room_id(room_id)
+        return 200, await hs.get(RoomReadHandler).get_state(requester, room_id)
+
+    async def get_one(request: Request, room_id: str, event_type: str,
+                      state_key: str = "") -> tuple[int, Any]:
+        requester = await auth.get_user_by_req(request, allow_guest=True)
+        check_room_id(room_id)
+        output = query_str(request, "format", "content")
+        if output not in ("content", "event"):
+            raise invalid_param("format must be 'content' or 'event'")
+        stored = await hs.get(RoomReadHandler).get_state_event(requester, room_id, event_type, state_key)
+        if output == "event":
+            return 200, await hs.get(EventFormatter).format_event(stored, requester)
+        return 200, stored.event.content
+
+    async def put_one(request: Request, room_id: str, event_type: str,
+                      state_key: str = "") -> tuple[int, Any]:
+        requester = await auth.get_user_by_req(request)
+        check_room_id(room_id)
+        content = body_of(request, hs)
+        event_id = await hs.get(EventSendHandler).send_state(requester, room_id, event_type, state_key,
+                                                             content)
+        return 200, {"event_id": event_id}
+
+    router.add("GET", client_paths("/rooms/{room_id}/state"), get_all)
+    for suffix in ("/rooms/{room_id}/state/{event_type}/{state_key}",
+                   "/rooms/{room_id}/state/{event_type}/", "/rooms/{room_id}/state/{event_type}"):
+        router.add("GET", client_paths(suffix), get_one)
+        router.add("PUT", client_paths(suffix), put_one)

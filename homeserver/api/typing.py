@@ -1,0 +1,36 @@
+"""PUT /rooms/{roomId}/typing/{userId}."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.web.server import Request
+
+from homeserver.handlers.auth import Auth
+from homeserver.handlers.typing import TypingHandler
+from homeserver.http.errors import bad_json, forbidden
+from homeserver.http.request import optional, parse_json_object, require
+from homeserver.http.router import Router, client_paths
+
+RESOURCES = ("client",)
+MAX_BODY = 4096
+
+
+def parse_typing(body: dict[str, Any]) -> tuple[bool, int | None]:
+    typing = require(body, "typing", bool, "a boolean")
+    timeout = optional(body, "timeout", int, "an integer (milliseconds)")
+    if timeout is not None and timeout < 0:
+        raise bad_json("timeout must not be negative")
+    return typing, timeout
+
+
+def register_routes(router: Router, hs: Any) -> None:
+    async def set_typing(request: Request, room_id: str, user_id: str) -> tuple[int, Any]:
+        requester = await hs.get(Auth).get_user_by_req(request)
+        if requester.user_id != user_id:
+            raise forbidden("Cannot set another user's typing state")
+        typing, timeout = parse_typing(parse_json_object(request, MAX_BODY))
+        await hs.get(TypingHandler).set_typing(user_id, room_id, typing, timeout)
+        return 200, {}
+
+    router.add("PUT", client_paths("/rooms/{room_id}/typing/{user_id}"), set_typing)

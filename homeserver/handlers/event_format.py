@@ -1,0 +1,87 @@
+"""Events as clients see them (the "ClientEvent" format), shared with sync.
+
+`EventFormatter.format_events(stored_events, requester)` adds `unsigned`: `age`,
+`transaction_id` (only for the device that sent it), `redacted_because` for redacted
+events, and `prev_content` / `replaces_state` for state events.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from storage.stores.events import EventStore, StoredEvent
+
+#: Top-level keys a client event keeps (PDU-only keys such as hashes are dropped).
+_CLIENT_KEYS = ("event_id", "type", "content", "sender", "origin_server_ts", "room_id", "state_key")
+
+
+def txn_scope_for(user_id: str, device_id: str | None, access_token_id: int | None) -> str:
+    """The scope client transaction IDs are unique in: the device (spec v1.7+)."""
+    if device_id is not None:
+        return f"{user_id}|{device_id}"
+    return f"{user_id}|token:{access_token_id}"
+
+
+def requester_scope(requester: Any) -> str | None:
+    if requester is None:
+        return None
+    return txn_scope_for(requester.user_id, requester.device_id, requester.access_token_id)
+
+
+class EventFormatter:
+    def __init__(self, hs: Any) -> None:
+        self.events = hs.get(EventStore)
+
+    async def format_events(self, stored_events: Sequence[StoredEvent], requester: Any = None,
+                            with_prev_content: bool = True) -> list[dict[str, Any]]:
+        """Client-format each event, fetching what `unsigned` needs in one go."""
+        scope = requester_scope(requester)
+        extra_ids: set[str] = set()
+        for stored in stored_events:
+            if stored.redacted_by:
+                extra_ids.add(stored.redacted_by)
+            if with_prev_content and stored.replaces_state:
+                extra_ids.add(stored.replaces_state)
+        extras = await self.events.get_events(extra_ids) if extra_ids else {}
+        now = int(time.time() * 1000)
+        return [self._format(s, scope, now, extras, with_prev_content) for s in stored_events]
+
+    async def format_event(self, stored: StoredEvent, requester: Any = None) -> dict[str, Any]:
+        return (await self.format_events([stored], requester))[0]
+
+    def _format(self, stored: StoredEvent, scope: str | None, now: int,
+                extras: dict[str, StoredEvent], with_prev_content: bool) -> dict[str, Any]:
+        event = stored.event
+        formatted = client_event_dict(stored)
+        unsigned: dict[str, Any] = {"age": max(0, now - event.origin_server_ts)}
+        if scope is not None and stored.txn_scope == scope and stored.txn_id is not None:
+            unsigned["transaction_id"] = stored.txn_id
+        if stored.redacted_by:
+            redaction = extras.get(stored.redacted_by)
+            if redaction is not None:
+                unsigned["redacted_because"] = self._format(redaction, None, now, {}, False)
+        if with_prev_content and stored.replaces_state:
+            unsigned["replaces_state"] = stored.replaces_state
+            previous = extras.get(stored.replaces_state)
+            if previous is not None:
+                unsigned["prev_content"] = previous.event.content
+                unsigned["prev_sender"] = previous.event.sender
+        formatted["unsigned"] = unsigned
+        return formatted
+
+
+def client_event_dict(stored: StoredEvent) -> dict[str, Any]:
+    """The client-visible keys of an event, without `unsigned`."""
+    event = stored.event
+    pdu = event.pdu
+    formatted: dict[str, Any] = {k: pdu[k] for k in _CLIENT_KEYS if k in pdu}
+    formatted["event_id"] = event.event_id
+    formatted["room_id"] = event.room_id
+    formatted.setdefault("content", {})
+    if event.type == "m.room.redaction" and event.redacts is not None:
+        formatted["redacts"] = event.redacts
+        if event.room_version.redacts_in_content:
+            formatted["content"] = {**formatted["content"], "redacts": event.redacts}
+    return formatted

@@ -1,0 +1,116 @@
+"""History visibility: which events a user may see. Every read path goes through here.
+
+`filter_events_for_client(hs, user_id, events)` applies m.room.history_visibility as
+it stood at each event, and the user's membership at that event:
+
+- world_readable: everyone;
+- joined at the event: visible;
+- joined: nothing else;
+- invited: also while the user was invited;
+- shared: also everything else, for a user who is joined now; a user who left or
+  was banned keeps it up to the point they left.
+
+A user always sees their own leave after a join or an invite (so a rejected
+invite or a kick shows up). The sync area calls this same function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from storage.stores.events import EventStore, StoredEvent
+from storage.stores.room_members import Membership, RoomMemberStore
+from storage.stores.state import StateGroupStore
+
+HISTORY_KEY = ("m.room.history_visibility", "")
+VISIBILITY_PRIORITY = ("world_readable", "shared", "invited", "joined")
+MEMBERSHIP_PRIORITY = ("join", "invite", "knock", "leave", "ban")
+
+
+def _visibility(content: dict[str, Any]) -> str:
+    value = content.get("history_visibility")
+    return value if value in VISIBILITY_PRIORITY else "shared"
+
+
+def _membership(value: Any) -> str:
+    return value if value in MEMBERSHIP_PRIORITY else "leave"
+
+
+async def filter_events_for_client(hs: Any, user_id: str,
+                                   events: Sequence[StoredEvent]) -> list[StoredEvent]:
+    """The events `user_id` may see, in the order given."""
+    if not events:
+        return []
+    event_store = hs.get(EventStore)
+    groups = hs.get(StateGroupStore)
+    member_key = ("m.room.member", user_id)
+    state_by_group: dict[int, dict[tuple[str, str], str]] = {}
+    for stored in events:
+        if stored.state_group not in state_by_group:
+            state_by_group[stored.state_group] = await groups.get_state_ids_filtered(
+                stored.state_group, keys=(HISTORY_KEY, member_key)
+            )
+    needed = {i for state in state_by_group.values() for i in state.values()}
+    needed |= {s.replaces_state for s in events if s.replaces_state and _is_relevant(s, user_id)}
+    state_events = await event_store.get_events(needed)
+
+    current: dict[str, Membership | None] = {}
+    members = hs.get(RoomMemberStore)
+    for room_id in {s.event.room_id for s in events}:
+        current[room_id] = await members.get_membership(room_id, user_id)
+
+    visible = []
+    for stored in events:
+        state = state_by_group[stored.state_group]
+        if _allowed(stored, user_id, state, state_events, current.get(stored.event.room_id)):
+            visible.append(stored)
+    return visible
+
+
+def _is_relevant(stored: StoredEvent, user_id: str) -> bool:
+    event = stored.event
+    return event.type == HISTORY_KEY[0] or (event.type == "m.room.member" and event.state_key == user_id)
+
+
+def _allowed(stored: StoredEvent, user_id: str, state: dict[tuple[str, str], str],
+             state_events: dict[str, StoredEvent], current: Membership | None) -> bool:
+    event = stored.event
+    history = state_events.get(state.get(HISTORY_KEY, ""))
+    visibility = _visibility(history.event.content) if history is not None else "shared"
+    if event.type == HISTORY_KEY[0] and stored.replaces_state:
+        previous = state_events.get(stored.replaces_state)
+        if previous is not None:
+            old = _visibility(previous.event.content)
+            if VISIBILITY_PRIORITY.index(old) < VISIBILITY_PRIORITY.index(visibility):
+                visibility = old
+    if visibility == "world_readable":
+        return True
+
+    member = state_events.get(state.get(("m.room.member", user_id), ""))
+    membership = _membership(member.event.membership) if member is not None else None
+    if event.type == "m.room.member" and event.state_key == user_id:
+        membership = _membership(event.membership)
+        previous = state_events.get(stored.replaces_state or "")
+        old = _membership(previous.event.membership) if previous is not None else "leave"
+        if membership == "leave" and old in ("join", "invite"):
+            return True
+        if MEMBERSHIP_PRIORITY.index(old) < MEMBERSHIP_PRIORITY.index(membership):
+            membership = old
+
+    if membership == "join":
+        return True
+    if visibility == "joined":
+        return False
+    if visibility == "invited":
+        return membership == "invite"
+    # shared: at least as open as invited
+    if membership == "invite":
+        return True
+    if current is None:
+        return False
+    if current.membership == "join":
+        return True
+    if current.membership in ("leave", "ban"):
+        return stored.stream_ordering <= current.stream_ordering
+    return False

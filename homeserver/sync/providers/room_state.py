@@ -1,0 +1,106 @@
+"""The state section of a room in sync, its summary and its unread counts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from homeserver.sync.filtering import SyncFilter
+from storage.stores.current_state import CurrentStateStore
+from storage.stores.events import EventStore, StoredEvent
+from storage.stores.receipts import ReceiptStore
+from storage.stores.room_members import RoomMemberStore
+from storage.stores.state import StateGroupStore, StateMap
+from storage.stores.sync_events import SyncEventsStore
+
+MAX_HEROES = 5
+
+
+class RoomStateReader:
+    def __init__(self, hs: Any) -> None:
+        self.hs = hs
+        self.events: EventStore = hs.get(EventStore)
+        self.groups: StateGroupStore = hs.get(StateGroupStore)
+        self.sync_store: SyncEventsStore = hs.get(SyncEventsStore)
+        self.current: CurrentStateStore = hs.get(CurrentStateStore)
+        self.receipts: ReceiptStore = hs.get(ReceiptStore)
+
+    async def state_at(self, room_id: str, position: int) -> StateMap:
+        """Room state after the room's last event at or before ``position``."""
+        group = await self.sync_store.state_group_at(room_id, position)
+        return {} if group is None else await self.groups.get_state_ids(group)
+
+    async def state_section(self, user_id: str, sync_filter: SyncFilter, room_id: str,
+                            timeline: Sequence[StoredEvent], since: int | None, upto: int,
+                            full: bool, limited: bool) -> list[StoredEvent]:
+        """State the client needs before applying ``timeline``.
+
+        Full (initial, newly joined, full_state): the whole state at the start of
+        the timeline.  Incremental and limited: only what changed between
+        ``since`` and the timeline's start.  Otherwise the timeline says it all,
+        except lazy-loaded members of the timeline's senders.
+        """
+        lazy = sync_filter.lazy_load_members
+        if not full and not limited and not lazy:
+            return []
+        start = timeline[0].stream_ordering - 1 if timeline else upto
+        at_start = await self.state_at(room_id, start)
+        wanted: StateMap
+        if full:
+            wanted = dict(at_start)
+        elif limited:
+            assert since is not None
+            at_since = await self.state_at(room_id, since)
+            wanted = {key: eid for key, eid in at_start.items() if at_since.get(key) != eid}
+        else:
+            wanted = {}
+        state_filter = sync_filter.state
+        senders = {e.event.sender for e in timeline}
+        if lazy:
+            wanted = {key: eid for key, eid in wanted.items()
+                      if key[0] != "m.room.member" or key[1] in senders
+                      or (full and key[1] == user_id)}
+            for sender in senders:
+                member_event = at_start.get(("m.room.member", sender))
+                if member_event is not None:
+                    wanted[("m.room.member", sender)] = member_event
+        in_timeline = {e.event_id for e in timeline}
+        ids = [eid for key, eid in wanted.items()
+               if eid not in in_timeline and state_filter.allows_type(key[0])]
+        if state_filter.blocks_everything:
+            return []
+        found = await self.events.get_events(ids)
+        events = [e for e in found.values()
+                  if state_filter.allows({"type": e.event.type, "sender": e.event.sender,
+                                          "room_id": room_id, "content": e.event.content})]
+        events.sort(key=lambda e: e.stream_ordering)
+        return events
+
+    async def current_of_types(self, room_id: str, types: Sequence[str]) -> list[StoredEvent]:
+        state = await self.current.get_current_state_ids(room_id)
+        ids = [eid for (event_type, _key), eid in state.items() if event_type in types]
+        found = await self.events.get_events(ids)
+        return sorted(found.values(), key=lambda e: e.stream_ordering)
+
+    async def unread_counts(self, user_id: str, room_id: str, upto: int) -> dict[str, int]:
+        """Messages from others after the user's (public or private) read receipt."""
+        positions = []
+        for event_id in await self.receipts.get_read_receipt_event_ids(room_id, user_id):
+            found = await self.sync_store.event_position(event_id)
+            if found is not None:
+                positions.append(found[0])
+        count = await self.sync_store.count_unread(room_id, user_id, positions, upto)
+        return {"notification_count": count, "highlight_count": 0}
+
+
+async def room_summary(hs: Any, user_id: str, room_id: str) -> dict[str, Any]:
+    """m.heroes, m.joined_member_count and m.invited_member_count (spec: RoomSummary)."""
+    memberships = await hs.get(RoomMemberStore).get_memberships_in_room(room_id)
+    joined = sorted(u for u, m in memberships.items() if m == "join")
+    invited = sorted(u for u, m in memberships.items() if m == "invite")
+    heroes = [u for u in [*joined, *invited] if u != user_id][:MAX_HEROES]
+    if not heroes:
+        heroes = sorted(u for u, m in memberships.items() if m in ("leave", "ban") and u != user_id)
+        heroes = heroes[:MAX_HEROES]
+    return {"m.heroes": heroes, "m.joined_member_count": len(joined),
+            "m.invited_member_count": len(invited)}

@@ -1,0 +1,219 @@
+"""rooms.join / invite / leave / knock (stream "events").
+
+For each room the user's membership as of ``upto`` decides the section.  A
+room joined before ``since`` gets an incremental timeline and, if that
+timeline is limited, the state that changed in the gap; a room joined inside
+the window gets full state, as on an initial sync.  Timelines carry
+``prev_batch`` so /messages can page back to whatever was cut.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeserver.sync.filtering import SyncFilter, select_fields
+from homeserver.sync.provider import SyncRequest
+from homeserver.sync.providers.common import joined_room_entry, request_filter, room_entry
+from homeserver.sync.providers.room_state import RoomStateReader, room_summary
+from homeserver.sync.room_data import (
+    STRIPPED_STATE_TYPES,
+    Formatter,
+    format_events,
+    prev_batch_token,
+    stripped,
+    visible_to,
+)
+from storage.stores.events import EventFilter as SqlEventFilter
+from storage.stores.events import EventStore, StoredEvent
+from storage.stores.room_members import RoomMemberStore
+from storage.stores.sync_events import MembershipAt, SyncEventsStore
+
+JOIN, INVITE, LEAVE, BAN, KNOCK = "join", "invite", "leave", "ban", "knock"
+
+
+def formatter_for(request: SyncRequest) -> Formatter:
+    return Formatter(request.user_id, request.device_id, request.access_token_id)
+
+
+async def render(hs: Any, request: SyncRequest, sync_filter: SyncFilter,
+                 events: list[StoredEvent]) -> list[dict[str, Any]]:
+    """Events as the filter asks: client format (or the raw PDU), then event_fields."""
+    if sync_filter.event_format == "federation":
+        shown = [dict(e.event.pdu) for e in events]
+    else:
+        shown = await format_events(hs, events, formatter_for(request))
+    return [select_fields(event, sync_filter.event_fields) for event in shown]
+
+
+class RoomsProvider:
+    stream = "events"
+
+    def __init__(self, hs: Any) -> None:
+        self.hs = hs
+        self.events: EventStore = hs.get(EventStore)
+        self.members: RoomMemberStore = hs.get(RoomMemberStore)
+        self.sync_store: SyncEventsStore = hs.get(SyncEventsStore)
+        self.state = RoomStateReader(hs)
+        self._position = 0
+
+    async def prepare(self) -> None:
+        self._position = await self.events.get_max_stream_position()
+
+    def current_position(self) -> int:
+        return self._position
+
+    async def _memberships_at(self, user_id: str, upto: int) -> dict[str, MembershipAt]:
+        """The user's membership in every room as of ``upto`` (current rows, rewound if newer)."""
+        current = await self.members.get_rooms_with_membership(user_id)
+        result = {room: MembershipAt(m.membership, m.event_id, m.stream_ordering)
+                  for room, m in current.items() if m.stream_ordering <= upto}
+        newer = [room for room, m in current.items() if m.stream_ordering > upto]
+        if newer:
+            result.update(await self.sync_store.memberships_at(user_id, newer, upto))
+        return result
+
+    async def build(self, request: SyncRequest, since: int | None, upto: int,
+                    response: dict[str, Any], context: dict[str, Any]) -> None:
+        sync_filter = request_filter(request, context)
+        now = await self._memberships_at(request.user_id, upto)
+        joined = {room for room, m in now.items() if m.membership == JOIN}
+        context["joined_rooms"] = joined
+        context["events_upto"] = upto
+        context["rooms_needing_summary"] = set()
+        if since is None:
+            await self._initial(request, sync_filter, now, upto, response, context)
+        else:
+            await self._incremental(request, sync_filter, now, since, upto, response, context)
+
+    async def _initial(self, request: SyncRequest, sync_filter: SyncFilter,
+                       now: dict[str, MembershipAt], upto: int, response: dict[str, Any],
+                       context: dict[str, Any]) -> None:
+        for room_id, membership in sorted(now.items()):
+            if not sync_filter.allows_room(room_id):
+                continue
+            if membership.membership == JOIN:
+                await self._joined_room(request, sync_filter, room_id, None, upto, True,
+                                        response, context)
+            elif membership.membership == INVITE:
+                await self._invite_or_knock(room_id, membership, "invite", response)
+            elif membership.membership == KNOCK:
+                await self._invite_or_knock(room_id, membership, "knock", response)
+            elif sync_filter.include_leave and membership.membership in (LEAVE, BAN):
+                await self._left_room(request, sync_filter, room_id, membership, None, response)
+
+    async def _incremental(self, request: SyncRequest, sync_filter: SyncFilter,
+                           now: dict[str, MembershipAt], since: int, upto: int,
+                           response: dict[str, Any], context: dict[str, Any]) -> None:
+        changes = await self.members.get_membership_changes_for_user(request.user_id, since, upto)
+        changed_rooms = {change.room_id for change in changes}
+        before = await self.sync_store.memberships_at(request.user_id, changed_rooms, since)
+        full_state = request.full_state
+        with_events = await self.sync_store.rooms_with_events(since, upto) if not full_state else set()
+        for room_id, membership in sorted(now.items()):
+            if not sync_filter.allows_room(room_id):
+                continue
+            was = before.get(room_id)
+            was_joined = was is not None and was.membership == JOIN
+            if room_id not in changed_rooms:
+                was_joined = membership.membership == JOIN
+            if membership.membership == JOIN:
+                if not was_joined:
+                    await self._joined_room(request, sync_filter, room_id, None, upto, True,
+                                            response, context)
+                elif full_state or room_id in with_events:
+                    await self._joined_room(request, sync_filter, room_id, since, upto, full_state,
+                                            response, context)
+            elif room_id not in changed_rooms:
+                continue
+            elif membership.membership == INVITE:
+                await self._invite_or_knock(room_id, membership, "invite", response)
+            elif membership.membership == KNOCK:
+                await self._invite_or_knock(room_id, membership, "knock", response)
+            elif membership.membership in (LEAVE, BAN):
+                await self._left_room(request, sync_filter, room_id, membership,
+                                      since if was_joined else membership.stream_ordering - 1,
+                                      response)
+
+    async def _timeline(self, request: SyncRequest, sync_filter: SyncFilter, room_id: str,
+                        since: int | None, upto: int) -> tuple[list[StoredEvent], bool]:
+        """The newest events in (since, upto] passing the filter, oldest first, and "limited"."""
+        timeline = sync_filter.timeline
+        limit = timeline.limit if timeline.limit is not None else 10
+        if timeline.blocks_everything or not timeline.allows_room(room_id):
+            return [], False
+        sql_filter = SqlEventFilter(
+            types=timeline.types, not_types=timeline.not_types, senders=timeline.senders,
+            not_senders=timeline.not_senders, contains_url=timeline.contains_url,
+        )
+        found = await self.events.get_room_events_between(room_id, since or 0, upto, limit + 1,
+                                                          newest_first=True, event_filter=sql_filter)
+        limited = len(found) > limit
+        events = list(reversed(found[:limit]))
+        events = [e for e in events if timeline.allows_type(e.event.type)]
+        return await visible_to(self.hs, request.user_id, events), limited
+
+    async def _joined_room(self, request: SyncRequest, sync_filter: SyncFilter, room_id: str,
+                           since: int | None, upto: int, full_state: bool,
+                           response: dict[str, Any], context: dict[str, Any]) -> None:
+        events, limited = await self._timeline(request, sync_filter, room_id, since, upto)
+        if since is not None and not events and not full_state:
+            return
+        state_events = await self.state.state_section(
+            request.user_id, sync_filter, room_id, events, since, upto,
+            full_state or since is None, limited,
+        )
+        entry = joined_room_entry(response, room_id)
+        await self._fill_timeline(request, sync_filter, entry, events, limited, upto)
+        entry["state"]["events"] = await render(self.hs, request, sync_filter, state_events)
+        touches_members = since is None or any(
+            e.event.type == "m.room.member" for e in [*events, *state_events])
+        if touches_members:
+            context["rooms_needing_summary"].add(room_id)
+
+    async def _fill_timeline(self, request: SyncRequest, sync_filter: SyncFilter,
+                             entry: dict[str, Any], events: list[StoredEvent], limited: bool,
+                             upto: int) -> None:
+        timeline = entry["timeline"]
+        timeline["events"] = await render(self.hs, request, sync_filter, events)
+        timeline["limited"] = limited
+        first = events[0].stream_ordering if events else upto + 1
+        timeline["prev_batch"] = prev_batch_token(first - 1)
+
+    async def _left_room(self, request: SyncRequest, sync_filter: SyncFilter, room_id: str,
+                         membership: MembershipAt, since: int | None,
+                         response: dict[str, Any]) -> None:
+        """The room up to the leave/ban event, as the user last saw it."""
+        upto = membership.stream_ordering
+        events, limited = await self._timeline(request, sync_filter, room_id, since, upto)
+        state_events = await self.state.state_section(
+            request.user_id, sync_filter, room_id, events, since, upto, since is None, limited)
+        entry = room_entry(response, "leave", room_id)
+        entry.update({"timeline": {"events": [], "limited": False}, "state": {"events": []},
+                      "account_data": {"events": []}})
+        await self._fill_timeline(request, sync_filter, entry, events, limited, upto)
+        entry["state"]["events"] = await render(self.hs, request, sync_filter, state_events)
+
+    async def _invite_or_knock(self, room_id: str, membership: MembershipAt, section: str,
+                               response: dict[str, Any]) -> None:
+        own = await self.events.get_event(membership.event_id)
+        shown: list[dict[str, Any]] = []
+        if own is not None:
+            carried = own.event.pdu.get("unsigned", {}).get(
+                "invite_room_state" if section == "invite" else "knock_room_state")
+            if isinstance(carried, list):
+                shown = [e for e in carried if isinstance(e, dict)]
+        if not shown:
+            shown = [stripped(e) for e in await self.state.current_of_types(room_id, STRIPPED_STATE_TYPES)]
+        if own is not None:
+            shown.append(stripped(own))
+        key = "invite_state" if section == "invite" else "knock_state"
+        room_entry(response, section, room_id)[key] = {"events": shown}
+
+    async def finish(self, request: SyncRequest, response: dict[str, Any],
+                     context: dict[str, Any]) -> None:
+        joined = response.get("rooms", {}).get("join", {})
+        upto = context["events_upto"]
+        for room_id, entry in joined.items():
+            entry["unread_notifications"] = await self.state.unread_counts(request.user_id, room_id, upto)
+            if room_id in context.get("rooms_needing_summary", ()):
+                entry["summary"] = await room_summary(self.hs, request.user_id, room_id)

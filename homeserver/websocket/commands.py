@@ -1,0 +1,43 @@
+"""Requests a client sends over the stream, answered through the same handlers as HTTP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeserver.handlers.receipts import ReceiptHandler
+from homeserver.handlers.typing import TypingHandler
+from homeserver.http.errors import bad_json
+from homeserver.http.request import optional, require
+from homeserver.sync import room_data
+
+
+async def send_event(hs: Any, requester: Any, message: dict[str, Any]) -> dict[str, Any]:
+    room_id = require(message, "room_id", str, "a room ID")
+    event_type = require(message, "event_type", str, "an event type")
+    txn_id = require(message, "txn_id", str, "a transaction ID")
+    content = require(message, "content", dict, "an object")
+    event_id = await room_data.send_message(hs, requester, room_id, event_type, txn_id, content)
+    return {"event_id": event_id}
+
+
+async def set_typing(hs: Any, requester: Any, message: dict[str, Any]) -> dict[str, Any]:
+    room_id = require(message, "room_id", str, "a room ID")
+    typing = require(message, "typing", bool, "a boolean")
+    timeout = optional(message, "timeout", int, "an integer (milliseconds)")
+    if timeout is not None and timeout < 0:
+        raise bad_json("timeout must not be negative")
+    await hs.get(TypingHandler).set_typing(requester.user_id, room_id, typing, timeout)
+    return {}
+
+
+async def send_receipt(hs: Any, requester: Any, message: dict[str, Any]) -> dict[str, Any]:
+    room_id = require(message, "room_id", str, "a room ID")
+    receipt_type = require(message, "receipt_type", str, "a receipt type")
+    event_id = require(message, "event_id", str, "an event ID")
+    thread_id = optional(message, "thread_id", str, "a string")
+    await hs.get(ReceiptHandler).send_receipt(requester.user_id, room_id, receipt_type, event_id,
+                                              thread_id)
+    return {}
+
+
+COMMANDS = {"send": send_event, "typing": set_typing, "receipt": send_receipt}

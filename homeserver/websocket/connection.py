@@ -1,0 +1,160 @@
+"""The WebSocket endpoint: authenticate over HTTP first, then hand the socket to autobahn."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from autobahn.twisted.resource import WebSocketResource
+from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
+from twisted.internet.defer import Deferred
+from twisted.web.resource import Resource
+from twisted.web.server import NOT_DONE_YET, Request
+
+from homeserver.handlers.presence import PresenceHandler
+from homeserver.http.errors import MatrixError, bad_json
+from homeserver.http.request import parse_json
+from homeserver.http.resource import CORS_HEADERS, encode_json
+from homeserver.websocket.commands import COMMANDS
+from homeserver.websocket.hub import WebSocketHub
+from homeserver.websocket.session import StreamSession
+
+logger = logging.getLogger(__name__)
+
+PING_INTERVAL_S = 30
+PING_TIMEOUT_S = 15
+MAX_CLIENT_MESSAGE = 1024 * 1024
+CLOSE_REPLACED = 4000  # a newer connection for the same device took over
+
+
+class StreamProtocol(WebSocketServerProtocol):
+    hs: Any
+    requester: Any
+    session: StreamSession | None = None
+
+    def onOpen(self) -> None:
+        hub = self.hs.get(WebSocketHub)
+        self.session = StreamSession(
+            self.hs, self.requester.user_id, self.requester.device_id,
+            self.requester.access_token_id, self.sync_filter, self.since,
+            send=self.send_json, on_rooms=lambda rooms: hub.set_rooms(self.session, rooms),
+        )
+        previous = hub.register(self.session, self)
+        if previous is not None:
+            previous.sendClose(CLOSE_REPLACED, "Replaced by a newer connection for this device")
+        Deferred.fromCoroutine(self.hs.get(PresenceHandler).user_syncing(self.requester.user_id, None))
+        self.session.poke()
+
+    def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
+        if self.session is not None:
+            self.hs.get(WebSocketHub).unregister(self.session, self)
+            self.hs.get(PresenceHandler).user_stopped_syncing(self.requester.user_id)
+            self.session = None
+
+    def send_json(self, value: dict[str, Any]) -> None:
+        self.sendMessage(encode_json(value), isBinary=False)
+
+    def onMessage(self, payload: bytes, isBinary: bool) -> None:
+        Deferred.fromCoroutine(self._handle(payload))
+
+    async def _handle(self, payload: bytes) -> None:
+        request_id: Any = None
+        try:
+            message = parse_json(payload)
+            if not isinstance(message, dict):
+                raise bad_json("A message must be a JSON object")
+            request_id = message.get("request_id")
+            kind = message.get("type")
+            if kind == "ack":
+                token = message.get("next_batch")
+                if not isinstance(token, str):
+                    raise bad_json("ack needs next_batch")
+                if self.session is not None and not self.session.ack(token):
+                    raise MatrixError(400, "M_INVALID_PARAM", "That next_batch is not the frame in flight")
+                return
+            command = COMMANDS.get(kind) if isinstance(kind, str) else None
+            if command is None:
+                raise MatrixError(400, "M_UNRECOGNIZED", f"Unknown message type {kind!r}")
+            body = await command(self.hs, self.requester, message)
+            self.send_json({"type": "response", "request_id": request_id, "body": body})
+        except MatrixError as error:
+            self.send_json({"type": "error", "request_id": request_id, **error.to_json()})
+        except Exception:
+            logger.exception("WebSocket request from %s failed", self.requester.user_id)
+            self.send_json({"type": "error", "request_id": request_id, "errcode": "M_UNKNOWN",
+                            "error": "Internal server error"})
+
+
+class StreamFactory(WebSocketServerFactory):
+    protocol = StreamProtocol
+
+    def __init__(self, hs: Any) -> None:
+        super().__init__()
+        self.hs = hs
+        self.pending: tuple[Any, Any, dict[str, Any]] | None = None
+        self.setProtocolOptions(autoPingInterval=PING_INTERVAL_S, autoPingTimeout=PING_TIMEOUT_S,
+                                maxMessagePayloadSize=MAX_CLIENT_MESSAGE)
+
+    def buildProtocol(self, addr: Any) -> StreamProtocol:
+        protocol: StreamProtocol = super().buildProtocol(addr)
+        assert self.pending is not None, "protocols are only built by StreamResource"
+        protocol.hs = self.hs
+        protocol.requester, protocol.since, protocol.sync_filter = self.pending
+        return protocol
+
+
+class StreamResource(Resource):
+    """Authenticates like any client API, then upgrades to a WebSocket."""
+
+    isLeaf = True
+
+    def __init__(self, hs: Any) -> None:
+        super().__init__()
+        self.hs = hs
+        self.factory = StreamFactory(hs)
+        self.upgrade = WebSocketResource(self.factory)
+
+    def render(self, request: Request) -> Any:
+        Deferred.fromCoroutine(self._open(request))
+        return NOT_DONE_YET
+
+    async def _open(self, request: Request) -> None:
+        from homeserver.api.sync import parse_since
+        from homeserver.handlers.auth import Auth
+        from homeserver.handlers.filters import FilterHandler
+        from homeserver.http.request import query_str
+
+        try:
+            requester = await self.hs.get(Auth).get_user_by_req(request)
+            since = parse_since(query_str(request, "since"))
+            sync_filter = await self.hs.get(FilterHandler).resolve(requester.user_id,
+                                                                   query_str(request, "filter"))
+        except MatrixError as error:
+            self._refuse(request, error)
+            return
+        except Exception:
+            logger.exception("WebSocket upgrade failed")
+            self._refuse(request, MatrixError(500, "M_UNKNOWN", "Internal server error"))
+            return
+        if request._disconnected:
+            return
+        self.factory.pending = (requester, since, sync_filter)
+        try:
+            self.upgrade.render(request)
+        finally:
+            self.factory.pending = None
+
+    @staticmethod
+    def _refuse(request: Request, error: MatrixError) -> None:
+        if request._disconnected or request.finished:
+            return
+        body = encode_json(error.to_json())
+        request.setResponseCode(error.status)
+        for name, value in CORS_HEADERS.items():
+            request.setHeader(name, value)
+        request.setHeader(b"Content-Type", b"application/json")
+        request.setHeader(b"Content-Length", str(len(body)).encode())
+        request.write(body)
+        request.finish()
+
+

@@ -1,0 +1,69 @@
+"""Every open stream, indexed by user, room and device, fed by the notifier.
+
+One notifier listener for all sockets; entries are removed when a socket
+closes, so the indexes never outgrow the live connections.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeserver.notifier import Notifier, StreamAdvance
+from homeserver.websocket.session import StreamSession
+
+
+class WebSocketHub:
+    def __init__(self, hs: Any) -> None:
+        self._by_user: dict[str, set[StreamSession]] = {}
+        self._by_room: dict[str, set[StreamSession]] = {}
+        self._rooms_of: dict[StreamSession, set[str]] = {}
+        self._by_device: dict[tuple[str, str | None], Any] = {}
+        hs.get(Notifier).add_listener(self._on_advance)
+
+    def register(self, session: StreamSession, connection: Any) -> Any | None:
+        """Track a new stream; returns the connection it replaces (same device), if any."""
+        self._by_user.setdefault(session.user_id, set()).add(session)
+        self._rooms_of[session] = set()
+        key = (session.user_id, session.device_id)
+        previous = self._by_device.get(key)
+        self._by_device[key] = connection
+        return previous
+
+    def unregister(self, session: StreamSession, connection: Any) -> None:
+        session.close()
+        self._discard(self._by_user, session.user_id, session)
+        for room_id in self._rooms_of.pop(session, set()):
+            self._discard(self._by_room, room_id, session)
+        key = (session.user_id, session.device_id)
+        if self._by_device.get(key) is connection:
+            del self._by_device[key]
+
+    def set_rooms(self, session: StreamSession, rooms: set[str]) -> None:
+        if session.closed or session not in self._rooms_of:
+            return
+        old = self._rooms_of[session]
+        for room_id in old - rooms:
+            self._discard(self._by_room, room_id, session)
+        for room_id in rooms - old:
+            self._by_room.setdefault(room_id, set()).add(session)
+        self._rooms_of[session] = set(rooms)
+
+    def connection_count(self) -> int:
+        return len(self._rooms_of)
+
+    def _on_advance(self, advance: StreamAdvance) -> None:
+        woken: set[StreamSession] = set()
+        for user_id in advance.users:
+            woken |= self._by_user.get(user_id, set())
+        for room_id in advance.rooms:
+            woken |= self._by_room.get(room_id, set())
+        for session in woken:
+            session.poke()
+
+    @staticmethod
+    def _discard(index: dict[str, set[StreamSession]], key: str, session: StreamSession) -> None:
+        entries = index.get(key)
+        if entries is not None:
+            entries.discard(session)
+            if not entries:
+                del index[key]

@@ -1,0 +1,103 @@
+"""One client's stream: which token it has acknowledged and whether more is waiting.
+
+A slow consumer costs O(1) memory: we never queue frames.  We keep the last
+acknowledged token, the token of the one frame in flight, and a dirty flag;
+when the client acknowledges, one new frame covering everything since is
+built by the same sync builder /sync uses.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from twisted.internet.defer import Deferred
+
+from homeserver.sync.builder import SyncBuilder, has_changes
+from homeserver.sync.filtering import MAX_LIMIT
+from homeserver.sync.provider import StreamToken, SyncRequest
+
+logger = logging.getLogger(__name__)
+
+# Incremental frames raise the timeline limit to at least this, so a client that
+# keeps up sees every event without paginating (see docs/websocket.md).
+MIN_INCREMENTAL_TIMELINE_LIMIT = 100
+
+
+def incremental_filter(sync_filter: dict[str, Any]) -> dict[str, Any]:
+    room = dict(sync_filter.get("room") or {})
+    timeline = dict(room.get("timeline") or {})
+    limit = timeline.get("limit")
+    timeline["limit"] = min(max(limit if isinstance(limit, int) else 0, MIN_INCREMENTAL_TIMELINE_LIMIT),
+                            MAX_LIMIT)
+    room["timeline"] = timeline
+    return {**sync_filter, "room": room}
+
+
+class StreamSession:
+    def __init__(self, hs: Any, user_id: str, device_id: str | None, access_token_id: int | None,
+                 sync_filter: dict[str, Any], since: StreamToken | None,
+                 send: Callable[[dict[str, Any]], None], on_rooms: Callable[[set[str]], None]) -> None:
+        self.builder: SyncBuilder = hs.get(SyncBuilder)
+        self.user_id = user_id
+        self.device_id = device_id
+        self.access_token_id = access_token_id
+        self.initial_filter = sync_filter
+        self.frame_filter = incremental_filter(sync_filter)
+        self.acked = since
+        self.in_flight: StreamToken | None = None
+        self.dirty = True
+        self.closed = False
+        self._building = False
+        self._send = send
+        self._on_rooms = on_rooms
+
+    def poke(self) -> None:
+        """Something the client may care about advanced."""
+        self.dirty = True
+        self._maybe_build()
+
+    def ack(self, token_text: str) -> bool:
+        """The client processed the frame with this next_batch; False if that is not the one in flight."""
+        if self.in_flight is None or token_text != self.in_flight.serialise():
+            return False
+        self.acked, self.in_flight = self.in_flight, None
+        self._maybe_build()
+        return True
+
+    def close(self) -> None:
+        self.closed = True
+
+    def _maybe_build(self) -> None:
+        if self._building or self.in_flight is not None or not self.dirty or self.closed:
+            return
+        self._building = True
+        Deferred.fromCoroutine(self._build()).addErrback(self._failed)
+
+    def _failed(self, failure: Any) -> None:
+        logger.error("WebSocket stream for %s failed: %s", self.user_id, failure.getTraceback())
+        self._building = False
+
+    async def _build(self) -> None:
+        try:
+            while self.dirty and self.in_flight is None and not self.closed:
+                self.dirty = False  # an advance during the build sets it again
+                request = SyncRequest(
+                    user_id=self.user_id, device_id=self.device_id,
+                    filter=self.initial_filter if self.acked is None else self.frame_filter,
+                    since=self.acked, access_token_id=self.access_token_id,
+                )
+                upto = await self.builder.current_token()
+                response, context = await self.builder.build(request, upto)
+                self._on_rooms(context.get("joined_rooms", set()))
+                if self.closed:
+                    return
+                if self.acked is None or has_changes(response):
+                    self.in_flight = upto
+                    self._send({"type": "sync", "sync": response})
+                else:
+                    # Nothing for this client up to ``upto``: move on silently.
+                    self.acked = upto
+        finally:
+            self._building = False

@@ -1,0 +1,95 @@
+"""Sync-specific reads over the rooms area's tables (events, memberships).
+
+The rooms area owns those tables; these are the questions only sync asks, kept
+here so sync does not need to change their stores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import attrs
+
+from storage.engine import Transaction
+
+_STATE_GROUP_AT = (
+    "SELECT state_group FROM events WHERE room_id = ? AND stream_ordering <= ?"
+    " ORDER BY stream_ordering DESC LIMIT 1"
+)
+_MEMBERSHIP_AT = (
+    "SELECT membership, event_id, stream_ordering FROM room_membership_changes"
+    " WHERE user_id = ? AND room_id = ? AND stream_ordering <= ?"
+    " ORDER BY stream_ordering DESC LIMIT 1"
+)
+_ROOMS_WITH_EVENTS = (
+    "SELECT DISTINCT room_id FROM events WHERE stream_ordering > ? AND stream_ordering <= ?"
+)
+_STREAM_OF_EVENT = "SELECT stream_ordering, room_id FROM events WHERE event_id = ?"
+_COUNT_UNREAD = (
+    "SELECT COUNT(*) FROM events WHERE room_id = ? AND stream_ordering > ? AND stream_ordering <= ?"
+    " AND sender <> ? AND state_key IS NULL AND redacted_by IS NULL"
+    " AND type IN ('m.room.message', 'm.room.encrypted', 'm.sticker')"
+)
+# A user's earliest membership in a room: unread counts start there when there is no receipt.
+_FIRST_JOIN = (
+    "SELECT MIN(stream_ordering) FROM room_membership_changes"
+    " WHERE user_id = ? AND room_id = ? AND membership = 'join'"
+)
+
+
+@attrs.frozen
+class MembershipAt:
+    membership: str
+    event_id: str
+    stream_ordering: int
+
+
+class SyncEventsStore:
+    def __init__(self, hs: Any) -> None:
+        self.db = hs.db
+
+    async def state_group_at(self, room_id: str, position: int) -> int | None:
+        """The state group after the room's last event at or before ``position``."""
+        rows = await self.db.execute("sync_state_group_at", _STATE_GROUP_AT, room_id, position)
+        return int(rows[0][0]) if rows else None
+
+    async def memberships_at(self, user_id: str, room_ids: Iterable[str],
+                             position: int) -> dict[str, MembershipAt]:
+        """The user's membership in each room as of ``position`` (absent: none yet)."""
+
+        def select(txn: Transaction) -> dict[str, MembershipAt]:
+            found = {}
+            for room_id in room_ids:
+                txn.execute(_MEMBERSHIP_AT, (user_id, room_id, position))
+                row = txn.fetchone()
+                if row is not None:
+                    found[room_id] = MembershipAt(row[0], row[1], int(row[2]))
+            return found
+
+        return await self.db.run_interaction("sync_memberships_at", select)
+
+    async def rooms_with_events(self, since: int, upto: int) -> set[str]:
+        rows = await self.db.execute("sync_rooms_with_events", _ROOMS_WITH_EVENTS, since, upto)
+        return {row[0] for row in rows}
+
+    async def event_position(self, event_id: str) -> tuple[int, str] | None:
+        """(stream_ordering, room_id) of an event we hold."""
+        rows = await self.db.execute("sync_event_position", _STREAM_OF_EVENT, event_id)
+        return (int(rows[0][0]), rows[0][1]) if rows else None
+
+    async def count_unread(self, room_id: str, user_id: str, read_positions: list[int],
+                           upto: int) -> int:
+        """Messages from others after the user's furthest read receipt (or first join)."""
+
+        def count(txn: Transaction) -> int:
+            after = max(read_positions) if read_positions else None
+            if after is None:
+                txn.execute(_FIRST_JOIN, (user_id, room_id))
+                row = txn.fetchone()
+                after = int(row[0]) if row and row[0] is not None else upto
+            txn.execute(_COUNT_UNREAD, (room_id, after, upto, user_id))
+            found = txn.fetchone()
+            return int(found[0]) if found else 0
+
+        return await self.db.run_interaction("sync_count_unread", count)
