@@ -16,8 +16,10 @@ from typing import Any
 import attrs
 
 from homeserver.handlers.auth import now_ms
+from homeserver.handlers.login import LoginHandler
 from homeserver.http.errors import MatrixError, bad_json
 
+PASSWORD = "m.login.password"
 SESSION_LIFETIME_MS = 15 * 60 * 1000
 MAX_SESSIONS = 10_000
 
@@ -110,3 +112,22 @@ class UserInteractiveAuth:
             if now - session.created_ms <= SESSION_LIFETIME_MS:
                 return
             del self._sessions[session_id]
+
+
+class PasswordUia:
+    """The ``m.login.password`` UIA stage for a logged-in user confirming a sensitive action."""
+
+    def __init__(self, hs: Any) -> None:
+        self.uia = hs.get(UserInteractiveAuth)
+        self.login = hs.get(LoginHandler)
+
+    async def require_password(self, body: dict[str, Any], user_id: str, action: str) -> None:
+        """Return once the client proved it knows ``user_id``'s password, else raise UiaRequired."""
+
+        async def password_stage(auth: dict[str, Any]) -> str:
+            claimed = self.login.user_id_from_identifier(auth)
+            if claimed != user_id:
+                raise MatrixError(403, "M_FORBIDDEN", "Authenticated as the wrong user")
+            return await self.login.check_password(user_id, auth.get("password"))
+
+        await self.uia.check(body, f"{action}:{user_id}", [[PASSWORD]], {PASSWORD: password_stage})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import attrs
@@ -15,13 +16,15 @@ INSERT_PROFILE = (
 SELECT_PROFILE = "SELECT user_id, displayname, avatar_url FROM profiles WHERE user_id = ?"
 UPDATE_DISPLAYNAME = "UPDATE profiles SET displayname = ? WHERE user_id = ?"
 UPDATE_AVATAR_URL = "UPDATE profiles SET avatar_url = ? WHERE user_id = ?"
-# Search is a case-insensitive substring match on the user id and the display name.
-SEARCH_PROFILES = (
+# Search is a case-insensitive substring match on the user id and the display name,
+# among a given set of users (those visible to the searcher), in batches.
+SEARCH_PROFILES_AMONG = (
     "SELECT p.user_id, p.displayname, p.avatar_url FROM profiles p"
     " JOIN users u ON u.user_id = p.user_id"
-    " WHERE u.deactivated = 0 AND (LOWER(p.user_id) LIKE ? ESCAPE '!' OR LOWER(p.displayname) LIKE ? ESCAPE '!')"
-    " ORDER BY p.user_id"
+    " WHERE u.deactivated = 0 AND p.user_id IN ({placeholders})"
+    " AND (LOWER(p.user_id) LIKE ? ESCAPE '!' OR LOWER(p.displayname) LIKE ? ESCAPE '!')"
 )
+SEARCH_BATCH = 500
 
 
 @attrs.frozen
@@ -53,12 +56,19 @@ class ProfileStore:
     async def set_avatar_url(self, user_id: str, avatar_url: str | None) -> None:
         await self.db.execute("set_avatar_url", UPDATE_AVATAR_URL, avatar_url, user_id)
 
-    async def search(self, term: str) -> list[Profile]:
-        """Active users whose id or display name contains ``term`` (case-insensitively)."""
+    async def search_among(self, user_ids: Iterable[str], term: str, limit: int) -> list[Profile]:
+        """Up to ``limit`` active users from ``user_ids`` whose id or name contains ``term``."""
+        ids = sorted(set(user_ids))
+        pattern = like_pattern(term)
 
         def search(txn: Transaction) -> list[Profile]:
-            pattern = like_pattern(term)
-            txn.execute(SEARCH_PROFILES, (pattern, pattern))
-            return [Profile(*row) for row in txn.fetchall()]
+            found: list[Profile] = []
+            for start in range(0, len(ids), SEARCH_BATCH):
+                batch = ids[start:start + SEARCH_BATCH]
+                sql = SEARCH_PROFILES_AMONG.format(placeholders=", ".join("?" * len(batch)))
+                txn.execute(sql, (*batch, pattern, pattern))
+                found.extend(Profile(*row) for row in txn.fetchall())
+            found.sort(key=lambda profile: profile.user_id)
+            return found[:limit]
 
         return await self.db.run_interaction("search_profiles", search)
