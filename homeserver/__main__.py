@@ -96,7 +96,7 @@ def run(config_path: str) -> int:
             hs.write_pid_file()
         except Exception as exc:  # noqa: BLE001 - any start-up failure ends the process with one line
             logger.debug("start-up failed", exc_info=True)
-            print(f"vignette: cannot start: {describe_start_error(exc)}", file=sys.stderr)
+            print(f"vignette: {describe_start_error(exc)}", file=sys.stderr)
             exit_code["code"] = 1
             reactor.stop()
             return
@@ -111,10 +111,14 @@ def run(config_path: str) -> int:
 def describe_start_error(exc: Exception) -> str:
     from twisted.internet.error import CannotListenError
 
+    from storage.engine import DatabaseConfigError
+
+    if isinstance(exc, DatabaseConfigError):
+        return f"config error: database: {exc}"
     if isinstance(exc, CannotListenError):
-        return f"cannot listen on {exc.interface or '*'}:{exc.port}: {exc.socketError}"
+        return f"cannot start: cannot listen on {exc.interface or '*'}:{exc.port}: {exc.socketError}"
     text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"
+    return f"cannot start: {type(exc).__name__}: {text[0] if text else ''}"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,6 +13,7 @@ from twisted.web.server import Site
 
 from homeserver.api import modules_for_resources
 from homeserver.config.schema import HomeserverConfig, Listener
+from homeserver.http.request import bounded_request_factory
 from homeserver.http.resource import JsonApiResource, ListenerRoot
 from homeserver.http.router import Router
 from homeserver.signing_key import ServerSigningKey, read_signing_keys
@@ -86,6 +87,10 @@ class HomeServer:
     def start_listening(self) -> None:
         for listener in self.config.listeners:
             site = QuietSite(self.build_root(listener))
+            site.requestFactory = bounded_request_factory(
+                max(self.config.max_request_body_size, self.config.max_upload_size),
+                self.config.max_request_body_size,
+            )
             site.displayTracebacks = False
             site.noisy = False
             for address in listener.bind_addresses:

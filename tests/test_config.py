@@ -155,3 +155,13 @@ def test_sample_config_documents_every_key_and_loads(tmp_path: Path) -> None:
     config_path = tmp_path / "sample.yaml"
     config_path.write_text(yaml.safe_dump(sample))
     assert isinstance(load_config(str(config_path)), HomeserverConfig)
+
+
+def test_bad_database_args_are_a_config_error(tmp_path: Path) -> None:
+    config = base_config(tmp_path) | {"database": {"name": "psycopg2", "args": {"cp_min": 5, "cp_max": 1}}}
+    path = tmp_path / "homeserver.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = run_server(path)
+    assert result.returncode == 1
+    assert "vignette: config error: database:" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 import requests
 
-from tests.support.server import RunningServer
+from tests.support.databases import drop_database
+from tests.support.server import RunningServer, free_port, start_test_server
 
 
 def test_versions_lists_current_spec(server: RunningServer) -> None:
@@ -53,3 +55,25 @@ def test_access_log_hides_tokens(server: RunningServer) -> None:
     log = (server.directory / "homeserver.log").read_text()
     assert "GET /_matrix/client/versions?access_token=<redacted>&x=1 200" in log
     assert "sekrit123" not in log
+
+
+def test_metrics_listener_serves_prometheus_text(tmp_path_factory: pytest.TempPathFactory) -> None:
+    directory = tmp_path_factory.mktemp("metrics")
+    metrics_port = free_port()
+    server, database = start_test_server(
+        directory, "sqlite3", enable_metrics=True,
+        listeners=[
+            {"port": free_port(), "bind_addresses": ["127.0.0.1"], "resources": [{"names": ["client"]}]},
+            {"port": metrics_port, "bind_addresses": ["127.0.0.1"], "resources": [{"names": ["metrics"]}]},
+        ],
+    )
+    try:
+        requests.get(server.url("/_matrix/client/versions"))
+        text = requests.get(f"http://127.0.0.1:{metrics_port}/_synapse/metrics").text
+        assert 'vignette_http_requests_total{method="GET",route="/_matrix/client/versions",status="200"}' in text
+        assert "process_resident_memory_bytes" in text
+        not_on_client = requests.get(server.url("/_synapse/metrics"))
+        assert not_on_client.json()["errcode"] == "M_UNRECOGNIZED"
+    finally:
+        server.stop()
+        drop_database(database)

@@ -11,7 +11,7 @@ from twisted.internet import reactor
 from twisted.web.server import Request, Site
 
 from homeserver.http.errors import forbidden
-from homeserver.http.request import parse_json_object, query_int
+from homeserver.http.request import bounded_request_factory, parse_json_object, query_int
 from homeserver.http.resource import JsonApiResource
 from homeserver.http.router import Router
 
@@ -22,7 +22,7 @@ def make_router() -> Router:
     router = Router()
 
     async def echo(request: Request, thing: str) -> tuple[int, Any]:
-        body = parse_json_object(request, MAX_BODY)
+        body = parse_json_object(request)
         return 200, {"thing": thing, "body": body, "limit": query_int(request, "limit", default=5, minimum=1)}
 
     async def refuse(request: Request) -> tuple[int, Any]:
@@ -39,7 +39,9 @@ def make_router() -> Router:
 
 class ApiServer:
     def __init__(self) -> None:
-        self.port = reactor.listenTCP(0, Site(JsonApiResource(make_router())), interface="127.0.0.1")
+        site = Site(JsonApiResource(make_router()))
+        site.requestFactory = bounded_request_factory(4 * MAX_BODY, MAX_BODY)
+        self.port = reactor.listenTCP(0, site, interface="127.0.0.1")
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port.getHost().port}{path}"
@@ -92,3 +94,9 @@ async def test_matrix_error_and_unexpected_error() -> None:
     code, body = await call("GET", "/explode")
     assert (code, body["errcode"]) == (500, "M_UNKNOWN")
     assert "boom" not in body["error"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_body_beyond_what_the_site_buffers_is_too_large() -> None:
+    code, body = await call("POST", "/echo/x", b'{"x": "' + b"a" * (10 * MAX_BODY) + b'"}')
+    assert (code, body["errcode"]) == (413, "M_TOO_LARGE")

@@ -20,6 +20,7 @@ from homeserver.api import (
     keys,
     login,
     logout,
+    metrics,
     presence,
     profile,
     public_rooms,
@@ -43,6 +44,7 @@ from homeserver.api import (
 
 API_MODULES: list[ModuleType] = [
     health,
+    metrics,
     versions,
     well_known,
     register,

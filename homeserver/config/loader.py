@@ -25,53 +25,51 @@ class ConfigError(Exception):
         self.problem = problem
 
 
-class Duration(int):
+class UnitInt(int):
+    """An integer that YAML may also give as a number with a unit suffix."""
+
+    UNITS: dict[str, int] = {}
+    EXPECTED = ""
+
+    @classmethod
+    def normalise(cls, text: str) -> str:
+        return text.strip()
+
+    @classmethod
+    def parse(cls, value: Any) -> UnitInt:
+        if isinstance(value, bool):
+            raise ValueError
+        if isinstance(value, int):
+            if value < 0:
+                raise ValueError
+            return cls(value)
+        if isinstance(value, str):
+            text = cls.normalise(value)
+            if text.isdigit():
+                return cls(int(text))
+            for unit in sorted(cls.UNITS, key=len, reverse=True):
+                number = text.removesuffix(unit).strip()
+                if text.endswith(unit) and number.isdigit():
+                    return cls(int(number) * cls.UNITS[unit])
+        raise ValueError
+
+
+class Duration(UnitInt):
     """Milliseconds; YAML may say 30d, 12h, 5m, 10s, 500ms or a bare number of ms."""
 
     UNITS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000, "y": 31_536_000_000}
-
-    @classmethod
-    def parse(cls, value: Any) -> Duration:
-        if isinstance(value, bool):
-            raise ValueError
-        if isinstance(value, int):
-            if value < 0:
-                raise ValueError
-            return cls(value)
-        if isinstance(value, str):
-            text = value.strip()
-            for unit in sorted(cls.UNITS, key=len, reverse=True):
-                if text.endswith(unit) and text[: -len(unit)].strip().isdigit():
-                    return cls(int(text[: -len(unit)]) * cls.UNITS[unit])
-            if text.isdigit():
-                return cls(int(text))
-        raise ValueError
-
     EXPECTED = "a duration such as 30d, 12h, 5m, 10s, 500ms, or a number of milliseconds"
 
 
-class ByteSize(int):
+class ByteSize(UnitInt):
     """Bytes; YAML may say 50M, 512K, 1G or a bare number of bytes."""
 
     UNITS = {"K": 1024, "M": 1024**2, "G": 1024**3}
+    EXPECTED = "a size such as 50M, 512K, 1G, or a number of bytes"
 
     @classmethod
-    def parse(cls, value: Any) -> ByteSize:
-        if isinstance(value, bool):
-            raise ValueError
-        if isinstance(value, int):
-            if value < 0:
-                raise ValueError
-            return cls(value)
-        if isinstance(value, str):
-            text = value.strip().upper().removesuffix("B")
-            if text and text[-1] in cls.UNITS and text[:-1].isdigit():
-                return cls(int(text[:-1]) * cls.UNITS[text[-1]])
-            if text.isdigit():
-                return cls(int(text))
-        raise ValueError
-
-    EXPECTED = "a size such as 50M, 512K, 1G, or a number of bytes"
+    def normalise(cls, text: str) -> str:
+        return text.strip().upper().removesuffix("B")
 
 
 def field(default: Any = attrs.NOTHING, *, check: Any = None, expected: str | None = None, factory: Any = None) -> Any:

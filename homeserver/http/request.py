@@ -22,7 +22,42 @@ def parse_json(raw: bytes) -> Any:
         raise not_json() from None
 
 
-def read_body(request: Request, max_size: int) -> bytes:
+DEFAULT_MAX_JSON_BODY = 10 * 1024 * 1024
+
+
+class BoundedRequest(Request):
+    """A request that stops buffering its body past the site's limit.
+
+    Twisted would otherwise spool any body, however large, before our code
+    sees it.  ``max_content`` is set per site from the config.
+    """
+
+    max_content: int = DEFAULT_MAX_JSON_BODY
+    max_json_body: int = DEFAULT_MAX_JSON_BODY
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.received_bytes = 0
+        self.content_too_large = False
+
+    def handleContentChunk(self, data: bytes) -> None:
+        self.received_bytes += len(data)
+        if self.received_bytes > self.max_content:
+            self.content_too_large = True
+            return
+        super().handleContentChunk(data)
+
+
+def bounded_request_factory(max_content: int, max_json_body: int) -> type[BoundedRequest]:
+    return type("SiteRequest", (BoundedRequest,), {"max_content": max_content, "max_json_body": max_json_body})
+
+
+def read_body(request: Request, max_size: int | None = None) -> bytes:
+    """The raw body, refusing anything over ``max_size`` (default: the site's JSON limit)."""
+    if max_size is None:
+        max_size = getattr(request, "max_json_body", DEFAULT_MAX_JSON_BODY)
+    if getattr(request, "content_too_large", False):
+        raise too_large(f"Request body is larger than {max_size} bytes")
     declared = request.getHeader("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_size:
         raise too_large(f"Request body is larger than {max_size} bytes")
@@ -36,7 +71,7 @@ def read_body(request: Request, max_size: int) -> bytes:
     return raw
 
 
-def parse_json_object(request: Request, max_size: int, allow_empty: bool = False) -> dict[str, Any]:
+def parse_json_object(request: Request, max_size: int | None = None, allow_empty: bool = False) -> dict[str, Any]:
     """The request body as a JSON object.
 
     ``allow_empty`` treats a missing body as ``{}``, as some endpoints (leave,

@@ -16,6 +16,7 @@ from twisted.web.server import NOT_DONE_YET, Request
 
 from homeserver.http.errors import MatrixError, unrecognized
 from homeserver.http.router import Router
+from homeserver.metrics import HTTP_REQUEST_SECONDS, HTTP_REQUESTS
 
 access_log = logging.getLogger("homeserver.access")
 logger = logging.getLogger(__name__)
@@ -123,10 +124,14 @@ class JsonApiResource(Resource):
         elapsed_ms = (time.monotonic() - getattr(request, "start_time", time.monotonic())) * 1000
         requester = getattr(request, "requester_id", None) or "-"
         status = request.code if not request._disconnected else "disconnected"
+        method = request.method.decode("ascii", "replace")
+        route = getattr(request, "route_name", "unmatched")
+        HTTP_REQUESTS.labels(method, route, str(status)).inc()
+        HTTP_REQUEST_SECONDS.labels(method, route).observe(elapsed_ms / 1000)
         access_log.info(
             "%s %s %s %s %.1fms %s",
             request.getClientAddress().host if hasattr(request.getClientAddress(), "host") else "-",
-            request.method.decode("ascii", "replace"),
+            method,
             loggable_path(request),
             status,
             elapsed_ms,

@@ -1,0 +1,25 @@
+"""``GET /_synapse/metrics``: Prometheus metrics, when ``enable_metrics`` is on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from twisted.web.server import Request
+
+from homeserver.http.errors import not_found
+from homeserver.http.resource import RawResponse
+from homeserver.http.router import Router
+
+RESOURCES = ("metrics",)
+
+
+def register_routes(router: Router, hs: Any) -> None:
+    enabled = hs.config.enable_metrics
+
+    async def metrics(request: Request) -> tuple[int, RawResponse]:
+        if not enabled:
+            raise not_found("Metrics are disabled (set enable_metrics: true)")
+        return 200, RawResponse(generate_latest(), CONTENT_TYPE_LATEST.encode())
+
+    router.add("GET", "/_synapse/metrics", metrics)
