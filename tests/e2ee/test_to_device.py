@@ -7,7 +7,7 @@ from typing import Any
 
 from tests.support.client import Client, register_user
 from tests.support.server import RunningServer
-from tests.support.sync import sync
+from tests.support.sync import StreamClient, sync
 
 SEND = "/_matrix/client/v3/sendToDevice"
 
@@ -108,3 +108,22 @@ def test_bad_to_device_requests(server: RunningServer) -> None:
     assert alice.put(f"{SEND}/m.test/anon", {"messages": {}}, token=False).errcode == "M_MISSING_TOKEN"
     remote = alice.put(f"{SEND}/m.test/remote", {"messages": {"@x:remote.example": {"D": {}}}})
     assert remote.status == 200
+
+
+def test_websocket_stream_delivers_to_device_and_keeps_unacknowledged_ones(server: RunningServer) -> None:
+    alice = register_user(server.base_url)
+    bob = register_user(server.base_url)
+    stream = StreamClient.connect(bob)
+    stream.next_frame()
+    send(alice, "ws1", {bob.user_id: {bob.device_id: {"n": 1}}})
+    frame = stream.next_frame(ack=False)
+    assert [e["content"] for e in to_device_events(frame)] == [{"n": 1}]
+    unacknowledged = stream.last_token
+    stream.ws.sock.close()  # the frame was never acknowledged
+    # Not acknowledged, so not deleted: an initial sync still sees it.
+    assert [e["content"] for e in to_device_events(sync(bob))] == [{"n": 1}]
+    # Resuming with that frame's token acknowledges it; only newer messages follow.
+    resumed = StreamClient.connect(bob, since=unacknowledged)
+    send(alice, "ws2", {bob.user_id: {bob.device_id: {"n": 2}}})
+    assert [e["content"] for e in to_device_events(resumed.next_frame())] == [{"n": 2}]
+    resumed.close()
