@@ -23,13 +23,11 @@ from homeserver.handlers.e2e_json import (
     signable_part,
     single_ed25519_key,
 )
-from homeserver.handlers.login import LoginHandler
-from homeserver.handlers.uia import UserInteractiveAuth
-from homeserver.http.errors import MatrixError, forbidden, invalid_param, missing_param, too_large
+from homeserver.handlers.uia import PasswordUia
+from homeserver.http.errors import MatrixError, invalid_param, missing_param, too_large
 from storage.stores.e2e_cross_signing import E2eCrossSigningStore, Signature
 from storage.stores.e2e_device_keys import E2eDeviceKeysStore
 
-PASSWORD_STAGE = "m.login.password"
 MAX_SIGNATURES_PER_UPLOAD = 1000
 
 
@@ -43,8 +41,7 @@ class CrossSigningHandler:
         self.store = hs.get(E2eCrossSigningStore)
         self.device_keys = hs.get(E2eDeviceKeysStore)
         self.device_lists = hs.get(DeviceListsHandler)
-        self.uia = hs.get(UserInteractiveAuth)
-        self.login = hs.get(LoginHandler)
+        self.password_uia = hs.get(PasswordUia)
 
     # -- /keys/device_signing/upload ------------------------------------------------------
 
@@ -61,7 +58,7 @@ class CrossSigningHandler:
                for key_type, key in uploaded.items()):
             return  # a retry of what we already have
         if MASTER in existing:
-            await self._require_password(user_id, body)
+            await self.password_uia.require_password(body, user_id, "device_signing_upload")
         master = uploaded.get(MASTER) or existing.get(MASTER)
         if master is None:
             raise missing_param("master_key")
@@ -91,15 +88,6 @@ class CrossSigningHandler:
         if "signatures" in key:
             check_signature_shapes(key, what)
         return key
-
-    async def _require_password(self, user_id: str, body: dict[str, Any]) -> None:
-        async def check_password(auth: dict[str, Any]) -> str:
-            if self.login.user_id_from_identifier(auth) != user_id:
-                raise forbidden("Authenticate as the user whose keys you replace")
-            return await self.login.check_password(user_id, auth.get("password"))
-
-        await self.uia.check(body, f"device_signing_upload:{user_id}", [[PASSWORD_STAGE]],
-                             {PASSWORD_STAGE: check_password})
 
     # -- /keys/signatures/upload ----------------------------------------------------------
 

@@ -18,7 +18,14 @@ from mautrix.client.state_store import MemoryStateStore
 from mautrix.crypto import OlmMachine
 from mautrix.crypto.store import MemoryCryptoStore
 from mautrix.types import EventType, Membership, MessageEvent, RoomID, TrustState, UserID
-from nio import AsyncClient, AsyncClientConfig, LoginResponse, MegolmEvent, RoomMessageText, SyncResponse
+from nio import (
+    AsyncClient,
+    AsyncClientConfig,
+    LoginResponse,
+    MegolmEvent,
+    RoomMessageText,
+    SyncResponse,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -163,6 +170,6 @@ class MautrixUser:
         if self.sync_task is not None:
             try:
                 await asyncio.wait_for(self.sync_task, 10)
-            except (asyncio.CancelledError, asyncio.TimeoutError, Exception):  # noqa: BLE001 - shutting down
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - shutting down, any end will do
                 pass
         await self.client.api.session.close()
