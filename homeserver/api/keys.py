@@ -43,7 +43,8 @@ def register_routes(router: Router, hs: Any) -> None:
     max_body = hs.config.max_request_body_size
     prepare_e2ee(hs)
 
-    async def upload(request: Request) -> tuple[int, dict[str, Any]]:
+    async def upload(request: Request, device_id: str | None = None) -> tuple[int, dict[str, Any]]:
+        # The r0-era /keys/upload/{deviceId} form names the device in the path; the token decides.
         requester = await hs.get(Auth).get_user_by_req(request, allow_guest=True)
         body = parse_json_object(request, max_body)
         counts = await hs.get(E2eKeysHandler).upload(requester.user_id, require_device(requester), body)

@@ -100,3 +100,10 @@ def test_query_bad_input_and_remote_users(server: RunningServer) -> None:
     assert response.status == 200
     assert "@bob:elsewhere.example" not in response.body["device_keys"]
     assert "elsewhere.example" in response.body["failures"]
+
+
+def test_legacy_upload_path_with_device_id(server: RunningServer) -> None:
+    alice = register_user(server.base_url)
+    response = alice.post(f"/_matrix/client/r0/keys/upload/{alice.device_id}", {})
+    assert response.status == 200, response
+    assert response.body["one_time_key_counts"] == {"signed_curve25519": 0}
