@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.support.client import Client, register_user
-from tests.support.e2ee import Ed25519, one_time_keys, setup_device, upload_keys
+from tests.support.e2ee import Ed25519, database_rows, one_time_keys, setup_device, upload_keys
 from tests.support.server import RunningServer
 from tests.support.sync import create_room, invite, join, leave, shared_room, sync
 
@@ -97,9 +97,30 @@ def test_deleting_a_device_removes_its_keys_and_is_a_change(server: RunningServe
     claim = bob.post("/_matrix/client/v3/keys/claim",
                      {"one_time_keys": {alice.user_id: {alice.device_id: "signed_curve25519"}}})
     assert claim.body["one_time_keys"] == {}
+    assert database_rows(server, "SELECT COUNT(*) FROM device_inbox WHERE user_id = ?", alice.user_id) == [(0,)]
 
 
 def test_keys_changes_bad_tokens(server: RunningServer) -> None:
     alice: Client = register_user(server.base_url)
     assert alice.get(CHANGES, params={"from": "garbage!", "to": "x"}).errcode == "M_INVALID_PARAM"
     assert alice.get(CHANGES, params={"from": "events.1"}).errcode == "M_MISSING_PARAM"
+
+
+def test_deactivating_removes_every_devices_keys_and_inbox(server: RunningServer) -> None:
+    alice = register_user(server.base_url, password="correct horse battery")
+    bob = register_user(server.base_url)
+    setup_device(alice, otk_count=2)
+    bob.put("/_matrix/client/v3/sendToDevice/m.test/t1",
+            {"messages": {alice.user_id: {alice.device_id: {"secret": 1}}}})
+    auth = {"type": "m.login.password", "password": "correct horse battery",
+            "identifier": {"type": "m.id.user", "user": alice.user_id}}
+    challenge = alice.post("/_matrix/client/v3/account/deactivate", {})
+    response = alice.post("/_matrix/client/v3/account/deactivate",
+                          {"auth": {**auth, "session": challenge.body.get("session")}})
+    assert response.status == 200, response
+    query = bob.post("/_matrix/client/v3/keys/query", {"device_keys": {alice.user_id: []}})
+    assert query.body["device_keys"][alice.user_id] == {}
+    claim = bob.post("/_matrix/client/v3/keys/claim",
+                     {"one_time_keys": {alice.user_id: {alice.device_id: "signed_curve25519"}}})
+    assert claim.body["one_time_keys"] == {}
+    assert database_rows(server, "SELECT COUNT(*) FROM device_inbox WHERE user_id = ?", alice.user_id) == [(0,)]

@@ -10,40 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import sqlite3
 from pathlib import Path
-from typing import Any
-
-import psycopg2
 
 from tests.e2ee.real_clients import MautrixUser, NioUser
 from tests.support.client import Client, q, register_user
+from tests.support.e2ee import database_text
 from tests.support.server import RunningServer
 
 PASSWORD = "correct horse battery"
-
-
-def database_text(server: RunningServer) -> str:
-    """Every row of every table, as text, for grepping."""
-    database = server.config["database"]
-    args = database["args"]
-    if database["name"] == "sqlite3":
-        conn: Any = sqlite3.connect(args["database"])
-        tables = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-    else:
-        conn = psycopg2.connect(host=args["host"], port=args["port"], user=args["user"], dbname=args["database"])
-        with conn.cursor() as cursor:
-            cursor.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
-            tables = [row[0] for row in cursor.fetchall()]
-    parts = []
-    try:
-        for table in tables:
-            cursor = conn.cursor()
-            cursor.execute(f'SELECT * FROM "{table}"')
-            parts.extend(repr(row) for row in cursor.fetchall())
-    finally:
-        conn.close()
-    return "\n".join(parts)
 
 
 async def exchange(server: RunningServer, tmp_path: Path) -> list[str]:

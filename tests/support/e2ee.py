@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import secrets
+import sqlite3
 from typing import Any
 
 import attrs
 import nacl.signing
+import psycopg2
 
 from homeserver.events.signing import sign_json
 from homeserver.events.unpadded_base64 import encode_base64
 from tests.support.client import Client
+from tests.support.server import RunningServer
 
 ALGORITHMS = ["m.olm.v1.curve25519-aes-sha2", "m.megolm.v1.aes-sha2"]
 
@@ -81,3 +84,33 @@ def claim(client: Client, user_id: str, device_id: str, algorithm: str = "signed
                            {"one_time_keys": {user_id: {device_id: algorithm}}})
     assert response.status == 200, response
     return response.body["one_time_keys"].get(user_id, {}).get(device_id, {})
+
+
+def _connect(server: RunningServer) -> tuple[Any, str]:
+    database = server.config["database"]
+    args = database["args"]
+    if database["name"] == "sqlite3":
+        return sqlite3.connect(args["database"]), "?"
+    return psycopg2.connect(host=args["host"], port=args["port"], user=args["user"],
+                            dbname=args["database"]), "%s"
+
+
+def database_rows(server: RunningServer, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+    """Read the test server's database directly (``?`` placeholders), to check what is stored."""
+    conn, placeholder = _connect(server)
+    try:
+        cursor = conn.cursor()
+        cursor.execute(sql.replace("?", placeholder), args)
+        return [tuple(row) for row in cursor.fetchall()]
+    finally:
+        conn.close()
+
+
+def database_text(server: RunningServer) -> str:
+    """Every row of every table, as text, for grepping."""
+    if server.config["database"]["name"] == "sqlite3":
+        tables_sql = "SELECT name FROM sqlite_master WHERE type = 'table'"
+    else:
+        tables_sql = "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+    tables = [row[0] for row in database_rows(server, tables_sql)]
+    return "\n".join(repr(row) for table in tables for row in database_rows(server, f'SELECT * FROM "{table}"'))
