@@ -8,7 +8,6 @@ from twisted.web.server import Request
 
 from homeserver.config.schema import SUPPORTED_ROOM_VERSIONS
 from homeserver.handlers.auth import Auth
-from homeserver.handlers.profile import PROFILE_FIELDS
 from homeserver.http.router import Router, client_paths
 
 RESOURCES = ("client",)
@@ -23,7 +22,7 @@ def register_routes(router: Router, hs: Any) -> None:
             "m.set_avatar_url": {"enabled": True},
             "m.3pid_changes": {"enabled": False},
             "m.get_login_token": {"enabled": False},
-            "m.profile_fields": {"enabled": True, "allowed": list(PROFILE_FIELDS)},
+            "m.profile_fields": {"enabled": True},
             "m.room_versions": {
                 "default": hs.config.default_room_version,
                 "available": {version: "stable" for version in SUPPORTED_ROOM_VERSIONS},

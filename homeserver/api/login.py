@@ -7,14 +7,29 @@ from typing import Any
 from twisted.web.server import Request
 
 from homeserver.handlers.auth import client_ip
+from homeserver.handlers.devices import MAX_DEVICE_ID_LENGTH, MAX_DISPLAY_NAME_LENGTH
 from homeserver.handlers.login import LoginHandler, PasswordLogin
-from homeserver.http.errors import MatrixError
+from homeserver.handlers.validation import check_storable_text
+from homeserver.http.errors import MatrixError, bad_json
 from homeserver.http.request import optional, parse_json_object, require
 from homeserver.http.router import Router, client_paths
 
 RESOURCES = ("client",)
 
 PASSWORD = "m.login.password"
+
+
+def parse_device_fields(body: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(device_id, initial_device_display_name) from a login or registration body."""
+    device_id = optional(body, "device_id", str, "a string") or None
+    if device_id is not None and len(device_id) > MAX_DEVICE_ID_LENGTH:
+        raise bad_json(f"device_id may not be longer than {MAX_DEVICE_ID_LENGTH} characters")
+    display_name = optional(body, "initial_device_display_name", str, "a string")
+    check_storable_text("device_id", device_id)
+    check_storable_text("initial_device_display_name", display_name)
+    if display_name is not None and len(display_name) > MAX_DISPLAY_NAME_LENGTH:
+        raise bad_json(f"initial_device_display_name may not be longer than {MAX_DISPLAY_NAME_LENGTH} characters")
+    return device_id, display_name
 
 
 def register_routes(router: Router, hs: Any) -> None:
@@ -28,11 +43,12 @@ def register_routes(router: Router, hs: Any) -> None:
         kind = require(body, "type", str, "a string")
         if kind != PASSWORD:
             raise MatrixError(400, "M_UNKNOWN", "Unknown login type")
+        device_id, display_name = parse_device_fields(body)
         result = await hs.get(PasswordLogin).login_with_password(
             body,
             client_ip(request),
-            device_id=optional(body, "device_id", str, "a string") or None,
-            display_name=optional(body, "initial_device_display_name", str, "a string"),
+            device_id=device_id,
+            display_name=display_name,
             want_refresh=optional(body, "refresh_token", bool, "a boolean", False),
         )
         return 200, result.to_json(hs.server_name)

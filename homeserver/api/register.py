@@ -6,6 +6,7 @@ from typing import Any
 
 from twisted.web.server import Request
 
+from homeserver.api.login import parse_device_fields
 from homeserver.handlers.auth import client_ip
 from homeserver.handlers.ratelimit import RateLimiters
 from homeserver.handlers.registration import RegisterRequest, RegistrationHandler
@@ -21,11 +22,12 @@ def threepid_denied() -> MatrixError:
 
 
 def parse_register_request(body: dict[str, Any]) -> RegisterRequest:
+    device_id, display_name = parse_device_fields(body)
     return RegisterRequest(
         username=optional(body, "username", str, "a string"),
         password=optional(body, "password", str, "a string"),
-        device_id=optional(body, "device_id", str, "a string") or None,
-        initial_device_display_name=optional(body, "initial_device_display_name", str, "a string"),
+        device_id=device_id,
+        initial_device_display_name=display_name,
         inhibit_login=optional(body, "inhibit_login", bool, "a boolean", False),
         refresh_token=optional(body, "refresh_token", bool, "a boolean", False),
     )
@@ -61,7 +63,7 @@ def register_routes(router: Router, hs: Any) -> None:
     async def token_validity(request: Request) -> tuple[int, dict[str, Any]]:
         token = query_str(request, "token", required=True)
         assert token is not None
-        hs.get(RateLimiters).registration.ratelimit(client_ip(request))
+        hs.get(RateLimiters).registration.ratelimit(client_ip(request), update=False)
         return 200, {"valid": await hs.get(RegistrationHandler).is_token_valid(token)}
 
     async def request_token(request: Request) -> tuple[int, dict[str, Any]]:

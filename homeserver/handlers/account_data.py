@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from homeserver.handlers.auth import Requester
+from homeserver.handlers.validation import check_storable_text
 from homeserver.http.errors import MatrixError, bad_json, forbidden, invalid_param, not_found
 from storage.stores.account_data import AccountDataStore
 
@@ -26,6 +27,8 @@ class AccountDataHandler:
             raise invalid_param(f"{room_id!r} is not a valid room ID")
         if not data_type or len(data_type) > MAX_TYPE_LENGTH:
             raise invalid_param(f"The type must be 1 to {MAX_TYPE_LENGTH} characters")
+        check_storable_text("type", data_type, invalid_param("The type may not contain NUL characters"))
+        check_storable_text("room ID", room_id, invalid_param("The room ID may not contain NUL characters"))
 
     async def put(self, requester: Requester, user_id: str, room_id: str | None, data_type: str,
                   content: dict[str, Any]) -> None:

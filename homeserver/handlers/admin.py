@@ -17,6 +17,7 @@ from typing import Any
 from homeserver.handlers.auth import Requester, now_ms
 from homeserver.handlers.login import LoginHandler
 from homeserver.handlers.registration import MAX_PASSWORD_LENGTH, RegistrationHandler
+from homeserver.handlers.validation import check_storable_text
 from homeserver.http.errors import MatrixError, bad_json, forbidden, invalid_param, not_found
 from storage.stores.profiles import ProfileStore
 from storage.stores.registration_tokens import RegistrationToken, RegistrationTokenStore
@@ -80,16 +81,17 @@ class SharedSecretRegistration:
         self._expire(now_ms(self.hs))
         if self._nonces.pop(nonce, None) is None:  # single use, even when the MAC is wrong
             raise MatrixError(400, "M_UNKNOWN", "Unrecognised nonce")
-        if "\x00" in username or "\x00" in password or (user_type and "\x00" in user_type):
-            raise bad_json("Invalid username, password or user_type")
+        for name, value in (("username", username), ("password", password), ("user_type", user_type),
+                            ("displayname", displayname)):
+            check_storable_text(name, value)
         if len(password) > MAX_PASSWORD_LENGTH:
             raise bad_json(f"password may not be longer than {MAX_PASSWORD_LENGTH} characters")
         expected = shared_secret_mac(secret, nonce, username, password, admin, user_type)
-        if not hmac.compare_digest(expected, mac.lower()):
+        if not hmac.compare_digest(expected.encode("ascii"), mac.lower().encode("utf-8")):
             raise forbidden("HMAC incorrect")
         user_id = await self.registration.register_user(username, password, is_admin=admin)
         if displayname:
-            await self.profiles.set_displayname(user_id, displayname)
+            await self.profiles.set_field(user_id, "displayname", displayname)
         login = await self.login.create_login(user_id, None, None)
         return login.to_json(self.hs.server_name)
 

@@ -4,6 +4,9 @@ Other areas react to device changes by appending to the hook lists, e.g. the
 E2EE area removes a deleted device's keys:
 ``hs.get(DeviceHandler).on_devices_deleted.append(async_fn)`` where
 ``async_fn(user_id, device_ids)`` runs after the devices and their tokens are gone.
+Register hooks at start-up (e.g. in your API module's ``register_routes``), not in a
+lazily built handler: after a restart, a device may be deleted before that handler
+is first built, and the hook would miss it.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from homeserver.handlers.auth import now_ms
+from homeserver.handlers.validation import check_storable_text
 from homeserver.http.errors import not_found
 from storage.stores.access_tokens import AccessTokenStore
 from storage.stores.devices import DeviceRecord, DeviceStore
@@ -57,6 +61,7 @@ class DeviceHandler:
         return device
 
     async def set_display_name(self, user_id: str, device_id: str, display_name: str | None) -> None:
+        check_storable_text("display_name", display_name)
         if not await self.store.set_display_name(user_id, device_id, display_name):
             raise not_found("No such device")
 

@@ -147,7 +147,7 @@ class PasswordLogin:
                                   display_name: str | None, want_refresh: bool) -> LoginResult:
         self.limits.login_address.ratelimit(client_ip)
         user_id = self.login.user_id_from_identifier(body)
-        self.limits.login_account.ratelimit(user_id)
+        self.limits.login_account.ratelimit(user_id, update=False)
         self.limits.login_failed_attempts.ratelimit(user_id, update=False)
         try:
             await self.login.check_password(user_id, body.get("password"))
@@ -155,4 +155,6 @@ class PasswordLogin:
             if error.errcode == "M_FORBIDDEN":
                 self.limits.login_failed_attempts.record_action(user_id)
             raise
+        # rc_login.account counts successful logins into one account; failures have their own limit.
+        self.limits.login_account.ratelimit(user_id)
         return await self.login.create_login(user_id, device_id, display_name, want_refresh)

@@ -44,14 +44,15 @@ class EventSendHandler:
             waiter: Deferred[str] = Deferred()
             waiters.append(waiter)
             return await waiter
-        existing = await self.txn_ids.get_event_id(scope, txn_id)
-        if existing is not None:
-            return existing
         waiters = self._in_flight[key] = []
         try:
-            spec = EventSpec(event_type, requester.user_id, content, redacts=redacts,
-                             txn_scope=scope, txn_id=txn_id)
-            event_id = await self._send(requester, room_id, spec)
+            existing = await self.txn_ids.get_event_id(scope, txn_id)
+            if existing is not None:
+                event_id = existing
+            else:
+                spec = EventSpec(event_type, requester.user_id, content, redacts=redacts,
+                                 txn_scope=scope, txn_id=txn_id)
+                event_id = await self._send(requester, room_id, spec)
         except Exception as exc:
             del self._in_flight[key]
             for waiter in waiters:

@@ -101,7 +101,8 @@ def parse_create_room(body: dict[str, Any], default_version: str) -> CreateRoomR
             raise bad_json("initial_state entries need a string state_key and an object content")
         validate_state_content(item["type"], content)
         parsed_state.append((item["type"], state_key, content))
-    creation_content = body.get("creation_content") or {}
+    creation_content = body.get("creation_content")
+    creation_content = {} if creation_content is None else creation_content
     if not isinstance(creation_content, dict):
         raise bad_json("creation_content must be an object")
     override = body.get("power_level_content_override")

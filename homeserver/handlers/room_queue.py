@@ -209,6 +209,7 @@ class RoomEventQueue:
     ) -> tuple[RoomHead, tuple[Event, str | None, NewStateGroup | None, int]]:
         if spec.prebuilt is not None:
             event = spec.prebuilt
+            _check_shape(event)
             check_auth_rules(event, {})
             head = RoomHead(event.room_version, None, 0, None, 0, {}, {})
         else:
@@ -273,13 +274,7 @@ class RoomEventQueue:
             )
         except (TypeError, ValueError) as exc:
             raise bad_json(f"Cannot build event: {exc}") from None
-        size = len(encode_canonical_json(event.pdu))
-        if size > MAX_PDU_BYTES:
-            raise too_large(f"Event is {size} bytes; the limit is {MAX_PDU_BYTES}")
-        try:
-            check_pdu_format(event.pdu, room_version)
-        except PDUFormatError as exc:
-            raise bad_json(f"Invalid event: {exc}") from None
+        _check_shape(event)
         check_auth_rules(event, auth_map)
         if event.type == "m.room.redaction":
             await self._check_redaction(event, auth_map, in_batch)
@@ -391,6 +386,20 @@ class RoomEventQueue:
 
     def forget_head(self, room_id: str) -> None:
         self._heads.pop(room_id, None)
+
+
+def _check_shape(event: Event) -> None:
+    """Size (413) and structure (400) limits, before the auth rules."""
+    try:
+        size = len(encode_canonical_json(event.pdu))
+    except (TypeError, ValueError) as exc:
+        raise bad_json(f"Invalid event JSON: {exc}") from None
+    if size > MAX_PDU_BYTES:
+        raise too_large(f"Event is {size} bytes; the limit is {MAX_PDU_BYTES}")
+    try:
+        check_pdu_format(event.pdu, event.room_version)
+    except PDUFormatError as exc:
+        raise bad_json(f"Invalid event: {exc}") from None
 
 
 def _client_error(exc: Exception) -> Exception:

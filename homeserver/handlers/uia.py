@@ -17,6 +17,7 @@ import attrs
 
 from homeserver.handlers.auth import now_ms
 from homeserver.handlers.login import LoginHandler
+from homeserver.handlers.ratelimit import RateLimiters
 from homeserver.http.errors import MatrixError, bad_json
 
 PASSWORD = "m.login.password"
@@ -120,6 +121,7 @@ class PasswordUia:
     def __init__(self, hs: Any) -> None:
         self.uia = hs.get(UserInteractiveAuth)
         self.login = hs.get(LoginHandler)
+        self.failed_attempts = hs.get(RateLimiters).login_failed_attempts
 
     async def require_password(self, body: dict[str, Any], user_id: str, action: str) -> None:
         """Return once the client proved it knows ``user_id``'s password, else raise UiaRequired."""
@@ -128,6 +130,14 @@ class PasswordUia:
             claimed = self.login.user_id_from_identifier(auth)
             if claimed != user_id:
                 raise MatrixError(403, "M_FORBIDDEN", "Authenticated as the wrong user")
-            return await self.login.check_password(user_id, auth.get("password"))
+            # Wrong passwords here count against the same limit as failed logins, so a
+            # stolen access token is no oracle for guessing the password.
+            self.failed_attempts.ratelimit(user_id, update=False)
+            try:
+                return await self.login.check_password(user_id, auth.get("password"))
+            except MatrixError as error:
+                if error.errcode == "M_FORBIDDEN":
+                    self.failed_attempts.record_action(user_id)
+                raise
 
         await self.uia.check(body, f"{action}:{user_id}", [[PASSWORD]], {PASSWORD: password_stage})

@@ -1,43 +1,45 @@
 """Searching local users by id or display name.
 
-A searcher sees themself and every user who shares a joined room with them,
-using the rooms area's ``RoomMemberStore`` (storage/stores/room_members.py).
-Until that store exists the search only finds the searcher.  Users of public
-rooms who share no room with the searcher are not included yet (that needs
-room join rules from the rooms area).
+A searcher sees themself, every user who shares a joined room with them, and the
+joined members of rooms that are published in the room directory and publicly
+joinable (Synapse's default "users who share a room or are in public rooms").
+Membership comes from the rooms area's RoomMemberStore; the work per search is
+one query per room involved, which is fine at our scale.  A maintained
+directory table (updated on membership and join-rule changes) is the step after.
 """
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
+from homeserver.handlers.room_state import RoomStateHandler
 from storage.stores.profiles import Profile, ProfileStore
+from storage.stores.room_members import RoomMemberStore
+from storage.stores.rooms import RoomStore
 
 MAX_LIMIT = 50
 
 
 class UserDirectoryHandler:
     def __init__(self, hs: Any) -> None:
-        self.hs = hs
         self.profiles = hs.get(ProfileStore)
+        self.members = hs.get(RoomMemberStore)
+        self.rooms = hs.get(RoomStore)
+        self.state = hs.get(RoomStateHandler)
 
     async def visible_users(self, searcher: str) -> set[str]:
-        """The searcher plus everyone who shares a joined room with them."""
         visible = {searcher}
-        member_store = self._room_member_store()
-        if member_store is None:
-            return visible
-        for room_id in await member_store.get_rooms_for_user(searcher):
-            visible |= set(await member_store.get_users_in_room(room_id))
+        rooms = set(await self.members.get_rooms_for_user(searcher))
+        for room_id in await self.rooms.get_public_room_ids():
+            if room_id not in rooms and await self._publicly_joinable(room_id):
+                rooms.add(room_id)
+        for room_id in rooms:
+            visible |= set(await self.members.get_users_in_room(room_id))
         return visible
 
-    def _room_member_store(self) -> Any | None:
-        try:
-            module = importlib.import_module("storage.stores.room_members")
-        except ImportError:
-            return None
-        return self.hs.get(module.RoomMemberStore)
+    async def _publicly_joinable(self, room_id: str) -> bool:
+        join_rules = await self.state.get_current_state_event(room_id, "m.room.join_rules")
+        return join_rules is not None and join_rules.event.content.get("join_rule") == "public"
 
     async def search(self, searcher: str, term: str, limit: int) -> tuple[list[Profile], bool]:
         """(matching visible users, whether more matched than ``limit``)."""

@@ -15,6 +15,7 @@ from typing import Any
 import attrs
 
 from storage.engine import Transaction
+from storage.stores.users import storable
 
 SELECT_ACCESS_TOKEN = (
     "SELECT t.id, t.token_hash, t.user_id, t.device_id, t.valid_until_ms,"
@@ -70,11 +71,13 @@ class AccessTokenStore:
         self.db = hs.db
         self._cache: dict[str, AccessTokenInfo] = {}
         self._cached_by_user: dict[str, set[str]] = {}
+        self._generation = 0  # bumped by every invalidation
 
     async def get_access_token(self, token_hash: str) -> AccessTokenInfo | None:
         cached = self._cache.get(token_hash)
         if cached is not None:
             return cached
+        generation = self._generation
         rows = await self.db.execute("get_access_token", SELECT_ACCESS_TOKEN, token_hash)
         if not rows:
             return None
@@ -86,7 +89,10 @@ class AccessTokenStore:
         info = AccessTokenInfo(int(row[0]), row[1], row[2], row[3],
                                None if row[4] is None else int(row[4]),
                                bool(row[5]), bool(row[6]), bool(row[7]))
-        self._remember(info)
+        # A revocation that ran while we read may have deleted this very row after we saw
+        # it; caching the stale row would resurrect the token, so only cache if none did.
+        if generation == self._generation:
+            self._remember(info)
         return info
 
     def _remember(self, info: AccessTokenInfo) -> None:
@@ -98,6 +104,7 @@ class AccessTokenStore:
 
     def invalidate_user(self, user_id: str) -> None:
         """Forget cached lookups for a user (after revoking tokens or changing their flags)."""
+        self._generation += 1
         for token_hash in self._cached_by_user.pop(user_id, set()):
             self._cache.pop(token_hash, None)
 
@@ -131,7 +138,7 @@ class AccessTokenStore:
     async def delete_device_tokens(self, user_id: str, device_ids: Iterable[str],
                                    except_token_id: int | None = None) -> None:
         """Revoke the access and refresh tokens of some devices of a user."""
-        ids = list(device_ids)
+        ids = [device_id for device_id in device_ids if storable(device_id)]
 
         def delete(txn: Transaction) -> None:
             spare = except_token_id or _NO_TOKEN

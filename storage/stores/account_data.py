@@ -14,6 +14,7 @@ import attrs
 
 from homeserver.notifier import Notifier
 from storage.engine import Transaction
+from storage.stores.users import storable
 from storage.streams import StreamIdGenerator
 
 STREAM_NAME = "account_data"
@@ -95,6 +96,8 @@ class AccountDataStore:
         self.notifier.on_new_event(STREAM_NAME, token, users=ready)
 
     async def get_account_data(self, user_id: str, room_id: str | None, data_type: str) -> Any | None:
+        if not storable(user_id, room_id, data_type):
+            return None
         rows = await self.db.execute("get_account_data", SELECT_ONE, user_id, room_id or GLOBAL, data_type)
         return json.loads(rows[0][0]) if rows else None
 

@@ -8,6 +8,7 @@ from typing import Any
 import attrs
 
 from storage.engine import Transaction
+from storage.stores.users import storable
 
 INSERT_DEVICE = (
     "INSERT INTO devices (user_id, device_id, display_name, created_ms)"
@@ -63,6 +64,8 @@ class DeviceStore:
         return await self.db.run_interaction("store_device", insert)
 
     async def get_device(self, user_id: str, device_id: str) -> DeviceRecord | None:
+        if not storable(user_id, device_id):
+            return None
         rows = await self.db.execute("get_device", SELECT_DEVICE, user_id, device_id)
         return _record(rows[0]) if rows else None
 
@@ -71,6 +74,9 @@ class DeviceStore:
         return [_record(row) for row in rows]
 
     async def set_display_name(self, user_id: str, device_id: str, display_name: str | None) -> bool:
+        if not storable(user_id, device_id):
+            return False
+
         def update(txn: Transaction) -> bool:
             txn.execute(UPDATE_DISPLAY_NAME, (display_name, user_id, device_id))
             return txn.rowcount > 0
@@ -81,7 +87,7 @@ class DeviceStore:
         await self.db.execute("record_device_last_seen", UPDATE_LAST_SEEN, seen_ms, ip, user_id, device_id)
 
     async def delete_devices(self, user_id: str, device_ids: Iterable[str]) -> None:
-        ids = list(device_ids)
+        ids = [device_id for device_id in device_ids if storable(device_id)]
 
         def delete(txn: Transaction) -> None:
             txn.executemany(DELETE_DEVICE, [(user_id, device_id) for device_id in ids])

@@ -1,21 +1,31 @@
-"""The ``profiles`` table: local users' display names and avatars."""
+"""Local users' profiles: ``profiles`` (displayname, avatar_url) and ``profile_fields`` (the rest)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Any
 
 import attrs
 
 from storage.engine import Transaction
+from storage.stores.users import storable
 
 INSERT_PROFILE = (
     "INSERT INTO profiles (user_id, displayname, avatar_url) VALUES (?, ?, NULL)"
     " ON CONFLICT (user_id) DO NOTHING"
 )
 SELECT_PROFILE = "SELECT user_id, displayname, avatar_url FROM profiles WHERE user_id = ?"
+SELECT_FIELDS = "SELECT field_name, value FROM profile_fields WHERE user_id = ?"
 UPDATE_DISPLAYNAME = "UPDATE profiles SET displayname = ? WHERE user_id = ?"
 UPDATE_AVATAR_URL = "UPDATE profiles SET avatar_url = ? WHERE user_id = ?"
+UPSERT_FIELD = (
+    "INSERT INTO profile_fields (user_id, field_name, value) VALUES (?, ?, ?)"
+    " ON CONFLICT (user_id, field_name) DO UPDATE SET value = excluded.value"
+)
+DELETE_FIELD = "DELETE FROM profile_fields WHERE user_id = ? AND field_name = ?"
+DELETE_FIELDS = "DELETE FROM profile_fields WHERE user_id = ?"
+CLEAR_PROFILE = "UPDATE profiles SET displayname = NULL, avatar_url = NULL WHERE user_id = ?"
 # Search is a case-insensitive substring match on the user id and the display name,
 # among a given set of users (those visible to the searcher), in batches.
 SEARCH_PROFILES_AMONG = (
@@ -26,12 +36,24 @@ SEARCH_PROFILES_AMONG = (
 )
 SEARCH_BATCH = 500
 
+COLUMN_FIELDS = {"displayname": UPDATE_DISPLAYNAME, "avatar_url": UPDATE_AVATAR_URL}
+
 
 @attrs.frozen
 class Profile:
     user_id: str
     displayname: str | None
     avatar_url: str | None
+    fields: dict[str, Any] = attrs.field(factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """Every field that is set (unset displayname/avatar_url are omitted)."""
+        body: dict[str, Any] = dict(self.fields)
+        if self.displayname is not None:
+            body["displayname"] = self.displayname
+        if self.avatar_url is not None:
+            body["avatar_url"] = self.avatar_url
+        return body
 
 
 def like_pattern(term: str) -> str:
@@ -47,17 +69,45 @@ class ProfileStore:
         await self.db.execute("create_profile", INSERT_PROFILE, user_id, displayname)
 
     async def get_profile(self, user_id: str) -> Profile | None:
-        rows = await self.db.execute("get_profile", SELECT_PROFILE, user_id)
-        return Profile(*rows[0]) if rows else None
+        if not storable(user_id):
+            return None
 
-    async def set_displayname(self, user_id: str, displayname: str | None) -> None:
-        await self.db.execute("set_displayname", UPDATE_DISPLAYNAME, displayname, user_id)
+        def read(txn: Transaction) -> Profile | None:
+            txn.execute(SELECT_PROFILE, (user_id,))
+            row = txn.fetchone()
+            if row is None:
+                return None
+            txn.execute(SELECT_FIELDS, (user_id,))
+            fields = {name: json.loads(value) for name, value in txn.fetchall()}
+            return Profile(row[0], row[1], row[2], fields)
 
-    async def set_avatar_url(self, user_id: str, avatar_url: str | None) -> None:
-        await self.db.execute("set_avatar_url", UPDATE_AVATAR_URL, avatar_url, user_id)
+        return await self.db.run_interaction("get_profile", read)
+
+    async def set_field(self, user_id: str, field: str, value: Any) -> None:
+        """displayname/avatar_url go to their columns (None unsets); others are stored as JSON."""
+        if field in COLUMN_FIELDS:
+            await self.db.execute("set_profile_column", COLUMN_FIELDS[field], value, user_id)
+        else:
+            encoded = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+            await self.db.execute("set_profile_field", UPSERT_FIELD, user_id, field, encoded)
+
+    async def delete_field(self, user_id: str, field: str) -> None:
+        if field in COLUMN_FIELDS:
+            await self.db.execute("unset_profile_column", COLUMN_FIELDS[field], None, user_id)
+        else:
+            await self.db.execute("delete_profile_field", DELETE_FIELD, user_id, field)
+
+    async def clear_profile(self, user_id: str) -> None:
+        def clear(txn: Transaction) -> None:
+            txn.execute(CLEAR_PROFILE, (user_id,))
+            txn.execute(DELETE_FIELDS, (user_id,))
+
+        await self.db.run_interaction("clear_profile", clear)
 
     async def search_among(self, user_ids: Iterable[str], term: str, limit: int) -> list[Profile]:
         """Up to ``limit`` active users from ``user_ids`` whose id or name contains ``term``."""
+        if not storable(term):
+            return []
         ids = sorted(set(user_ids))
         pattern = like_pattern(term)
 

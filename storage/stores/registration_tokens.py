@@ -7,6 +7,7 @@ from typing import Any
 import attrs
 
 from storage.engine import Transaction
+from storage.stores.users import storable
 
 INSERT_TOKEN = (
     "INSERT INTO registration_tokens (token, uses_allowed, completed, expiry_ms, created_ms)"
@@ -57,6 +58,8 @@ class RegistrationTokenStore:
         return await self.db.run_interaction("create_registration_token", insert)
 
     async def get_token(self, token: str) -> RegistrationToken | None:
+        if not storable(token):
+            return None
         rows = await self.db.execute("get_registration_token", SELECT_TOKEN, token)
         return _record(rows[0]) if rows else None
 
@@ -66,6 +69,8 @@ class RegistrationTokenStore:
 
     async def use_token(self, token: str, now_ms: int) -> bool:
         """Spend one use; False if the token is unknown, used up or expired."""
+        if not storable(token):
+            return False
 
         def update(txn: Transaction) -> bool:
             txn.execute(USE_TOKEN, (token, now_ms))
@@ -74,6 +79,9 @@ class RegistrationTokenStore:
         return await self.db.run_interaction("use_registration_token", update)
 
     async def delete_token(self, token: str) -> bool:
+        if not storable(token):
+            return False
+
         def delete(txn: Transaction) -> bool:
             txn.execute(DELETE_TOKEN, (token,))
             return txn.rowcount == 1

@@ -61,8 +61,13 @@ class RelationsStore:
         participated = ""
         args: list[Any] = [room_id]
         if participant is not None:
-            participated = " AND relates_to_id IN (SELECT relates_to_id FROM event_relations WHERE rel_type = 'm.thread' AND sender = ?)"
-            args.append(participant)
+            # A user takes part in a thread by replying to it or by sending its root.
+            participated = (
+                " AND (relates_to_id IN (SELECT relates_to_id FROM event_relations"
+                " WHERE rel_type = 'm.thread' AND sender = ?)"
+                " OR relates_to_id IN (SELECT event_id FROM events WHERE room_id = ? AND sender = ?))"
+            )
+            args.extend([participant, room_id, participant])
         sql = _THREAD_ROOTS.format(participated=participated)
         rows = await self.db.execute("get_thread_roots", sql, *args, before_stream, limit)
         return [(row[0], int(row[1])) for row in rows]

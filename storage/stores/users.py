@@ -22,6 +22,14 @@ UPDATE_ADMIN = "UPDATE users SET is_admin = ? WHERE user_id = ?"
 SELECT_LOCAL_USER_IDS = "SELECT user_id FROM users WHERE deactivated = 0 AND is_guest = 0"
 
 
+def storable(*values: str | None) -> bool:
+    """False if a value could never have been stored: PostgreSQL text cannot hold NUL.
+
+    Lookups by client-supplied keys use this to answer "not found" instead of failing.
+    """
+    return not any(value is not None and "\x00" in value for value in values)
+
+
 @attrs.frozen
 class UserRecord:
     user_id: str
@@ -51,6 +59,8 @@ class UserStore:
         return await self.db.run_interaction("create_user", insert)
 
     async def get_user(self, user_id: str) -> UserRecord | None:
+        if not storable(user_id):
+            return None
         rows = await self.db.execute("get_user", SELECT_USER, user_id)
         return _record(rows[0]) if rows else None
 

@@ -68,3 +68,20 @@ def joined_members(client: Client, room_id: str) -> set[str]:
     response = client.get(f"{V3}/rooms/{q(room_id)}/joined_members")
     assert response.status == 200, response
     return set(response.body["joined"])
+
+
+def new_user(base_url: str, localpart: str | None = None) -> Client:
+    """Register through /register without a password: no bcrypt, so hundreds are quick.
+
+    Room tests only need access tokens; password login is the accounts area's concern.
+    """
+    client = Client(base_url)
+    body: dict[str, Any] = {"auth": {"type": "m.login.dummy"}}
+    if localpart is not None:
+        body["username"] = localpart
+    response = client.post(f"{V3}/register", body)
+    assert response.status == 200, response
+    client.access_token = response.body["access_token"]
+    client.user_id = response.body["user_id"]
+    client.device_id = response.body["device_id"]
+    return client
