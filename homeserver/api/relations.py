@@ -7,6 +7,7 @@ from typing import Any
 from twisted.web.server import Request
 
 from homeserver.api.room_history import direction_param
+from homeserver.api.rooms import path_text
 from homeserver.handlers.auth import Auth
 from homeserver.handlers.relations import RelationsHandler
 from homeserver.handlers.room_state import check_room_id
@@ -27,6 +28,7 @@ def register_routes(router: Router, hs: Any) -> None:
         check_room_id(room_id)
         limit = query_int(request, "limit", 50, minimum=0, maximum=1000)
         direction = direction_param(request, "b")
+        path_text(event_id, rel_type, event_type)
         if not event_id.startswith("$"):
             raise not_found("Event not found")
         return 200, await hs.get(RelationsHandler).get_relations(

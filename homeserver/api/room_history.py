@@ -6,6 +6,7 @@ from typing import Any
 
 from twisted.web.server import Request
 
+from homeserver.api.rooms import path_text
 from homeserver.handlers.auth import Auth
 from homeserver.handlers.history import HistoryHandler, parse_room_event_filter
 from homeserver.handlers.room_state import check_room_id
@@ -45,6 +46,7 @@ def register_routes(router: Router, hs: Any) -> None:
     async def get_event(request: Request, room_id: str, event_id: str) -> tuple[int, Any]:
         requester = await auth.get_user_by_req(request, allow_guest=True)
         check_room_id(room_id)
+        path_text(event_id)
         if not event_id.startswith("$"):
             raise not_found("Event not found")
         return 200, await history().get_event(requester, room_id, event_id)
@@ -54,6 +56,7 @@ def register_routes(router: Router, hs: Any) -> None:
         check_room_id(room_id)
         limit = query_int(request, "limit", 10, minimum=0, maximum=1000)
         room_filter = filter_param(request)
+        path_text(event_id)
         if not event_id.startswith("$"):
             raise not_found("Event not found")
         return 200, await history().get_context(requester, room_id, event_id, limit, room_filter)

@@ -6,7 +6,7 @@ from typing import Any
 
 from twisted.web.server import Request
 
-from homeserver.api.rooms import body_of, reason_of
+from homeserver.api.rooms import body_of, path_text, reason_of
 from homeserver.events.identifiers import is_valid_event_id
 from homeserver.handlers.auth import Auth
 from homeserver.handlers.message_send import EventSendHandler
@@ -23,6 +23,7 @@ def register_routes(router: Router, hs: Any) -> None:
     async def send(request: Request, room_id: str, event_type: str, txn_id: str) -> tuple[int, Any]:
         requester = await auth.get_user_by_req(request, allow_guest=True)
         check_room_id(room_id)
+        path_text(event_type, txn_id)
         content = body_of(request, hs)
         event_id = await hs.get(EventSendHandler).send_event(requester, room_id, event_type, content,
                                                              txn_id)
@@ -31,6 +32,7 @@ def register_routes(router: Router, hs: Any) -> None:
     async def redact(request: Request, room_id: str, event_id: str, txn_id: str) -> tuple[int, Any]:
         requester = await auth.get_user_by_req(request)
         check_room_id(room_id)
+        path_text(txn_id)
         if not is_valid_event_id(event_id):
             raise invalid_param(f"{event_id!r} is not a valid event ID")
         body = body_of(request, hs, allow_empty=True)

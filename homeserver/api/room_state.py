@@ -6,7 +6,7 @@ from typing import Any
 
 from twisted.web.server import Request
 
-from homeserver.api.rooms import body_of
+from homeserver.api.rooms import body_of, path_text
 from homeserver.handlers.auth import Auth
 from homeserver.handlers.event_format import EventFormatter
 from homeserver.handlers.message_send import EventSendHandler
@@ -31,6 +31,7 @@ def register_routes(router: Router, hs: Any) -> None:
                       state_key: str = "") -> tuple[int, Any]:
         requester = await auth.get_user_by_req(request, allow_guest=True)
         check_room_id(room_id)
+        path_text(event_type, state_key)
         output = query_str(request, "format", "content")
         if output not in ("content", "event"):
             raise invalid_param("format must be 'content' or 'event'")
@@ -43,6 +44,7 @@ def register_routes(router: Router, hs: Any) -> None:
                       state_key: str = "") -> tuple[int, Any]:
         requester = await auth.get_user_by_req(request)
         check_room_id(room_id)
+        path_text(event_type, state_key)
         content = body_of(request, hs)
         event_id = await hs.get(EventSendHandler).send_state(requester, room_id, event_type, state_key,
                                                              content)

@@ -21,6 +21,13 @@ RESOURCES = ("client",)
 MEMBERSHIPS = ("join", "invite", "leave", "ban", "knock")
 
 
+def path_text(*values: str | None) -> None:
+    """Path segments end up in SQL text columns, where NUL is not representable."""
+    for value in values:
+        if value is not None and "\x00" in value:
+            raise invalid_param("Path parameters may not contain NUL characters")
+
+
 def body_of(request: Request, hs: Any, allow_empty: bool = False) -> dict[str, Any]:
     return parse_json_object(request, int(hs.config.max_request_body_size), allow_empty=allow_empty)
 
@@ -38,6 +45,8 @@ def target_user_of(body: dict[str, Any]) -> str:
 
 def register_routes(router: Router, hs: Any) -> None:
     auth = hs.get(Auth)
+    # Built now, not on first use: it subscribes to profile changes (new member events).
+    hs.get(RoomMemberHandler)
 
     def members() -> RoomMemberHandler:
         return hs.get(RoomMemberHandler)
@@ -52,17 +61,17 @@ def register_routes(router: Router, hs: Any) -> None:
         return 200, body
 
     async def join_by_id(request: Request, room_id: str) -> tuple[int, dict[str, Any]]:
-        requester = await auth.get_user_by_req(request)
+        requester = await auth.get_user_by_req(request, allow_guest=True)
         check_room_id(room_id)
         body = body_of(request, hs, allow_empty=True)
-        joined = await members().join(requester.user_id, room_id, reason_of(body))
+        joined = await members().join(requester.user_id, room_id, reason_of(body), requester.is_guest)
         return 200, {"room_id": joined}
 
     async def join_by_id_or_alias(request: Request, room: str) -> tuple[int, dict[str, Any]]:
-        requester = await auth.get_user_by_req(request)
+        requester = await auth.get_user_by_req(request, allow_guest=True)
         body = body_of(request, hs, allow_empty=True)
         query_str(request, "server_name")  # accepted; only local rooms can be joined for now
-        joined = await members().join(requester.user_id, room, reason_of(body))
+        joined = await members().join(requester.user_id, room, reason_of(body), requester.is_guest)
         return 200, {"room_id": joined}
 
     async def knock(request: Request, room: str) -> tuple[int, dict[str, Any]]:

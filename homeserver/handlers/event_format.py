@@ -2,7 +2,8 @@
 
 `EventFormatter.format_events(stored_events, requester)` adds `unsigned`: `age`,
 `transaction_id` (only for the device that sent it), `redacted_because` for redacted
-events, and `prev_content` / `replaces_state` for state events.
+events, `prev_content` / `replaces_state` for state events, and bundled
+aggregations (`m.relations`: thread summaries and references) for message events.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from storage.stores.events import EventStore, StoredEvent
+from storage.stores.relations import RelationsStore, ThreadSummary
 
 #: Top-level keys a client event keeps (PDU-only keys such as hashes are dropped).
 _CLIENT_KEYS = ("event_id", "type", "content", "sender", "origin_server_ts", "room_id", "state_key")
@@ -33,6 +35,7 @@ def requester_scope(requester: Any) -> str | None:
 class EventFormatter:
     def __init__(self, hs: Any) -> None:
         self.events = hs.get(EventStore)
+        self.relations = hs.get(RelationsStore)
 
     async def format_events(self, stored_events: Sequence[StoredEvent], requester: Any = None,
                             with_prev_content: bool = True) -> list[dict[str, Any]]:
@@ -46,7 +49,35 @@ class EventFormatter:
                 extra_ids.add(stored.replaces_state)
         extras = await self.events.get_events(extra_ids) if extra_ids else {}
         now = int(time.time() * 1000)
-        return [self._format(s, scope, now, extras, with_prev_content) for s in stored_events]
+        formatted = [self._format(s, scope, now, extras, with_prev_content) for s in stored_events]
+        await self._bundle_relations(stored_events, formatted, requester, scope, now)
+        return formatted
+
+    async def _bundle_relations(self, stored_events: Sequence[StoredEvent], formatted: list[dict[str, Any]],
+                                requester: Any, scope: str | None, now: int) -> None:
+        """unsigned.m.relations: thread summaries and references (message events only)."""
+        candidates = [s.event_id for s in stored_events if not s.event.is_state() and not s.redacted_by]
+        if not candidates:
+            return
+        user_id = getattr(requester, "user_id", None)
+        threads, references = await self.relations.get_bundles(candidates, user_id)
+        if not threads and not references:
+            return
+        latest = await self.events.get_events(t.latest_event_id for t in threads.values())
+        for stored, output in zip(stored_events, formatted, strict=True):
+            bundle: dict[str, Any] = {}
+            thread: ThreadSummary | None = threads.get(stored.event_id)
+            if thread is not None and thread.latest_event_id in latest:
+                bundle["m.thread"] = {
+                    "latest_event": self._format(latest[thread.latest_event_id], scope, now, {}, False),
+                    "count": thread.count,
+                    "current_user_participated": thread.user_participated
+                    or stored.event.sender == user_id,
+                }
+            if stored.event_id in references:
+                bundle["m.reference"] = {"chunk": [{"event_id": i} for i in references[stored.event_id]]}
+            if bundle:
+                output["unsigned"]["m.relations"] = bundle
 
     async def format_event(self, stored: StoredEvent, requester: Any = None) -> dict[str, Any]:
         return (await self.format_events([stored], requester))[0]

@@ -26,6 +26,8 @@ from storage.stores.events import EventFilter, EventStore, StoredEvent
 from storage.stores.state import StateGroupStore
 
 MAX_LIMIT = 1000
+#: Larger positions cannot be compared in SQL (BIGINT); no real stream gets near it.
+MAX_STREAM = 2**62
 _TOKEN = re.compile(r"^(?:t(?P<depth>-?\d+)-(?P<tstream>-?\d+)|s(?P<sstream>\d+))(?:_.*)?$")
 
 
@@ -35,7 +37,7 @@ def parse_token(token: str) -> int:
     if match is None:
         raise invalid_param(f"Invalid pagination token {token!r}")
     stream = match.group("tstream") or match.group("sstream")
-    return max(0, int(stream))
+    return min(max(0, int(stream)), MAX_STREAM)
 
 
 def topological_token(depth: int, stream: int) -> str:
@@ -61,7 +63,7 @@ def parse_room_event_filter(value: Any) -> RoomEventFilter:
         items = value.get(name)
         if items is None:
             return None
-        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+        if not isinstance(items, list) or not all(isinstance(i, str) and "\x00" not in i for i in items):
             raise MatrixError(400, "M_BAD_JSON", f"filter.{name} must be a list of strings")
         return items
 

@@ -8,11 +8,13 @@ yet. Inviting users of other servers is refused (403) for the same reason.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
 from homeserver.events.identifiers import is_valid_room_alias, is_valid_room_id, server_name_of
 from homeserver.events.power_levels import get_named_level, get_user_power_level
+from homeserver.handlers.profile import ProfileHandler
 from homeserver.handlers.room_queue import EventSpec, RoomEventQueue
 from homeserver.handlers.room_state import RoomStateHandler, check_room_id
 from homeserver.http.errors import MatrixError, forbidden, invalid_param, not_found
@@ -20,6 +22,8 @@ from storage.stores.aliases import AliasStore
 from storage.stores.events import StoredEvent
 from storage.stores.profiles import ProfileStore
 from storage.stores.room_members import RoomMemberStore
+
+logger = logging.getLogger(__name__)
 
 RESTRICTED_RULES = ("restricted", "knock_restricted")
 
@@ -45,6 +49,10 @@ class RoomMemberHandler:
         self.state = hs.get(RoomStateHandler)
         self.members = hs.get(RoomMemberStore)
         self.aliases = hs.get(AliasStore)
+        hs.get(ProfileHandler).on_profile_changed.append(self._on_profile_changed)
+
+    async def _on_profile_changed(self, user_id: str, profile: Any) -> None:
+        await self.refresh_profile(user_id)
 
     async def resolve_room(self, room_id_or_alias: str) -> str:
         """A room ID we hold, from a room ID or a local alias (404 otherwise)."""
@@ -64,11 +72,16 @@ class RoomMemberHandler:
                             " is not supported yet")
         return room_id_or_alias
 
-    async def join(self, user_id: str, room_id_or_alias: str, reason: str | None = None) -> str:
+    async def join(self, user_id: str, room_id_or_alias: str, reason: str | None = None,
+                   is_guest: bool = False) -> str:
         room_id = await self.resolve_room(room_id_or_alias)
         current = await self.members.get_membership(room_id, user_id)
         if current is not None and current.membership == "join":
             return room_id
+        if is_guest:
+            guest_access = await self.state.get_current_state_event(room_id, "m.room.guest_access")
+            if guest_access is None or guest_access.event.content.get("guest_access") != "can_join":
+                raise MatrixError(403, "M_GUEST_ACCESS_FORBIDDEN", "Guests may not join this room")
         content = await member_content(self.hs, user_id, "join")
         if reason is not None:
             content["reason"] = reason
@@ -108,6 +121,16 @@ class RoomMemberHandler:
             if get_user_power_level(candidate, state) >= invite_level:
                 return candidate
         raise forbidden("No member of this server can authorise a restricted join")
+
+    async def refresh_profile(self, user_id: str) -> None:
+        """After a profile change: a new join event with the new displayname/avatar in every
+        room the user is joined to (the accounts area calls this)."""
+        for room_id in sorted(await self.members.get_rooms_for_user(user_id)):
+            content = await member_content(self.hs, user_id, "join")
+            try:
+                await self._send(room_id, user_id, user_id, content)
+            except MatrixError as exc:  # e.g. the room changed under us; the others still update
+                logger.warning("profile update in %s for %s failed: %s", room_id, user_id, exc.message)
 
     async def knock(self, user_id: str, room_id_or_alias: str, reason: str | None = None) -> str:
         room_id = await self.resolve_room(room_id_or_alias)

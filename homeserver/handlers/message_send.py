@@ -11,12 +11,14 @@ from typing import Any
 
 from twisted.internet.defer import Deferred
 
+from homeserver.events.identifiers import server_name_of
 from homeserver.handlers.content_validation import validate_state_content
 from homeserver.handlers.event_format import txn_scope_for
 from homeserver.handlers.ratelimit import RateLimiters
 from homeserver.handlers.room_queue import EventSpec, RoomEventQueue
 from homeserver.handlers.room_state import RoomStateHandler, check_room_id
-from homeserver.http.errors import forbidden
+from homeserver.http.errors import MatrixError, forbidden
+from storage.stores.aliases import AliasStore
 from storage.stores.txn_ids import TxnIdStore
 
 
@@ -26,6 +28,7 @@ class EventSendHandler:
         self.queue = hs.get(RoomEventQueue)
         self.state = hs.get(RoomStateHandler)
         self.txn_ids = hs.get(TxnIdStore)
+        self.aliases = hs.get(AliasStore)
         self.limiter = hs.get(RateLimiters).message
         self._in_flight: dict[tuple[str, str], list[Deferred[str]]] = {}
 
@@ -68,12 +71,24 @@ class EventSendHandler:
         """Set a piece of room state; unchanged content returns the current event."""
         check_room_id(room_id)
         validate_state_content(event_type, content)
+        if event_type == "m.room.canonical_alias":
+            await self._check_aliases_point_here(room_id, content)
         current = await self.state.get_current_state_event(room_id, event_type, state_key)
         if current is not None and current.event.sender == requester.user_id \
                 and current.event.content == content:
             return current.event_id
         return await self._send(requester, room_id,
                                 EventSpec(event_type, requester.user_id, content, state_key))
+
+    async def _check_aliases_point_here(self, room_id: str, content: dict[str, Any]) -> None:
+        """Local aliases named in m.room.canonical_alias must exist and point at this room."""
+        aliases = [content.get("alias"), *(content.get("alt_aliases") or [])]
+        for alias in aliases:
+            if not isinstance(alias, str) or server_name_of(alias) != self.hs.server_name:
+                continue
+            found = await self.aliases.get_alias(alias)
+            if found is None or found[0] != room_id:
+                raise MatrixError(400, "M_BAD_ALIAS", f"{alias} does not point to this room")
 
     async def _send(self, requester: Any, room_id: str, spec: EventSpec) -> str:
         if await self.state.get_room_version(room_id) is None:

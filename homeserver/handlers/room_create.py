@@ -172,7 +172,7 @@ class RoomCreationHandler:
             specs.append(EventSpec("m.room.name", user_id, {"name": request.name}, ""))
         if request.topic is not None:
             topic = {"topic": request.topic,
-                     "m.topic": [{"body": request.topic, "mimetype": "text/plain"}]}
+                     "m.topic": {"m.text": [{"body": request.topic, "mimetype": "text/plain"}]}}
             specs.append(EventSpec("m.room.topic", user_id, topic, ""))
         for invitee in request.invite:
             content = await member_content(self.hs, invitee, "invite")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -33,7 +34,7 @@ from homeserver.events.canonical_json import encode_canonical_json
 from homeserver.events.event import Event
 from homeserver.events.pdu_format import MAX_PDU_BYTES, PDUFormatError, check_pdu_format
 from homeserver.events.power_levels import get_named_level, get_user_power_level
-from homeserver.events.room_versions import RoomVersion
+from homeserver.events.room_versions import KNOWN_ROOM_VERSIONS, RoomVersion
 from homeserver.http.errors import MatrixError, bad_json, forbidden, too_large
 from homeserver.notifier import Notifier
 from storage.stores.events import EventStore, StoredEvent
@@ -53,6 +54,8 @@ logger = logging.getLogger(__name__)
 
 #: Most events written in one transaction.
 MAX_BATCH = 100
+#: Rooms whose head (state map, memberships) stays in memory; others reload on use.
+MAX_CACHED_HEADS = 1000
 
 
 @attrs.define
@@ -123,7 +126,7 @@ class RoomEventQueue:
         self.members = hs.get(RoomMemberStore)
         self.state_groups = hs.get(StateGroupStore)
         self._pending: dict[str, list[_Submission]] = {}
-        self._heads: dict[str, RoomHead] = {}
+        self._heads: OrderedDict[str, RoomHead] = OrderedDict()
         self._notify_pending: dict[int, tuple[set[str], set[str]]] = {}
         self._listening = False
 
@@ -141,35 +144,32 @@ class RoomEventQueue:
         return await deferred
 
     async def _run(self, room_id: str) -> None:
-        while True:
-            queue = self._pending.get(room_id, [])
-            if not queue:
-                self._pending.pop(room_id, None)
-                return
-            batch, rest = queue[:MAX_BATCH], queue[MAX_BATCH:]
-            self._pending[room_id] = rest
-            try:
-                await self._process(room_id, batch)
-            except Exception as exc:  # keep the worker alive; fail what it held
-                logger.exception("room %s: persisting a batch failed", room_id)
-                self._heads.pop(room_id, None)
-                for submission in batch:
-                    if not submission.deferred.called:
-                        submission.deferred.errback(exc)
-            if not self._pending.get(room_id):
-                self._pending.pop(room_id, None)
-                return
+        try:
+            while True:
+                queue = self._pending.get(room_id, [])
+                if not queue:
+                    return
+                batch, rest = queue[:MAX_BATCH], queue[MAX_BATCH:]
+                self._pending[room_id] = rest
+                try:
+                    await self._process(room_id, batch)
+                except Exception as exc:  # keep the worker alive; fail what it held
+                    logger.exception("room %s: persisting a batch failed", room_id)
+                    self._heads.pop(room_id, None)
+                    _fail(batch, exc)
+        finally:
+            # Normally empty; never leave submissions behind with no worker to run them.
+            _fail(self._pending.pop(room_id, []), RuntimeError("room queue worker stopped"))
 
     async def _load_head(self, room_id: str) -> RoomHead | None:
         head = self._heads.get(room_id)
         if head is not None:
+            self._heads.move_to_end(room_id)
             return head
         version_id = await self.rooms.get_room_version_id(room_id)
         row = await self.rooms.get_head(room_id)
         if version_id is None or row is None:
             return None
-        from homeserver.events.room_versions import KNOWN_ROOM_VERSIONS
-
         head = RoomHead(
             room_version=KNOWN_ROOM_VERSIONS[version_id],
             event_id=row.event_id,
@@ -179,7 +179,7 @@ class RoomEventQueue:
             state=await self.state_groups.get_state_ids(row.state_group),
             memberships=await self.members.get_memberships_in_room(room_id),
         )
-        self._heads[room_id] = head
+        self._cache_head(room_id, head)
         return head
 
     async def _process(self, room_id: str, batch: list[_Submission]) -> None:
@@ -338,7 +338,7 @@ class RoomEventQueue:
             except AliasTakenError:
                 self._heads.pop(room_id, None)
                 raise MatrixError(400, "M_ROOM_IN_USE", "Room alias already taken") from None
-        self._heads[room_id] = last
+        self._cache_head(room_id, last)
         for item in batch.items:
             self.events.prime_cache(item.stored)
         self.state_groups.remember(last.state_group, last.state)
@@ -384,12 +384,26 @@ class RoomEventQueue:
             users, rooms = self._notify_pending.pop(position)
             notifier.on_new_event("events", token, users=users, rooms=rooms)
 
+    def _cache_head(self, room_id: str, head: RoomHead) -> None:
+        self._heads[room_id] = head
+        self._heads.move_to_end(room_id)
+        while len(self._heads) > MAX_CACHED_HEADS:
+            self._heads.popitem(last=False)
+
     def forget_head(self, room_id: str) -> None:
         self._heads.pop(room_id, None)
 
 
+def _fail(submissions: list[_Submission], exc: Exception) -> None:
+    for submission in submissions:
+        if not submission.deferred.called:
+            submission.deferred.errback(exc)
+
+
 def _check_shape(event: Event) -> None:
     """Size (413) and structure (400) limits, before the auth rules."""
+    if "\x00" in event.type or "\x00" in (event.state_key or ""):
+        raise bad_json("Event type and state key may not contain NUL characters")
     try:
         size = len(encode_canonical_json(event.pdu))
     except (TypeError, ValueError) as exc:

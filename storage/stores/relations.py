@@ -31,6 +31,25 @@ class RelationRow:
     stream_ordering: int
 
 
+@attrs.frozen(slots=True)
+class ThreadSummary:
+    count: int
+    latest_event_id: str
+    user_participated: bool
+
+
+_THREAD_SUMMARY = (
+    "SELECT relates_to_id, COUNT(*), MAX(stream_ordering),"
+    " SUM(CASE WHEN sender = ? THEN 1 ELSE 0 END) FROM event_relations"
+    " WHERE rel_type = 'm.thread' AND relates_to_id IN ({ids}) GROUP BY relates_to_id"
+)
+_BY_STREAM = "SELECT stream_ordering, event_id FROM event_relations WHERE stream_ordering IN ({ids})"
+_REFERENCES = (
+    "SELECT relates_to_id, event_id FROM event_relations"
+    " WHERE rel_type = 'm.reference' AND relates_to_id IN ({ids}) ORDER BY stream_ordering"
+)
+
+
 class RelationsStore:
     def __init__(self, hs: Any) -> None:
         self.db = hs.db
@@ -71,6 +90,36 @@ class RelationsStore:
         sql = _THREAD_ROOTS.format(participated=participated)
         rows = await self.db.execute("get_thread_roots", sql, *args, before_stream, limit)
         return [(row[0], int(row[1])) for row in rows]
+
+
+    async def get_bundles(self, event_ids: list[str], user_id: str | None
+                          ) -> tuple[dict[str, ThreadSummary], dict[str, list[str]]]:
+        """Thread summaries and reference lists for the given events (for unsigned.m.relations)."""
+        if not event_ids:
+            return {}, {}
+
+        def read(txn: Transaction) -> tuple[dict[str, ThreadSummary], dict[str, list[str]]]:
+            threads: dict[str, ThreadSummary] = {}
+            references: dict[str, list[str]] = {}
+            for start in range(0, len(event_ids), 200):
+                chunk = event_ids[start:start + 200]
+                marks = ",".join("?" * len(chunk))
+                txn.execute(_THREAD_SUMMARY.format(ids=marks), [user_id or "", *chunk])
+                rows = txn.fetchall()
+                latest: dict[int, str] = {}
+                if rows:
+                    streams = [int(row[2]) for row in rows]
+                    txn.execute(_BY_STREAM.format(ids=",".join("?" * len(streams))), streams)
+                    latest = {int(stream): event_id for stream, event_id in txn.fetchall()}
+                for root, count, max_stream, mine in rows:
+                    if int(max_stream) in latest:
+                        threads[root] = ThreadSummary(int(count), latest[int(max_stream)], bool(mine))
+                txn.execute(_REFERENCES.format(ids=marks), chunk)
+                for target, event_id in txn.fetchall():
+                    references.setdefault(target, []).append(event_id)
+            return threads, references
+
+        return await self.db.run_interaction("get_relation_bundles", read)
 
 
 def insert_relations_txn(txn: Transaction, rows: list[RelationRow]) -> None:

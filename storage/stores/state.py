@@ -22,14 +22,13 @@ StateMap = dict[StateKey, str]
 SNAPSHOT_INTERVAL = 100
 GROUP_CACHE_SIZE = 200
 
-_GROUP = "SELECT prev_group FROM state_groups WHERE id = ?"
-_ENTRIES = "SELECT type, state_key, event_id FROM state_group_entries WHERE state_group = ?"
-_ENTRIES_FOR_TYPE = (
-    "SELECT type, state_key, event_id FROM state_group_entries WHERE state_group = ? AND type = ?"
+_CHAIN = (
+    "WITH RECURSIVE chain (id, prev_group, n) AS ("
+    " SELECT id, prev_group, 0 FROM state_groups WHERE id = ?"
+    " UNION ALL SELECT g.id, g.prev_group, c.n + 1 FROM state_groups g JOIN chain c ON g.id = c.prev_group"
+    ") SELECT id FROM chain ORDER BY n"
 )
-_ENTRY = (
-    "SELECT event_id FROM state_group_entries WHERE state_group = ? AND type = ? AND state_key = ?"
-)
+_ENTRIES_IN = "SELECT state_group, type, state_key, event_id FROM state_group_entries WHERE state_group IN "
 _INSERT_GROUP = "INSERT INTO state_groups (id, room_id, prev_group, chain_length) VALUES (?, ?, ?, ?)"
 _INSERT_ENTRY = (
     "INSERT INTO state_group_entries (state_group, type, state_key, event_id) VALUES (?, ?, ?, ?)"
@@ -88,41 +87,46 @@ class StateGroupStore:
 
 
 def _chain(txn: Transaction, group: int) -> list[int]:
-    chain = []
-    current: int | None = group
-    while current is not None:
-        chain.append(current)
-        txn.execute(_GROUP, (current,))
-        row = txn.fetchone()
-        current = None if row is None or row[0] is None else int(row[0])
-    return chain
+    """The group and its delta ancestors, newest first (one recursive query)."""
+    txn.execute(_CHAIN, (group,))
+    return [int(row[0]) for row in txn.fetchall()]
+
+
+def _resolve(chain: list[int], rows: list[tuple[Any, ...]]) -> StateMap:
+    """Entries from the newest group in the chain win."""
+    rank = {link: position for position, link in enumerate(chain)}
+    best: dict[StateKey, tuple[int, str]] = {}
+    for link, event_type, state_key, event_id in rows:
+        key = (event_type, state_key)
+        position = rank[int(link)]
+        if key not in best or position < best[key][0]:
+            best[key] = (position, event_id)
+    return {key: event_id for key, (_, event_id) in best.items()}
 
 
 def read_group_txn(txn: Transaction, group: int) -> StateMap:
-    state: StateMap = {}
-    for link in _chain(txn, group):
-        txn.execute(_ENTRIES, (link,))
-        for event_type, state_key, event_id in txn.fetchall():
-            state.setdefault((event_type, state_key), event_id)
-    return state
+    chain = _chain(txn, group)
+    if not chain:
+        return {}
+    txn.execute(_ENTRIES_IN + "(" + ",".join("?" * len(chain)) + ")", chain)
+    return _resolve(chain, txn.fetchall())
 
 
 def read_group_filtered_txn(txn: Transaction, group: int, keys: list[StateKey],
                             types: list[str]) -> StateMap:
-    state: StateMap = {}
-    pending = set(keys)
-    for link in _chain(txn, group):
-        for event_type in types:
-            txn.execute(_ENTRIES_FOR_TYPE, (link, event_type))
-            for row_type, state_key, event_id in txn.fetchall():
-                state.setdefault((row_type, state_key), event_id)
-        for key in list(pending):
-            txn.execute(_ENTRY, (link, key[0], key[1]))
-            row = txn.fetchone()
-            if row is not None:
-                state[key] = row[0]
-                pending.discard(key)
-    return state
+    chain = _chain(txn, group)
+    if not chain or not (keys or types):
+        return {}
+    conditions = ["(type = ? AND state_key = ?)"] * len(keys) + ["type = ?"] * len(types)
+    args: list[Any] = [*chain]
+    for event_type, state_key in keys:
+        args.extend((event_type, state_key))
+    args.extend(types)
+    txn.execute(
+        _ENTRIES_IN + "(" + ",".join("?" * len(chain)) + ") AND (" + " OR ".join(conditions) + ")",
+        args,
+    )
+    return _resolve(chain, txn.fetchall())
 
 
 def write_group_txn(txn: Transaction, group: int, room_id: str, prev_group: int | None,

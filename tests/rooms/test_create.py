@@ -99,6 +99,8 @@ def test_name_topic_alias_initial_state_and_overrides(server: RunningServer, ali
     state = state_map(alice, room_id)
     assert state[("m.room.name", "")]["content"]["name"] == "The name"
     assert state[("m.room.topic", "")]["content"]["topic"] == "The topic"
+    assert state[("m.room.topic", "")]["content"]["m.topic"] == {
+        "m.text": [{"body": "The topic", "mimetype": "text/plain"}]}
     assert state[("m.room.canonical_alias", "")]["content"]["alias"] == "#created-alias:test.local"
     assert state[("m.room.history_visibility", "")]["content"]["history_visibility"] == "joined"
     assert state[("org.example.custom", "k")]["content"] == {"x": 1}

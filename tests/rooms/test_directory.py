@@ -111,3 +111,15 @@ def test_canonical_alias_in_state_must_be_valid(alice: Client) -> None:
     room_id = create_room(alice)
     response = put_state(alice, room_id, "m.room.canonical_alias", {"alt_aliases": ["bad"]})
     assert (response.status, response.errcode) == (400, "M_BAD_ALIAS")
+
+
+def test_canonical_alias_must_point_to_the_room(alice: Client) -> None:
+    room_id = create_room(alice)
+    other = create_room(alice)
+    alias = alias_for(alice, "canon")
+    assert alice.put(f"{V3}/directory/room/{q(alias)}", {"room_id": other}).status == 200
+    wrong = put_state(alice, room_id, "m.room.canonical_alias", {"alias": alias})
+    assert (wrong.status, wrong.errcode) == (400, "M_BAD_ALIAS")
+    missing = put_state(alice, room_id, "m.room.canonical_alias", {"alias": alias_for(alice, "absent")})
+    assert (missing.status, missing.errcode) == (400, "M_BAD_ALIAS")
+    assert put_state(alice, other, "m.room.canonical_alias", {"alias": alias}).status == 200

@@ -234,3 +234,16 @@ def test_bad_moderation_bodies(users: list[Client], body: dict) -> None:
     for action in ("invite", "kick", "ban", "unban"):
         response = post(alice, room_id, action, body)
         assert response.status == 400, (action, response)
+
+
+def test_profile_changes_reach_joined_rooms(users: list[Client]) -> None:
+    alice, bob, _ = users
+    first = create_room(alice, preset="public_chat")
+    second = create_room(alice, preset="public_chat")
+    join(bob, first)
+    response = alice.put(f"{V3}/profile/{q(alice.user_id)}/displayname", {"displayname": "Alice Renamed"})
+    assert response.status == 200, response
+    for room_id in (first, second):
+        member = get_state(bob if room_id == first else alice, room_id, "m.room.member", alice.user_id).body
+        assert member["displayname"] == "Alice Renamed"
+        assert member["membership"] == "join"

@@ -89,3 +89,18 @@ def test_relations_of_hidden_or_unknown_events(server: RunningServer,
     assert alice.get(f"{V1}/rooms/{q(room_id)}/relations/{q('$nope')}").status == 404
     bad = alice.get(f"{V1}/rooms/{q(room_id)}/relations/{q(root)}", params={"from": "zzz"})
     assert bad.status == 400
+
+
+def test_thread_summary_and_references_are_bundled(thread_room: tuple[Client, Client, str, str]) -> None:
+    alice, bob, room_id, root = thread_room
+    send_message(bob, room_id, "first", **{"m.relates_to": {"rel_type": "m.thread", "event_id": root}})
+    last = send_message(bob, room_id, "second", **{"m.relates_to": {"rel_type": "m.thread", "event_id": root}})
+    reference = send_message(bob, room_id, "ref", **{"m.relates_to": {"rel_type": "m.reference", "event_id": root}})
+    event = alice.get(f"/_matrix/client/v3/rooms/{q(room_id)}/event/{q(root)}").body
+    bundle = event["unsigned"]["m.relations"]
+    assert bundle["m.thread"]["count"] == 2
+    assert bundle["m.thread"]["latest_event"]["event_id"] == last
+    assert bundle["m.thread"]["current_user_participated"] is True  # alice sent the root
+    assert bundle["m.reference"] == {"chunk": [{"event_id": reference}]}
+    bob_view = bob.get(f"/_matrix/client/v3/rooms/{q(room_id)}/event/{q(root)}").body
+    assert bob_view["unsigned"]["m.relations"]["m.thread"]["current_user_participated"] is True
