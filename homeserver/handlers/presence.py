@@ -9,15 +9,19 @@ announced or sent down sync.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
+from twisted.internet.defer import Deferred
 from twisted.internet.task import LoopingCall
 
 from homeserver.http.errors import forbidden, invalid_param
 from homeserver.notifier import Notifier
 from homeserver.sync.membership import users_sharing_a_room
 from storage.stores.presence import PresenceState, PresenceStore
+
+logger = logging.getLogger(__name__)
 
 STATES = ("online", "unavailable", "offline")
 ACTIVE_WINDOW_MS = 60_000  # "currently_active" if active this recently
@@ -113,16 +117,18 @@ class PresenceHandler:
         if self._sweep is None:
             self._sweep = LoopingCall(self._sweep_once)
             self._sweep.clock = self.hs.reactor
-            self._sweep.start(SWEEP_INTERVAL_S, now=False).addErrback(lambda failure: None)
+            self._sweep.start(SWEEP_INTERVAL_S, now=False)
 
     async def _sweep_once_async(self) -> None:
-        now = now_ms()
-        for state in await self.store.get_stale_online(now - OFFLINE_AFTER_MS):
-            if state.user_id not in self._syncing:
-                await self._write(state.user_id, "offline", state.status_msg, state.last_active_ms,
-                                  state.last_sync_ms)
+        """Turn offline whoever stopped syncing; a failure is logged and the next sweep retries."""
+        try:
+            now = now_ms()
+            for state in await self.store.get_stale_online(now - OFFLINE_AFTER_MS):
+                if state.user_id not in self._syncing:
+                    await self._write(state.user_id, "offline", state.status_msg,
+                                      state.last_active_ms, state.last_sync_ms)
+        except Exception:
+            logger.exception("presence sweep failed")
 
-    def _sweep_once(self) -> Any:
-        from twisted.internet.defer import Deferred
-
+    def _sweep_once(self) -> Deferred[None]:
         return Deferred.fromCoroutine(self._sweep_once_async())

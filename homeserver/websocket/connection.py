@@ -42,7 +42,9 @@ class StreamProtocol(WebSocketServerProtocol):
         previous = hub.register(self.session, self)
         if previous is not None:
             previous.sendClose(CLOSE_REPLACED, "Replaced by a newer connection for this device")
-        Deferred.fromCoroutine(self.hs.get(PresenceHandler).user_syncing(self.requester.user_id, None))
+        Deferred.fromCoroutine(
+            self.hs.get(PresenceHandler).user_syncing(self.requester.user_id, None)
+        ).addErrback(lambda failure: logger.error("presence on connect failed: %s", failure.value))
         self.session.poke()
 
     def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
@@ -93,7 +95,7 @@ class StreamFactory(WebSocketServerFactory):
         self.hs = hs
         self.pending: tuple[Any, Any, dict[str, Any]] | None = None
         self.setProtocolOptions(autoPingInterval=PING_INTERVAL_S, autoPingTimeout=PING_TIMEOUT_S,
-                                maxMessagePayloadSize=MAX_CLIENT_MESSAGE)
+                                maxMessagePayloadSize=MAX_CLIENT_MESSAGE, webStatus=False)
 
     def buildProtocol(self, addr: Any) -> StreamProtocol:
         protocol: StreamProtocol = super().buildProtocol(addr)
@@ -137,6 +139,9 @@ class StreamResource(Resource):
             self._refuse(request, MatrixError(500, "M_UNKNOWN", "Internal server error"))
             return
         if request._disconnected:
+            return
+        if (request.getHeader("upgrade") or "").lower() != "websocket":
+            self._refuse(request, MatrixError(400, "M_UNRECOGNIZED", "This endpoint only speaks WebSocket"))
             return
         self.factory.pending = (requester, since, sync_filter)
         try:

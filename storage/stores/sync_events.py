@@ -57,6 +57,9 @@ class SyncEventsStore:
     async def memberships_at(self, user_id: str, room_ids: Iterable[str],
                              position: int) -> dict[str, MembershipAt]:
         """The user's membership in each room as of ``position`` (absent: none yet)."""
+        room_ids = list(room_ids)
+        if not room_ids:
+            return {}
 
         def select(txn: Transaction) -> dict[str, MembershipAt]:
             found = {}

@@ -147,6 +147,21 @@ class StreamClient:
                 return message
             skipped.append(message)
 
+    def next_reply(self) -> dict[str, Any]:
+        """The next message that is not a sync frame (frames are acknowledged and dropped)."""
+        while True:
+            message = self.receive()
+            if message.get("type") != "sync":
+                return message
+            self.ack(message["sync"]["next_batch"])
+
+    def close_code(self) -> int | None:
+        """Read until the server closes the socket; its close code."""
+        while True:
+            opcode, data = self.ws.recv_data(control_frame=True)
+            if opcode == websocket.ABNF.OPCODE_CLOSE:
+                return int.from_bytes(data[:2], "big") if len(data) >= 2 else None
+
     def frames(self) -> Iterator[dict[str, Any]]:
         while True:
             yield self.next_frame()

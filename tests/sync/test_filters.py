@@ -72,6 +72,9 @@ def test_types_and_rooms_filters(server: RunningServer) -> None:
     dropped = create_room(alice)
     send_text(alice, kept, "hello")
     alice.put(f"/_matrix/client/v3/rooms/{kept}/state/m.room.topic/", {"topic": "t"})
+    # Ephemeral news of a filtered-out room must not bring the room back in.
+    alice.put(f"/_matrix/client/v3/rooms/{dropped}/typing/{alice.user_id}", {"typing": True})
+    alice.post(f"/_matrix/client/v3/rooms/{dropped}/receipt/m.read/{send_text(alice, dropped, 'x')}", {})
     body = sync(alice, sync_filter={"room": {"rooms": [kept], "timeline": {"types": ["m.room.message"]}}})
     assert joined_room(body, dropped) is None
     assert {e["type"] for e in timeline_events(body, kept)} == {"m.room.message"}

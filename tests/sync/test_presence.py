@@ -57,3 +57,16 @@ def test_presence_disabled_answers_but_sends_nothing(server: RunningServer) -> N
     assert alice.get(status_path(alice.user_id)).body["presence"] == "online"
     assert "presence" not in sync(bob, since, timeout=300)
     assert "presence" not in sync(bob)
+
+
+def test_joining_a_room_brings_its_members_presence(presence_server: RunningServer) -> None:
+    base = presence_server.base_url
+    alice, bob = register_user(base), register_user(base)
+    room_id = create_room(alice)
+    assert alice.put(status_path(alice.user_id), {"presence": "unavailable"}).status == 200
+    since = sync(bob, set_presence="offline")["next_batch"]
+    assert alice.post(f"/_matrix/client/v3/rooms/{room_id}/invite", {"user_id": bob.user_id}).status == 200
+    assert bob.post(f"/_matrix/client/v3/join/{room_id}", {}).status == 200
+    sync_until(bob, since, lambda b: any(e["content"]["presence"] == "unavailable"
+                                         for e in presence_of(b, alice.user_id)),
+               set_presence="offline")

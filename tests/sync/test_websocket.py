@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import websocket
 
@@ -116,7 +114,7 @@ def test_requests_over_the_socket(server: RunningServer) -> None:
     assert stream.request("dance")["errcode"] == "M_UNRECOGNIZED"
     assert stream.request("send", room_id=room_id)["errcode"] == "M_MISSING_PARAM"
     stream.ws.send("not json")
-    assert stream.receive()["errcode"] == "M_NOT_JSON"
+    assert stream.next_reply()["errcode"] == "M_NOT_JSON"
     stream.close()
 
 
@@ -127,9 +125,7 @@ def test_second_connection_for_the_device_replaces_the_first(server: RunningServ
     first.next_frame()
     second = StreamClient.connect(alice)
     second.next_frame()
-    with pytest.raises(websocket.WebSocketConnectionClosedException):
-        while True:
-            first.receive()
+    assert first.close_code() == 4000
     event_id = send_text(alice, room_id, "to the new socket")
     assert event_id in frame_events(second.next_frame(), room_id)
     second.close()
@@ -145,5 +141,4 @@ def test_upgrade_needs_a_valid_token_and_params(server: RunningServer) -> None:
         websocket.create_connection(f"{url}?access_token={alice.access_token}&since=%21", timeout=10)
     assert bad_since.value.status_code == 400
     plain = alice.get(WS_PATH)
-    assert plain.status >= 400
-    assert json.dumps(plain.body)
+    assert plain.status == 400 and plain.errcode == "M_UNRECOGNIZED"

@@ -41,6 +41,15 @@ class PresenceProvider:
                       if s.stream_id <= upto]
         else:
             states = [s for s in await self.store.get_changes(since, upto) if s.user_id in audience]
+            # People met in a room joined since the last sync: their current presence,
+            # which the client has never been sent.
+            met: set[str] = set()
+            for room_id in context.get("newly_joined_rooms", ()):
+                met |= await joined_users(self.hs, room_id)
+            met -= {s.user_id for s in states} | {request.user_id}
+            if met:
+                states += [s for s in await self.store.get_presence_for_users(sorted(met))
+                           if s.stream_id <= upto]
         now = now_ms()
         events = presence_filter.filter([presence_event(state, now) for state in states])
         if presence_filter.limit is not None:

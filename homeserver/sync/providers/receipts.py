@@ -40,10 +40,12 @@ class ReceiptsProvider:
 
     async def build(self, request: SyncRequest, since: int | None, upto: int,
                     response: dict[str, Any], context: dict[str, Any]) -> None:
-        ephemeral = request_filter(request, context).ephemeral
+        sync_filter = request_filter(request, context)
+        ephemeral = sync_filter.ephemeral
         if ephemeral.blocks_everything or not ephemeral.allows_type("m.receipt"):
             return
-        joined: set[str] = {room for room in context["joined_rooms"] if ephemeral.allows_room(room)}
+        joined: set[str] = {room for room in context["joined_rooms"]
+                            if ephemeral.allows_room(room) and sync_filter.allows_room(room)}
         if since is None:
             found = await self.store.get_receipts_for_rooms(sorted(joined), upto)
         else:

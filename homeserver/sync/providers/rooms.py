@@ -80,6 +80,7 @@ class RoomsProvider:
         context["joined_rooms"] = joined
         context["events_upto"] = upto
         context["rooms_needing_summary"] = set()
+        context["newly_joined_rooms"] = set()
         if since is None:
             await self._initial(request, sync_filter, now, upto, response, context)
         else:
@@ -118,6 +119,7 @@ class RoomsProvider:
                 was_joined = membership.membership == JOIN
             if membership.membership == JOIN:
                 if not was_joined:
+                    context["newly_joined_rooms"].add(room_id)
                     await self._joined_room(request, sync_filter, room_id, None, upto, True,
                                             response, context)
                 elif full_state or room_id in with_events:

@@ -1,0 +1,5 @@
+"""``python -m bench``: run the Vignette-vs-Synapse client-API benchmark."""
+
+from bench.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,55 @@
+"""The workload list, in the order each server runs it."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import attrs
+
+from bench.context import Context, Options
+from bench.workloads.delivery import (
+    fanout_large,
+    fanout_members,
+    send_to_sync_latency,
+    stream_fanout_large,
+    stream_fanout_members,
+)
+from bench.workloads.idle import idle_longpolls, idle_streams
+from bench.workloads.initial_sync import initial_sync
+from bench.workloads.sends import concurrent_sends, sequential_sends
+
+Metrics = dict[str, float]
+
+
+@attrs.frozen
+class Workload:
+    name: str
+    title: str
+    run: Callable[[Context], Awaitable[Metrics]]
+    enabled: Callable[[Options], bool] = lambda options: True
+    skip_reason: str = ""
+    timeout_factor: float = 1.0  # times --workload-timeout
+    # Synapse has no WebSocket stream: our stream workloads are set against its long-poll numbers.
+    synapse_baseline: str | None = None
+    # Memory workloads start from a freshly started process, so earlier workloads' heaps don't skew them.
+    restart_first: bool = False
+
+
+def all_workloads() -> list[Workload]:
+    return [
+        Workload("idle_longpoll", "idle /sync long-polls held open", idle_longpolls, restart_first=True),
+        Workload("send_sequential", "sequential sends, one user", sequential_sends),
+        Workload("send_concurrent", "concurrent senders in one room", concurrent_sends),
+        Workload("send_to_sync", "send -> /sync delivery latency", send_to_sync_latency),
+        Workload("initial_sync", "initial sync, user in N rooms", initial_sync),
+        Workload("fanout", "fan-out, every member long-polling /sync", fanout_members),
+        Workload("fanout_large", "fan-out to the large room (--large)", fanout_large,
+                 enabled=lambda options: options.large, skip_reason="needs --large", timeout_factor=3.0),
+        Workload("ws_idle", "idle WebSocket streams (vs Synapse long-polls)", idle_streams,
+                 synapse_baseline="idle_longpoll", restart_first=True),
+        Workload("ws_fanout", "fan-out over WebSocket streams (vs Synapse long-polls)", stream_fanout_members,
+                 synapse_baseline="fanout"),
+        Workload("ws_fanout_large", "large fan-out over WebSocket streams (--large)", stream_fanout_large,
+                 enabled=lambda options: options.large, skip_reason="needs --large", timeout_factor=3.0,
+                 synapse_baseline="fanout_large"),
+    ]
