@@ -63,10 +63,14 @@ class DeviceListsHandler:
         stream positions of the same tokens: membership changes in that range in
         the user's rooms (theirs or others') are the join/leave transitions.
         """
+        events_moved = events_since is not None and events_upto is not None and events_upto > events_since
+        if upto <= since and not events_moved:
+            return DeviceListDelta(frozenset(), frozenset())  # the common idle wake-up: no queries
         shared_now = await self.users_sharing_rooms(user_id)
         changed = (await self.store.get_changed_users(since, upto)) & shared_now
         left: set[str] = set()
-        if events_since is not None and events_upto is not None and events_upto > events_since:
+        if events_moved:
+            assert events_since is not None and events_upto is not None
             my_rooms = set(await self.members.get_rooms_with_membership(user_id))
             moved = await self.store.get_membership_movers(events_since, events_upto)
             candidates: set[str] = set()
