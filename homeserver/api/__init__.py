@@ -17,6 +17,7 @@ from homeserver.api import (
     directory,
     filter,
     health,
+    keys,
     login,
     logout,
     metrics,
@@ -28,10 +29,12 @@ from homeserver.api import (
     register,
     relations,
     room_history,
+    room_keys,
     room_send,
     room_state,
     rooms,
     sync,
+    to_device,
     typing,
     user_directory,
     versions,
@@ -68,6 +71,9 @@ API_MODULES: list[ModuleType] = [
     account_data,
     capabilities,
     admin_register,
+    keys,
+    room_keys,
+    to_device,
 ]
 
 

@@ -7,6 +7,8 @@ user's joined rooms in the shared context for the ephemeral providers.
 from __future__ import annotations
 
 from homeserver.sync.providers.account_data import AccountDataProvider
+from homeserver.sync.providers.e2ee_device_lists import E2eeDeviceListsProvider
+from homeserver.sync.providers.e2ee_to_device import E2eeToDeviceProvider
 from homeserver.sync.providers.presence import PresenceProvider
 from homeserver.sync.providers.receipts import ReceiptsProvider
 from homeserver.sync.providers.rooms import RoomsProvider
@@ -18,4 +20,6 @@ PROVIDERS: list[type] = [
     ReceiptsProvider,
     TypingProvider,
     PresenceProvider,
+    E2eeToDeviceProvider,
+    E2eeDeviceListsProvider,
 ]

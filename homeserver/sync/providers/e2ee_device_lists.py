@@ -1,0 +1,38 @@
+"""device_lists.changed / device_lists.left (stream "device_lists").
+
+Only for incremental syncs: after an initial sync the client queries everyone's
+keys anyway. Join and leave transitions come from the room event stream range
+of the same sync, so the "events" positions of both tokens are read too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeserver.handlers.device_lists import DEVICE_LISTS_STREAM, DeviceListsHandler
+from homeserver.sync.provider import StreamToken, SyncRequest
+
+EVENTS_STREAM = "events"
+
+
+class E2eeDeviceListsProvider:
+    stream = DEVICE_LISTS_STREAM
+
+    def __init__(self, hs: Any) -> None:
+        self.device_lists = hs.get(DeviceListsHandler)
+
+    async def prepare(self) -> None:
+        await self.device_lists.stream.generator()
+
+    def current_position(self) -> int:
+        return self.device_lists.stream.current_position()
+
+    async def build(self, request: SyncRequest, since: int | None, upto: int,
+                    response: dict[str, Any], context: dict[str, Any]) -> None:
+        if since is None or request.since is None:
+            return
+        events_upto = StreamToken.parse(response["next_batch"]).get(EVENTS_STREAM)
+        delta = await self.device_lists.delta(request.user_id, since, upto,
+                                              request.since.get(EVENTS_STREAM), events_upto)
+        if delta.changed or delta.left:
+            response["device_lists"] = {"changed": sorted(delta.changed), "left": sorted(delta.left)}
