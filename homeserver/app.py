@@ -90,6 +90,7 @@ class HomeServer:
             site.requestFactory = bounded_request_factory(
                 max(self.config.max_request_body_size, self.config.max_upload_size),
                 self.config.max_request_body_size,
+                trust_forwarded_for=listener.x_forwarded,
             )
             site.displayTracebacks = False
             site.noisy = False

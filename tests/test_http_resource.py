@@ -100,3 +100,16 @@ async def test_matrix_error_and_unexpected_error() -> None:
 async def test_body_beyond_what_the_site_buffers_is_too_large() -> None:
     code, body = await call("POST", "/echo/x", b'{"x": "' + b"a" * (10 * MAX_BODY) + b'"}')
     assert (code, body["errcode"]) == (413, "M_TOO_LARGE")
+
+
+@pytest_twisted.ensureDeferred
+async def test_nul_characters_are_refused() -> None:
+    code, body = await call("POST", "/echo/x", b'{"x": "a\\u0000b"}')
+    assert (code, body["errcode"]) == (400, "M_BAD_JSON")
+    code, body = await call("POST", "/echo/a%00b", b"{}")
+    assert (code, body["errcode"]) == (400, "M_INVALID_PARAM")
+    code, body = await call("POST", "/echo/x?limit=1%00", b"{}")
+    assert (code, body["errcode"]) == (400, "M_INVALID_PARAM")
+    # An escaped backslash followed by the letters u0000 is ordinary text.
+    code, body = await call("POST", "/echo/x", b'{"x": "a\\\\u0000b"}')
+    assert code == 200 and body["body"] == {"x": "a\\u0000b"}

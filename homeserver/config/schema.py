@@ -36,6 +36,10 @@ def _server_name(value: str) -> str | None:
     return server_name_problem(value)
 
 
+def _bcrypt_rounds(value: int) -> str | None:
+    return None if 4 <= value <= 31 else "expected a bcrypt cost from 4 to 31"
+
+
 def _cidr_list(values: list[str]) -> str | None:
     for value in values:
         try:
@@ -164,6 +168,7 @@ class HomeserverConfig:
     tls_private_key_path: str | None = field(None)
 
     enable_registration: bool = field(False)
+    bcrypt_rounds: int = field(12, check=_bcrypt_rounds)
     enable_registration_without_verification: bool = field(False)
     registration_shared_secret: str | None = field(None)
     registration_requires_token: bool = field(False)
@@ -188,3 +193,4 @@ class HomeserverConfig:
 
     max_group_size: int = field(1500, check=_positive)
     to_device_retention: Duration = field(Duration(30 * 86_400_000))
+    to_device_inbox_limit: int = field(10_000, check=_positive)

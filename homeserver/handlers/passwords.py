@@ -10,7 +10,6 @@ from typing import Any
 import bcrypt
 from twisted.internet.threads import deferToThread
 
-DEFAULT_BCRYPT_ROUNDS = 12
 BCRYPT_MAX_BYTES = 72
 
 
@@ -35,8 +34,7 @@ def _verify(password: str, stored_hash: str) -> bool:
 
 class PasswordHasher:
     def __init__(self, hs: Any) -> None:
-        # ``bcrypt_rounds`` (Synapse's key) is read if the config offers it.
-        self.rounds = int(getattr(hs.config, "bcrypt_rounds", DEFAULT_BCRYPT_ROUNDS))
+        self.rounds = hs.config.bcrypt_rounds
         self._decoy_hash: str | None = None
 
     async def hash(self, password: str) -> str:

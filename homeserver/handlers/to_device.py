@@ -2,7 +2,7 @@
 
 A message stays in the recipient device's inbox until that device syncs with a
 token covering it (Signal-Server's rule), or until ``to_device_retention``
-passes. Each inbox holds at most INBOX_LIMIT messages; past that the sender
+passes. Each inbox holds at most ``to_device_inbox_limit`` messages; past that the sender
 gets M_LIMIT_EXCEEDED (429), since the inbox drains as soon as the device syncs.
 Only local recipients are delivered to for now: messages for users on other
 servers are dropped (there is no federation sender yet).
@@ -28,17 +28,15 @@ logger = logging.getLogger(__name__)
 
 TO_DEVICE_STREAM = "to_device"
 ALL_DEVICES = "*"
-# Undelivered messages one device may hold (proposed config key: to_device_inbox_limit).
-INBOX_LIMIT = 10_000
 MAX_MESSAGES_PER_REQUEST = 10_000
 PURGE_INTERVAL_S = 3600.0
 INBOX_FULL_RETRY_MS = 60_000
 
 
-def inbox_full(user_id: str, device_id: str) -> MatrixError:
+def inbox_full(user_id: str, device_id: str, limit: int) -> MatrixError:
     return MatrixError(429, "M_LIMIT_EXCEEDED",
                        f"The to-device inbox of {user_id} device {device_id} is full "
-                       f"({INBOX_LIMIT} undelivered messages); retry once it has synced",
+                       f"({limit} undelivered messages); retry once it has synced",
                        retry_after_ms=INBOX_FULL_RETRY_MS)
 
 
@@ -47,6 +45,7 @@ class ToDeviceHandler:
         self.hs = hs
         self.server_name: str = hs.server_name
         self.store = hs.get(DeviceInboxStore)
+        self.inbox_limit: int = hs.config.to_device_inbox_limit
         self.devices = hs.get(DeviceStore)
         self.stream = NotifyingStream(hs, TO_DEVICE_STREAM, self.store.stream_ids)
         self.retention_ms = int(hs.config.to_device_retention)
@@ -102,9 +101,9 @@ class ToDeviceHandler:
         async with generator.get_next_mult(len(messages)) as stream_ids:
             try:
                 stored = await self.store.add_messages(sender_user_id, sender_device_id, txn_id, messages,
-                                                       stream_ids, now_ms(self.hs), INBOX_LIMIT)
+                                                       stream_ids, now_ms(self.hs), self.inbox_limit)
             except InboxFull as full:
-                raise inbox_full(full.user_id, full.device_id) from None
+                raise inbox_full(full.user_id, full.device_id, self.inbox_limit) from None
         if stored:
             self.stream.written(stream_ids[-1], {m.user_id for m in messages})
 
@@ -117,4 +116,4 @@ class ToDeviceHandler:
         if upto <= after:
             return []
         return [event for _, event in
-                await self.store.get_messages(user_id, device_id, after, upto, 2 * INBOX_LIMIT)]
+                await self.store.get_messages(user_id, device_id, after, upto, 2 * self.inbox_limit)]

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import re
 from typing import Any
 
+from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.web.server import Request
 
 from homeserver.http.errors import bad_json, invalid_param, missing_param, not_json, too_large
@@ -14,12 +17,23 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+# An escaped U+0000 ("\u0000" preceded by an even number of backslashes).
+_ESCAPED_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+
+
 def parse_json(raw: bytes) -> Any:
-    """Decode strict JSON (no NaN/Infinity), raising M_NOT_JSON."""
+    """Decode strict JSON (no NaN/Infinity), raising M_NOT_JSON.
+
+    Strings holding U+0000 are refused (M_BAD_JSON): no Matrix field needs it,
+    and PostgreSQL cannot store it in a text column.
+    """
     try:
-        return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+        value = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise not_json() from None
+    if _ESCAPED_NUL.search(raw):
+        raise bad_json("Strings may not contain U+0000")
+    return value
 
 
 DEFAULT_MAX_JSON_BODY = 10 * 1024 * 1024
@@ -29,11 +43,29 @@ class BoundedRequest(Request):
     """A request that stops buffering its body past the site's limit.
 
     Twisted would otherwise spool any body, however large, before our code
-    sees it.  ``max_content`` is set per site from the config.
+    sees it.  ``max_content`` is set per site from the config, and so is
+    ``trust_forwarded_for`` (the listener's ``x_forwarded``): behind a reverse
+    proxy the client's address comes from X-Forwarded-For.
     """
 
     max_content: int = DEFAULT_MAX_JSON_BODY
     max_json_body: int = DEFAULT_MAX_JSON_BODY
+    trust_forwarded_for: bool = False
+
+    def getClientAddress(self) -> Any:
+        address = super().getClientAddress()
+        if not self.trust_forwarded_for:
+            return address
+        forwarded = self.getHeader("x-forwarded-for")
+        if not forwarded:
+            return address
+        client = forwarded.split(",")[0].strip()
+        try:
+            version = ipaddress.ip_address(client).version
+        except ValueError:
+            return address
+        kind = IPv4Address if version == 4 else IPv6Address
+        return kind("TCP", client, 0)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -48,8 +80,11 @@ class BoundedRequest(Request):
         super().handleContentChunk(data)
 
 
-def bounded_request_factory(max_content: int, max_json_body: int) -> type[BoundedRequest]:
-    return type("SiteRequest", (BoundedRequest,), {"max_content": max_content, "max_json_body": max_json_body})
+def bounded_request_factory(max_content: int, max_json_body: int,
+                            trust_forwarded_for: bool = False) -> type[BoundedRequest]:
+    return type("SiteRequest", (BoundedRequest,), {
+        "max_content": max_content, "max_json_body": max_json_body, "trust_forwarded_for": trust_forwarded_for,
+    })
 
 
 def read_body(request: Request, max_size: int | None = None) -> bytes:
@@ -93,9 +128,12 @@ def query_str(request: Request, name: str, default: str | None = None, required:
             raise missing_param(name)
         return default
     try:
-        return values[0].decode("utf-8")
+        text = values[0].decode("utf-8")
     except UnicodeDecodeError:
         raise invalid_param(f"{name} is not UTF-8") from None
+    if "\x00" in text:
+        raise invalid_param(f"{name} may not contain U+0000")
+    return text
 
 
 def query_int(request: Request, name: str, default: int | None = None, minimum: int | None = None,

@@ -14,7 +14,7 @@ from twisted.python.failure import Failure
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
-from homeserver.http.errors import MatrixError, unrecognized
+from homeserver.http.errors import MatrixError, invalid_param, unrecognized
 from homeserver.http.router import Router
 from homeserver.metrics import HTTP_REQUEST_SECONDS, HTTP_REQUESTS
 
@@ -86,6 +86,10 @@ class JsonApiResource(Resource):
             self._write_error(request, error)
             return NOT_DONE_YET
         request.route_name = route.name  # type: ignore[attr-defined]
+        if any("\x00" in value for value in params.values()):
+            # No Matrix identifier contains U+0000, and PostgreSQL cannot store it in text.
+            self._write_error(request, invalid_param("Path parameters may not contain U+0000"))
+            return NOT_DONE_YET
         deferred = Deferred.fromCoroutine(route.handler(request, **params))
         deferred.addCallbacks(self._write_result, self._write_failure, callbackArgs=(request,), errbackArgs=(request,))
         return NOT_DONE_YET

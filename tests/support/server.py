@@ -44,6 +44,8 @@ def write_config(directory: Path, database: dict[str, Any], server_name: str = "
         "enable_registration": True,
         "enable_registration_without_verification": True,
         "registration_shared_secret": "test-shared-secret",
+        # The cheapest bcrypt cost: tests register hundreds of users.
+        "bcrypt_rounds": 4,
         "rc_message": {"enabled": False},
         "rc_registration": {"enabled": False},
         "rc_login": {"address": {"enabled": False}, "account": {"enabled": False},
