@@ -13,10 +13,11 @@ from twisted.web.server import Site
 
 from homeserver.api import modules_for_resources
 from homeserver.config.schema import HomeserverConfig, Listener
+from homeserver.events.builder import ServerSigningKey
 from homeserver.http.request import bounded_request_factory
 from homeserver.http.resource import JsonApiResource, ListenerRoot
 from homeserver.http.router import Router
-from homeserver.signing_key import ServerSigningKey, read_signing_keys
+from homeserver.signing_key import read_signing_keys
 from storage.engine import Database, create_database
 from storage.migrate import prepare_database
 
@@ -43,7 +44,10 @@ class HomeServer:
         self.config = config
         self.reactor = reactor
         self.server_name = config.server_name
-        self.signing_keys: list[ServerSigningKey] = read_signing_keys(config.signing_key_path)
+        self.signing_keys: list[ServerSigningKey] = [
+            ServerSigningKey(config.server_name, entry.key_id, entry.key)
+            for entry in read_signing_keys(config.signing_key_path)
+        ]
         self.signing_key = self.signing_keys[0]
         self._db: Database | None = None
         self._components: dict[type, Any] = {}

@@ -20,13 +20,11 @@ class SigningKeyError(Exception):
 
 
 @attrs.frozen
-class ServerSigningKey:
+class KeyFileEntry:
+    """One line of the key file; the HomeServer pairs it with the server name."""
+
     key_id: str  # e.g. "ed25519:a_AbCd"
     key: SigningKey = attrs.field(repr=False)
-
-    @property
-    def version(self) -> str:
-        return self.key_id.split(":", 1)[1]
 
 
 def _b64_decode_unpadded(text: str) -> bytes:
@@ -42,7 +40,7 @@ def generate_key_version() -> str:
     return "a_" + "".join(secrets.choice(alphabet) for _ in range(4))
 
 
-def parse_signing_keys(text: str) -> list[ServerSigningKey]:
+def parse_signing_keys(text: str) -> list[KeyFileEntry]:
     keys = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip() or line.lstrip().startswith("#"):
@@ -56,13 +54,13 @@ def parse_signing_keys(text: str) -> list[ServerSigningKey]:
             raise SigningKeyError(f"line {number}: the seed is not base64") from exc
         if len(seed) != 32:
             raise SigningKeyError(f"line {number}: the seed must be 32 bytes, got {len(seed)}")
-        keys.append(ServerSigningKey(key_id=f"ed25519:{parts[1]}", key=SigningKey(seed)))
+        keys.append(KeyFileEntry(key_id=f"ed25519:{parts[1]}", key=SigningKey(seed)))
     if not keys:
         raise SigningKeyError("no ed25519 key in the file")
     return keys
 
 
-def read_signing_keys(path: str) -> list[ServerSigningKey]:
+def read_signing_keys(path: str) -> list[KeyFileEntry]:
     try:
         with open(path, encoding="ascii") as handle:
             return parse_signing_keys(handle.read())

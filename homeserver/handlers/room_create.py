@@ -132,7 +132,7 @@ class RoomCreationHandler:
     def __init__(self, hs: Any) -> None:
         self.hs = hs
         self.server_name: str = hs.server_name
-        self.key = ServerSigningKey(hs.server_name, hs.signing_key.key_id, hs.signing_key.key)
+        self.key: ServerSigningKey = hs.signing_key
         self.queue = hs.get(RoomEventQueue)
         self.aliases = hs.get(AliasStore)
 

@@ -119,7 +119,7 @@ class RoomEventQueue:
     def __init__(self, hs: Any) -> None:
         self.hs = hs
         self.server_name: str = hs.server_name
-        self.key = ServerSigningKey(hs.server_name, hs.signing_key.key_id, hs.signing_key.key)
+        self.key: ServerSigningKey = hs.signing_key
         self.max_group_size: int = hs.config.max_group_size
         self.events = hs.get(EventStore)
         self.rooms = hs.get(RoomStore)
