@@ -13,6 +13,9 @@ from homeserver.handlers.e2e_json import require_object, require_string
 from homeserver.http.errors import MatrixError, bad_json, invalid_param, not_found, too_large
 from storage.stores.e2e_room_keys import BackupVersion, E2eRoomKeysStore, KeySelector, RoomKey
 
+# The value types the HTTP layer needs, so it never imports storage itself.
+__all__ = ["KeySelector", "RoomKey", "RoomKeysHandler", "parse_room_key", "parse_sessions", "should_replace"]
+
 MAX_KEYS_PER_UPLOAD = 10_000
 MAX_AUTH_DATA_KEYS = 100
 
