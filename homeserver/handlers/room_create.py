@@ -133,6 +133,7 @@ class RoomCreationHandler:
         self.hs = hs
         self.server_name: str = hs.server_name
         self.key: ServerSigningKey = hs.signing_key
+        self._last_create_ts = 0
         self.queue = hs.get(RoomEventQueue)
         self.aliases = hs.get(AliasStore)
 
@@ -212,10 +213,19 @@ class RoomCreationHandler:
             return build_event(
                 room_version=version, event_type="m.room.create", sender=user_id, content=content,
                 room_id=room_id, prev_event_ids=[], auth_event_ids=[], depth=1,
-                origin_server_ts=int(time.time() * 1000), key=self.key, state_key="",
+                origin_server_ts=self._next_create_ts(), key=self.key, state_key="",
             )
         except (TypeError, ValueError) as exc:
             raise bad_json(f"Invalid creation_content: {exc}") from None
+
+    def _next_create_ts(self) -> int:
+        """A timestamp later than any create event made before.
+
+        From v12 the room ID is the create event's hash, so two identical
+        createRoom calls in the same millisecond would otherwise collide.
+        """
+        self._last_create_ts = max(int(time.time() * 1000), self._last_create_ts + 1)
+        return self._last_create_ts
 
     def _power_levels(self, user_id: str, request: CreateRoomRequest, preset: PresetConfig,
                       version: RoomVersion) -> dict[str, Any]:

@@ -34,18 +34,21 @@ class StreamProtocol(WebSocketServerProtocol):
 
     def onOpen(self) -> None:
         hub = self.hs.get(WebSocketHub)
-        self.session = StreamSession(
+        # The callback holds the session itself: self.session is cleared on close,
+        # and a frame being built when the socket closes may still report its rooms.
+        session = StreamSession(
             self.hs, self.requester.user_id, self.requester.device_id,
             self.requester.access_token_id, self.sync_filter, self.since,
-            send=self.send_json, on_rooms=lambda rooms: hub.set_rooms(self.session, rooms),
+            send=self.send_json, on_rooms=lambda rooms: hub.set_rooms(session, rooms),
         )
-        previous = hub.register(self.session, self)
+        self.session = session
+        previous = hub.register(session, self)
         if previous is not None:
             previous.sendClose(CLOSE_REPLACED, "Replaced by a newer connection for this device")
         Deferred.fromCoroutine(
             self.hs.get(PresenceHandler).user_syncing(self.requester.user_id, None)
         ).addErrback(lambda failure: logger.error("presence on connect failed: %s", failure.value))
-        self.session.poke()
+        session.poke()
 
     def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
         if self.session is not None:

@@ -156,3 +156,20 @@ def test_non_json_body(alice: Client) -> None:
 def test_needs_a_token(server: RunningServer) -> None:
     response = Client(server.base_url).post(f"{V3}/createRoom", {})
     assert (response.status, response.errcode) == (401, "M_MISSING_TOKEN")
+
+
+def test_identical_concurrent_creates_get_distinct_v12_rooms(server: RunningServer) -> None:
+    """v12 room IDs are create-event hashes; identical requests must still make distinct rooms."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    carol = new_user(server.base_url)
+    clients = [Client(server.base_url, access_token=carol.access_token) for _ in range(12)]
+
+    def create(client: Client) -> tuple[int, str | None]:
+        response = client.post(f"{V3}/createRoom", {"preset": "private_chat", "room_version": "12"})
+        return response.status, response.body.get("room_id")
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        results = list(pool.map(create, clients))
+    assert [status for status, _ in results] == [200] * 12
+    assert len({room_id for _, room_id in results}) == 12

@@ -142,3 +142,17 @@ def test_upgrade_needs_a_valid_token_and_params(server: RunningServer) -> None:
     assert bad_since.value.status_code == 400
     plain = alice.get(WS_PATH)
     assert plain.status == 400 and plain.errcode == "M_UNRECOGNIZED"
+
+
+def test_a_stream_closed_at_once_leaves_no_error_behind(server: RunningServer) -> None:
+    """Closing before the first frame is built must not trip the frame's room bookkeeping."""
+    alice = register_user(server.base_url)
+    create_room(alice)
+    for _ in range(5):
+        StreamClient.connect(alice).ws.close()
+    stream = StreamClient.connect(alice)
+    try:
+        assert "next_batch" in stream.next_frame()
+    finally:
+        stream.ws.close()
+    assert "AttributeError" not in server.output()
