@@ -93,6 +93,10 @@ class StreamSession:
                 self._on_rooms(context.get("joined_rooms", set()))
                 if self.closed:
                     return
+                # The hub learns this session's rooms only now: an advance in one of them
+                # after ``upto`` may have found no one to poke, so look again.
+                if await self.builder.current_token() != upto:
+                    self.dirty = True
                 if self.acked is None or has_changes(response):
                     self.in_flight = upto
                     self._send({"type": "sync", "sync": response})
