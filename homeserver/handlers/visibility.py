@@ -45,12 +45,9 @@ async def filter_events_for_client(hs: Any, user_id: str,
     event_store = hs.get(EventStore)
     groups = hs.get(StateGroupStore)
     member_key = ("m.room.member", user_id)
-    state_by_group: dict[int, dict[tuple[str, str], str]] = {}
-    for stored in events:
-        if stored.state_group not in state_by_group:
-            state_by_group[stored.state_group] = await groups.get_state_ids_filtered(
-                stored.state_group, keys=(HISTORY_KEY, member_key)
-            )
+    state_by_group = await groups.get_state_ids_filtered_many(
+        [stored.state_group for stored in events], keys=(HISTORY_KEY, member_key)
+    )
     needed = {i for state in state_by_group.values() for i in state.values()}
     needed |= {s.replaces_state for s in events if s.replaces_state and _is_relevant(s, user_id)}
     state_events = await event_store.get_events(needed)

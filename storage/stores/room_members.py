@@ -21,6 +21,11 @@ _MEMBERSHIP = (
     " WHERE room_id = ? AND user_id = ?"
 )
 _MEMBERSHIPS_IN_ROOM = "SELECT user_id, membership FROM room_members_current WHERE room_id = ?"
+_MEMBERSHIPS_IN_ROOMS = (
+    "SELECT room_id, user_id, membership FROM room_members_current WHERE room_id IN ({rooms})"
+)
+# Rooms per IN (...) list: well under SQLite's bound-parameter limit.
+ROOMS_PER_QUERY = 500
 _ROOMS_WITH_MEMBERSHIP = (
     "SELECT room_id, membership, event_id, stream_ordering FROM room_members_current"
     " WHERE user_id = ? AND forgotten = 0"
@@ -101,6 +106,23 @@ class RoomMemberStore:
         """{user_id: membership} for everyone with any membership in the room."""
         rows = await self.db.execute("get_memberships_in_room", _MEMBERSHIPS_IN_ROOM, room_id)
         return {row[0]: row[1] for row in rows}
+
+    async def get_memberships_in_rooms(self, room_ids: Iterable[str]) -> dict[str, dict[str, str]]:
+        """get_memberships_in_room for many rooms in one transaction (initial sync asks for all)."""
+        rooms = list(room_ids)
+
+        def select(txn: Transaction) -> dict[str, dict[str, str]]:
+            found: dict[str, dict[str, str]] = {room: {} for room in rooms}
+            for start in range(0, len(rooms), ROOMS_PER_QUERY):
+                batch = rooms[start:start + ROOMS_PER_QUERY]
+                txn.execute(_MEMBERSHIPS_IN_ROOMS.format(rooms=",".join("?" * len(batch))), batch)
+                for room_id, user_id, membership in txn.fetchall():
+                    found[room_id][user_id] = membership
+            return found
+
+        if not rooms:
+            return {}
+        return await self.db.run_interaction("get_memberships_in_rooms", select)
 
     async def get_rooms_with_membership(self, user_id: str) -> dict[str, Membership]:
         """Every room the user has a (not forgotten) membership in, with that membership."""

@@ -10,7 +10,7 @@ not with room size times event count.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from storage.engine import Transaction
@@ -28,6 +28,17 @@ _CHAIN = (
     " UNION ALL SELECT g.id, g.prev_group, c.n + 1 FROM state_groups g JOIN chain c ON g.id = c.prev_group"
     ") SELECT id FROM chain ORDER BY n"
 )
+# The chains of several groups at once, each row tagged with the group it started from.
+_CHAINS = (
+    "WITH RECURSIVE chain (origin, id, prev_group, n) AS ("
+    " SELECT id, id, prev_group, 0 FROM state_groups WHERE id IN ({ids})"
+    " UNION ALL SELECT c.origin, g.id, g.prev_group, c.n + 1 FROM state_groups g"
+    " JOIN chain c ON g.id = c.prev_group"
+    ") SELECT origin, id FROM chain ORDER BY origin, n"
+)
+# Groups per _CHAINS query: their chains (each at most SNAPSHOT_INTERVAL long) become the
+# IN list of the entries query, which must stay under SQLite's bound-parameter limit.
+GROUPS_PER_QUERY = 20
 _ENTRIES_IN = "SELECT state_group, type, state_key, event_id FROM state_group_entries WHERE state_group IN "
 _INSERT_GROUP = "INSERT INTO state_groups (id, room_id, prev_group, chain_length) VALUES (?, ?, ?, ?)"
 _INSERT_ENTRY = (
@@ -73,12 +84,35 @@ class StateGroupStore:
     async def get_state_ids_filtered(self, group: int, keys: Collection[StateKey] = (),
                                      types: Collection[str] = ()) -> StateMap:
         """Only the given (type, state_key) entries and every entry of the given types."""
-        cached = self._cache.get(group)
-        if cached is not None:
-            return {k: v for k, v in cached.items() if k in keys or k[0] in types}
-        return await self.db.run_interaction(
-            "get_state_ids_filtered", read_group_filtered_txn, group, list(keys), list(types)
-        )
+        return (await self.get_state_ids_filtered_many([group], keys, types))[group]
+
+    async def get_state_ids_filtered_many(self, groups: Iterable[int], keys: Collection[StateKey] = (),
+                                          types: Collection[str] = ()) -> dict[int, StateMap]:
+        """get_state_ids_filtered for several groups in one transaction.
+
+        Each transaction is a pool thread hop and, on PostgreSQL, network round
+        trips; history visibility asks this for every group of a timeline.
+        """
+        found: dict[int, StateMap] = {}
+        missing: list[int] = []
+        for group in dict.fromkeys(groups):
+            cached = self._cache.get(group)
+            if cached is not None:
+                found[group] = {k: v for k, v in cached.items() if k in keys or k[0] in types}
+            else:
+                missing.append(group)
+        if missing:
+            key_list, type_list = list(keys), list(types)
+
+            def read(txn: Transaction) -> dict[int, StateMap]:
+                read_groups: dict[int, StateMap] = {}
+                for start in range(0, len(missing), GROUPS_PER_QUERY):
+                    batch = missing[start:start + GROUPS_PER_QUERY]
+                    read_groups.update(read_groups_filtered_txn(txn, batch, key_list, type_list))
+                return read_groups
+
+            found.update(await self.db.run_interaction("get_state_ids_filtered", read))
+        return found
 
     def remember(self, group: int, state: Mapping[StateKey, str]) -> None:
         self._cache[group] = dict(state)
@@ -112,21 +146,32 @@ def read_group_txn(txn: Transaction, group: int) -> StateMap:
     return _resolve(chain, txn.fetchall())
 
 
-def read_group_filtered_txn(txn: Transaction, group: int, keys: list[StateKey],
-                            types: list[str]) -> StateMap:
-    chain = _chain(txn, group)
-    if not chain or not (keys or types):
-        return {}
+def read_groups_filtered_txn(txn: Transaction, groups: list[int], keys: list[StateKey],
+                             types: list[str]) -> dict[int, StateMap]:
+    """Filtered state of several groups ({group: state}) in two statements, not two per group."""
+    if not groups or not (keys or types):
+        return {group: {} for group in groups}
+    txn.execute(_CHAINS.format(ids=",".join("?" * len(groups))), groups)
+    chains: dict[int, list[int]] = {group: [] for group in groups}
+    for origin, link in txn.fetchall():
+        chains[int(origin)].append(int(link))
+    links = sorted({link for chain in chains.values() for link in chain})
+    if not links:
+        return {group: {} for group in groups}
     conditions = ["(type = ? AND state_key = ?)"] * len(keys) + ["type = ?"] * len(types)
-    args: list[Any] = [*chain]
+    args: list[Any] = [*links]
     for event_type, state_key in keys:
         args.extend((event_type, state_key))
     args.extend(types)
     txn.execute(
-        _ENTRIES_IN + "(" + ",".join("?" * len(chain)) + ") AND (" + " OR ".join(conditions) + ")",
+        _ENTRIES_IN + "(" + ",".join("?" * len(links)) + ") AND (" + " OR ".join(conditions) + ")",
         args,
     )
-    return _resolve(chain, txn.fetchall())
+    rows_by_link: dict[int, list[tuple[Any, ...]]] = {}
+    for row in txn.fetchall():
+        rows_by_link.setdefault(int(row[0]), []).append(row)
+    return {group: _resolve(chain, [row for link in chain for row in rows_by_link.get(link, [])])
+            for group, chain in chains.items()}
 
 
 def write_group_txn(txn: Transaction, group: int, room_id: str, prev_group: int | None,

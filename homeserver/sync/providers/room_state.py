@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from homeserver.sync.filtering import SyncFilter
@@ -82,20 +82,26 @@ class RoomStateReader:
         found = await self.events.get_events(ids)
         return sorted(found.values(), key=lambda e: e.stream_ordering)
 
-    async def unread_counts(self, user_id: str, room_id: str, upto: int) -> dict[str, int]:
-        """Messages from others after the user's (public or private) read receipt."""
-        positions = []
-        for event_id in await self.receipts.get_read_receipt_event_ids(room_id, user_id):
-            found = await self.sync_store.event_position(event_id)
-            if found is not None:
-                positions.append(found[0])
-        count = await self.sync_store.count_unread(room_id, user_id, positions, upto)
-        return {"notification_count": count, "highlight_count": 0}
+    async def unread_counts_in_rooms(self, user_id: str, room_ids: Collection[str],
+                                     upto: int) -> dict[str, dict[str, int]]:
+        """Messages from others after the user's (public or private) read receipt, per room.
+
+        Two transactions for all rooms, not several per room.
+        """
+        read = await self.receipts.get_read_receipt_event_ids_in_rooms(user_id, room_ids)
+        counts = await self.sync_store.count_unread_in_rooms(user_id, read, upto)
+        return {room: {"notification_count": count, "highlight_count": 0}
+                for room, count in counts.items()}
 
 
-async def room_summary(hs: Any, user_id: str, room_id: str) -> dict[str, Any]:
-    """m.heroes, m.joined_member_count and m.invited_member_count (spec: RoomSummary)."""
-    memberships = await hs.get(RoomMemberStore).get_memberships_in_room(room_id)
+async def room_summaries(hs: Any, user_id: str, room_ids: Collection[str]) -> dict[str, dict[str, Any]]:
+    """m.heroes, m.joined_member_count and m.invited_member_count (spec: RoomSummary) per room."""
+    by_room = await hs.get(RoomMemberStore).get_memberships_in_rooms(room_ids)
+    return {room: summary_of(user_id, memberships) for room, memberships in by_room.items()}
+
+
+def summary_of(user_id: str, memberships: dict[str, str]) -> dict[str, Any]:
+    """The RoomSummary of a room whose memberships are {user_id: membership}."""
     joined = sorted(u for u, m in memberships.items() if m == "join")
     invited = sorted(u for u, m in memberships.items() if m == "invite")
     heroes = [u for u in [*joined, *invited] if u != user_id][:MAX_HEROES]

@@ -14,7 +14,7 @@ from typing import Any
 from homeserver.sync.filtering import SyncFilter, select_fields
 from homeserver.sync.provider import SyncRequest
 from homeserver.sync.providers.common import joined_room_entry, request_filter, room_entry
-from homeserver.sync.providers.room_state import RoomStateReader, room_summary
+from homeserver.sync.providers.room_state import RoomStateReader, room_summaries
 from homeserver.sync.room_data import (
     STRIPPED_STATE_TYPES,
     Formatter,
@@ -215,7 +215,11 @@ class RoomsProvider:
                      context: dict[str, Any]) -> None:
         joined = response.get("rooms", {}).get("join", {})
         upto = context["events_upto"]
+        # Batched over rooms: per-room reads cost a round trip each on PostgreSQL.
+        unread = await self.state.unread_counts_in_rooms(request.user_id, list(joined), upto)
+        needing = [room for room in joined if room in context.get("rooms_needing_summary", ())]
+        summaries = await room_summaries(self.hs, request.user_id, needing)
         for room_id, entry in joined.items():
-            entry["unread_notifications"] = await self.state.unread_counts(request.user_id, room_id, upto)
-            if room_id in context.get("rooms_needing_summary", ()):
-                entry["summary"] = await room_summary(self.hs, request.user_id, room_id)
+            entry["unread_notifications"] = unread[room_id]
+            if room_id in summaries:
+                entry["summary"] = summaries[room_id]
