@@ -83,17 +83,23 @@ def _version(row: tuple[Any, ...]) -> BackupVersion:
     return BackupVersion(int(row[0]), row[1], json.loads(row[2]), int(row[3]))
 
 
-def _select_keys(txn: Transaction, user_id: str, version: int,
-                 selector: KeySelector) -> dict[tuple[str, str], RoomKey]:
-    sql, args = SELECT_KEYS, [user_id, version]
+def _selector_clause(selector: KeySelector) -> tuple[str, list[str]]:
+    """The extra WHERE terms narrowing a backup to one room or one session."""
     room_id, session_id = selector
+    where, args = "", []
     if room_id is not None:
-        sql += " AND room_id = ?"
+        where += " AND room_id = ?"
         args.append(room_id)
     if session_id is not None:
-        sql += " AND session_id = ?"
+        where += " AND session_id = ?"
         args.append(session_id)
-    txn.execute(sql, args)
+    return where, args
+
+
+def _select_keys(txn: Transaction, user_id: str, version: int,
+                 selector: KeySelector) -> dict[tuple[str, str], RoomKey]:
+    where, args = _selector_clause(selector)
+    txn.execute(SELECT_KEYS + where, [user_id, version, *args])
     return {
         (row[0], row[1]): RoomKey(int(row[2]), int(row[3]), bool(row[4]), json.loads(row[5]))
         for row in txn.fetchall()
@@ -206,15 +212,8 @@ class E2eRoomKeysStore:
             if row is None:
                 return None
             info = _version(row)
-            sql, args = DELETE_KEYS, [user_id, version]
-            room_id, session_id = selector
-            if room_id is not None:
-                sql += " AND room_id = ?"
-                args.append(room_id)
-            if session_id is not None:
-                sql += " AND session_id = ?"
-                args.append(session_id)
-            txn.execute(sql, args)
+            where, args = _selector_clause(selector)
+            txn.execute(DELETE_KEYS + where, [user_id, version, *args])
             if txn.rowcount:
                 txn.execute(BUMP_ETAG, (user_id, version))
                 info = attrs.evolve(info, etag=info.etag + 1)
