@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.support.databases import ENGINES, drop_database
+from tests.support.databases import ENGINES, drop_database, fresh_database_config
 from tests.support.server import RunningServer, start_test_server
 
 
@@ -20,3 +22,11 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     finally:
         running.stop()
         drop_database(database)
+
+
+@pytest.fixture(params=["sqlite3", pytest.param("psycopg2", marks=pytest.mark.postgres)])
+def database_config(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """The ``database`` config section of a fresh database, once per engine, dropped afterwards."""
+    config = fresh_database_config(request.param, tmp_path)
+    yield config
+    drop_database(config)
