@@ -10,10 +10,10 @@ from typing import Any
 
 from twisted.web.server import Request
 
-from homeserver.handlers.account import AccountHandler
-from homeserver.handlers.auth import Auth
-from homeserver.handlers.uia import PasswordUia
-from homeserver.http.errors import MatrixError, forbidden
+from homeserver.errors import MatrixError, forbidden
+from homeserver.handlers.accounts.account import AccountHandler
+from homeserver.handlers.accounts.auth import Auth
+from homeserver.handlers.accounts.uia import PasswordUia
 from homeserver.http.request import optional, parse_json_object, require
 from homeserver.http.router import Router, client_paths
 

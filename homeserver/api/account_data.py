@@ -6,8 +6,8 @@ from typing import Any
 
 from twisted.web.server import Request
 
-from homeserver.handlers.account_data import AccountDataHandler
-from homeserver.handlers.auth import Auth
+from homeserver.handlers.accounts.account_data import AccountDataHandler
+from homeserver.handlers.accounts.auth import Auth
 from homeserver.http.request import parse_json_object
 from homeserver.http.router import Router, client_paths
 

@@ -10,8 +10,8 @@ from typing import Any
 
 from twisted.web.server import Request
 
-from homeserver.handlers.admin import RegistrationTokenAdmin, SharedSecretRegistration
-from homeserver.handlers.auth import Auth
+from homeserver.handlers.accounts.admin import RegistrationTokenAdmin, SharedSecretRegistration
+from homeserver.handlers.accounts.auth import Auth
 from homeserver.http.request import optional, parse_json_object, require
 from homeserver.http.router import Router
 

@@ -7,7 +7,7 @@ from typing import Any
 from twisted.web.server import Request
 
 from homeserver.config.schema import SUPPORTED_ROOM_VERSIONS
-from homeserver.handlers.auth import Auth
+from homeserver.handlers.accounts.auth import Auth
 from homeserver.http.router import Router, client_paths
 
 RESOURCES = ("client",)

@@ -6,10 +6,10 @@ from typing import Any
 
 from twisted.web.server import Request
 
-from homeserver.handlers.auth import Auth
-from homeserver.handlers.devices import MAX_DISPLAY_NAME_LENGTH, DeviceHandler
-from homeserver.handlers.uia import PasswordUia
-from homeserver.http.errors import bad_json
+from homeserver.errors import bad_json
+from homeserver.handlers.accounts.auth import Auth
+from homeserver.handlers.accounts.devices import MAX_DISPLAY_NAME_LENGTH, DeviceHandler
+from homeserver.handlers.accounts.uia import PasswordUia
 from homeserver.http.request import optional, parse_json_object, require
 from homeserver.http.router import Router, client_paths
 

@@ -6,10 +6,10 @@ from typing import Any
 
 from twisted.web.server import Request
 
-from homeserver.handlers.auth import Auth
-from homeserver.handlers.filters import FilterHandler
+from homeserver.handlers.accounts.auth import Auth
 from homeserver.http.request import parse_json_object
 from homeserver.http.router import Router, client_paths
+from homeserver.sync.filters import FilterHandler
 
 RESOURCES = ("client",)
 MAX_FILTER_BODY = 64 * 1024

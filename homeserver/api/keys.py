@@ -8,12 +8,12 @@ from typing import Any
 from twisted.internet.defer import Deferred
 from twisted.web.server import Request
 
-from homeserver.handlers.auth import Auth, Requester
-from homeserver.handlers.cross_signing import CrossSigningHandler
-from homeserver.handlers.device_lists import DeviceListsHandler
-from homeserver.handlers.e2e_keys import E2eKeysHandler
-from homeserver.handlers.to_device import ToDeviceHandler
-from homeserver.http.errors import MatrixError
+from homeserver.errors import MatrixError
+from homeserver.handlers.accounts.auth import Auth, Requester
+from homeserver.handlers.e2ee.cross_signing import CrossSigningHandler
+from homeserver.handlers.e2ee.device_lists import DeviceListsHandler
+from homeserver.handlers.e2ee.e2e_keys import E2eKeysHandler
+from homeserver.handlers.e2ee.to_device import ToDeviceHandler
 from homeserver.http.request import parse_json_object, query_str
 from homeserver.http.router import Router, client_paths
 

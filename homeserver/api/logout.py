@@ -6,8 +6,8 @@ from typing import Any
 
 from twisted.web.server import Request
 
-from homeserver.handlers.auth import Auth
-from homeserver.handlers.login import LoginHandler
+from homeserver.handlers.accounts.auth import Auth
+from homeserver.handlers.accounts.login import LoginHandler
 from homeserver.http.router import Router, client_paths
 
 RESOURCES = ("client",)

@@ -6,8 +6,8 @@ from typing import Any
 
 from twisted.web.server import Request
 
-from homeserver.handlers.auth import Auth
-from homeserver.handlers.presence import PresenceHandler
+from homeserver.handlers.accounts.auth import Auth
+from homeserver.handlers.ephemeral.presence import PresenceHandler
 from homeserver.http.request import optional, parse_json_object, require
 from homeserver.http.router import Router, client_paths
 

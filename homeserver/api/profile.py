@@ -6,9 +6,9 @@ from typing import Any
 
 from twisted.web.server import Request
 
-from homeserver.handlers.auth import Auth
-from homeserver.handlers.profile import ProfileHandler
-from homeserver.http.errors import missing_param
+from homeserver.errors import missing_param
+from homeserver.handlers.accounts.auth import Auth
+from homeserver.handlers.accounts.profile import ProfileHandler
 from homeserver.http.request import parse_json_object
 from homeserver.http.router import Router, client_paths
 

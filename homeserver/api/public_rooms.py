@@ -7,9 +7,9 @@ from typing import Any
 from twisted.web.server import Request
 
 from homeserver.api.rooms import body_of
-from homeserver.handlers.auth import Auth
-from homeserver.handlers.directory import DirectoryHandler
-from homeserver.http.errors import bad_json
+from homeserver.errors import bad_json
+from homeserver.handlers.accounts.auth import Auth
+from homeserver.handlers.rooms.directory import DirectoryHandler
 from homeserver.http.request import optional, query_int, query_str
 from homeserver.http.router import Router, client_paths
 

@@ -6,8 +6,8 @@ from typing import Any
 
 from twisted.web.server import Request
 
-from homeserver.handlers.auth import Auth
-from homeserver.handlers.receipts import ReceiptHandler
+from homeserver.handlers.accounts.auth import Auth
+from homeserver.handlers.ephemeral.receipts import ReceiptHandler
 from homeserver.http.request import optional, parse_json_object
 from homeserver.http.router import Router, client_paths
 

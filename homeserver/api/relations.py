@@ -8,10 +8,10 @@ from twisted.web.server import Request
 
 from homeserver.api.room_history import direction_param
 from homeserver.api.rooms import path_text
-from homeserver.handlers.auth import Auth
-from homeserver.handlers.relations import RelationsHandler
-from homeserver.handlers.room_state import check_room_id
-from homeserver.http.errors import invalid_param, not_found
+from homeserver.errors import invalid_param, not_found
+from homeserver.handlers.accounts.auth import Auth
+from homeserver.handlers.rooms.relations import RelationsHandler
+from homeserver.handlers.rooms.room_state import check_room_id
 from homeserver.http.request import query_int, query_str
 from homeserver.http.router import Router, client_paths
 

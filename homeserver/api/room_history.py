@@ -7,10 +7,10 @@ from typing import Any
 from twisted.web.server import Request
 
 from homeserver.api.rooms import path_text
-from homeserver.handlers.auth import Auth
-from homeserver.handlers.history import HistoryHandler, parse_room_event_filter
-from homeserver.handlers.room_state import check_room_id
-from homeserver.http.errors import invalid_param, not_found
+from homeserver.errors import invalid_param, not_found
+from homeserver.handlers.accounts.auth import Auth
+from homeserver.handlers.rooms.history import HistoryHandler, parse_room_event_filter
+from homeserver.handlers.rooms.room_state import check_room_id
 from homeserver.http.request import parse_json, query_int, query_str
 from homeserver.http.router import Router, client_paths
 

@@ -6,16 +6,16 @@ from typing import Any
 
 from twisted.web.server import Request
 
-from homeserver.handlers.auth import Auth
-from homeserver.handlers.e2e_json import require_object
-from homeserver.handlers.e2e_room_keys import (
+from homeserver.errors import not_found
+from homeserver.handlers.accounts.auth import Auth
+from homeserver.handlers.e2ee.e2e_json import require_object
+from homeserver.handlers.e2ee.e2e_room_keys import (
     KeySelector,
     RoomKey,
     RoomKeysHandler,
     parse_room_key,
     parse_sessions,
 )
-from homeserver.http.errors import not_found
 from homeserver.http.request import parse_json_object, query_str
 from homeserver.http.router import Router, client_paths
 

@@ -7,11 +7,11 @@ from typing import Any
 from twisted.web.server import Request
 
 from homeserver.api.rooms import body_of, path_text, reason_of
+from homeserver.errors import invalid_param
 from homeserver.events.identifiers import is_valid_event_id
-from homeserver.handlers.auth import Auth
-from homeserver.handlers.message_send import EventSendHandler
-from homeserver.handlers.room_state import check_room_id
-from homeserver.http.errors import invalid_param
+from homeserver.handlers.accounts.auth import Auth
+from homeserver.handlers.rooms.message_send import EventSendHandler
+from homeserver.handlers.rooms.room_state import check_room_id
 from homeserver.http.router import Router, client_paths
 
 RESOURCES = ("client",)

@@ -7,12 +7,12 @@ from typing import Any
 from twisted.web.server import Request
 
 from homeserver.api.rooms import body_of, path_text
-from homeserver.handlers.auth import Auth
-from homeserver.handlers.event_format import EventFormatter
-from homeserver.handlers.message_send import EventSendHandler
-from homeserver.handlers.room_reads import RoomReadHandler
-from homeserver.handlers.room_state import check_room_id
-from homeserver.http.errors import invalid_param
+from homeserver.errors import invalid_param
+from homeserver.handlers.accounts.auth import Auth
+from homeserver.handlers.rooms.event_format import EventFormatter
+from homeserver.handlers.rooms.message_send import EventSendHandler
+from homeserver.handlers.rooms.room_reads import RoomReadHandler
+from homeserver.handlers.rooms.room_state import check_room_id
 from homeserver.http.request import query_str
 from homeserver.http.router import Router, client_paths
 

@@ -7,13 +7,13 @@ from typing import Any
 
 from twisted.web.server import Request
 
+from homeserver.errors import bad_json, forbidden, invalid_param
 from homeserver.events.identifiers import is_valid_user_id
-from homeserver.handlers.auth import Auth
-from homeserver.handlers.membership import RoomMemberHandler
-from homeserver.handlers.room_create import RoomCreationHandler, parse_create_room
-from homeserver.handlers.room_reads import RoomReadHandler
-from homeserver.handlers.room_state import check_room_id
-from homeserver.http.errors import bad_json, forbidden, invalid_param
+from homeserver.handlers.accounts.auth import Auth
+from homeserver.handlers.rooms.membership import RoomMemberHandler
+from homeserver.handlers.rooms.room_create import RoomCreationHandler, parse_create_room
+from homeserver.handlers.rooms.room_reads import RoomReadHandler
+from homeserver.handlers.rooms.room_state import check_room_id
 from homeserver.http.request import optional, parse_json_object, query_str, require
 from homeserver.http.router import Router, client_paths
 

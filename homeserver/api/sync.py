@@ -7,11 +7,11 @@ from typing import Any
 from twisted.internet.defer import CancelledError, Deferred
 from twisted.web.server import Request
 
-from homeserver.handlers.auth import Auth
-from homeserver.handlers.filters import FilterHandler
-from homeserver.http.errors import invalid_param
+from homeserver.errors import invalid_param
+from homeserver.handlers.accounts.auth import Auth
 from homeserver.http.request import query_bool, query_int, query_str
 from homeserver.http.router import Router, client_paths
+from homeserver.sync.filters import FilterHandler
 from homeserver.sync.handler import SyncHandler
 from homeserver.sync.provider import StreamToken, SyncRequest
 

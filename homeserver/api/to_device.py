@@ -6,9 +6,9 @@ from typing import Any
 
 from twisted.web.server import Request
 
-from homeserver.handlers.auth import Auth
-from homeserver.handlers.e2e_json import require_string
-from homeserver.handlers.to_device import ToDeviceHandler
+from homeserver.handlers.accounts.auth import Auth
+from homeserver.handlers.e2ee.e2e_json import require_string
+from homeserver.handlers.e2ee.to_device import ToDeviceHandler
 from homeserver.http.request import parse_json_object
 from homeserver.http.router import Router, client_paths
 

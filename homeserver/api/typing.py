@@ -6,9 +6,9 @@ from typing import Any
 
 from twisted.web.server import Request
 
-from homeserver.handlers.auth import Auth
-from homeserver.handlers.typing import TypingHandler
-from homeserver.http.errors import bad_json, forbidden
+from homeserver.errors import bad_json, forbidden
+from homeserver.handlers.accounts.auth import Auth
+from homeserver.handlers.ephemeral.typing import TypingHandler
 from homeserver.http.request import optional, parse_json_object, require
 from homeserver.http.router import Router, client_paths
 

@@ -6,9 +6,9 @@ from typing import Any
 
 from twisted.web.server import Request
 
-from homeserver.handlers.auth import Auth
-from homeserver.handlers.user_directory import UserDirectoryHandler
-from homeserver.http.errors import invalid_param
+from homeserver.errors import invalid_param
+from homeserver.handlers.accounts.auth import Auth
+from homeserver.handlers.accounts.user_directory import UserDirectoryHandler
 from homeserver.http.request import optional, parse_json_object, require
 from homeserver.http.router import Router, client_paths
 

@@ -10,7 +10,7 @@ from typing import Any
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.web.server import Request
 
-from homeserver.http.errors import bad_json, invalid_param, missing_param, not_json, too_large
+from homeserver.errors import bad_json, invalid_param, missing_param, not_json, too_large
 
 
 def _reject_constant(name: str) -> Any:

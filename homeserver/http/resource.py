@@ -14,7 +14,7 @@ from twisted.python.failure import Failure
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
-from homeserver.http.errors import MatrixError, invalid_param, unrecognized
+from homeserver.errors import MatrixError, invalid_param, unrecognized
 from homeserver.http.router import Router
 from homeserver.metrics import HTTP_REQUEST_SECONDS, HTTP_REQUESTS
 

@@ -37,7 +37,7 @@ async def event_room(hs: Any, event_id: str) -> str | None:
 
 
 async def format_events(hs: Any, events: Sequence[StoredEvent], who: Formatter) -> list[dict[str, Any]]:
-    from homeserver.handlers.event_format import EventFormatter
+    from homeserver.handlers.rooms.event_format import EventFormatter
 
     return await hs.get(EventFormatter).format_events(events, who)
 
@@ -45,7 +45,7 @@ async def format_events(hs: Any, events: Sequence[StoredEvent], who: Formatter) 
 async def visible_to(hs: Any, user_id: str, events: list[StoredEvent]) -> list[StoredEvent]:
     """History visibility: drop what the user may not see."""
     try:
-        from homeserver.handlers.visibility import filter_events_for_client
+        from homeserver.handlers.rooms.visibility import filter_events_for_client
     except ImportError:  # the rooms area has not landed it yet: joined users see the room
         return events
     return list(await filter_events_for_client(hs, user_id, events))
@@ -73,7 +73,7 @@ async def set_room_account_data(hs: Any, user_id: str, room_id: str, data_type: 
 async def send_message(hs: Any, requester: Any, room_id: str, event_type: str, txn_id: str,
                        content: dict[str, Any]) -> str:
     """Send as PUT /rooms/{roomId}/send/{eventType}/{txnId} does (same idempotency)."""
-    from homeserver.handlers.message_send import EventSendHandler
+    from homeserver.handlers.rooms.message_send import EventSendHandler
 
     return await hs.get(EventSendHandler).send_event(requester, room_id, event_type, content,
                                                      txn_id=txn_id)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from homeserver.handlers.receipts import ReceiptHandler
-from homeserver.handlers.typing import TypingHandler
-from homeserver.http.errors import bad_json
+from homeserver.errors import bad_json
+from homeserver.handlers.ephemeral.receipts import ReceiptHandler
+from homeserver.handlers.ephemeral.typing import TypingHandler
 from homeserver.http.request import optional, require
 from homeserver.sync import room_data
 

@@ -11,8 +11,8 @@ from twisted.internet.defer import Deferred
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
-from homeserver.handlers.presence import PresenceHandler
-from homeserver.http.errors import MatrixError, bad_json
+from homeserver.errors import MatrixError, bad_json
+from homeserver.handlers.ephemeral.presence import PresenceHandler
 from homeserver.http.request import parse_json
 from homeserver.http.resource import CORS_HEADERS, encode_json
 from homeserver.websocket.commands import COMMANDS
@@ -125,9 +125,9 @@ class StreamResource(Resource):
 
     async def _open(self, request: Request) -> None:
         from homeserver.api.sync import parse_since
-        from homeserver.handlers.auth import Auth
-        from homeserver.handlers.filters import FilterHandler
+        from homeserver.handlers.accounts.auth import Auth
         from homeserver.http.request import query_str
+        from homeserver.sync.filters import FilterHandler
 
         try:
             requester = await self.hs.get(Auth).get_user_by_req(request)

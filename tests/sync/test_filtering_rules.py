@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from homeserver.http.errors import MatrixError
+from homeserver.errors import MatrixError
 from homeserver.sync.filtering import EventFilter, SyncFilter, select_fields, validate_filter
 from homeserver.sync.provider import StreamToken
 
