@@ -11,22 +11,14 @@ from homeserver.errors import invalid_param
 from homeserver.handlers.accounts.auth import Auth
 from homeserver.http.request import query_bool, query_int, query_str
 from homeserver.http.router import Router, client_paths
+from homeserver.stream_token import parse_since
 from homeserver.sync.filters import FilterHandler
 from homeserver.sync.handler import SyncHandler
-from homeserver.sync.provider import StreamToken, SyncRequest
+from homeserver.sync.provider import SyncRequest
 
 RESOURCES = ("client",)
 
 PRESENCE_VALUES = ("online", "offline", "unavailable")
-
-
-def parse_since(text: str | None) -> StreamToken | None:
-    if text is None or text == "":
-        return None
-    try:
-        return StreamToken.parse(text)
-    except ValueError:
-        raise invalid_param("since is not a valid sync token") from None
 
 
 def register_routes(router: Router, hs: Any) -> None:

@@ -12,9 +12,12 @@ from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
 from homeserver.errors import MatrixError, bad_json
+from homeserver.handlers.accounts.auth import Auth
 from homeserver.handlers.ephemeral.presence import PresenceHandler
-from homeserver.http.request import parse_json
+from homeserver.http.request import parse_json, query_str
 from homeserver.http.resource import CORS_HEADERS, encode_json
+from homeserver.stream_token import parse_since
+from homeserver.sync.filters import FilterHandler
 from homeserver.websocket.commands import COMMANDS
 from homeserver.websocket.hub import WebSocketHub
 from homeserver.websocket.session import StreamSession
@@ -124,11 +127,6 @@ class StreamResource(Resource):
         return NOT_DONE_YET
 
     async def _open(self, request: Request) -> None:
-        from homeserver.api.sync import parse_since
-        from homeserver.handlers.accounts.auth import Auth
-        from homeserver.http.request import query_str
-        from homeserver.sync.filters import FilterHandler
-
         try:
             requester = await self.hs.get(Auth).get_user_by_req(request)
             since = parse_since(query_str(request, "since"))

@@ -27,7 +27,7 @@ from homeserver.handlers.e2ee.e2e_json import (
     signable_part,
     split_key_id,
 )
-from homeserver.sync.provider import StreamToken
+from homeserver.stream_token import StreamToken
 from storage.stores.devices import DeviceStore
 from storage.stores.e2e_device_keys import E2eDeviceKeysStore
 from storage.stores.e2e_fallback_keys import E2eFallbackKeysStore

@@ -17,8 +17,8 @@ from twisted.internet.defer import Deferred
 from twisted.internet.task import LoopingCall
 
 from homeserver.errors import forbidden, invalid_param
+from homeserver.handlers.rooms.members import users_sharing_a_room
 from homeserver.notifier import Notifier
-from homeserver.sync.membership import users_sharing_a_room
 from storage.stores.presence import PresenceState, PresenceStore
 
 logger = logging.getLogger(__name__)

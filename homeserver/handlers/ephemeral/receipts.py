@@ -6,10 +6,11 @@ import time
 from typing import Any
 
 from homeserver.errors import MatrixError, forbidden, invalid_param
+from homeserver.handlers.rooms.members import is_joined
 from homeserver.notifier import Notifier
-from homeserver.sync import room_data
-from homeserver.sync.membership import is_joined
+from storage.stores.account_data import AccountDataStore
 from storage.stores.receipts import UNTHREADED, ReceiptStore
+from storage.stores.sync_events import SyncEventsStore
 
 READ = "m.read"
 READ_PRIVATE = "m.read.private"
@@ -37,8 +38,10 @@ class ReceiptHandler:
             raise invalid_param("thread_id must be 'main' or an event ID, and not on m.fully_read")
         await self._check_event(user_id, room_id, event_id)
         if receipt_type == FULLY_READ:
-            await room_data.set_room_account_data(self.hs, user_id, room_id, FULLY_READ,
-                                                  {"event_id": event_id})
+            # Straight to the store: the account-data API refuses m.fully_read from
+            # clients, but the read-marker path is exactly where it is meant to be set.
+            await self.hs.get(AccountDataStore).put_account_data(
+                user_id, room_id, FULLY_READ, {"event_id": event_id})
             return
         await self.current_position()  # attaches the stream to the notifier
         stream_id = await self.store.insert_receipt(room_id, receipt_type, user_id,
@@ -59,5 +62,6 @@ class ReceiptHandler:
     async def _check_event(self, user_id: str, room_id: str, event_id: str) -> None:
         if not await is_joined(self.hs, user_id, room_id):
             raise forbidden("You are not in this room")
-        if await room_data.event_room(self.hs, event_id) != room_id:
+        found = await self.hs.get(SyncEventsStore).event_position(event_id)
+        if found is None or found[1] != room_id:
             raise MatrixError(404, "M_NOT_FOUND", "Unknown event in this room")

@@ -12,8 +12,8 @@ from typing import Any
 from twisted.internet.interfaces import IDelayedCall
 
 from homeserver.errors import forbidden
+from homeserver.handlers.rooms.members import is_joined
 from homeserver.notifier import Notifier
-from homeserver.sync.membership import is_joined
 
 MAX_TYPING_TIMEOUT_MS = 120_000
 DEFAULT_TYPING_TIMEOUT_MS = 30_000
