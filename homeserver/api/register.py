@@ -8,9 +8,9 @@ from twisted.web.server import Request
 
 from homeserver.api.login import parse_device_fields
 from homeserver.errors import MatrixError, invalid_param
-from homeserver.handlers.accounts.auth import client_ip
 from homeserver.handlers.accounts.registration import RegisterRequest, RegistrationHandler
 from homeserver.handlers.ratelimit import RateLimiters
+from homeserver.http.auth import client_ip
 from homeserver.http.request import optional, parse_json_object, query_str
 from homeserver.http.router import Router, client_paths
 

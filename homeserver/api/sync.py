@@ -9,6 +9,7 @@ from twisted.web.server import Request
 
 from homeserver.errors import invalid_param
 from homeserver.handlers.accounts.auth import Auth
+from homeserver.http.auth import get_user_by_req
 from homeserver.http.request import query_bool, query_int, query_str
 from homeserver.http.router import Router, client_paths
 from homeserver.stream_token import parse_since
@@ -23,7 +24,7 @@ PRESENCE_VALUES = ("online", "offline", "unavailable")
 
 def register_routes(router: Router, hs: Any) -> None:
     async def sync(request: Request) -> tuple[int, Any]:
-        requester = await hs.get(Auth).get_user_by_req(request)
+        requester = await get_user_by_req(request, hs.get(Auth))
         since = parse_since(query_str(request, "since"))
         timeout = query_int(request, "timeout", default=0, minimum=0) or 0
         full_state = query_bool(request, "full_state")

@@ -1,8 +1,8 @@
-"""Who is making this request: access-token authentication for every client API.
+"""Who is making this request: what an access token means, for every client API.
 
-``await hs.get(Auth).get_user_by_req(request)`` returns a ``Requester`` or raises
-M_MISSING_TOKEN / M_UNKNOWN_TOKEN (401).  Tokens come from ``Authorization:
-Bearer`` or ``?access_token=``; only their SHA-256 is stored or compared.
+The HTTP layer finds the token (homeserver/http/auth.py ``get_user_by_req``) and
+asks ``Auth.authenticate_token`` who it belongs to: a ``Requester``, or
+M_UNKNOWN_TOKEN (401). Only a token's SHA-256 is stored or compared.
 """
 
 from __future__ import annotations
@@ -14,9 +14,8 @@ from typing import Any
 
 import attrs
 from twisted.internet.defer import Deferred
-from twisted.web.server import Request
 
-from homeserver.errors import MatrixError, missing_token, unknown_token
+from homeserver.errors import MatrixError, unknown_token
 from storage.stores.access_tokens import AccessTokenInfo, AccessTokenStore
 from storage.stores.devices import DeviceStore
 
@@ -49,26 +48,6 @@ def now_ms(hs: Any) -> int:
     return int(hs.reactor.seconds() * 1000)
 
 
-def token_from_request(request: Request) -> str | None:
-    """The access token the client sent, or None; a malformed header is M_MISSING_TOKEN."""
-    header = request.getHeader("authorization")
-    query_values = request.args.get(b"access_token")
-    query_token = None
-    if query_values:
-        try:
-            query_token = query_values[0].decode("utf-8")
-        except UnicodeDecodeError:
-            raise unknown_token() from None
-    if header is None:
-        return query_token or None
-    scheme, _, value = header.strip().partition(" ")
-    if scheme.lower() != "bearer" or not value.strip():
-        raise MatrixError(401, "M_MISSING_TOKEN", "Authorization header must be 'Bearer <token>'")
-    if query_token is not None and query_token != value.strip():
-        raise MatrixError(400, "M_MISSING_TOKEN", "Two different access tokens were given")
-    return value.strip()
-
-
 class Auth:
     def __init__(self, hs: Any) -> None:
         self.hs = hs
@@ -76,18 +55,14 @@ class Auth:
         self.devices = hs.get(DeviceStore)
         self._last_seen_written: dict[tuple[str, str], int] = {}
 
-    async def get_user_by_req(self, request: Request, allow_guest: bool = False,
-                              allow_expired: bool = False) -> Requester:
-        """Authenticate a request; guests are refused (M_GUEST_ACCESS_FORBIDDEN) unless allowed."""
-        token = token_from_request(request)
-        if token is None:
-            raise missing_token()
+    async def authenticate_token(self, token: str, *, allow_guest: bool = False,
+                                 allow_expired: bool = False, client_ip: str | None = None) -> Requester:
+        """Who holds this token; guests are refused (M_GUEST_ACCESS_FORBIDDEN) unless allowed."""
         requester = await self.get_user_by_access_token(token, allow_expired=allow_expired)
         if requester.is_guest and not allow_guest:
             raise MatrixError(403, "M_GUEST_ACCESS_FORBIDDEN", "Guest access not allowed")
-        request.requester_id = requester.user_id  # type: ignore[attr-defined]
         if requester.device_id is not None:
-            self._note_last_seen(requester.user_id, requester.device_id, request)
+            self._note_last_seen(requester.user_id, requester.device_id, client_ip)
         return requester
 
     async def get_user_by_access_token(self, token: str, allow_expired: bool = False) -> Requester:
@@ -99,7 +74,7 @@ class Auth:
             raise unknown_token("Access token has expired", soft_logout=True)
         return requester_for(info)
 
-    def _note_last_seen(self, user_id: str, device_id: str, request: Request) -> None:
+    def _note_last_seen(self, user_id: str, device_id: str, ip: str | None) -> None:
         seen = now_ms(self.hs)
         key = (user_id, device_id)
         if seen - self._last_seen_written.get(key, 0) < LAST_SEEN_INTERVAL_MS:
@@ -107,8 +82,6 @@ class Auth:
         if len(self._last_seen_written) > 100_000:
             self._last_seen_written.clear()
         self._last_seen_written[key] = seen
-        address = request.getClientAddress()
-        ip = getattr(address, "host", None)
         write = Deferred.fromCoroutine(self.devices.record_last_seen(user_id, device_id, seen, ip))
         write.addErrback(lambda failure: logger.warning("recording last seen failed: %s", failure.value))
 
@@ -116,7 +89,3 @@ class Auth:
 def requester_for(info: AccessTokenInfo) -> Requester:
     return Requester(info.user_id, info.device_id, info.is_guest, info.is_admin, info.token_id)
 
-
-def client_ip(request: Request) -> str:
-    """The peer address, used as the key for per-address rate limits."""
-    return str(getattr(request.getClientAddress(), "host", "unknown"))
