@@ -101,12 +101,13 @@ def check_file_name(name: str | None, what: str) -> str | None:
 
 
 def upload_content_type(request: Request) -> str:
-    raw = request.getHeader("content-type")
-    if raw is None or not raw.strip():
+    values = request.requestHeaders.getRawHeaders(b"content-type")
+    raw = values[0].decode("latin-1").strip() if values else ""
+    if not raw:
         return "application/octet-stream"
     if not _CONTENT_TYPE.match(raw):
         raise invalid_param("Content-Type must be printable ASCII, at most 255 characters")
-    return raw.strip()
+    return raw
 
 
 def timeout_ms(request: Request) -> int:
