@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.e2ee.conftest import store_host  # noqa: F401 - the shared storage-test fixture
 from tests.support.accounts import custom_server
 from tests.support.databases import ENGINES
 from tests.support.server import RunningServer
