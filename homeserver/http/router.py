@@ -42,7 +42,14 @@ class Router:
                 self._routes.append(Route(verb.upper(), regex, handler, path, spool))
 
     def spool_for(self, method: str, raw_path: str) -> SpoolSpec | None:
-        """The spool of the route a request line goes to, known before its body arrives."""
+        """The spool of the route a request line goes to, known before its body arrives.
+
+        Asked for every request, so only requests that look like a spooled route pay for a
+        full match (which confirms that route is the one dispatch will pick).
+        """
+        if not any(route.spool is not None and route.method == method and route.regex.match(raw_path)
+                   for route in self._routes):
+            return None
         route, _params, _known = self._match_route(method, raw_path)
         return route.spool if route is not None else None
 

@@ -21,7 +21,7 @@ import re
 import secrets
 import shutil
 import string
-from typing import IO, Literal
+from typing import IO, Any, Literal
 
 from twisted.internet.threads import deferToThread
 
@@ -53,8 +53,8 @@ def _sharded(file_id: str) -> str:
 class MediaFileStore:
     """Built once at start-up: makes the directories and clears what a crash left in tmp/."""
 
-    def __init__(self, hs: object) -> None:
-        config = hs.config  # type: ignore[attr-defined]
+    def __init__(self, hs: Any) -> None:
+        config = hs.config
         self.base = os.path.abspath(config.media_store_path)
         self.tmp_dir = os.path.join(self.base, "tmp")
         for sub in ("local_content", "remote_content", "thumbnails", "tmp"):
@@ -65,7 +65,10 @@ class MediaFileStore:
         for name in os.listdir(self.tmp_dir):
             path = os.path.join(self.tmp_dir, name)
             try:
-                os.unlink(path) if not os.path.isdir(path) else shutil.rmtree(path)
+                if os.path.isdir(path):
+                    shutil.rmtree(path)
+                else:
+                    os.unlink(path)
             except OSError as exc:
                 logger.warning("cannot remove leftover %s: %s", path, exc)
 
@@ -111,7 +114,7 @@ def _fsync_dir(path: str) -> None:
 
 def _commit_file(source: str, destination: str) -> None:
     with open(source, "rb") as handle:
-        os.fsync(handle.fileno())
+        os.fdatasync(handle.fileno())  # the data and the size; the rename is made durable below
     directory = os.path.dirname(destination)
     os.makedirs(directory, exist_ok=True)
     os.replace(source, destination)

@@ -116,11 +116,3 @@ def raw_http(server: RunningServer, request: bytes, read_reply: bool = True, tim
         except TimeoutError:
             pass
         return b"".join(chunks)
-
-
-def server_rss_kb(server: RunningServer) -> int:
-    assert server.process is not None
-    for line in Path(f"/proc/{server.process.pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise AssertionError("no VmRSS line")
