@@ -32,7 +32,7 @@ CORS_HEADERS = {
 
 @attrs.frozen
 class RawResponse:
-    """A non-JSON body (media downloads, metrics text)."""
+    """A small non-JSON body held in memory (metrics text, health); files go out as FileResponse."""
 
     body: bytes
     content_type: bytes
