@@ -25,13 +25,14 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "homeserver.config": ("homeserver.signing_key",),
     "homeserver.logging_setup": ("homeserver.config",),
     "homeserver.metrics": (),
+    "homeserver.spooled_file": (),
     # Infrastructure: storage engines and stores, and the notifier.
     "storage": ("homeserver.events",),
     "homeserver.notifier": ("storage",),
     # Business logic.
     "homeserver.handlers": (
         "homeserver.events", "homeserver.errors", "homeserver.stream_token", "homeserver.config",
-        "homeserver.signing_key", "homeserver.notifier", "storage",
+        "homeserver.signing_key", "homeserver.notifier", "homeserver.spooled_file", "storage",
     ),
     # The sync core, above the handlers whose data it gathers.
     "homeserver.sync": (
@@ -39,12 +40,13 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "homeserver.notifier", "homeserver.handlers", "storage",
     ),
     # The HTTP framework: routing, parsing, errors on the wire. No business logic.
-    "homeserver.http": ("homeserver.errors", "homeserver.metrics", "homeserver.config"),
+    "homeserver.http": ("homeserver.errors", "homeserver.metrics", "homeserver.config",
+                        "homeserver.spooled_file"),
     # Transports: thin, never storage.
     "homeserver.api": (
         "homeserver.http", "homeserver.handlers", "homeserver.sync", "homeserver.websocket",
         "homeserver.events", "homeserver.errors", "homeserver.stream_token", "homeserver.config",
-        "homeserver.metrics", "homeserver.notifier",
+        "homeserver.metrics", "homeserver.notifier", "homeserver.spooled_file",
     ),
     "homeserver.websocket": (
         "homeserver.http", "homeserver.handlers", "homeserver.sync", "homeserver.errors",

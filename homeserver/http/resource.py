@@ -16,6 +16,7 @@ from twisted.web.server import NOT_DONE_YET, Request
 
 from homeserver.errors import MatrixError, invalid_param, unrecognized
 from homeserver.http.router import Router
+from homeserver.http.streaming import FileResponse, send_file
 from homeserver.metrics import HTTP_REQUEST_SECONDS, HTTP_REQUESTS
 
 access_log = logging.getLogger("homeserver.access")
@@ -31,7 +32,7 @@ CORS_HEADERS = {
 
 @attrs.frozen
 class RawResponse:
-    """A non-JSON body (media downloads, metrics text)."""
+    """A small non-JSON body held in memory (metrics text, health); files go out as FileResponse."""
 
     body: bytes
     content_type: bytes
@@ -115,7 +116,9 @@ class JsonApiResource(Resource):
 
     def _write_result(self, result: tuple[int, Any], request: Request) -> None:
         status, body = result
-        if isinstance(body, RawResponse):
+        if isinstance(body, FileResponse):
+            send_file(request, status, body)
+        elif isinstance(body, RawResponse):
             self._finish(request, status, body.body, body.content_type)
         else:
             self._finish(request, status, encode_json(body), b"application/json")

@@ -15,7 +15,7 @@ import string
 from typing import Any
 
 from homeserver.errors import MatrixError, forbidden, invalid_param, not_found
-from homeserver.handlers.accounts.auth import Requester, now_ms
+from homeserver.handlers.accounts.auth import now_ms
 from homeserver.handlers.accounts.login import LoginHandler
 from homeserver.handlers.accounts.registration import RegistrationHandler, check_password_length
 from homeserver.handlers.validation import check_storable_text
@@ -101,11 +101,6 @@ class RegistrationTokenAdmin:
     def __init__(self, hs: Any) -> None:
         self.hs = hs
         self.store = hs.get(RegistrationTokenStore)
-
-    @staticmethod
-    def require_admin(requester: Requester) -> None:
-        if not requester.is_admin:
-            raise forbidden("You are not a server admin")
 
     async def create(self, token: str | None, uses_allowed: int | None, expiry_ms: int | None,
                      length: int) -> RegistrationToken:
