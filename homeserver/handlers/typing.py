@@ -11,6 +11,7 @@ from typing import Any
 
 from twisted.internet.interfaces import IDelayedCall
 
+from homeserver.handlers.room_state import check_room_id
 from homeserver.http.errors import forbidden
 from homeserver.notifier import Notifier
 from homeserver.sync.membership import is_joined
@@ -37,6 +38,7 @@ class TypingHandler:
         return self.position
 
     async def set_typing(self, user_id: str, room_id: str, typing: bool, timeout_ms: int | None) -> None:
+        check_room_id(room_id)
         if not await is_joined(self.hs, user_id, room_id):
             raise forbidden("You are not in this room")
         if typing:
