@@ -11,6 +11,7 @@ from homeserver.handlers.auth import Auth
 from homeserver.handlers.filters import FilterHandler
 from homeserver.http.errors import invalid_param
 from homeserver.http.request import query_bool, query_int, query_str
+from homeserver.http.resource import RawResponse, encode_json_dropping_unencodable
 from homeserver.http.router import Router, client_paths
 from homeserver.sync.handler import SyncHandler
 from homeserver.sync.provider import StreamToken, SyncRequest
@@ -47,8 +48,10 @@ def register_routes(router: Router, hs: Any) -> None:
         # A client that hangs up must not leave a parked waiter behind.
         request.notifyFinish().addErrback(lambda _failure: work.cancel())
         try:
-            return 200, await work
+            response = await work
         except CancelledError:
             return 200, {}
+        body = encode_json_dropping_unencodable(response, f"a sync for {requester.user_id}")
+        return 200, RawResponse(body, b"application/json")
 
     router.add("GET", client_paths("/sync"), sync)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from homeserver.http.errors import MatrixError, forbidden, invalid_param, not_found
+from homeserver.http.request import parse_json
 from homeserver.sync.filtering import validate_filter
 from storage.stores.filters import FilterStore
 
@@ -40,8 +40,9 @@ class FilterHandler:
             return {}
         if text.lstrip().startswith("{"):
             try:
-                value = json.loads(text)
-            except ValueError:
+                # The same decoder as request bodies: no lone surrogates, no U+0000.
+                value = parse_json(text.encode("utf-8"))
+            except MatrixError:
                 raise invalid_param("filter is not valid JSON") from None
             return validate_filter(value)
         if not text.isdigit() or len(text) > 18:

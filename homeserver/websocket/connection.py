@@ -13,8 +13,8 @@ from twisted.web.server import NOT_DONE_YET, Request
 
 from homeserver.handlers.presence import PresenceHandler
 from homeserver.http.errors import MatrixError, bad_json
-from homeserver.http.request import parse_json
-from homeserver.http.resource import CORS_HEADERS, encode_json
+from homeserver.http.request import CORS_HEADERS, parse_json
+from homeserver.http.resource import encode_json, encode_json_dropping_unencodable
 from homeserver.websocket.commands import COMMANDS
 from homeserver.websocket.hub import WebSocketHub
 from homeserver.websocket.session import StreamSession
@@ -57,7 +57,8 @@ class StreamProtocol(WebSocketServerProtocol):
             self.session = None
 
     def send_json(self, value: dict[str, Any]) -> None:
-        self.sendMessage(encode_json(value), isBinary=False)
+        payload = encode_json_dropping_unencodable(value, f"a WebSocket message to {self.requester.user_id}")
+        self.sendMessage(payload, isBinary=False)
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
         Deferred.fromCoroutine(self._handle(payload))
