@@ -10,8 +10,9 @@ from typing import Any
 
 from twisted.web.server import Request
 
-from homeserver.handlers.admin import RegistrationTokenAdmin, SharedSecretRegistration
-from homeserver.handlers.auth import Auth
+from homeserver.handlers.accounts.admin import RegistrationTokenAdmin, SharedSecretRegistration
+from homeserver.handlers.accounts.auth import Auth
+from homeserver.http.auth import get_user_by_req
 from homeserver.http.request import optional, parse_json_object, require
 from homeserver.http.router import Router
 
@@ -39,7 +40,7 @@ def register_routes(router: Router, hs: Any) -> None:
         return 200, result
 
     async def admin_tokens(request: Request) -> RegistrationTokenAdmin:
-        requester = await hs.get(Auth).get_user_by_req(request)
+        requester = await get_user_by_req(request, hs.get(Auth))
         RegistrationTokenAdmin.require_admin(requester)
         return hs.get(RegistrationTokenAdmin)
 

@@ -11,7 +11,14 @@ from typing import Any
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.web.server import Request
 
-from homeserver.http.errors import bad_json, invalid_param, missing_param, not_json, too_large
+from homeserver.errors import (
+    MatrixError,
+    bad_json,
+    invalid_param,
+    missing_param,
+    not_json,
+    too_large,
+)
 
 access_log = logging.getLogger("homeserver.access")
 
@@ -232,6 +239,23 @@ def query_str(request: Request, name: str, default: str | None = None, required:
     if "\x00" in text:
         raise invalid_param(f"{name} may not contain U+0000")
     return text
+
+
+def query_filter(request: Request, name: str = "filter") -> str | dict[str, Any] | None:
+    """A filter parameter: inline JSON (decoded by ``parse_json``, like bodies) or a saved filter's ID.
+
+    Decoded here, at the edge, so inline filters get the same refusals as bodies
+    (no U+0000, no lone surrogates) and the sync core never parses client text.
+    """
+    text = query_str(request, name)
+    if text is None or not text.lstrip().startswith("{"):
+        return text
+    try:
+        value = parse_json(text.encode("utf-8"))
+    except MatrixError:
+        raise invalid_param(f"{name} is not valid JSON") from None
+    assert isinstance(value, dict)  # JSON text starting with "{" is an object
+    return value
 
 
 def query_int(request: Request, name: str, default: int | None = None, minimum: int | None = None,

@@ -14,7 +14,7 @@ from twisted.python.failure import Failure
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
-from homeserver.http.errors import MatrixError, invalid_param, unrecognized
+from homeserver.errors import MatrixError, invalid_param, unrecognized
 from homeserver.http.request import CORS_HEADERS
 from homeserver.http.router import Router
 from homeserver.metrics import HTTP_REQUEST_SECONDS, HTTP_REQUESTS
@@ -105,6 +105,27 @@ def loggable_path(request: Request) -> str:
     return f"{path}?{'&'.join(parts)}"
 
 
+def finish_response(request: Request, status: int, body: bytes, content_type: bytes) -> None:
+    """Send a whole response, unless the client has gone or it was already sent."""
+    if request._disconnected or request.finished:
+        return
+    request.setResponseCode(status)
+    request.setHeader(b"Content-Type", content_type)
+    request.setHeader(b"Content-Length", str(len(body)).encode())
+    if request.method != b"HEAD":
+        request.write(body)
+    request.finish()
+
+
+def write_error(request: Request, error: MatrixError) -> None:
+    """A Matrix error response, with CORS headers so browsers can read it."""
+    for name, value in CORS_HEADERS.items():
+        request.setHeader(name, value)
+    # ASCII-escaped: an error message that quotes the client's input can always be encoded.
+    body = json.dumps(error.to_json(), separators=(",", ":")).encode("ascii")
+    finish_response(request, error.status, body, b"application/json")
+
+
 class JsonApiResource(Resource):
     """Dispatches every request under the listener to the router."""
 
@@ -175,21 +196,13 @@ class JsonApiResource(Resource):
                      exc_info=(failure.type, failure.value, failure.getTracebackObject()))
         self._write_error(request, MatrixError(500, "M_UNKNOWN", "Internal server error"))
 
-    def _write_error(self, request: Request, error: MatrixError) -> None:
-        # ASCII-escaped: an error message that quotes the client's input can always be encoded.
-        body = json.dumps(error.to_json(), separators=(",", ":")).encode("ascii")
-        self._finish(request, error.status, body, b"application/json")
+    @staticmethod
+    def _write_error(request: Request, error: MatrixError) -> None:
+        write_error(request, error)
 
     @staticmethod
     def _finish(request: Request, status: int, body: bytes, content_type: bytes) -> None:
-        if request._disconnected or request.finished:
-            return
-        request.setResponseCode(status)
-        request.setHeader(b"Content-Type", content_type)
-        request.setHeader(b"Content-Length", str(len(body)).encode())
-        if request.method != b"HEAD":
-            request.write(body)
-        request.finish()
+        finish_response(request, status, body, content_type)
 
     @staticmethod
     def _log_finished(result: Any, request: Request) -> None:
