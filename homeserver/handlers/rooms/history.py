@@ -22,22 +22,35 @@ from homeserver.errors import MatrixError, invalid_param, not_found
 from homeserver.handlers.rooms.event_format import EventFormatter
 from homeserver.handlers.rooms.room_state import RoomStateHandler
 from homeserver.handlers.rooms.visibility import filter_events_for_client
+from homeserver.stream_token import StreamToken
 from storage.stores.events import EventFilter, EventStore, StoredEvent
 from storage.stores.state import StateGroupStore
 
 MAX_LIMIT = 1000
+#: The stream of a sync token whose position /messages pages from.
+EVENTS_STREAM = "events"
 #: Larger positions cannot be compared in SQL (BIGINT); no real stream gets near it.
 MAX_STREAM = 2**62
 _TOKEN = re.compile(r"^(?:t(?P<depth>-?\d+)-(?P<tstream>-?\d+)|s(?P<sstream>\d+))(?:_.*)?$")
 
 
 def parse_token(token: str) -> int:
-    """The stream position a pagination token names (400 M_INVALID_PARAM if malformed)."""
+    """The stream position a pagination token names (400 M_INVALID_PARAM if malformed).
+
+    A /sync ``next_batch`` is one too (spec: "a token from a previous call to /sync or
+    /messages"): its room-events position, which means the same as an ``s`` token.
+    """
     match = _TOKEN.match(token)
-    if match is None:
+    if match is not None:
+        stream = match.group("tstream") or match.group("sstream")
+        return min(max(0, int(stream)), MAX_STREAM)
+    try:
+        events = StreamToken.parse(token).get(EVENTS_STREAM)
+    except ValueError:
+        events = None
+    if events is None:
         raise invalid_param(f"Invalid pagination token {token!r}")
-    stream = match.group("tstream") or match.group("sstream")
-    return min(max(0, int(stream)), MAX_STREAM)
+    return min(events, MAX_STREAM)
 
 
 def topological_token(depth: int, stream: int) -> str:
@@ -101,7 +114,14 @@ class HistoryHandler:
         return stored
 
     async def get_event(self, requester: Any, room_id: str, event_id: str) -> dict[str, Any]:
-        await self.state.check_can_read(room_id, requester.user_id)
+        """404 whether or not the event exists when the user may not see it, so the
+        answer does not tell an outsider which event IDs a room holds (spec, Synapse)."""
+        try:
+            await self.state.check_can_read(room_id, requester.user_id)
+        except MatrixError as error:
+            if error.status != 403:
+                raise
+            raise not_found("Event not found") from None
         stored = await self.get_visible_event(requester, room_id, event_id)
         return await self.formatter.format_event(stored, requester)
 
