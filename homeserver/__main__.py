@@ -28,6 +28,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def first_line(exc: BaseException) -> str:
+    """One line for an exception, with its cause (dictConfig wraps the useful part)."""
+    lines = str(exc).strip().splitlines()
+    text = lines[0] if lines else type(exc).__name__
+    if exc.__cause__ is not None:
+        text += f": {first_line(exc.__cause__)}"
+    return text
+
+
 def fail(message: str) -> int:
     print(f"vignette: {message}", file=sys.stderr)
     return 1
@@ -91,6 +100,8 @@ def check(config_path: str) -> int:
             read_log_config(config.log_config)
         except LogConfigError as exc:
             return fail(f"config error: log_config: {exc}")
+    elif config.logging.file and not os.path.isdir(os.path.dirname(os.path.abspath(config.logging.file))):
+        return fail(f"config error: logging.file: the directory of {config.logging.file} does not exist")
     print(f"{config_path}: the config is valid")
     return 0
 
@@ -120,7 +131,7 @@ def run(config_path: str) -> int:
         logging_controller = setup_logging(config.logging, config.log_config)
     except (OSError, ValueError, TypeError, AttributeError, ImportError) as exc:
         where = "log_config" if config.log_config else "logging"
-        return fail(f"config error: {where}: {exc}")
+        return fail(f"config error: {where}: {first_line(exc)}")
     reload_on_sighup(reactor, logging_controller.reload)
 
     exit_code = {"code": 0}

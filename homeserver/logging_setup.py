@@ -13,6 +13,7 @@ import json
 import logging
 import logging.config
 import logging.handlers
+import os
 import sys
 from typing import Any
 
@@ -110,7 +111,14 @@ def read_log_config(path: str) -> dict[str, Any]:
         for name, entry in entries.items():
             if isinstance(entry, dict):
                 _swap_synapse_class(entry, f"{path}: {section}.{name}")
+                _check_log_directory(entry, f"{path}: {section}.{name}")
     return document
+
+
+def _check_log_directory(entry: dict[str, Any], where: str) -> None:
+    filename = entry.get("filename")
+    if isinstance(filename, str) and not os.path.isdir(os.path.dirname(os.path.abspath(filename))):
+        raise LogConfigError(f"{where}.filename: the directory of {filename} does not exist")
 
 
 def _swap_synapse_class(entry: dict[str, Any], where: str) -> None:

@@ -175,6 +175,18 @@ def test_check_config_reports_a_missing_file_and_a_bad_log_config(tmp_path: Path
     assert result.returncode == 1
     assert len(result.stderr.strip().splitlines()) == 1
     assert "log_config:" in result.stderr and "synapse.logging.RemoteHandler" in result.stderr
+    log_config.write_text(yaml.safe_dump({"version": 1, "handlers": {"f": {
+        "class": "logging.FileHandler", "filename": str(tmp_path / "no-such-dir" / "x.log")}}}))
+    config_path = write_config(tmp_path, database, log_config=str(log_config))
+    for args in (("-c", str(config_path)), ("-c", str(config_path), "--check-config")):
+        result = run(*args)
+        assert result.returncode == 1
+        assert result.stderr.strip().splitlines() == [
+            f"vignette: config error: log_config: {log_config}: handlers.f.filename: the directory of"
+            f" {tmp_path / 'no-such-dir' / 'x.log'} does not exist"]
+    result = run("-c", str(write_config(tmp_path, database, logging={"file": str(tmp_path / "nope" / "x.log")})),
+                 "--check-config")
+    assert result.returncode == 1 and "logging.file: the directory of" in result.stderr
 
 
 def minimal(**extra: Any) -> dict[str, Any]:
