@@ -74,9 +74,9 @@ class PresenceRateLimits:
 class FederationRateLimits:
     """Inbound federation requests per origin server (Synapse's rc_federation).
 
-    Within any ``window_size`` ms, requests past ``sleep_limit`` wait
-    ``sleep_delay`` ms each, requests past ``reject_limit`` are refused, and at
-    most ``concurrent`` run at once.
+    Once more than ``sleep_limit`` arrived within ``window_size`` ms, each
+    waits ``sleep_delay`` ms; at most ``concurrent`` run at once; while more
+    than ``reject_limit`` wait, new ones are refused.
     """
 
     window_size: int = field(1000, check=_positive)

@@ -1,12 +1,13 @@
 """Inbound federation request limiting per origin server (``rc_federation``).
 
-Synapse's scheme, so operators' numbers mean the same here.  For each origin,
-over the last ``window_size`` ms:
+Synapse's scheme, so operators' numbers mean the same here.  For each origin:
 
-- past ``reject_limit`` requests, a new one is refused (429 M_LIMIT_EXCEEDED,
-  retry once the oldest request leaves the window);
-- past ``sleep_limit`` requests, a new one first waits ``sleep_delay`` ms;
-- at most ``concurrent`` requests run at once; the rest queue in arrival order.
+- a request that arrives when more than ``sleep_limit`` requests came in the
+  last ``window_size`` ms first waits ``sleep_delay`` ms;
+- at most ``concurrent`` requests run at once; the rest queue in arrival order;
+- a request that arrives while more than ``reject_limit`` are already waiting
+  (sleeping or queued) is refused: 429 M_LIMIT_EXCEEDED, retry after
+  ``window_size / sleep_limit`` ms.
 
 The inbound federation resource wraps each request in it::
 
@@ -17,7 +18,6 @@ The inbound federation resource wraps each request in it::
 from __future__ import annotations
 
 import collections
-import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -38,6 +38,7 @@ class _OriginState:
         self.request_times: collections.deque[float] = collections.deque()
         self.slots = DeferredSemaphore(concurrent)
         self.active = 0  # requests admitted and not yet finished (waiting, queued or running)
+        self.waiting = 0  # admitted requests sleeping or queued for a slot
 
 
 class FederationRateLimiter:
@@ -68,16 +69,19 @@ class FederationRateLimiter:
             return
         now = float(self.reactor.seconds())
         state = self._state(origin, now)
-        if len(state.request_times) >= self.settings.reject_limit:
-            wait_s = state.request_times[0] + self.window_s - now
+        if state.waiting > self.settings.reject_limit:
             self._forget_if_idle(origin, state)
-            raise limit_exceeded(max(1, math.ceil(wait_s * 1000)))
+            raise limit_exceeded(self._retry_after_ms())
         state.request_times.append(now)
         state.active += 1
         try:
-            if len(state.request_times) > self.settings.sleep_limit:
-                await task.deferLater(self.reactor, self.settings.sleep_delay / 1000, lambda: None)
-            await state.slots.acquire()
+            state.waiting += 1
+            try:
+                if len(state.request_times) > self.settings.sleep_limit:
+                    await task.deferLater(self.reactor, self.settings.sleep_delay / 1000, lambda: None)
+                await state.slots.acquire()
+            finally:
+                state.waiting -= 1
             try:
                 yield
             finally:
@@ -85,6 +89,11 @@ class FederationRateLimiter:
         finally:
             state.active -= 1
             self._forget_if_idle(origin, state)
+
+    def _retry_after_ms(self) -> int:
+        if self.settings.sleep_limit <= 0:
+            return self.settings.window_size
+        return max(1, self.settings.window_size // self.settings.sleep_limit)
 
     def _forget_if_idle(self, origin: str, state: _OriginState) -> None:
         """Drop an origin's state once nothing of it is in flight and its window is empty,
