@@ -40,6 +40,17 @@ SYNAPSE_RATE_LIMITS = (
     "rc_registration_token_validity", "rc_key_requests",
 )
 UNLIMITED = {"per_second": 1_000_000, "burst_count": 1_000_000}
+_OFF = {"enabled": False}
+# Vignette's limits, each switched off (Vignette's rate limits take `enabled`).
+VIGNETTE_NO_RATE_LIMITS = {
+    "rc_message": _OFF, "rc_registration": _OFF,
+    "rc_login": {"address": _OFF, "account": _OFF, "failed_attempts": _OFF},
+    "rc_joins": {"local": _OFF, "remote": _OFF}, "rc_joins_per_room": _OFF,
+    "rc_invites": {"per_room": _OFF, "per_user": _OFF, "per_issuer": _OFF},
+    "rc_room_creation": _OFF, "rc_presence": {"per_user": _OFF}, "rc_key_requests": _OFF,
+    "rc_3pid_validation": _OFF, "rc_media_create": _OFF, "rc_profile": _OFF, "rc_user_directory": _OFF,
+    "rc_reports": _OFF, "rc_delayed_event_mgmt": _OFF, "rc_federation": _OFF,
+}
 
 
 def ensure_synapse(cache_dir: Path) -> Path:
@@ -165,10 +176,7 @@ def make_vignette(engine: str, directory: Path, log_level: str) -> Target:
         "enable_registration": True,
         "enable_registration_without_verification": True,
         "registration_shared_secret": SHARED_SECRET,
-        "rc_message": {"enabled": False},
-        "rc_registration": {"enabled": False},
-        "rc_login": {"address": {"enabled": False}, "account": {"enabled": False},
-                     "failed_attempts": {"enabled": False}},
+        **VIGNETTE_NO_RATE_LIMITS,
         "presence": {"enabled": False},
         "logging": {"level": log_level, "file": str(directory / "homeserver.log")},
     }

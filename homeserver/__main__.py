@@ -1,13 +1,15 @@
-"""``python -m homeserver``: generate a config, or run the server in the foreground."""
+"""``python -m homeserver``: generate or check a config, or run the server in the foreground."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import os
+import signal
 import sys
+from typing import Any
 
-from homeserver.config import ConfigError, load_config
+from homeserver.config import ConfigError, HomeserverConfig, load_config
 
 logger = logging.getLogger("homeserver")
 
@@ -17,11 +19,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("-c", "--config-path", required=True, help="path to homeserver.yaml")
     parser.add_argument("--generate-config", action="store_true",
                         help="write a new config (and signing key) instead of running; never overwrites")
+    parser.add_argument("--check-config", action="store_true",
+                        help="validate the config (and the files it names) and exit: 0 if good, 1 if not")
     parser.add_argument("--server-name", "-H", help="the server name, with --generate-config")
     parser.add_argument("--data-directory", help="where data and keys live, with --generate-config "
                         "(default: the config file's directory)")
     parser.add_argument("--report-stats", help=argparse.SUPPRESS)  # accepted for Synapse muscle memory
     return parser.parse_args(argv)
+
+
+def first_line(exc: BaseException) -> str:
+    """One line for an exception, with its cause (dictConfig wraps the useful part)."""
+    lines = str(exc).strip().splitlines()
+    text = lines[0] if lines else type(exc).__name__
+    if exc.__cause__ is not None:
+        text += f": {first_line(exc.__cause__)}"
+    return text
 
 
 def fail(message: str) -> int:
@@ -66,9 +79,42 @@ def other_process_running(pid_file: str | None) -> int | None:
     return pid
 
 
+def read_config(config_path: str) -> HomeserverConfig:
+    """Load the config, printing one line per ignored Synapse key; raises ConfigError."""
+    warnings: list[str] = []
+    config = load_config(config_path, warnings)
+    for line in warnings:
+        print(f"vignette: {line}", file=sys.stderr)
+    return config
+
+
+def check(config_path: str) -> int:
+    from homeserver.logging_setup import LogConfigError, read_log_config
+
+    try:
+        config = read_config(config_path)
+    except ConfigError as exc:
+        return fail(f"config error: {exc}")
+    if config.log_config:
+        try:
+            read_log_config(config.log_config)
+        except LogConfigError as exc:
+            return fail(f"config error: log_config: {exc}")
+    elif config.logging.file and not os.path.isdir(os.path.dirname(os.path.abspath(config.logging.file))):
+        return fail(f"config error: logging.file: the directory of {config.logging.file} does not exist")
+    print(f"{config_path}: the config is valid")
+    return 0
+
+
+def reload_on_sighup(reactor: Any, reload: Any) -> None:
+    """SIGHUP reloads logging on the reactor thread, not inside the signal handler."""
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, lambda signum, frame: reactor.callFromThread(reload))
+
+
 def run(config_path: str) -> int:
     try:
-        config = load_config(config_path)
+        config = read_config(config_path)
     except ConfigError as exc:
         return fail(f"config error: {exc}")
     running = other_process_running(config.pid_file)
@@ -82,9 +128,11 @@ def run(config_path: str) -> int:
     from homeserver.logging_setup import setup_logging
 
     try:
-        setup_logging(config.logging, config.log_config)
-    except (OSError, ValueError) as exc:
-        return fail(f"config error: logging: {exc}")
+        logging_controller = setup_logging(config.logging, config.log_config)
+    except (OSError, ValueError, TypeError, AttributeError, ImportError) as exc:
+        where = "log_config" if config.log_config else "logging"
+        return fail(f"config error: {where}: {first_line(exc)}")
+    reload_on_sighup(reactor, logging_controller.reload)
 
     exit_code = {"code": 0}
     hs = HomeServer(config, reactor)
@@ -125,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.generate_config:
         return generate(args)
+    if args.check_config:
+        return check(args.config_path)
     return run(args.config_path)
 
 

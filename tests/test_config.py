@@ -137,16 +137,25 @@ def _key_paths(cls: type, prefix: str = "") -> list[str]:
     return paths
 
 
+def _sample_sets(sample: Any, path: str) -> bool:
+    """Does the sample give this dotted key (looking into the first item of lists)?"""
+    node = sample
+    for part in path.split("."):
+        if isinstance(node, list):
+            node = node[0] if node else None
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
 def test_sample_config_documents_every_key_and_loads(tmp_path: Path) -> None:
     sample_text = (REPO_ROOT / "config.sample.yaml").read_text()
-    documented = set()
-    for line in sample_text.splitlines():
-        stripped = line.lstrip("# -").strip()
-        if ":" in stripped:
-            documented.add(stripped.split(":", 1)[0].strip())
-    missing = [path for path in _key_paths(HomeserverConfig) if path.rsplit(".", 1)[-1] not in documented]
-    assert missing == []
     sample = yaml.safe_load(sample_text)
+    # Every rate limit's `enabled` is shown once, on rc_message, and explained in the section header.
+    missing = [path for path in _key_paths(HomeserverConfig) if not _sample_sets(sample, path)
+               and not (path.startswith("rc_") and path.endswith(".enabled"))]
+    assert missing == []
     key_path = tmp_path / "sample.key"
     write_new_signing_key(str(key_path))
     sample["signing_key_path"] = str(key_path)

@@ -10,11 +10,13 @@ from typing import Any
 
 from twisted.web.server import Request
 
+from homeserver.api.register import threepid_address
 from homeserver.errors import MatrixError, forbidden
 from homeserver.handlers.accounts.account import AccountHandler
 from homeserver.handlers.accounts.auth import Auth
 from homeserver.handlers.accounts.uia import PasswordUia
-from homeserver.http.auth import get_user_by_req
+from homeserver.handlers.ratelimit import RateLimiters
+from homeserver.http.auth import client_ip, get_user_by_req
 from homeserver.http.request import optional, parse_json_object, require
 from homeserver.http.router import Router, client_paths
 
@@ -73,13 +75,24 @@ def register_routes(router: Router, hs: Any) -> None:
         optional(body, "id_server", str, "a string")
         return 200, NO_SUPPORT
 
-    async def request_threepid_token(request: Request) -> tuple[int, dict[str, Any]]:
-        parse_json_object(request, max_body)
-        raise MatrixError(403, "M_THREEPID_DENIED", "Third-party identifiers are not supported on this server")
+    def limited_body(request: Request, medium: str) -> None:
+        """requestToken bodies count against rc_3pid_validation before any answer."""
+        body = parse_json_object(request, max_body)
+        hs.get(RateLimiters).check_threepid_request(medium, client_ip(request), threepid_address(medium, body))
 
-    async def request_password_reset_token(request: Request) -> tuple[int, dict[str, Any]]:
-        parse_json_object(request, max_body)
-        raise MatrixError(400, "M_THREEPID_NOT_FOUND", "No account is bound to that identifier")
+    def request_threepid_token(medium: str) -> Any:
+        async def handle(request: Request) -> tuple[int, dict[str, Any]]:
+            limited_body(request, medium)
+            raise MatrixError(403, "M_THREEPID_DENIED", "Third-party identifiers are not supported on this server")
+
+        return handle
+
+    def request_password_reset_token(medium: str) -> Any:
+        async def handle(request: Request) -> tuple[int, dict[str, Any]]:
+            limited_body(request, medium)
+            raise MatrixError(400, "M_THREEPID_NOT_FOUND", "No account is bound to that identifier")
+
+        return handle
 
     router.add("GET", client_paths("/account/whoami"), whoami)
     router.add("POST", client_paths("/account/password"), change_password)
@@ -90,6 +103,6 @@ def register_routes(router: Router, hs: Any) -> None:
     for suffix in ("/account/3pid/delete", "/account/3pid/unbind"):
         router.add("POST", client_paths(suffix), remove_threepid)
     for medium in ("email", "msisdn"):
-        router.add("POST", client_paths(f"/account/3pid/{medium}/requestToken"), request_threepid_token)
+        router.add("POST", client_paths(f"/account/3pid/{medium}/requestToken"), request_threepid_token(medium))
         router.add("POST", client_paths(f"/account/password/{medium}/requestToken"),
-                   request_password_reset_token)
+                   request_password_reset_token(medium))

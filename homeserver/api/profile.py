@@ -1,4 +1,7 @@
-"""``/profile/{userId}``: read anyone's profile, change fields of your own."""
+"""``/profile/{userId}``: read anyone's profile, change fields of your own.
+
+Reading needs no token unless ``require_auth_for_profile_requests`` is set.
+"""
 
 from __future__ import annotations
 
@@ -18,13 +21,19 @@ RESOURCES = ("client",)
 
 def register_routes(router: Router, hs: Any) -> None:
     max_body = hs.config.max_request_body_size
+    require_auth: bool = hs.config.require_auth_for_profile_requests
+
+    async def reader(request: Request) -> str | None:
+        if not require_auth:
+            return None
+        return (await get_user_by_req(request, hs.get(Auth))).user_id
 
     async def get_profile(request: Request, user_id: str) -> tuple[int, dict[str, Any]]:
-        profile = await hs.get(ProfileHandler).get_profile(user_id)
+        profile = await hs.get(ProfileHandler).get_profile(user_id, await reader(request))
         return 200, profile.to_json()
 
     async def get_field(request: Request, user_id: str, key: str) -> tuple[int, dict[str, Any]]:
-        return 200, {key: await hs.get(ProfileHandler).get_field(user_id, key)}
+        return 200, {key: await hs.get(ProfileHandler).get_field(user_id, key, await reader(request))}
 
     async def set_field(request: Request, user_id: str, key: str) -> tuple[int, dict[str, Any]]:
         requester = await get_user_by_req(request, hs.get(Auth), allow_guest=True)

@@ -21,6 +21,14 @@ def threepid_denied() -> MatrixError:
     return MatrixError(403, "M_THREEPID_DENIED", "Third-party identifiers are not supported on this server")
 
 
+def threepid_address(medium: str, body: dict[str, Any]) -> object:
+    """The identifier a /requestToken body names (rc_3pid_validation counts per address)."""
+    if medium == "email":
+        return body.get("email")
+    country, number = body.get("country"), body.get("phone_number")
+    return f"{country} {number}" if isinstance(country, str) and isinstance(number, str) else None
+
+
 def parse_register_request(body: dict[str, Any]) -> RegisterRequest:
     device_id, display_name = parse_device_fields(body)
     return RegisterRequest(
@@ -66,12 +74,16 @@ def register_routes(router: Router, hs: Any) -> None:
         hs.get(RateLimiters).registration.ratelimit(client_ip(request), update=False)
         return 200, {"valid": await hs.get(RegistrationHandler).is_token_valid(token)}
 
-    async def request_token(request: Request) -> tuple[int, dict[str, Any]]:
-        parse_json_object(request, max_body)
-        raise threepid_denied()
+    def request_token(medium: str) -> Any:
+        async def handle(request: Request) -> tuple[int, dict[str, Any]]:
+            body = parse_json_object(request, max_body)
+            hs.get(RateLimiters).check_threepid_request(medium, client_ip(request), threepid_address(medium, body))
+            raise threepid_denied()
+
+        return handle
 
     router.add("POST", client_paths("/register"), register)
     router.add("GET", client_paths("/register/available"), available)
     router.add("GET", ["/_matrix/client/v1/register/m.login.registration_token/validity"], token_validity)
-    router.add("POST", client_paths("/register/email/requestToken"), request_token)
-    router.add("POST", client_paths("/register/msisdn/requestToken"), request_token)
+    for medium in ("email", "msisdn"):
+        router.add("POST", client_paths(f"/register/{medium}/requestToken"), request_token(medium))

@@ -10,6 +10,7 @@ from twisted.web.server import Request
 from homeserver.errors import bad_json, forbidden, invalid_param
 from homeserver.events.identifiers import is_valid_user_id
 from homeserver.handlers.accounts.auth import Auth
+from homeserver.handlers.rooms.auto_join import AutoJoinHandler
 from homeserver.handlers.rooms.membership import RoomMemberHandler
 from homeserver.handlers.rooms.room_create import RoomCreationHandler, parse_create_room
 from homeserver.handlers.rooms.room_reads import RoomReadHandler
@@ -57,8 +58,10 @@ def target_user_of(body: dict[str, Any]) -> str:
 
 def register_routes(router: Router, hs: Any) -> None:
     auth = hs.get(Auth)
-    # Built now, not on first use: it subscribes to profile changes (new member events).
+    # Built now, not on first use: they subscribe to profile changes (new member events)
+    # and to new accounts (auto_join_rooms).
     hs.get(RoomMemberHandler)
+    hs.get(AutoJoinHandler)
 
     def members() -> RoomMemberHandler:
         return hs.get(RoomMemberHandler)
@@ -66,7 +69,8 @@ def register_routes(router: Router, hs: Any) -> None:
     async def create_room(request: Request) -> tuple[int, dict[str, Any]]:
         requester = await get_user_by_req(request, auth)
         parsed = parse_create_room(body_of(request, hs, allow_empty=True), hs.config.default_room_version)
-        room_id, alias = await hs.get(RoomCreationHandler).create_room(requester.user_id, parsed)
+        room_id, alias = await hs.get(RoomCreationHandler).create_room(requester.user_id, parsed,
+                                                                       is_admin=requester.is_admin)
         body: dict[str, Any] = {"room_id": room_id}
         if alias is not None:
             body["room_alias"] = alias

@@ -22,12 +22,15 @@ def register_routes(router: Router, hs: Any) -> None:
 
     async def search(request: Request) -> tuple[int, dict[str, Any]]:
         requester = await get_user_by_req(request, hs.get(Auth))
+        handler = hs.get(UserDirectoryHandler)
+        if not handler.enabled():
+            return 200, {"results": [], "limited": False}
         body = parse_json_object(request, max_body)
         term = require(body, "search_term", str, "a string")
         limit = optional(body, "limit", int, "an integer", DEFAULT_LIMIT)
         if limit < 0:
             raise invalid_param("limit must not be negative")
-        results, limited = await hs.get(UserDirectoryHandler).search(requester.user_id, term, limit)
+        results, limited = await handler.search(requester.user_id, term, limit)
         return 200, {
             "results": [
                 {key: value for key, value in (("user_id", p.user_id), ("display_name", p.displayname),

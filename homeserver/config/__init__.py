@@ -6,32 +6,47 @@ import yaml
 
 from homeserver.config.loader import ConfigError, build
 from homeserver.config.schema import HomeserverConfig
+from homeserver.config.synapse_keys import fold_legacy_keys
 from homeserver.signing_key import SigningKeyError, read_signing_keys
 
 __all__ = ["ConfigError", "HomeserverConfig", "load_config", "parse_config"]
 
 
-def parse_config(data: object) -> HomeserverConfig:
-    """Validate an already-parsed YAML document, including cross-key rules."""
+def parse_config(data: object, warnings: list[str] | None = None) -> HomeserverConfig:
+    """Validate an already-parsed YAML document, including cross-key rules.
+
+    Synapse keys Vignette does not implement add one line each to ``warnings``.
+    """
     if not isinstance(data, dict):
         raise ConfigError("", "the config file must be a YAML mapping of keys to values")
-    config = build(HomeserverConfig, data)
+    config = build(HomeserverConfig, fold_legacy_keys(data), warnings=warnings)
+    check_cross_key_rules(config)
+    return config
+
+
+def check_cross_key_rules(config: HomeserverConfig) -> None:
     for index, listener in enumerate(config.listeners):
         if listener.tls and not (config.tls_certificate_path and config.tls_private_key_path):
             raise ConfigError(
                 f"listeners[{index}].tls",
                 "a TLS listener needs tls_certificate_path and tls_private_key_path to be set",
             )
+    if (config.auto_join_rooms and config.autocreate_auto_join_rooms
+            and config.autocreate_auto_join_room_preset != "public_chat"
+            and not config.auto_join_mxid_localpart):
+        raise ConfigError(
+            "autocreate_auto_join_room_preset",
+            "a private preset needs auto_join_mxid_localpart, the user who creates the rooms and invites",
+        )
     if config.url_preview_enabled and config.url_preview_ip_range_blacklist is None:
         raise ConfigError(
             "url_preview_ip_range_blacklist",
             "url_preview_enabled is true, so this must list the IP ranges previews may never fetch from"
             " (for example the private ranges in ip_range_blacklist)",
         )
-    return config
 
 
-def load_config(path: str) -> HomeserverConfig:
+def load_config(path: str, warnings: list[str] | None = None) -> HomeserverConfig:
     """Read, validate and check the files a config points at."""
     try:
         with open(path, encoding="utf-8") as handle:
@@ -44,7 +59,7 @@ def load_config(path: str) -> HomeserverConfig:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ConfigError("", f"{path} is not valid YAML{where}") from None
-    config = parse_config(data)
+    config = parse_config(data, warnings)
     try:
         read_signing_keys(config.signing_key_path)
     except SigningKeyError as exc:

@@ -2,16 +2,23 @@
 
 Each config section is an attrs class.  Field types drive validation, field
 metadata carries the documentation key name, and unknown keys are errors so a
-typo never silently falls back to a default.
+typo never silently falls back to a default.  Two softenings, both for configs
+carried over from Synapse: a key Synapse knows at that place is skipped with a
+warning, and an unknown key's error names the nearest known one.  Keys left out
+of a section keep that section's default values (not the class's), so a partial
+``rc_login.address`` keeps the rest of its own defaults.
 """
 
 from __future__ import annotations
 
+import difflib
 import types
 import typing
 from typing import Any, Literal, TypeVar, Union
 
 import attrs
+
+from homeserver.config.synapse_keys import synapse_keys_at
 
 T = TypeVar("T")
 
@@ -106,26 +113,59 @@ def describe(tp: Any) -> str:
     return str(tp)
 
 
-def build(cls: type[T], data: Any, key: str = "") -> T:
-    """Validate ``data`` against attrs class ``cls`` and build it."""
+def ignored_warning(where: str) -> str:
+    return f"ignored: {where} (Synapse setting, not supported yet)"
+
+
+def unknown_key_problem(name: str, known: list[str], synapse: frozenset[str], top_level: bool) -> str:
+    """The error for a key nobody knows, suggesting the nearest one that exists."""
+    nearest = difflib.get_close_matches(name, [*known, *synapse], n=1, cutoff=0.6)
+    if nearest:
+        return f"unknown key (did you mean {nearest[0]}?)"
+    if top_level:
+        return "unknown key (config.sample.yaml lists every key)"
+    return f"unknown key (known keys here: {', '.join(sorted(known))})"
+
+
+def _default_of(fld: Any) -> Any:
+    if isinstance(fld.default, attrs.Factory):  # type: ignore[arg-type]
+        return fld.default.factory()
+    return None if fld.default is attrs.NOTHING else fld.default
+
+
+def build(cls: type[T], data: Any, key: str = "", warnings: list[str] | None = None, base: Any = None) -> T:
+    """Validate ``data`` against attrs class ``cls`` and build it.
+
+    Keys Synapse knows here but ``cls`` lacks are skipped, each adding a line to
+    ``warnings``; missing keys come from ``base`` when given.
+    """
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(key, f"expected a mapping, got {type(data).__name__}")
     attrs.resolve_types(cls)
     fields = {f.name: f for f in attrs.fields(cls)}
+    synapse = synapse_keys_at(key)
     for name in data:
-        if name not in fields:
-            where = f"{key}.{name}" if key else str(name)
-            raise ConfigError(where, f"unknown key (known keys here: {', '.join(sorted(fields))})")
+        if name in fields:
+            continue
+        where = f"{key}.{name}" if key else str(name)
+        if name in synapse:
+            if warnings is not None:
+                warnings.append(ignored_warning(where))
+            continue
+        raise ConfigError(where, unknown_key_problem(str(name), list(fields), synapse, not key))
     values = {}
     for name, fld in fields.items():
         where = f"{key}.{name}" if key else name
         if name not in data:
-            if fld.default is attrs.NOTHING:
+            if base is not None:
+                values[name] = getattr(base, name)
+            elif fld.default is attrs.NOTHING:
                 raise ConfigError(where, "missing; this key is required")
             continue
-        value = coerce(fld.type, data[name], where, fld.metadata.get("expected"))
+        value = coerce(fld.type, data[name], where, fld.metadata.get("expected"), warnings,
+                       getattr(base, name) if base is not None else _default_of(fld))
         check = fld.metadata.get("check")
         if check is not None and value is not None:
             problem = check(value)
@@ -135,19 +175,26 @@ def build(cls: type[T], data: Any, key: str = "") -> T:
     return cls(**values)
 
 
-def coerce(tp: Any, value: Any, key: str, expected: str | None = None) -> Any:
-    """Check ``value`` against annotation ``tp``; return the normalised value."""
+def coerce(tp: Any, value: Any, key: str, expected: str | None = None, warnings: list[str] | None = None,
+           base: Any = None) -> Any:
+    """Check ``value`` against annotation ``tp``; return the normalised value.
+
+    ``base`` is the default a nested section starts from (see ``build``).
+    """
     want = expected or describe(tp)
     origin = typing.get_origin(tp)
     if origin in (Union, types.UnionType):
         options = typing.get_args(tp)
         if value is None and type(None) in options:
             return None
+        present = [option for option in options if option is not type(None)]
+        if len(present) == 1:  # an optional value: its own error is the useful one
+            return coerce(present[0], value, key, expected, warnings, base)
         for option in options:
             if option is type(None):
                 continue
             try:
-                return coerce(option, value, key, expected)
+                return coerce(option, value, key, expected, warnings, base)
             except ConfigError:
                 continue
         raise ConfigError(key, f"expected {want}, got {value!r}")
@@ -176,11 +223,12 @@ def coerce(tp: Any, value: Any, key: str, expected: str | None = None) -> Any:
     elif origin is list:
         if isinstance(value, list):
             (item_type,) = typing.get_args(tp)
-            return [coerce(item_type, item, f"{key}[{i}]") for i, item in enumerate(value)]
+            return [coerce(item_type, item, f"{key}[{i}]", None, warnings) for i, item in enumerate(value)]
     elif origin is dict:
         if isinstance(value, dict):
             key_type, value_type = typing.get_args(tp)
-            return {coerce(key_type, k, key): coerce(value_type, v, f"{key}.{k}") for k, v in value.items()}
+            return {coerce(key_type, k, key): coerce(value_type, v, f"{key}.{k}", None, warnings)
+                    for k, v in value.items()}
     elif attrs.has(tp):
-        return build(tp, value, key)
+        return build(tp, value, key, warnings, base if isinstance(base, tp) else None)
     raise ConfigError(key, f"expected {want}, got {value!r}")

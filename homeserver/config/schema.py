@@ -13,6 +13,24 @@ from typing import Any, Literal
 import attrs
 
 from homeserver.config.loader import ByteSize, Duration, field
+from homeserver.config.ratelimits import (
+    FederationRateLimits,
+    InviteRateLimits,
+    JoinRateLimits,
+    LoginRateLimits,
+    PresenceRateLimits,
+    RateLimit,
+    bucket,
+)
+from homeserver.config.rooms import (
+    DirectoryRule,
+    LimitRemoteRooms,
+    UserDirectorySection,
+    alias_list_problem,
+    mime_type_list_problem,
+)
+
+__all__ = ["HomeserverConfig", "RateLimit"]
 
 KNOWN_RESOURCES = ("client", "federation", "keys", "metrics", "media", "health", "openid")
 SUPPORTED_ROOM_VERSIONS = tuple(str(v) for v in range(1, 13))
@@ -106,22 +124,6 @@ class RedisSection:
 
 
 @attrs.frozen(kw_only=True)
-class RateLimit:
-    """A leaky bucket: ``burst_count`` actions at once, refilled at ``per_second``."""
-
-    per_second: float = field(0.2, check=_positive)
-    burst_count: float = field(10.0, check=_positive)
-    enabled: bool = field(True)
-
-
-@attrs.frozen(kw_only=True)
-class LoginRateLimits:
-    address: RateLimit = field(factory=lambda: RateLimit(per_second=0.003, burst_count=5))
-    account: RateLimit = field(factory=lambda: RateLimit(per_second=0.003, burst_count=5))
-    failed_attempts: RateLimit = field(factory=lambda: RateLimit(per_second=0.17, burst_count=3))
-
-
-@attrs.frozen(kw_only=True)
 class TrustedKeyServer:
     server_name: str = field(check=_server_name)
     verify_keys: dict[str, str] | None = field(None)
@@ -196,14 +198,39 @@ class HomeserverConfig:
     registration_requires_token: bool = field(False)
     allow_guest_access: bool = field(False)
 
-    rc_message: RateLimit = field(factory=lambda: RateLimit(per_second=0.2, burst_count=10))
+    auto_join_rooms: list[str] = field(factory=list, check=alias_list_problem)
+    autocreate_auto_join_rooms: bool = field(True)
+    autocreate_auto_join_rooms_federated: bool = field(True)
+    autocreate_auto_join_room_preset: Literal["public_chat", "private_chat", "trusted_private_chat"] = field(
+        "public_chat")
+    auto_join_mxid_localpart: str | None = field(None)
+    auto_join_rooms_for_guests: bool = field(True)
+
+    rc_message: RateLimit = bucket(0.2, 10)
     rc_login: LoginRateLimits = field(factory=LoginRateLimits)
-    rc_registration: RateLimit = field(factory=lambda: RateLimit(per_second=0.17, burst_count=3))
+    rc_registration: RateLimit = bucket(0.17, 3)
+    rc_joins: JoinRateLimits = field(factory=JoinRateLimits)
+    rc_joins_per_room: RateLimit = bucket(1, 10)
+    rc_invites: InviteRateLimits = field(factory=InviteRateLimits)
+    rc_room_creation: RateLimit = bucket(0.016, 10)
+    rc_presence: PresenceRateLimits = field(factory=PresenceRateLimits)
+    rc_key_requests: RateLimit = bucket(20, 100)
+    rc_3pid_validation: RateLimit = bucket(0.003, 5)
+    rc_admin_redaction: RateLimit | None = field(None)
+    rc_media_create: RateLimit = bucket(10, 50)
+    rc_profile: RateLimit = bucket(0.1, 10)
+    rc_user_directory: RateLimit = bucket(0.016, 200)
+    rc_reports: RateLimit = bucket(1, 5)
+    rc_delayed_event_mgmt: RateLimit = bucket(1, 5)
+    rc_federation: FederationRateLimits = field(factory=FederationRateLimits)
 
     ip_range_blacklist: list[str] = field(factory=lambda: list(DEFAULT_IP_RANGE_BLACKLIST), check=_cidr_list)
     ip_range_whitelist: list[str] = field(factory=list, check=_cidr_list)
+    federation_ip_range_blacklist: list[str] | None = field(None, check=_cidr_list)
     federation_verify_certificates: bool = field(True)
     trusted_key_servers: list[TrustedKeyServer] = field(factory=list)
+    allow_device_name_lookup_over_federation: bool = field(False)
+    limit_remote_rooms: LimitRemoteRooms = field(factory=LimitRemoteRooms)
 
     media_store_path: str = field("media_store")
     max_upload_size: ByteSize = field(ByteSize(50 * 1024 * 1024))
@@ -216,15 +243,37 @@ class HomeserverConfig:
     unused_expiration_time: Duration = field(Duration(24 * 3_600_000))
     max_pending_media_uploads: int = field(5, check=_positive)
     media_upload_limits: list[MediaUploadLimit] = field(factory=list)
-    rc_media_create: RateLimit = field(factory=lambda: RateLimit(per_second=10, burst_count=50))
     url_preview_enabled: bool = field(False)
     url_preview_ip_range_blacklist: list[str] | None = field(None, check=_cidr_list)
     url_preview_ip_range_whitelist: list[str] = field(factory=list, check=_cidr_list)
 
+    max_avatar_size: ByteSize | None = field(None)
+    allowed_avatar_mimetypes: list[str] | None = field(None, check=mime_type_list_problem)
+
+    require_auth_for_profile_requests: bool = field(False)
+    limit_profile_requests_to_users_who_share_rooms: bool = field(False)
+    user_directory: UserDirectorySection = field(factory=UserDirectorySection)
+
     default_room_version: str = field("12", check=_room_version)
+    alias_creation_rules: list[DirectoryRule] | None = field(None)
+    room_list_publication_rules: list[DirectoryRule] | None = field(None)
+    forget_rooms_on_leave: bool = field(False)
     presence: PresenceSection = field(factory=PresenceSection)
     enable_metrics: bool = field(False)
 
     max_group_size: int = field(1500, check=_positive)
     to_device_retention: Duration = field(Duration(30 * 86_400_000))
     to_device_inbox_limit: int = field(10_000, check=_positive)
+
+    def federation_ip_ranges(self) -> tuple[list[str], list[str]]:
+        """(blocked, allowed) ranges for outbound federation requests.
+
+        Synapse's deprecated ``federation_ip_range_blacklist``, when present,
+        replaces both lists for federation alone: its ranges plus 0.0.0.0 and
+        ::, and no allowed exceptions.  Otherwise federation uses
+        ``ip_range_blacklist`` and ``ip_range_whitelist`` like every other
+        outbound request.
+        """
+        if self.federation_ip_range_blacklist is not None:
+            return [*self.federation_ip_range_blacklist, "0.0.0.0/32", "::/128"], []
+        return list(self.ip_range_blacklist), list(self.ip_range_whitelist)

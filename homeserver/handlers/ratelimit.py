@@ -1,10 +1,12 @@
-"""Leaky-bucket rate limiting, keyed by user id or IP address.
+"""Leaky-bucket rate limiting, keyed by user id, room id, device or IP address.
 
 Each key may take ``burst_count`` actions at once; the bucket drains at
 ``per_second``.  A denied action says how long until it would fit
 (429 M_LIMIT_EXCEEDED with retry_after_ms).  ``enabled: false`` turns a limit off.
 
 Usage from any area: ``hs.get(RateLimiters).message.ratelimit(requester.user_id)``.
+Which limiter guards what is listed on ``RateLimiters``; inbound federation
+requests go through ``RateLimiters.federation`` (see federation_ratelimit.py).
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from homeserver.config.schema import RateLimit
+from homeserver.config.ratelimits import RateLimit
 from homeserver.errors import limit_exceeded
+from homeserver.handlers.federation_ratelimit import FederationRateLimiter
 
 # Drained buckets are dropped every this many checks, so the table never grows
 # beyond the keys that were active recently.
@@ -57,6 +60,10 @@ class Ratelimiter:
         if wait is not None:
             raise limit_exceeded(max(1, math.ceil(wait * 1000)))
 
+    def exceeds_burst(self, n: float) -> bool:
+        """Would ``n`` actions at once overflow even an empty bucket?"""
+        return self.enabled and n > self.burst
+
     def record_action(self, key: str, n: float = 1.0) -> None:
         """Count actions even past the limit (e.g. a failure noted after the fact)."""
         if not self.enabled:
@@ -73,8 +80,23 @@ class Ratelimiter:
             del self._buckets[key]
 
 
+def ratelimit_all(*checks: tuple[Ratelimiter, str]) -> None:
+    """One action against several limiters: refused (with the longest wait) unless
+    every one has room, and then counted in all of them, so a refusal costs nothing."""
+    waits = [wait for limiter, key in checks if (wait := limiter.retry_after(key, update=False)) is not None]
+    if waits:
+        raise limit_exceeded(max(1, math.ceil(max(waits) * 1000)))
+    for limiter, key in checks:
+        limiter.record_action(key)
+
+
 class RateLimiters:
-    """The server's configured limiters, built once."""
+    """The server's configured limiters, built once, with the key each is counted by.
+
+    Limiters for features that have not landed yet (media creation, reports,
+    delayed events, remote joins, inbound federation) are built and validated
+    here all the same, so those features only have to call them.
+    """
 
     def __init__(self, hs: Any) -> None:
         config = hs.config
@@ -82,8 +104,36 @@ class RateLimiters:
         def clock() -> float:
             return float(hs.reactor.seconds())
 
-        self.message = Ratelimiter(clock, config.rc_message)
-        self.registration = Ratelimiter(clock, config.rc_registration)
-        self.login_address = Ratelimiter(clock, config.rc_login.address)
-        self.login_account = Ratelimiter(clock, config.rc_login.account)
-        self.login_failed_attempts = Ratelimiter(clock, config.rc_login.failed_attempts)
+        def bucket(limit: RateLimit) -> Ratelimiter:
+            return Ratelimiter(clock, limit)
+
+        self.message = bucket(config.rc_message)  # sender; also every createRoom
+        self.registration = bucket(config.rc_registration)  # client IP
+        self.login_address = bucket(config.rc_login.address)  # client IP
+        self.login_account = bucket(config.rc_login.account)  # user
+        self.login_failed_attempts = bucket(config.rc_login.failed_attempts)  # user
+        self.joins_local = bucket(config.rc_joins.local)  # joining user
+        self.joins_remote = bucket(config.rc_joins.remote)  # joining user, joins over federation
+        self.joins_per_room = bucket(config.rc_joins_per_room)  # room
+        self.invites_per_room = bucket(config.rc_invites.per_room)  # room
+        self.invites_per_user = bucket(config.rc_invites.per_user)  # invitee
+        self.invites_per_issuer = bucket(config.rc_invites.per_issuer)  # inviter
+        self.room_creation = bucket(config.rc_room_creation)  # creator
+        self.presence = bucket(config.rc_presence.per_user)  # user
+        self.key_requests = bucket(config.rc_key_requests)  # sending user and device
+        self.threepid_validation = bucket(config.rc_3pid_validation)  # (medium, IP) and (medium, address)
+        # Redactions of other people's events; without the key they count as rc_message.
+        self.admin_redaction = bucket(config.rc_admin_redaction) if config.rc_admin_redaction else None
+        self.media_create = bucket(config.rc_media_create)  # uploader (media repository)
+        self.profile = bucket(config.rc_profile)  # user changing their profile
+        self.user_directory = bucket(config.rc_user_directory)  # searcher
+        self.reports = bucket(config.rc_reports)  # reporter (event, room and user reports)
+        self.delayed_event_mgmt = bucket(config.rc_delayed_event_mgmt)  # user (delayed events)
+        self.federation = FederationRateLimiter(hs.reactor, config.rc_federation)  # origin server
+
+    def check_threepid_request(self, medium: str, client_ip: str, address: object) -> None:
+        """``/requestToken``: per (medium, client IP) and per (medium, address), as Synapse counts."""
+        checks = [(self.threepid_validation, f"{medium} ip {client_ip}")]
+        if isinstance(address, str):
+            checks.append((self.threepid_validation, f"{medium} address {address.strip().lower()}"))
+        ratelimit_all(*checks)

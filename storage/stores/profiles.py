@@ -35,6 +35,13 @@ SEARCH_PROFILES_AMONG = (
     " AND (LOWER(p.user_id) LIKE ? ESCAPE '!' OR LOWER(p.displayname) LIKE ? ESCAPE '!')"
 )
 SEARCH_BATCH = 500
+SEARCH_ALL_PROFILES = (
+    "SELECT p.user_id, p.displayname, p.avatar_url FROM profiles p"
+    " JOIN users u ON u.user_id = p.user_id"
+    " WHERE u.deactivated = 0"
+    " AND (LOWER(p.user_id) LIKE ? ESCAPE '!' OR LOWER(p.displayname) LIKE ? ESCAPE '!')"
+    " ORDER BY p.user_id LIMIT ?"
+)
 
 COLUMN_FIELDS = {"displayname": UPDATE_DISPLAYNAME, "avatar_url": UPDATE_AVATAR_URL}
 
@@ -124,3 +131,11 @@ class ProfileStore:
             return found[:limit]
 
         return await self.db.run_interaction("search_profiles", search)
+
+    async def search_all(self, term: str, limit: int) -> list[Profile]:
+        """Up to ``limit`` active users whose id or name contains ``term``, by user id."""
+        if not storable(term):
+            return []
+        pattern = like_pattern(term)
+        rows = await self.db.execute("search_all_profiles", SEARCH_ALL_PROFILES, pattern, pattern, limit)
+        return [Profile(*row) for row in rows]

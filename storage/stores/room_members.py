@@ -38,6 +38,7 @@ _CHANGES = (
     " WHERE user_id = ? AND stream_ordering > ? AND stream_ordering <= ? ORDER BY stream_ordering"
 )
 _FORGET = "UPDATE room_members_current SET forgotten = 1 WHERE room_id = ? AND user_id = ?"
+_FORGET_IF_CURRENT = _FORGET + " AND event_id = ?"
 _UPSERT = (
     "INSERT INTO room_members_current (room_id, user_id, membership, event_id, stream_ordering, forgotten)"
     " VALUES (?, ?, ?, ?, ?, 0) ON CONFLICT (room_id, user_id) DO UPDATE SET"
@@ -141,8 +142,13 @@ class RoomMemberStore:
         )
         return [MembershipChange(int(r[0]), r[1], r[2], r[3], r[4]) for r in rows]
 
-    async def forget(self, room_id: str, user_id: str) -> None:
-        await self.db.execute("forget_room", _FORGET, room_id, user_id)
+    async def forget(self, room_id: str, user_id: str, if_event_id: str | None = None) -> None:
+        """Mark the room forgotten for the user; with ``if_event_id``, only while that
+        membership event is still the current one (a rejoin since then wins)."""
+        if if_event_id is None:
+            await self.db.execute("forget_room", _FORGET, room_id, user_id)
+        else:
+            await self.db.execute("forget_room", _FORGET_IF_CURRENT, room_id, user_id, if_event_id)
 
 
 def write_members_txn(txn: Transaction, rows: Iterable[MemberRow]) -> None:

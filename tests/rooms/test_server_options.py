@@ -35,7 +35,8 @@ def test_sends_past_the_burst_are_429(limited_server: RunningServer) -> None:
         if response.status == 429:
             assert response.errcode == "M_LIMIT_EXCEEDED"
             assert response.body["retry_after_ms"] > 0
-    assert statuses == [200, 200, 200, 429, 429]
+    # createRoom counted against rc_message too (as in Synapse), so two sends fit the burst of 3.
+    assert statuses == [200, 200, 429, 429, 429]
     # A retry of an already-sent transaction is not a new send, so it is not limited.
     retry = alice.put(f"{V3}/rooms/{q(room_id)}/send/m.room.message/rl0", {"body": "0"})
     assert retry.status == 200

@@ -27,9 +27,32 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+OFF = {"enabled": False}
+#: Every rate limit switched off; tests that exercise a limit turn it back on.
+NO_RATE_LIMITS: dict[str, Any] = {
+    "rc_message": OFF,
+    "rc_registration": OFF,
+    "rc_login": {"address": OFF, "account": OFF, "failed_attempts": OFF},
+    "rc_joins": {"local": OFF, "remote": OFF},
+    "rc_joins_per_room": OFF,
+    "rc_invites": {"per_room": OFF, "per_user": OFF, "per_issuer": OFF},
+    "rc_room_creation": OFF,
+    "rc_presence": {"per_user": OFF},
+    "rc_key_requests": OFF,
+    "rc_3pid_validation": OFF,
+    "rc_media_create": OFF,
+    "rc_profile": OFF,
+    "rc_user_directory": OFF,
+    "rc_reports": OFF,
+    "rc_delayed_event_mgmt": OFF,
+    "rc_federation": OFF,
+}
+
+
 def write_config(directory: Path, database: dict[str, Any], server_name: str = "test.local",
                  **overrides: Any) -> Path:
-    """A config for a test server: plain-HTTP client listener on a free port, no rate limits."""
+    """A config for a test server: plain-HTTP client listener on a free port, no rate limits,
+    and anyone may publish rooms to the directory."""
     directory.mkdir(parents=True, exist_ok=True)
     key_path = directory / "signing.key"
     write_new_signing_key(str(key_path))
@@ -46,10 +69,8 @@ def write_config(directory: Path, database: dict[str, Any], server_name: str = "
         "registration_shared_secret": "test-shared-secret",
         # The cheapest bcrypt cost: tests register hundreds of users.
         "bcrypt_rounds": 4,
-        "rc_message": {"enabled": False},
-        "rc_registration": {"enabled": False},
-        "rc_login": {"address": {"enabled": False}, "account": {"enabled": False},
-                     "failed_attempts": {"enabled": False}},
+        **NO_RATE_LIMITS,
+        "room_list_publication_rules": [{"action": "allow"}],
         "logging": {"level": "INFO", "file": str(directory / "homeserver.log")},
     }
     config.update(overrides)

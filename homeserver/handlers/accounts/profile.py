@@ -3,6 +3,12 @@
 Other areas react to changes (rooms: new member events) with
 ``hs.get(ProfileHandler).on_profile_changed.append(async_fn)`` —
 ``async_fn(user_id, profile)`` after the new profile is stored.
+
+Changes count against ``rc_profile`` (per user making them), since each one
+sends a new member event into every room the user is in.  Lookups need a token
+with ``require_auth_for_profile_requests``, and with
+``limit_profile_requests_to_users_who_share_rooms`` too, only people sharing a
+room with the target (or the target) may look, as in Synapse.
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ from typing import Any
 
 from homeserver.errors import MatrixError, bad_json, forbidden, invalid_param, not_found
 from homeserver.handlers.accounts.auth import Requester
+from homeserver.handlers.ratelimit import RateLimiters
+from homeserver.handlers.rooms.members import joined_rooms
 from homeserver.handlers.validation import check_storable_text
 from storage.stores.profiles import Profile, ProfileStore
 from storage.stores.users import UserStore
@@ -54,21 +62,31 @@ def check_value(key: str, value: Any) -> None:
 
 class ProfileHandler:
     def __init__(self, hs: Any) -> None:
+        self.hs = hs
         self.store = hs.get(ProfileStore)
         self.users = hs.get(UserStore)
+        self.limiter = hs.get(RateLimiters).profile
+        self.shared_rooms_only: bool = (hs.config.require_auth_for_profile_requests
+                                        and hs.config.limit_profile_requests_to_users_who_share_rooms)
         self.on_profile_changed: list[ProfileHook] = []
 
-    async def get_profile(self, user_id: str) -> Profile:
-        """The profile of a known, active local user; M_NOT_FOUND otherwise."""
+    async def get_profile(self, user_id: str, requester_id: str | None = None) -> Profile:
+        """The profile of a known, active local user; M_NOT_FOUND otherwise.
+
+        ``requester_id`` is who asks over the client API (None: another area asks).
+        """
+        if requester_id is not None and requester_id != user_id and self.shared_rooms_only:
+            if not await joined_rooms(self.hs, requester_id) & await joined_rooms(self.hs, user_id):
+                raise forbidden("Profile isn't available")
         user = await self.users.get_user(user_id)
         profile = await self.store.get_profile(user_id) if user is not None else None
         if profile is None or user is None or user.deactivated:
             raise not_found("Profile was not found")
         return profile
 
-    async def get_field(self, user_id: str, key: str) -> Any:
+    async def get_field(self, user_id: str, key: str, requester_id: str | None = None) -> Any:
         check_key(key)
-        fields = (await self.get_profile(user_id)).to_json()
+        fields = (await self.get_profile(user_id, requester_id)).to_json()
         if key not in fields:
             raise not_found("Profile field not set")
         return fields[key]
@@ -88,6 +106,7 @@ class ProfileHandler:
         current[key] = value
         if len(json.dumps(current, ensure_ascii=False).encode("utf-8")) > MAX_PROFILE_BYTES:
             raise MatrixError(400, "M_PROFILE_TOO_LARGE", f"Profiles may not exceed {MAX_PROFILE_BYTES} bytes")
+        self.limiter.ratelimit(requester.user_id)
         await self.store.set_field(user_id, key, value)
         await self._changed(user_id)
 
@@ -95,6 +114,7 @@ class ProfileHandler:
         check_key(key)
         self._check_may_change(requester, user_id, key)
         await self.get_profile(user_id)
+        self.limiter.ratelimit(requester.user_id)
         await self.store.delete_field(user_id, key)
         await self._changed(user_id)
 

@@ -1,8 +1,16 @@
-"""Creating accounts: the client /register flow (with UIA) and operator registration."""
+"""Creating accounts: the client /register flow (with UIA) and operator registration.
+
+Other areas act on new accounts (rooms: auto_join_rooms) with
+``hs.get(RegistrationHandler).on_registered.append(async_fn)``:
+``async_fn(user_id, is_guest)`` runs after the account exists, before the
+registration is answered; a failing hook is logged and the account stands.
+"""
 
 from __future__ import annotations
 
+import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import attrs
@@ -15,6 +23,10 @@ from homeserver.handlers.accounts.uia import UserInteractiveAuth
 from homeserver.handlers.accounts.user_ids import check_new_localpart
 from storage.stores.registration_tokens import RegistrationTokenStore
 from storage.stores.users import UserStore
+
+logger = logging.getLogger(__name__)
+
+RegisteredHook = Callable[[str, bool], Awaitable[None]]
 
 DUMMY = "m.login.dummy"
 REGISTRATION_TOKEN = "m.login.registration_token"
@@ -52,6 +64,7 @@ class RegistrationHandler:
         self.passwords = hs.get(PasswordHasher)
         self.login = hs.get(LoginHandler)
         self.uia = hs.get(UserInteractiveAuth)
+        self.on_registered: list[RegisteredHook] = []
 
     async def check_username(self, username: str) -> str:
         """The user id a requested username maps to, if valid and free."""
@@ -61,8 +74,11 @@ class RegistrationHandler:
         return user_id
 
     async def register_user(self, localpart: str | None, password: str | None, *,
-                            is_guest: bool = False, is_admin: bool = False) -> str:
-        """Create the account and its profile; M_USER_IN_USE if the id is taken."""
+                            is_guest: bool = False, is_admin: bool = False, announce: bool = True) -> str:
+        """Create the account and its profile; M_USER_IN_USE if the id is taken.
+
+        ``announce=False`` skips the on_registered hooks (for accounts the server makes itself).
+        """
         if localpart is None:
             user_id = await self._unused_user_id(numeric=is_guest)
         else:
@@ -74,6 +90,12 @@ class RegistrationHandler:
         if not await self.users.create_user(user_id, password_hash, now_ms(self.hs), is_admin, is_guest,
                                             displayname=localpart_of_id):
             raise user_in_use()
+        if announce:
+            for hook in list(self.on_registered):
+                try:
+                    await hook(user_id, is_guest)
+                except Exception:
+                    logger.exception("registration hook %r failed for %s", hook, user_id)
         return user_id
 
     async def _unused_user_id(self, numeric: bool) -> str:

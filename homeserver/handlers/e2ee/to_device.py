@@ -5,7 +5,9 @@ token covering it (Signal-Server's rule), or until ``to_device_retention``
 passes. Each inbox holds at most ``to_device_inbox_limit`` messages; past that the sender
 gets M_LIMIT_EXCEEDED (429), since the inbox drains as soon as the device syncs.
 Only local recipients are delivered to for now: messages for users on other
-servers are dropped (there is no federation sender yet).
+servers are dropped (there is no federation sender yet).  ``m.room_key_request``
+messages to other users count against ``rc_key_requests`` per sending device, one
+action per recipient user; past the limit they are dropped silently, as Synapse does.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from homeserver.events.identifiers import server_name_of
 from homeserver.handlers.accounts.auth import now_ms
 from homeserver.handlers.e2ee.e2e_json import require_object, require_string, require_user_id
 from homeserver.handlers.e2ee.e2e_streams import NotifyingStream
+from homeserver.handlers.ratelimit import RateLimiters
 from storage.stores.device_inbox import DeviceInboxStore, InboxFull, ToDeviceMessage
 from storage.stores.devices import DeviceStore
 
@@ -31,6 +34,7 @@ ALL_DEVICES = "*"
 MAX_MESSAGES_PER_REQUEST = 10_000
 PURGE_INTERVAL_S = 3600.0
 INBOX_FULL_RETRY_MS = 60_000
+ROOM_KEY_REQUEST = "m.room_key_request"
 
 
 def inbox_full(user_id: str, device_id: str, limit: int) -> MatrixError:
@@ -49,6 +53,7 @@ class ToDeviceHandler:
         self.devices = hs.get(DeviceStore)
         self.stream = NotifyingStream(hs, TO_DEVICE_STREAM, self.store.stream_ids)
         self.retention_ms = int(hs.config.to_device_retention)
+        self.key_request_limiter = hs.get(RateLimiters).key_requests
         self._purger: task.LoopingCall | None = None
 
     async def prepare(self) -> None:
@@ -87,6 +92,10 @@ class ToDeviceHandler:
                 require_object(content, f"messages[{user_id}][{device_id}]")
             if server_name_of(user_id) != self.server_name:
                 continue  # no federation yet: remote recipients get nothing (see module doc)
+            if event_type == ROOM_KEY_REQUEST and user_id != sender_user_id and \
+                    self.key_request_limiter.retry_after(f"{sender_user_id} {sender_device_id}") is not None:
+                logger.info("dropping room key requests from %s to %s: rate limited", sender_user_id, user_id)
+                continue
             existing = {d.device_id for d in await self.devices.get_devices_by_user(user_id)}
             for device_id, content in by_device.items():
                 targets = sorted(existing) if device_id == ALL_DEVICES else \

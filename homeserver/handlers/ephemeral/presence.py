@@ -4,7 +4,9 @@ Nothing runs per user per second.  ``last_active_ago`` and
 ``currently_active`` are computed when an event is formatted; a user who
 stops syncing is turned offline by one coarse sweep a minute.  With
 ``presence.enabled: false`` the endpoints still answer but no presence is
-announced or sent down sync.
+announced or sent down sync.  Presence changes count against
+``rc_presence.per_user``: a PUT past it is a 429, a sync past it just leaves
+presence as it was (as in Synapse).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.task import LoopingCall
 
 from homeserver.errors import forbidden, invalid_param
+from homeserver.handlers.ratelimit import RateLimiters
 from homeserver.handlers.rooms.members import users_sharing_a_room
 from homeserver.notifier import Notifier
 from storage.stores.presence import PresenceState, PresenceStore
@@ -51,6 +54,7 @@ class PresenceHandler:
         self.enabled: bool = hs.config.presence.enabled
         self.store: PresenceStore = hs.get(PresenceStore)
         self.notifier: Notifier = hs.get(Notifier)
+        self.limiter = hs.get(RateLimiters).presence
         self._syncing: dict[str, int] = {}  # user -> open syncs/WebSockets
         self._sweep: LoopingCall | None = None
 
@@ -67,6 +71,7 @@ class PresenceHandler:
             raise invalid_param(f"presence must be one of {', '.join(STATES)}")
         if status_msg is not None and len(status_msg) > MAX_STATUS_MSG:
             raise invalid_param("status_msg is too long")
+        self.limiter.ratelimit(user_id)
         now = now_ms()
         previous = await self.store.get_presence(user_id)
         last_active = now if state == "online" else (previous.last_active_ms if previous else now)
@@ -93,6 +98,8 @@ class PresenceHandler:
         now = now_ms()
         found = await self.store.get_presence(user_id)
         if found is not None and found.state == state and now - found.last_sync_ms < REFRESH_AFTER_MS:
+            return
+        if self.limiter.retry_after(user_id) is not None:
             return
         status_msg = found.status_msg if found else None
         last_active = now if state == "online" else (found.last_active_ms if found else now)

@@ -24,7 +24,7 @@ from homeserver.handlers.accounts.auth import now_ms
 from homeserver.handlers.media.filestore import MediaFileStore, is_valid_file_id, new_file_id
 from homeserver.handlers.media.sources import LocalMediaSource, RemoteMediaSource, StoredMedia
 from homeserver.handlers.media.thumbnails import Thumbnails
-from homeserver.handlers.ratelimit import Ratelimiter
+from homeserver.handlers.ratelimit import RateLimiters
 from homeserver.spooled_file import SpooledFile
 from storage.stores.local_media import LocalMediaStore, NewUpload
 from storage.stores.remote_media import RemoteMediaCacheStore
@@ -68,7 +68,7 @@ class MediaRepository:
         self.max_pending = int(config.max_pending_media_uploads)
         # Longest period first: most uploads fit the widest window, and then one query answers all.
         self.upload_limits = sorted(config.media_upload_limits, key=lambda limit: -int(limit.time_period))
-        self.create_limiter = Ratelimiter(lambda: float(hs.reactor.seconds()), config.rc_media_create)
+        self.create_limiter = hs.get(RateLimiters).media_create
         self._upload_locks: dict[str, DeferredLock] = {}
         self._accessed_local: set[str] = set()
         self._accessed_remote: set[tuple[str, str]] = set()

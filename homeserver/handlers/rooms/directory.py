@@ -3,13 +3,16 @@
 Aliases: anyone joined to a room may point a local alias at it; the alias's creator,
 a room member allowed to set m.room.canonical_alias, or a server admin may delete it.
 The public directory lists rooms published with visibility "public", largest first;
-`since` tokens are offsets into that ordering.
+`since` tokens are offsets into that ordering.  ``alias_creation_rules`` and
+``room_list_publication_rules`` (Synapse's) decide who may create which aliases
+and publish which rooms; server admins may always publish.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from homeserver.config.rooms import rules_allow
 from homeserver.errors import MatrixError, forbidden, invalid_param, not_found
 from homeserver.events.auth import AuthError, check_auth_rules
 from homeserver.events.event import Event
@@ -55,6 +58,8 @@ class DirectoryHandler:
         membership = await self.members.get_membership(room_id, user_id)
         if membership is None or membership.membership != "join":
             raise forbidden("You must be in the room to give it an alias")
+        if not rules_allow(self.hs.config.alias_creation_rules, user_id, room_id, [alias], unset_allows=True):
+            raise forbidden("Not allowed to create alias")
         if not await self.aliases.create_alias(alias, room_id, user_id):
             raise MatrixError(409, "M_UNKNOWN", f"Room alias {alias} already exists")
 
@@ -108,6 +113,14 @@ class DirectoryHandler:
         if not (requester.is_admin
                 or await self._may_change_state(room_id, requester.user_id, "m.room.canonical_alias")):
             raise forbidden("You need permission to change the room's published aliases")
+        if visibility == "public" and not requester.is_admin:
+            aliases = await self.aliases.get_aliases_for_room(room_id)
+            canonical = await self.state.get_current_state_event(room_id, "m.room.canonical_alias")
+            if canonical is not None and isinstance(canonical.event.content.get("alias"), str):
+                aliases.append(canonical.event.content["alias"])
+            if not rules_allow(self.hs.config.room_list_publication_rules, requester.user_id, room_id, aliases,
+                               unset_allows=False):
+                raise forbidden("Not allowed to publish room")
         await self.rooms.set_public(room_id, visibility == "public")
 
     async def public_rooms(self, limit: int | None, since: str | None,

@@ -4,6 +4,12 @@ ban, unban, knock and forget.
 Only rooms on this server can be joined for now; a room or alias we do not hold is
 404 M_NOT_FOUND with a message saying that joining over federation is not supported
 yet. Inviting users of other servers is refused (403) for the same reason.
+
+Rate limits, as Synapse applies them: a join (unless already joined) counts
+against ``rc_joins.local`` for the user and must fit ``rc_joins_per_room`` for
+the room; an invite counts per room, per invitee and per inviter
+(``rc_invites``).  With ``forget_rooms_on_leave`` a local user who stops being
+joined (leaves, is kicked or banned) forgets the room at once.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from homeserver.errors import MatrixError, forbidden, invalid_param, not_found
 from homeserver.events.identifiers import is_valid_room_alias, is_valid_room_id, server_name_of
 from homeserver.events.power_levels import get_named_level, get_user_power_level
 from homeserver.handlers.accounts.profile import ProfileHandler
+from homeserver.handlers.ratelimit import RateLimiters, ratelimit_all
 from homeserver.handlers.rooms.room_queue import EventSpec, RoomEventQueue
 from homeserver.handlers.rooms.room_state import RoomStateHandler, check_room_id
 from storage.stores.aliases import AliasStore
@@ -49,6 +56,8 @@ class RoomMemberHandler:
         self.state = hs.get(RoomStateHandler)
         self.members = hs.get(RoomMemberStore)
         self.aliases = hs.get(AliasStore)
+        self.limits = hs.get(RateLimiters)
+        self.forget_on_leave: bool = hs.config.forget_rooms_on_leave
         hs.get(ProfileHandler).on_profile_changed.append(self._on_profile_changed)
 
     async def _on_profile_changed(self, user_id: str, profile: Any) -> None:
@@ -73,13 +82,16 @@ class RoomMemberHandler:
         return room_id_or_alias
 
     async def join(self, user_id: str, room_id_or_alias: str, extra_content: dict[str, Any] | None = None,
-                   is_guest: bool = False) -> str:
+                   is_guest: bool = False, ratelimit: bool = True) -> str:
         """Join; ``extra_content`` (reason, a per-room displayname...) goes into the member event,
         and the profile fills in displayname and avatar_url where it does not say otherwise."""
         room_id = await self.resolve_room(room_id_or_alias)
         current = await self.members.get_membership(room_id, user_id)
         if current is not None and current.membership == "join" and not extra_content:
             return room_id
+        if ratelimit:
+            self.limits.joins_per_room.ratelimit(room_id, update=False)
+            self.limits.joins_local.ratelimit(user_id)
         if is_guest:
             guest_access = await self.state.get_current_state_event(room_id, "m.room.guest_access")
             if guest_access is None or guest_access.event.content.get("guest_access") != "can_join":
@@ -97,6 +109,7 @@ class RoomMemberHandler:
             if authoriser is not None:
                 content["join_authorised_via_users_server"] = authoriser
         await self._send(room_id, user_id, user_id, content)
+        self.limits.joins_per_room.record_action(room_id)
         return room_id
 
     async def _restricted_join_authoriser(self, room_id: str, user_id: str) -> str | None:
@@ -147,10 +160,14 @@ class RoomMemberHandler:
         await self._send(room_id, user_id, user_id, content)
         return room_id
 
-    async def invite(self, sender: str, room_id: str, target: str, reason: str | None = None) -> None:
+    async def invite(self, sender: str, room_id: str, target: str, reason: str | None = None,
+                     ratelimit: bool = True) -> None:
         await self._check_room(room_id, sender)
         if server_name_of(target) != self.server_name:
             raise forbidden("Inviting users on other servers is not supported yet")
+        if ratelimit:
+            ratelimit_all((self.limits.invites_per_room, room_id), (self.limits.invites_per_user, target),
+                          (self.limits.invites_per_issuer, sender))
         content = await member_content(self.hs, target, "invite")
         if reason is not None:
             content["reason"] = reason
@@ -202,8 +219,14 @@ class RoomMemberHandler:
                     content: dict[str, Any]) -> Sequence[StoredEvent]:
         if await self.state.get_room_version(room_id) is None:
             raise not_found("Unknown room")
+        leaving = (self.forget_on_leave and content.get("membership") in ("leave", "ban")
+                   and server_name_of(target) == self.server_name)
+        before = await self.members.get_membership(room_id, target) if leaving else None
         spec = EventSpec("m.room.member", sender, content, target)
-        return await self.queue.submit(room_id, [spec])
+        stored = await self.queue.submit(room_id, [spec])
+        if before is not None and before.membership == "join":
+            await self.members.forget(room_id, target, if_event_id=stored[-1].event_id)
+        return stored
 
 
 def _with_reason(content: dict[str, Any], reason: str | None) -> dict[str, Any]:

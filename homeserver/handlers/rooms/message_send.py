@@ -3,6 +3,10 @@
 Client transaction IDs make `send` and `redact` idempotent per device: a retry (even
 after a restart, as the mapping is stored with the event in one transaction) returns
 the first event's ID, and a retry racing the original waits for it.
+
+Every send counts against ``rc_message``, except that redacting someone else's
+event counts against ``rc_admin_redaction`` when that is configured (Synapse's
+split, so moderators can clean up spam faster than they can post).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from homeserver.handlers.rooms.event_format import txn_scope_for
 from homeserver.handlers.rooms.room_queue import EventSpec, RoomEventQueue
 from homeserver.handlers.rooms.room_state import RoomStateHandler, check_room_id
 from storage.stores.aliases import AliasStore
+from storage.stores.events import EventStore
 from storage.stores.txn_ids import TxnIdStore
 
 
@@ -30,6 +35,8 @@ class EventSendHandler:
         self.txn_ids = hs.get(TxnIdStore)
         self.aliases = hs.get(AliasStore)
         self.limiter = hs.get(RateLimiters).message
+        self.admin_redaction_limiter = hs.get(RateLimiters).admin_redaction
+        self.events = hs.get(EventStore)
         self._in_flight: dict[tuple[str, str], list[Deferred[str]]] = {}
 
     async def send_event(self, requester: Any, room_id: str, event_type: str,
@@ -93,7 +100,16 @@ class EventSendHandler:
     async def _send(self, requester: Any, room_id: str, spec: EventSpec) -> str:
         if await self.state.get_room_version(room_id) is None:
             raise forbidden(f"User {requester.user_id} is not in room {room_id}")
-        self.limiter.ratelimit(requester.user_id)
+        limiter = self.limiter
+        if self.admin_redaction_limiter is not None and await self._redacts_another_sender(spec):
+            limiter = self.admin_redaction_limiter
+        limiter.ratelimit(requester.user_id)
         (stored,) = await self.queue.submit(room_id, [spec])
         return stored.event_id
+
+    async def _redacts_another_sender(self, spec: EventSpec) -> bool:
+        if spec.event_type != "m.room.redaction" or spec.redacts is None:
+            return False
+        original = await self.events.get_event(spec.redacts)
+        return original is not None and original.event.sender != spec.sender
 

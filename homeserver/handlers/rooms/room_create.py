@@ -4,6 +4,12 @@ Order (as the spec and Synapse do it): m.room.create, the creator's join, power
 levels, canonical alias, join rules, history visibility, guest access, the client's
 initial_state, name, topic, then invites. All of it is one submission to the room
 queue, so a room is created whole or not at all.
+
+As in Synapse: creating a room counts against ``rc_room_creation`` and
+``rc_message``; more invitees than ``rc_invites.per_room`` allows at once is a
+400; a requested alias must pass ``alias_creation_rules``; and a room asked to
+be public that ``room_list_publication_rules`` do not allow is created but not
+published (server admins may always publish).
 """
 
 from __future__ import annotations
@@ -14,10 +20,12 @@ from typing import Any
 
 import attrs
 
+from homeserver.config.rooms import rules_allow
 from homeserver.errors import MatrixError, bad_json, invalid_param
 from homeserver.events.builder import ServerSigningKey, build_event
 from homeserver.events.identifiers import is_valid_room_alias, is_valid_user_id, server_name_of
 from homeserver.events.room_versions import KNOWN_ROOM_VERSIONS, RoomVersion
+from homeserver.handlers.ratelimit import RateLimiters, ratelimit_all
 from homeserver.handlers.rooms.content_validation import validate_state_content
 from homeserver.handlers.rooms.membership import member_content
 from homeserver.handlers.rooms.room_queue import EventSpec, NewRoom, RoomEventQueue
@@ -138,9 +146,16 @@ class RoomCreationHandler:
         self._last_create_ts = 0
         self.queue = hs.get(RoomEventQueue)
         self.aliases = hs.get(AliasStore)
+        self.limits = hs.get(RateLimiters)
+        self.config = hs.config
 
-    async def create_room(self, user_id: str, request: CreateRoomRequest) -> tuple[str, str | None]:
+    async def create_room(self, user_id: str, request: CreateRoomRequest, *, is_admin: bool = False,
+                          ratelimit: bool = True) -> tuple[str, str | None]:
         """Create the room; returns (room_id, alias or None)."""
+        if ratelimit:
+            ratelimit_all((self.limits.room_creation, user_id), (self.limits.message, user_id))
+        if self.limits.invites_per_room.exceeds_burst(len(request.invite)):
+            raise MatrixError(400, "M_UNKNOWN", "Cannot invite so many users at once")
         alias = await self._check_alias(request.room_alias_name)
         for invitee in request.invite:
             if server_name_of(invitee) != self.server_name:
@@ -182,7 +197,13 @@ class RoomCreationHandler:
             if request.is_direct:
                 content["is_direct"] = True
             specs.append(EventSpec("m.room.member", user_id, content, invitee))
-        room = RoomRow(room_id, version.identifier, user_id, request.visibility == "public")
+        if alias is not None and not rules_allow(self.config.alias_creation_rules, user_id, room_id, [alias],
+                                                 unset_allows=True):
+            raise MatrixError(403, "M_FORBIDDEN", "Not allowed to create alias")
+        publish = request.visibility == "public" and (is_admin or rules_allow(
+            self.config.room_list_publication_rules, user_id, room_id, [alias] if alias else [],
+            unset_allows=False))
+        room = RoomRow(room_id, version.identifier, user_id, publish)
         await self.queue.submit(room_id, specs, NewRoom(room, alias))
         return room_id, alias
 
