@@ -7,7 +7,7 @@ import os
 from typing import Any, TypeVar
 
 from twisted.internet import ssl
-from twisted.internet.interfaces import IListeningPort, IReactorCore
+from twisted.internet.interfaces import IListeningPort, IReactorCore, IReactorTime
 from twisted.web.resource import Resource
 from twisted.web.server import Site
 
@@ -17,6 +17,7 @@ from homeserver.events.builder import ServerSigningKey
 from homeserver.http.request import bounded_request_factory
 from homeserver.http.resource import JsonApiResource, ListenerRoot
 from homeserver.http.router import Router
+from homeserver.notifier import Notifier
 from homeserver.signing_key import read_signing_keys
 from storage.engine import Database, create_database
 from storage.migrate import prepare_database
@@ -40,9 +41,12 @@ class HomeServer:
     on one another without a central list that every change has to edit.
     """
 
-    def __init__(self, config: HomeserverConfig, reactor: IReactorCore) -> None:
+    def __init__(self, config: HomeserverConfig, reactor: IReactorCore,
+                 clock: IReactorTime | None = None) -> None:
         self.config = config
         self.reactor = reactor
+        #: Where event timestamps come from; tests hand in a fake clock.
+        self.clock: IReactorTime = clock if clock is not None else reactor  # type: ignore[assignment]
         self.server_name = config.server_name
         self.signing_keys: list[ServerSigningKey] = [
             ServerSigningKey(config.server_name, entry.key_id, entry.key)
@@ -70,6 +74,8 @@ class HomeServer:
         """Open the database and bring its schema up to date."""
         self._db = create_database({"name": self.config.database.name, "args": dict(self.config.database.args)})
         await prepare_database(self._db)
+        # The notifier listens to every stream from the start, so no announcement is missed.
+        self.get(Notifier)
 
     def build_router(self, listener: Listener) -> Router:
         router = Router()

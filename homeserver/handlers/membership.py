@@ -15,9 +15,9 @@ from typing import Any
 from homeserver.events.identifiers import is_valid_room_alias, is_valid_room_id, server_name_of
 from homeserver.events.power_levels import get_named_level, get_user_power_level
 from homeserver.handlers.profile import ProfileHandler
-from homeserver.handlers.room_queue import EventSpec, RoomEventQueue
 from homeserver.handlers.room_state import RoomStateHandler, check_room_id
 from homeserver.http.errors import MatrixError, forbidden, invalid_param, not_found
+from homeserver.pipeline import EventPipeline, EventSpec
 from storage.stores.aliases import AliasStore
 from storage.stores.events import StoredEvent
 from storage.stores.profiles import ProfileStore
@@ -45,7 +45,7 @@ class RoomMemberHandler:
     def __init__(self, hs: Any) -> None:
         self.hs = hs
         self.server_name: str = hs.server_name
-        self.queue = hs.get(RoomEventQueue)
+        self.pipeline = hs.get(EventPipeline)
         self.state = hs.get(RoomStateHandler)
         self.members = hs.get(RoomMemberStore)
         self.aliases = hs.get(AliasStore)
@@ -196,7 +196,7 @@ class RoomMemberHandler:
         if await self.state.get_room_version(room_id) is None:
             raise not_found("Unknown room")
         spec = EventSpec("m.room.member", sender, content, target)
-        return await self.queue.submit(room_id, [spec])
+        return await self.pipeline.submit_local(room_id, [spec])
 
 
 def _with_reason(content: dict[str, Any], reason: str | None) -> dict[str, Any]:

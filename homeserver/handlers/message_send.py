@@ -15,9 +15,9 @@ from homeserver.events.identifiers import server_name_of
 from homeserver.handlers.content_validation import validate_state_content
 from homeserver.handlers.event_format import txn_scope_for
 from homeserver.handlers.ratelimit import RateLimiters
-from homeserver.handlers.room_queue import EventSpec, RoomEventQueue
 from homeserver.handlers.room_state import RoomStateHandler, check_room_id
 from homeserver.http.errors import MatrixError, forbidden
+from homeserver.pipeline import EventPipeline, EventSpec
 from storage.stores.aliases import AliasStore
 from storage.stores.txn_ids import TxnIdStore
 
@@ -25,7 +25,7 @@ from storage.stores.txn_ids import TxnIdStore
 class EventSendHandler:
     def __init__(self, hs: Any) -> None:
         self.hs = hs
-        self.queue = hs.get(RoomEventQueue)
+        self.pipeline = hs.get(EventPipeline)
         self.state = hs.get(RoomStateHandler)
         self.txn_ids = hs.get(TxnIdStore)
         self.aliases = hs.get(AliasStore)
@@ -94,6 +94,6 @@ class EventSendHandler:
         if await self.state.get_room_version(room_id) is None:
             raise forbidden(f"User {requester.user_id} is not in room {room_id}")
         self.limiter.ratelimit(requester.user_id)
-        (stored,) = await self.queue.submit(room_id, [spec])
+        (stored,) = await self.pipeline.submit_local(room_id, [spec])
         return stored.event_id
 

@@ -6,7 +6,6 @@ import time
 from typing import Any
 
 from homeserver.http.errors import MatrixError, forbidden, invalid_param
-from homeserver.notifier import Notifier
 from homeserver.sync import room_data
 from homeserver.sync.membership import is_joined
 from storage.stores.receipts import UNTHREADED, ReceiptStore
@@ -21,12 +20,9 @@ class ReceiptHandler:
     def __init__(self, hs: Any) -> None:
         self.hs = hs
         self.store: ReceiptStore = hs.get(ReceiptStore)
-        self.notifier: Notifier = hs.get(Notifier)
 
     async def current_position(self) -> int:
-        ids = await self.store.id_generator()
-        self.notifier.attach_stream("receipts", ids)
-        return ids.get_current_token()
+        return (await self.store.stream_writer()).get_current_token()
 
     async def send_receipt(self, user_id: str, room_id: str, receipt_type: str, event_id: str,
                            thread_id: str | None = None) -> None:
@@ -40,14 +36,14 @@ class ReceiptHandler:
             await room_data.set_room_account_data(self.hs, user_id, room_id, FULLY_READ,
                                                   {"event_id": event_id})
             return
-        await self.current_position()  # attaches the stream to the notifier
         stream_id = await self.store.insert_receipt(room_id, receipt_type, user_id,
                                                     thread_id or UNTHREADED, event_id,
                                                     int(time.time() * 1000))
+        writer = await self.store.stream_writer()
         if receipt_type == READ_PRIVATE:
-            self.notifier.on_written("receipts", stream_id, users=[user_id])
+            writer.announce(stream_id, users=[user_id])
         else:
-            self.notifier.on_written("receipts", stream_id, rooms=[room_id])
+            writer.announce(stream_id, rooms=[room_id])
 
     async def set_read_markers(self, user_id: str, room_id: str, markers: dict[str, str]) -> None:
         """POST /read_markers: any of m.fully_read, m.read, m.read.private."""

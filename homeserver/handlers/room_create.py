@@ -3,13 +3,12 @@
 Order (as the spec and Synapse do it): m.room.create, the creator's join, power
 levels, canonical alias, join rules, history visibility, guest access, the client's
 initial_state, name, topic, then invites. All of it is one submission to the room
-queue, so a room is created whole or not at all.
+pipeline, so a room is created whole or not at all.
 """
 
 from __future__ import annotations
 
 import secrets
-import time
 from typing import Any
 
 import attrs
@@ -19,8 +18,8 @@ from homeserver.events.identifiers import is_valid_room_alias, is_valid_user_id,
 from homeserver.events.room_versions import KNOWN_ROOM_VERSIONS, RoomVersion
 from homeserver.handlers.content_validation import validate_state_content
 from homeserver.handlers.membership import member_content
-from homeserver.handlers.room_queue import EventSpec, NewRoom, RoomEventQueue
 from homeserver.http.errors import MatrixError, bad_json, invalid_param
+from homeserver.pipeline import EventPipeline, EventSpec, NewRoom
 from storage.stores.aliases import AliasStore
 from storage.stores.rooms import RoomRow
 
@@ -134,7 +133,7 @@ class RoomCreationHandler:
         self.server_name: str = hs.server_name
         self.key: ServerSigningKey = hs.signing_key
         self._last_create_ts = 0
-        self.queue = hs.get(RoomEventQueue)
+        self.pipeline = hs.get(EventPipeline)
         self.aliases = hs.get(AliasStore)
 
     async def create_room(self, user_id: str, request: CreateRoomRequest) -> tuple[str, str | None]:
@@ -181,7 +180,7 @@ class RoomCreationHandler:
                 content["is_direct"] = True
             specs.append(EventSpec("m.room.member", user_id, content, invitee))
         room = RoomRow(room_id, version.identifier, user_id, request.visibility == "public")
-        await self.queue.submit(room_id, specs, NewRoom(room, alias))
+        await self.pipeline.submit_local(room_id, specs, NewRoom(room, alias))
         return room_id, alias
 
     async def _check_alias(self, alias_name: str | None) -> str | None:
@@ -224,7 +223,7 @@ class RoomCreationHandler:
         From v12 the room ID is the create event's hash, so two identical
         createRoom calls in the same millisecond would otherwise collide.
         """
-        self._last_create_ts = max(int(time.time() * 1000), self._last_create_ts + 1)
+        self._last_create_ts = max(int(self.hs.clock.seconds() * 1000), self._last_create_ts + 1)
         return self._last_create_ts
 
     def _power_levels(self, user_id: str, request: CreateRoomRequest, preset: PresetConfig,
