@@ -163,13 +163,14 @@ class EventPipeline:
                 submission.deferred.callback([] if isinstance(submission, _Local) else answer)
             return
         persisted = await self.writer.write(work)
+        # Listeners first: a caller resumed by its answer must find their work queued.
+        self._tell_listeners(persisted)
         by_id = {p.stored.event_id: p.stored for p in persisted.events}
         for submission, answer in answers:
             if isinstance(submission, _Local):
                 submission.deferred.callback([by_id[item.event.event_id] for item in answer])
             else:
                 submission.deferred.callback(answer)
-        self._tell_listeners(persisted)
 
     async def _remote(self, work: RoomWork, submission: _Remote) -> list[EventResult]:
         results: dict[str, EventResult] = {}
