@@ -30,7 +30,7 @@ from storage.stores.events import EventStore, StoredEvent
 from storage.stores.room_dag import RoomDagStore
 from storage.stores.state import StateMap
 from tests.support.databases import ENGINES
-from tests.support.harness import InMemoryFederation, HarnessServer, start_server
+from tests.support.harness import HarnessServer, InMemoryFederation, start_server
 
 ALICE = "@alice:a.test"
 BOB = "@bob:b.test"

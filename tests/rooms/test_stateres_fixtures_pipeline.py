@@ -16,7 +16,12 @@ import pytest_twisted
 
 from homeserver.handlers.room_state import RoomStateHandler
 from homeserver.pipeline import EventPipeline, Outcome
-from tests.events.stateres_support import load_pdu_batches, load_snapshot, room_version_of, to_events
+from tests.events.stateres_support import (
+    load_pdu_batches,
+    load_snapshot,
+    room_version_of,
+    to_events,
+)
 from tests.events.test_stateres_fixtures import BATCH_CASES
 from tests.support.databases import ENGINES
 from tests.support.harness import start_server
