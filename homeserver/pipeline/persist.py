@@ -91,9 +91,13 @@ class BatchWriter:
         head = work.head
         assert head is not None
         initial, final = work.initial_state, head.state
-        changed = {key: eid for key, eid in final.items() if initial.get(key) != eid}
+        if work.touched is not None:
+            changed = {key: final[key] for key in work.touched if key in final and initial.get(key) != final[key]}
+            batch.removed_state = [key for key in work.touched if key in initial and key not in final]
+        else:
+            changed = {key: eid for key, eid in final.items() if initial.get(key) != eid}
+            batch.removed_state = [key for key in initial if key not in final]
         batch.current_state = changed
-        batch.removed_state = [key for key in initial if key not in final]
         member_ids = {key[1]: eid for key, eid in changed.items() if key[0] == "m.room.member"}
         missing = [eid for eid in member_ids.values() if eid not in by_id]
         loaded = {**by_id, **(await self.events.get_events(missing) if missing else {})}

@@ -82,6 +82,9 @@ class RoomWork:
         #: The current state and extremities as committed, to derive the batch's delta.
         self.initial_state: StateMap = head.state if head is not None else {}
         self.initial_extremities: set[str] = set(head.extremities) if head is not None else set()
+        #: The current-state keys the batch changed, while known without comparing whole
+        #: maps (None once a resolution or a given state replaced the current state).
+        self.touched: set[StateKey] | None = set()
         self.items: list[Prepared] = []
         self.known: dict[str, Prepared] = {}
         self.new_groups: list[NewStateGroup] = []
@@ -243,23 +246,35 @@ class RoomWork:
         if extremities.keys() == head.extremities.keys():
             return
         head.extremities = extremities
+        changed: set[StateKey] | None = None
         if list(extremities) == [event.event_id]:
             current = item.after
+            if item.before is head.current:  # a linear step: only this event's key moved
+                changed = {(event.type, event.state_key)} if event.state_key is not None else set()
         else:
             states = [await self.state_after(i) for i in extremities]
             current = await self.resolve([s for s in states if s is not None])
-        await self.set_current(current)
+        await self.set_current(current, changed)
         item.current_group = current.group
 
-    async def set_current(self, current: StateAt) -> None:
-        """Replace the current state, keeping the memberships in step."""
+    async def set_current(self, current: StateAt, changed_keys: set[StateKey] | None = None) -> None:
+        """Replace the current state, keeping the memberships in step.
+
+        ``changed_keys`` (when the caller knows them) spares comparing the whole maps.
+        """
         head = self.head
         assert head is not None
         previous = head.state
         head.current = current
-        changed = {key[1]: eid for key, eid in current.state.items()
-                   if key[0] == "m.room.member" and previous.get(key) != eid}
-        removed = [key[1] for key in previous if key[0] == "m.room.member" and key not in current.state]
+        if changed_keys is None or self.touched is None:
+            self.touched = None
+            changed_keys = {k for k, v in current.state.items() if previous.get(k) != v}
+            changed_keys |= {k for k in previous if k not in current.state}
+        else:
+            self.touched |= changed_keys
+        changed = {key[1]: current.state[key] for key in changed_keys
+                   if key[0] == "m.room.member" and key in current.state}
+        removed = [key[1] for key in changed_keys if key[0] == "m.room.member" and key not in current.state]
         if changed:
             events = await self.get_events(changed.values())
             for user_id, event_id in changed.items():

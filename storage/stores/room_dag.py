@@ -35,12 +35,14 @@ _PREVS = "SELECT event_id, prev_event_id FROM event_edges WHERE event_id IN "
 _AUTH_EDGES_OF = "SELECT event_id, auth_event_id FROM event_auth_edges WHERE event_id IN "
 _REJECTION = "SELECT event_id, reason FROM rejections WHERE event_id IN "
 
-_INSERT_EDGE = "INSERT INTO event_edges (event_id, prev_event_id, room_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
-_INSERT_AUTH_EDGE = (
-    "INSERT INTO event_auth_edges (event_id, auth_event_id, room_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
+_INSERT_EDGES = "INSERT INTO event_edges (event_id, prev_event_id, room_id) VALUES {rows} ON CONFLICT DO NOTHING"
+_INSERT_AUTH_EDGES = (
+    "INSERT INTO event_auth_edges (event_id, auth_event_id, room_id) VALUES {rows} ON CONFLICT DO NOTHING"
 )
 _CLEAR_FORWARD = "DELETE FROM event_forward_extremities WHERE room_id = ?"
-_INSERT_FORWARD = "INSERT INTO event_forward_extremities (room_id, event_id) VALUES (?, ?)"
+_INSERT_FORWARD = "INSERT INTO event_forward_extremities (room_id, event_id) VALUES {rows}"
+#: Rows per multi-row INSERT (3 parameters each: under SQLite's bound-parameter limit).
+ROWS_PER_INSERT = 300
 _INSERT_BACKWARD = (
     "INSERT INTO event_backward_extremities (room_id, event_id) VALUES (?, ?) ON CONFLICT DO NOTHING"
 )
@@ -145,21 +147,32 @@ def auth_chain_ids_txn(txn: Transaction, event_ids: list[str]) -> set[str]:
     return seen
 
 
+def _insert_rows(txn: Transaction, template: str, rows: list[tuple[str, ...]]) -> None:
+    """One statement per few hundred rows: executemany costs a round trip per row on PostgreSQL."""
+    for start in range(0, len(rows), ROWS_PER_INSERT):
+        chunk = rows[start:start + ROWS_PER_INSERT]
+        placeholders = ",".join("(" + ",".join("?" * len(chunk[0])) + ")" for _ in chunk)
+        txn.execute(template.format(rows=placeholders), [value for row in chunk for value in row])
+
+
 def insert_edges_txn(txn: Transaction, room_id: str, edges: Iterable[tuple[str, str]]) -> None:
-    txn.executemany(_INSERT_EDGE, [(event_id, prev_id, room_id) for event_id, prev_id in edges])
+    _insert_rows(txn, _INSERT_EDGES, [(event_id, prev_id, room_id) for event_id, prev_id in edges])
 
 
 def insert_auth_edges_txn(txn: Transaction, room_id: str, edges: Iterable[tuple[str, str]]) -> None:
-    txn.executemany(_INSERT_AUTH_EDGE, [(event_id, auth_id, room_id) for event_id, auth_id in edges])
+    _insert_rows(txn, _INSERT_AUTH_EDGES, [(event_id, auth_id, room_id) for event_id, auth_id in edges])
 
 
 def set_forward_extremities_txn(txn: Transaction, room_id: str, event_ids: Iterable[str]) -> None:
     txn.execute(_CLEAR_FORWARD, (room_id,))
-    txn.executemany(_INSERT_FORWARD, [(room_id, event_id) for event_id in event_ids])
+    _insert_rows(txn, _INSERT_FORWARD, [(room_id, event_id) for event_id in event_ids])
 
 
 def update_backward_extremities_txn(txn: Transaction, room_id: str, added: Iterable[str],
                                     removed: Iterable[str]) -> None:
+    added, removed = list(added), list(removed)
+    if not (added or removed):
+        return
     txn.executemany(_DELETE_BACKWARD, [(room_id, event_id) for event_id in removed])
     txn.executemany(_INSERT_BACKWARD, [(room_id, event_id) for event_id in added])
 
