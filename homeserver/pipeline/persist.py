@@ -110,6 +110,7 @@ class BatchWriter:
                 event_id, member.stream_ordering))
         batch.removed_members = [key[1] for key in batch.removed_state if key[0] == "m.room.member"]
         if head.extremities.keys() != work.initial_extremities:
+            batch.forward_before = sorted(work.initial_extremities)
             batch.forward_extremities = sorted(head.extremities)
         for item in work.items:
             if item.current_group is not None:

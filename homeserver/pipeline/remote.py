@@ -101,6 +101,8 @@ async def add_remote(work: RoomWork, remote: RemoteEvent, origin: str) -> EventR
             return EventResult(event_id, Outcome.REFUSED, "the room already has a create event")
         before = None
     else:
+        if not event.prev_event_ids and remote.state_before is None:
+            return EventResult(event_id, Outcome.REFUSED, "only m.room.create may have no prev_events")
         if work.head is None and remote.state_before is None:
             return EventResult(event_id, Outcome.MISSING, "unknown room", tuple(event.prev_event_ids))
         unknown = [i for i in event.prev_event_ids if await work.state_after(i) is None]

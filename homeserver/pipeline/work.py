@@ -254,8 +254,10 @@ class RoomWork:
         else:
             states = [await self.state_after(i) for i in extremities]
             current = await self.resolve([s for s in states if s is not None])
+        previous_group = head.current.group if head.current is not None else None
         await self.set_current(current, changed)
-        item.current_group = current.group
+        if current.group != previous_group:
+            item.current_group = current.group
 
     async def set_current(self, current: StateAt, changed_keys: set[StateKey] | None = None) -> None:
         """Replace the current state, keeping the memberships in step.

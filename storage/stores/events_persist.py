@@ -26,8 +26,8 @@ from storage.stores.room_dag import (
     insert_edges_txn,
     insert_rejections_txn,
     insert_stream_state_txn,
-    set_forward_extremities_txn,
     update_backward_extremities_txn,
+    update_forward_extremities_txn,
 )
 from storage.stores.room_members import (
     MemberRow,
@@ -91,7 +91,8 @@ class PersistBatch:
     current_members: list[MemberRow] = attrs.field(factory=list)
     removed_members: list[str] = attrs.field(factory=list)
     membership_changes: list[MemberRow] = attrs.field(factory=list)
-    #: The room's whole set of forward extremities after the batch (None: unchanged).
+    #: The room's forward extremities as stored before the batch, and after it (None: unchanged).
+    forward_before: list[str] = attrs.field(factory=list)
     forward_extremities: list[str] | None = None
     backward_added: list[str] = attrs.field(factory=list)
     backward_removed: list[str] = attrs.field(factory=list)
@@ -131,7 +132,7 @@ def persist_batch_txn(txn: Transaction, batch: PersistBatch) -> list[str]:
     insert_membership_changes_txn(txn, batch.membership_changes)
     insert_relations_txn(txn, batch.relations)
     if batch.forward_extremities is not None:
-        set_forward_extremities_txn(txn, room_id, batch.forward_extremities)
+        update_forward_extremities_txn(txn, room_id, batch.forward_before, batch.forward_extremities)
     update_backward_extremities_txn(txn, room_id, batch.backward_added, batch.backward_removed)
     insert_stream_state_txn(txn, room_id, batch.stream_state)
     redacted = []

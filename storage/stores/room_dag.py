@@ -39,7 +39,8 @@ _INSERT_EDGES = "INSERT INTO event_edges (event_id, prev_event_id, room_id) VALU
 _INSERT_AUTH_EDGES = (
     "INSERT INTO event_auth_edges (event_id, auth_event_id, room_id) VALUES {rows} ON CONFLICT DO NOTHING"
 )
-_CLEAR_FORWARD = "DELETE FROM event_forward_extremities WHERE room_id = ?"
+_DELETE_FORWARD = "DELETE FROM event_forward_extremities WHERE room_id = ? AND event_id IN "
+_REPLACE_FORWARD = "UPDATE event_forward_extremities SET event_id = ? WHERE room_id = ? AND event_id = ?"
 _INSERT_FORWARD = "INSERT INTO event_forward_extremities (room_id, event_id) VALUES {rows}"
 #: Rows per multi-row INSERT (3 parameters each: under SQLite's bound-parameter limit).
 ROWS_PER_INSERT = 300
@@ -163,9 +164,17 @@ def insert_auth_edges_txn(txn: Transaction, room_id: str, edges: Iterable[tuple[
     _insert_rows(txn, _INSERT_AUTH_EDGES, [(event_id, auth_id, room_id) for event_id, auth_id in edges])
 
 
-def set_forward_extremities_txn(txn: Transaction, room_id: str, event_ids: Iterable[str]) -> None:
-    txn.execute(_CLEAR_FORWARD, (room_id,))
-    _insert_rows(txn, _INSERT_FORWARD, [(room_id, event_id) for event_id in event_ids])
+def update_forward_extremities_txn(txn: Transaction, room_id: str, before: Collection[str],
+                                   after: Collection[str]) -> None:
+    """Turn the stored set ``before`` into ``after`` (one UPDATE for a linear step)."""
+    removed = [event_id for event_id in before if event_id not in after]
+    added = [event_id for event_id in after if event_id not in before]
+    if len(removed) == 1 and len(added) == 1:
+        txn.execute(_REPLACE_FORWARD, (added[0], room_id, removed[0]))
+        return
+    for chunk in _chunks(removed):
+        txn.execute(_DELETE_FORWARD + _in_list(len(chunk)), [room_id, *chunk])
+    _insert_rows(txn, _INSERT_FORWARD, [(room_id, event_id) for event_id in added])
 
 
 def update_backward_extremities_txn(txn: Transaction, room_id: str, added: Iterable[str],
