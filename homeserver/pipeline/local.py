@@ -75,7 +75,6 @@ class LocalEventBuilder:
         work.new_room = new_room
         item = Prepared(event, Outcome.ACCEPTED, spec=spec)
         item.after = await work.with_state_event(None, (event.type, event.state_key), event.event_id)
-        item.before = item.after  # never read: nothing comes before the create event
         work.add(item)
         await work.accept(item, check_cited=False)
         return item
