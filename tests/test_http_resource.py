@@ -10,7 +10,7 @@ import treq
 from twisted.internet import reactor
 from twisted.web.server import Request, Site
 
-from homeserver.http.errors import forbidden
+from homeserver.errors import forbidden
 from homeserver.http.request import bounded_request_factory, parse_json_object, query_int
 from homeserver.http.resource import JsonApiResource
 from homeserver.http.router import Router

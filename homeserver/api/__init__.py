@@ -20,6 +20,8 @@ from homeserver.api import (
     keys,
     login,
     logout,
+    media,
+    media_admin,
     metrics,
     presence,
     profile,
@@ -74,6 +76,8 @@ API_MODULES: list[ModuleType] = [
     keys,
     room_keys,
     to_device,
+    media,
+    media_admin,
 ]
 
 

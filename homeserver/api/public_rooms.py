@@ -7,9 +7,10 @@ from typing import Any
 from twisted.web.server import Request
 
 from homeserver.api.rooms import body_of
-from homeserver.handlers.auth import Auth
-from homeserver.handlers.directory import DirectoryHandler
-from homeserver.http.errors import bad_json
+from homeserver.errors import bad_json
+from homeserver.handlers.accounts.auth import Auth
+from homeserver.handlers.rooms.directory import DirectoryHandler
+from homeserver.http.auth import get_user_by_req
 from homeserver.http.request import optional, query_int, query_str
 from homeserver.http.router import Router, client_paths
 
@@ -22,7 +23,7 @@ def register_routes(router: Router, hs: Any) -> None:
         return 200, await hs.get(DirectoryHandler).public_rooms(limit, query_str(request, "since"), None)
 
     async def post_public_rooms(request: Request) -> tuple[int, Any]:
-        await hs.get(Auth).get_user_by_req(request, allow_guest=True)
+        await get_user_by_req(request, hs.get(Auth), allow_guest=True)
         body = body_of(request, hs, allow_empty=True)
         limit = optional(body, "limit", int, "an integer")
         if limit is not None and limit < 0:

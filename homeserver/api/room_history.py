@@ -7,10 +7,11 @@ from typing import Any
 from twisted.web.server import Request
 
 from homeserver.api.rooms import path_text
-from homeserver.handlers.auth import Auth
-from homeserver.handlers.history import HistoryHandler, parse_room_event_filter
-from homeserver.handlers.room_state import check_room_id
-from homeserver.http.errors import invalid_param, not_found
+from homeserver.errors import invalid_param, not_found
+from homeserver.handlers.accounts.auth import Auth
+from homeserver.handlers.rooms.history import HistoryHandler, parse_room_event_filter
+from homeserver.handlers.rooms.room_state import check_room_id
+from homeserver.http.auth import get_user_by_req
 from homeserver.http.request import parse_json, query_int, query_str
 from homeserver.http.router import Router, client_paths
 
@@ -44,7 +45,7 @@ def register_routes(router: Router, hs: Any) -> None:
         return hs.get(HistoryHandler)
 
     async def get_event(request: Request, room_id: str, event_id: str) -> tuple[int, Any]:
-        requester = await auth.get_user_by_req(request, allow_guest=True)
+        requester = await get_user_by_req(request, auth, allow_guest=True)
         check_room_id(room_id)
         path_text(event_id)
         if not event_id.startswith("$"):
@@ -52,7 +53,7 @@ def register_routes(router: Router, hs: Any) -> None:
         return 200, await history().get_event(requester, room_id, event_id)
 
     async def context(request: Request, room_id: str, event_id: str) -> tuple[int, Any]:
-        requester = await auth.get_user_by_req(request, allow_guest=True)
+        requester = await get_user_by_req(request, auth, allow_guest=True)
         check_room_id(room_id)
         limit = query_int(request, "limit", 10, minimum=0, maximum=1000)
         room_filter = filter_param(request)
@@ -62,7 +63,7 @@ def register_routes(router: Router, hs: Any) -> None:
         return 200, await history().get_context(requester, room_id, event_id, limit, room_filter)
 
     async def messages(request: Request, room_id: str) -> tuple[int, Any]:
-        requester = await auth.get_user_by_req(request, allow_guest=True)
+        requester = await get_user_by_req(request, auth, allow_guest=True)
         check_room_id(room_id)
         limit = query_int(request, "limit", 10, minimum=0, maximum=1000)
         direction = direction_param(request, "b")

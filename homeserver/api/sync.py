@@ -7,31 +7,24 @@ from typing import Any
 from twisted.internet.defer import CancelledError, Deferred
 from twisted.web.server import Request
 
-from homeserver.handlers.auth import Auth
-from homeserver.handlers.filters import FilterHandler
-from homeserver.http.errors import invalid_param
+from homeserver.errors import invalid_param
+from homeserver.handlers.accounts.auth import Auth
+from homeserver.http.auth import get_user_by_req
 from homeserver.http.request import query_bool, query_int, query_str
 from homeserver.http.router import Router, client_paths
+from homeserver.stream_token import parse_since
+from homeserver.sync.filters import FilterHandler
 from homeserver.sync.handler import SyncHandler
-from homeserver.sync.provider import StreamToken, SyncRequest
+from homeserver.sync.provider import SyncRequest
 
 RESOURCES = ("client",)
 
 PRESENCE_VALUES = ("online", "offline", "unavailable")
 
 
-def parse_since(text: str | None) -> StreamToken | None:
-    if text is None or text == "":
-        return None
-    try:
-        return StreamToken.parse(text)
-    except ValueError:
-        raise invalid_param("since is not a valid sync token") from None
-
-
 def register_routes(router: Router, hs: Any) -> None:
     async def sync(request: Request) -> tuple[int, Any]:
-        requester = await hs.get(Auth).get_user_by_req(request)
+        requester = await get_user_by_req(request, hs.get(Auth))
         since = parse_since(query_str(request, "since"))
         timeout = query_int(request, "timeout", default=0, minimum=0) or 0
         full_state = query_bool(request, "full_state")

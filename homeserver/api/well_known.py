@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from twisted.web.server import Request
 
-from homeserver.http.errors import not_found
+from homeserver.errors import not_found
 from homeserver.http.router import Router
 
 RESOURCES = ("client",)

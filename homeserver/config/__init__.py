@@ -22,6 +22,12 @@ def parse_config(data: object) -> HomeserverConfig:
                 f"listeners[{index}].tls",
                 "a TLS listener needs tls_certificate_path and tls_private_key_path to be set",
             )
+    if config.url_preview_enabled and config.url_preview_ip_range_blacklist is None:
+        raise ConfigError(
+            "url_preview_ip_range_blacklist",
+            "url_preview_enabled is true, so this must list the IP ranges previews may never fetch from"
+            " (for example the private ranges in ip_range_blacklist)",
+        )
     return config
 
 

@@ -5,12 +5,16 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.web.server import Request
 
-from homeserver.http.errors import bad_json, invalid_param, missing_param, not_json, too_large
+from homeserver.errors import bad_json, invalid_param, missing_param, not_json, too_large
+from homeserver.http.streaming import BodySpool, SpoolSpec
+
+SpoolLookup = Callable[[str, str], SpoolSpec | None]
 
 
 def _reject_constant(name: str) -> Any:
@@ -45,12 +49,15 @@ class BoundedRequest(Request):
     Twisted would otherwise spool any body, however large, before our code
     sees it.  ``max_content`` is set per site from the config, and so is
     ``trust_forwarded_for`` (the listener's ``x_forwarded``): behind a reverse
-    proxy the client's address comes from X-Forwarded-For.
+    proxy the client's address comes from X-Forwarded-For.  ``spool_for``
+    names the routes whose bodies go to disk as they arrive (uploads), so
+    they are bounded by their own limit, not by ``max_content``.
     """
 
     max_content: int = DEFAULT_MAX_JSON_BODY
     max_json_body: int = DEFAULT_MAX_JSON_BODY
     trust_forwarded_for: bool = False
+    spool_for: SpoolLookup | None = None
 
     def getClientAddress(self) -> Any:
         address = super().getClientAddress()
@@ -72,7 +79,27 @@ class BoundedRequest(Request):
         self.received_bytes = 0
         self.content_too_large = False
 
+    def gotLength(self, length: int | None) -> None:
+        spec = self._spool_spec()
+        if spec is None:
+            super().gotLength(length)
+            return
+        self._parsePOSTFormSubmission = False  # a spooled body is never parsed as a form
+        self.content = BodySpool(spec, length)
+
+    def _spool_spec(self) -> SpoolSpec | None:
+        lookup = type(self).spool_for
+        # The request line is on the channel until the body is in (Twisted's HTTP/1.x channel).
+        method, uri = getattr(self.channel, "_command", None), getattr(self.channel, "_path", None)
+        if lookup is None or not isinstance(method, bytes) or not isinstance(uri, bytes):
+            return None
+        path = uri.split(b"?", 1)[0].decode("ascii", "replace")
+        return lookup(method.decode("ascii", "replace").upper(), path)
+
     def handleContentChunk(self, data: bytes) -> None:
+        if isinstance(self.content, BodySpool):
+            self.content.write(data)
+            return
         self.received_bytes += len(data)
         if self.received_bytes > self.max_content:
             self.content_too_large = True
@@ -80,10 +107,11 @@ class BoundedRequest(Request):
         super().handleContentChunk(data)
 
 
-def bounded_request_factory(max_content: int, max_json_body: int,
-                            trust_forwarded_for: bool = False) -> type[BoundedRequest]:
+def bounded_request_factory(max_content: int, max_json_body: int, trust_forwarded_for: bool = False,
+                            spool_for: SpoolLookup | None = None) -> type[BoundedRequest]:
     return type("SiteRequest", (BoundedRequest,), {
         "max_content": max_content, "max_json_body": max_json_body, "trust_forwarded_for": trust_forwarded_for,
+        "spool_for": staticmethod(spool_for) if spool_for is not None else None,
     })
 
 

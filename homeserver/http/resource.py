@@ -14,8 +14,9 @@ from twisted.python.failure import Failure
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
-from homeserver.http.errors import MatrixError, invalid_param, unrecognized
+from homeserver.errors import MatrixError, invalid_param, unrecognized
 from homeserver.http.router import Router
+from homeserver.http.streaming import FileResponse, send_file
 from homeserver.metrics import HTTP_REQUEST_SECONDS, HTTP_REQUESTS
 
 access_log = logging.getLogger("homeserver.access")
@@ -31,7 +32,7 @@ CORS_HEADERS = {
 
 @attrs.frozen
 class RawResponse:
-    """A non-JSON body (media downloads, metrics text)."""
+    """A small non-JSON body held in memory (metrics text, health); files go out as FileResponse."""
 
     body: bytes
     content_type: bytes
@@ -52,6 +53,25 @@ def loggable_path(request: Request) -> str:
         name, _, _value = item.partition("=")
         parts.append(f"{name}=<redacted>" if unquote(name) == "access_token" else item)
     return f"{path}?{'&'.join(parts)}"
+
+
+def finish_response(request: Request, status: int, body: bytes, content_type: bytes) -> None:
+    """Send a whole response, unless the client has gone or it was already sent."""
+    if request._disconnected or request.finished:
+        return
+    request.setResponseCode(status)
+    request.setHeader(b"Content-Type", content_type)
+    request.setHeader(b"Content-Length", str(len(body)).encode())
+    if request.method != b"HEAD":
+        request.write(body)
+    request.finish()
+
+
+def write_error(request: Request, error: MatrixError) -> None:
+    """A Matrix error response, with CORS headers so browsers can read it."""
+    for name, value in CORS_HEADERS.items():
+        request.setHeader(name, value)
+    finish_response(request, error.status, encode_json(error.to_json()), b"application/json")
 
 
 class JsonApiResource(Resource):
@@ -96,7 +116,9 @@ class JsonApiResource(Resource):
 
     def _write_result(self, result: tuple[int, Any], request: Request) -> None:
         status, body = result
-        if isinstance(body, RawResponse):
+        if isinstance(body, FileResponse):
+            send_file(request, status, body)
+        elif isinstance(body, RawResponse):
             self._finish(request, status, body.body, body.content_type)
         else:
             self._finish(request, status, encode_json(body), b"application/json")
@@ -109,19 +131,13 @@ class JsonApiResource(Resource):
                      exc_info=(failure.type, failure.value, failure.getTracebackObject()))
         self._write_error(request, MatrixError(500, "M_UNKNOWN", "Internal server error"))
 
-    def _write_error(self, request: Request, error: MatrixError) -> None:
-        self._finish(request, error.status, encode_json(error.to_json()), b"application/json")
+    @staticmethod
+    def _write_error(request: Request, error: MatrixError) -> None:
+        write_error(request, error)
 
     @staticmethod
     def _finish(request: Request, status: int, body: bytes, content_type: bytes) -> None:
-        if request._disconnected or request.finished:
-            return
-        request.setResponseCode(status)
-        request.setHeader(b"Content-Type", content_type)
-        request.setHeader(b"Content-Length", str(len(body)).encode())
-        if request.method != b"HEAD":
-            request.write(body)
-        request.finish()
+        finish_response(request, status, body, content_type)
 
     @staticmethod
     def _log_finished(result: Any, request: Request) -> None:

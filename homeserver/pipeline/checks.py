@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from homeserver.errors import bad_json, too_large
 from homeserver.events.auth import (
     AuthError,
     auth_types_for_event,
@@ -20,7 +21,6 @@ from homeserver.events.auth import (
 from homeserver.events.canonical_json import encode_canonical_json
 from homeserver.events.event import Event
 from homeserver.events.pdu_format import MAX_PDU_BYTES, PDUFormatError, check_pdu_format
-from homeserver.http.errors import bad_json, too_large
 from storage.stores.state import StateKey, StateMap
 
 

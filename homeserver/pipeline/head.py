@@ -8,18 +8,15 @@ locking; a failed batch drops it so the next batch reloads what was committed.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import TYPE_CHECKING
 
 import attrs
 
 from homeserver.events.room_versions import KNOWN_ROOM_VERSIONS, RoomVersion
+from homeserver.pipeline.types import Host
 from storage.stores.room_dag import RoomDagStore
 from storage.stores.room_members import RoomMemberStore
 from storage.stores.rooms import RoomStore
 from storage.stores.state import StateGroupStore, StateMap
-
-if TYPE_CHECKING:
-    from homeserver.app import HomeServer
 
 #: Rooms whose head stays in memory; others reload on use.
 MAX_CACHED_HEADS = 1000
@@ -60,7 +57,7 @@ class RoomHead:
 class RoomHeads:
     """Loads and caches each room's head."""
 
-    def __init__(self, hs: HomeServer) -> None:
+    def __init__(self, hs: Host) -> None:
         self.rooms = hs.get(RoomStore)
         self.dag = hs.get(RoomDagStore)
         self.members = hs.get(RoomMemberStore)

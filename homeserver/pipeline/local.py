@@ -6,28 +6,23 @@ client's error (a MatrixError raised to the caller) and nothing is stored.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from homeserver.errors import MatrixError, bad_json, forbidden
 from homeserver.events.auth import listed_auth_types_for_event
 from homeserver.events.builder import ServerSigningKey, build_event
 from homeserver.events.event import Event
 from homeserver.events.power_levels import get_named_level, get_user_power_level
-from homeserver.http.errors import MatrixError, bad_json, forbidden
 from homeserver.pipeline.checks import auth_state_ids, check_against_state, check_local_shape
 from homeserver.pipeline.head import RoomHead, StateAt
-from homeserver.pipeline.types import EventSpec, NewRoom, Outcome
+from homeserver.pipeline.types import EventSpec, Host, NewRoom, Outcome
 from homeserver.pipeline.work import Prepared, RoomWork
 from storage.stores.state import StateKey
-
-if TYPE_CHECKING:
-    from homeserver.app import HomeServer
 
 #: Depth is a signed 64-bit integer in the spec.
 MAX_DEPTH = 2**63 - 1
 
 
 class LocalEventBuilder:
-    def __init__(self, hs: HomeServer) -> None:
+    def __init__(self, hs: Host) -> None:
         self.clock = hs.clock
         self.key: ServerSigningKey = hs.signing_key
         self.max_group_size: int = hs.config.max_group_size

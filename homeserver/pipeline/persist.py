@@ -8,11 +8,9 @@ redactions) and storage/stores/events_persist.py writes them.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from homeserver.http.errors import MatrixError
+from homeserver.errors import MatrixError
 from homeserver.pipeline.head import RoomHeads
-from homeserver.pipeline.types import Outcome, PersistedBatch, PersistedEvent
+from homeserver.pipeline.types import Host, Outcome, PersistedBatch, PersistedEvent
 from homeserver.pipeline.work import Prepared, RoomWork
 from storage.stores.events import EventStore, StoredEvent
 from storage.stores.events_persist import (
@@ -25,12 +23,9 @@ from storage.stores.relations import RelationRow
 from storage.stores.room_members import MemberRow
 from storage.stores.state import StateGroupStore
 
-if TYPE_CHECKING:
-    from homeserver.app import HomeServer
-
 
 class BatchWriter:
-    def __init__(self, hs: HomeServer, heads: RoomHeads) -> None:
+    def __init__(self, hs: Host, heads: RoomHeads) -> None:
         self.hs = hs
         self.clock = hs.clock
         self.heads = heads

@@ -14,13 +14,13 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 from twisted.internet.defer import Deferred
 
+from homeserver.errors import MatrixError
 from homeserver.events.event import Event
-from homeserver.http.errors import MatrixError
 from homeserver.pipeline.head import RoomHeads
 from homeserver.pipeline.local import LocalEventBuilder
 from homeserver.pipeline.persist import BatchWriter
@@ -28,15 +28,13 @@ from homeserver.pipeline.remote import add_outlier, add_remote, order_by_prev_ev
 from homeserver.pipeline.types import (
     EventResult,
     EventSpec,
+    Host,
     NewRoom,
     PersistedBatch,
     RemoteEvent,
 )
 from homeserver.pipeline.work import RoomWork
 from storage.stores.events import StoredEvent
-
-if TYPE_CHECKING:
-    from homeserver.app import HomeServer
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +63,7 @@ _Submission = _Local | _Remote
 
 
 class EventPipeline:
-    def __init__(self, hs: HomeServer) -> None:
+    def __init__(self, hs: Host) -> None:
         self.hs = hs
         self.heads = hs.get(RoomHeads)
         self.local = LocalEventBuilder(hs)

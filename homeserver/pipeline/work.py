@@ -10,21 +10,17 @@ the current state become when an event is accepted.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
 
 import attrs
 
 from homeserver.events.event import Event
 from homeserver.events.stateres import resolve_state
 from homeserver.pipeline.head import RoomHead, StateAt
-from homeserver.pipeline.types import EventSpec, NewRoom, Outcome
+from homeserver.pipeline.types import EventSpec, Host, NewRoom, Outcome
 from storage.stores.events import EventStore, StoredEvent
 from storage.stores.events_persist import NewStateGroup
 from storage.stores.room_dag import RoomDagStore
 from storage.stores.state import SNAPSHOT_INTERVAL, StateGroupStore, StateKey, StateMap
-
-if TYPE_CHECKING:
-    from homeserver.app import HomeServer
 
 #: Most prev_events a local event cites (the spec's limit on a PDU is 20).
 MAX_PREV_EVENTS = 10
@@ -73,7 +69,7 @@ class _Mark:
 
 
 class RoomWork:
-    def __init__(self, hs: HomeServer, room_id: str, head: RoomHead | None) -> None:
+    def __init__(self, hs: Host, room_id: str, head: RoomHead | None) -> None:
         self.room_id = room_id
         self.events: EventStore = hs.get(EventStore)
         self.groups: StateGroupStore = hs.get(StateGroupStore)

@@ -19,10 +19,10 @@ from homeserver.events.builder import build_event
 from homeserver.events.event import Event
 from homeserver.events.room_versions import RoomVersion
 from homeserver.events.stateres import resolve_state
-from homeserver.handlers.auth import Requester
-from homeserver.handlers.history import HistoryHandler, RoomEventFilter
-from homeserver.handlers.room_create import RoomCreationHandler, parse_create_room
-from homeserver.handlers.room_state import RoomStateHandler
+from homeserver.handlers.accounts.auth import Requester
+from homeserver.handlers.rooms.history import HistoryHandler, RoomEventFilter
+from homeserver.handlers.rooms.room_create import RoomCreationHandler, parse_create_room
+from homeserver.handlers.rooms.room_state import RoomStateHandler
 from homeserver.pipeline import Outcome
 from homeserver.sync.handler import SyncHandler
 from homeserver.sync.provider import SyncRequest

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import pytest_twisted
 
-from homeserver.handlers.room_state import RoomStateHandler
+from homeserver.handlers.rooms.room_state import RoomStateHandler
 from homeserver.pipeline import EventPipeline, Outcome
 from tests.events.stateres_support import (
     load_pdu_batches,
