@@ -13,6 +13,7 @@ from homeserver.handlers.rooms.history import HistoryHandler, parse_room_event_f
 from homeserver.handlers.rooms.room_state import check_room_id
 from homeserver.http.auth import get_user_by_req
 from homeserver.http.request import parse_json, query_int, query_str
+from homeserver.http.resource import RawResponse, encode_json_dropping_unencodable
 from homeserver.http.router import Router, client_paths
 
 RESOURCES = ("client",)
@@ -38,6 +39,11 @@ def direction_param(request: Request, default: str) -> str:
     return direction
 
 
+def history_body(found: dict[str, Any], what: str) -> RawResponse:
+    """A page of history: one stored event that cannot be encoded must not block paging past it."""
+    return RawResponse(encode_json_dropping_unencodable(found, what), b"application/json")
+
+
 def register_routes(router: Router, hs: Any) -> None:
     auth = hs.get(Auth)
 
@@ -60,7 +66,8 @@ def register_routes(router: Router, hs: Any) -> None:
         path_text(event_id)
         if not event_id.startswith("$"):
             raise not_found("Event not found")
-        return 200, await history().get_context(requester, room_id, event_id, limit, room_filter)
+        found = await history().get_context(requester, room_id, event_id, limit, room_filter)
+        return 200, history_body(found, f"the context of {event_id} for {requester.user_id}")
 
     async def messages(request: Request, room_id: str) -> tuple[int, Any]:
         requester = await get_user_by_req(request, auth, allow_guest=True)
@@ -68,9 +75,10 @@ def register_routes(router: Router, hs: Any) -> None:
         limit = query_int(request, "limit", 10, minimum=0, maximum=1000)
         direction = direction_param(request, "b")
         room_filter = filter_param(request)
-        return 200, await history().get_messages(
+        found = await history().get_messages(
             requester, room_id, query_str(request, "from"), query_str(request, "to"), direction,
             limit, room_filter)
+        return 200, history_body(found, f"/messages of {room_id} for {requester.user_id}")
 
     router.add("GET", client_paths("/rooms/{room_id}/event/{event_id}"), get_event)
     router.add("GET", client_paths("/rooms/{room_id}/context/{event_id}"), context)

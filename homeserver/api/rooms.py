@@ -37,6 +37,17 @@ def reason_of(body: dict[str, Any]) -> str | None:
     return optional(body, "reason", str, "a string")
 
 
+# Join body keys that are not member-event content: the server sets the membership and
+# any restricted-join authoriser; third_party_signed is a request parameter (3PID invites).
+NOT_JOIN_CONTENT = ("membership", "third_party_signed", "join_authorised_via_users_server")
+
+
+def join_content_of(body: dict[str, Any]) -> dict[str, Any]:
+    """The extra keys of a join body, which go into the member event as Synapse does."""
+    reason_of(body)
+    return {key: value for key, value in body.items() if key not in NOT_JOIN_CONTENT}
+
+
 def target_user_of(body: dict[str, Any]) -> str:
     user_id = require(body, "user_id", str, "a user ID")
     if not is_valid_user_id(user_id):
@@ -65,14 +76,14 @@ def register_routes(router: Router, hs: Any) -> None:
         requester = await get_user_by_req(request, auth, allow_guest=True)
         check_room_id(room_id)
         body = body_of(request, hs, allow_empty=True)
-        joined = await members().join(requester.user_id, room_id, reason_of(body), requester.is_guest)
+        joined = await members().join(requester.user_id, room_id, join_content_of(body), requester.is_guest)
         return 200, {"room_id": joined}
 
     async def join_by_id_or_alias(request: Request, room: str) -> tuple[int, dict[str, Any]]:
         requester = await get_user_by_req(request, auth, allow_guest=True)
         body = body_of(request, hs, allow_empty=True)
         query_str(request, "server_name")  # accepted; only local rooms can be joined for now
-        joined = await members().join(requester.user_id, room, reason_of(body), requester.is_guest)
+        joined = await members().join(requester.user_id, room, join_content_of(body), requester.is_guest)
         return 200, {"room_id": joined}
 
     async def knock(request: Request, room: str) -> tuple[int, dict[str, Any]]:

@@ -10,7 +10,8 @@ from twisted.web.server import Request
 from homeserver.errors import invalid_param
 from homeserver.handlers.accounts.auth import Auth
 from homeserver.http.auth import get_user_by_req
-from homeserver.http.request import query_bool, query_int, query_str
+from homeserver.http.request import query_bool, query_filter, query_int, query_str
+from homeserver.http.resource import RawResponse, encode_json_dropping_unencodable
 from homeserver.http.router import Router, client_paths
 from homeserver.stream_token import parse_since
 from homeserver.sync.filters import FilterHandler
@@ -31,7 +32,7 @@ def register_routes(router: Router, hs: Any) -> None:
         set_presence = query_str(request, "set_presence")
         if set_presence is not None and set_presence not in PRESENCE_VALUES:
             raise invalid_param("set_presence must be online, offline or unavailable")
-        sync_filter = await hs.get(FilterHandler).resolve(requester.user_id, query_str(request, "filter"))
+        sync_filter = await hs.get(FilterHandler).resolve(requester.user_id, query_filter(request))
         sync_request = SyncRequest(
             user_id=requester.user_id, device_id=requester.device_id, filter=sync_filter,
             full_state=full_state, since=since, access_token_id=requester.access_token_id,
@@ -40,8 +41,10 @@ def register_routes(router: Router, hs: Any) -> None:
         # A client that hangs up must not leave a parked waiter behind.
         request.notifyFinish().addErrback(lambda _failure: work.cancel())
         try:
-            return 200, await work
+            response = await work
         except CancelledError:
             return 200, {}
+        body = encode_json_dropping_unencodable(response, f"a sync for {requester.user_id}")
+        return 200, RawResponse(body, b"application/json")
 
     router.add("GET", client_paths("/sync"), sync)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from homeserver.errors import MatrixError, forbidden, invalid_param, not_found
@@ -34,16 +33,13 @@ class FilterHandler:
             raise not_found("No such filter")
         return found
 
-    async def resolve(self, user_id: str, text: str | None) -> dict[str, Any]:
-        """The filter /sync was given: inline JSON (starts with '{') or a saved filter id."""
-        if text is None or text == "":
+    async def resolve(self, user_id: str, given: str | dict[str, Any] | None) -> dict[str, Any]:
+        """The filter /sync was given: inline (already decoded at the HTTP edge) or a saved filter id."""
+        if given is None or given == "":
             return {}
-        if text.lstrip().startswith("{"):
-            try:
-                value = json.loads(text)
-            except ValueError:
-                raise invalid_param("filter is not valid JSON") from None
-            return validate_filter(value)
+        if isinstance(given, dict):
+            return validate_filter(given)
+        text = given
         if not text.isdigit() or len(text) > 18:
             raise invalid_param("filter must be a filter id or a JSON object")
         found = await self.store.get_filter(user_id, int(text))

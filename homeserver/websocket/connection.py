@@ -15,8 +15,8 @@ from homeserver.errors import MatrixError, bad_json
 from homeserver.handlers.accounts.auth import Auth
 from homeserver.handlers.ephemeral.presence import PresenceHandler
 from homeserver.http.auth import get_user_by_req
-from homeserver.http.request import parse_json, query_str
-from homeserver.http.resource import encode_json, write_error
+from homeserver.http.request import parse_json, query_filter, query_str
+from homeserver.http.resource import encode_json_dropping_unencodable, write_error
 from homeserver.stream_token import parse_since
 from homeserver.sync.filters import FilterHandler
 from homeserver.websocket.commands import COMMANDS
@@ -61,7 +61,8 @@ class StreamProtocol(WebSocketServerProtocol):
             self.session = None
 
     def send_json(self, value: dict[str, Any]) -> None:
-        self.sendMessage(encode_json(value), isBinary=False)
+        payload = encode_json_dropping_unencodable(value, f"a WebSocket message to {self.requester.user_id}")
+        self.sendMessage(payload, isBinary=False)
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
         Deferred.fromCoroutine(self._handle(payload))
@@ -131,8 +132,7 @@ class StreamResource(Resource):
         try:
             requester = await get_user_by_req(request, self.hs.get(Auth))
             since = parse_since(query_str(request, "since"))
-            sync_filter = await self.hs.get(FilterHandler).resolve(requester.user_id,
-                                                                   query_str(request, "filter"))
+            sync_filter = await self.hs.get(FilterHandler).resolve(requester.user_id, query_filter(request))
         except MatrixError as error:
             write_error(request, error)
             return

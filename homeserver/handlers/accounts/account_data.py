@@ -6,6 +6,7 @@ from typing import Any
 
 from homeserver.errors import MatrixError, bad_json, forbidden, invalid_param, not_found
 from homeserver.handlers.accounts.auth import Requester
+from homeserver.handlers.rooms.room_state import check_room_id
 from homeserver.handlers.validation import check_storable_text
 from storage.stores.account_data import AccountDataStore
 
@@ -23,12 +24,11 @@ class AccountDataHandler:
     def _check(self, requester: Requester, user_id: str, room_id: str | None, data_type: str) -> None:
         if user_id != requester.user_id:
             raise forbidden("Cannot access account data for other users")
-        if room_id is not None and (not room_id.startswith("!") or ":" not in room_id):
-            raise invalid_param(f"{room_id!r} is not a valid room ID")
+        if room_id is not None:
+            check_room_id(room_id)
         if not data_type or len(data_type) > MAX_TYPE_LENGTH:
             raise invalid_param(f"The type must be 1 to {MAX_TYPE_LENGTH} characters")
         check_storable_text("type", data_type, invalid_param("The type may not contain NUL characters"))
-        check_storable_text("room ID", room_id, invalid_param("The room ID may not contain NUL characters"))
 
     async def put(self, requester: Requester, user_id: str, room_id: str | None, data_type: str,
                   content: dict[str, Any]) -> None:

@@ -1,12 +1,16 @@
 """/keys/upload, /keys/query, /keys/claim and /keys/changes.
 
 Device keys are accepted only when self-signed by the device's own ed25519
-key and never silently replaced; one-time keys are handed out once each, oldest
-first, and the fallback key stands in when they run out.
+key.  New identity keys for a device that has some replace them, as Synapse
+does (a client that lost its store may reuse its device ID), with a warning in
+the log and a device-list change so that everyone re-queries.  One-time keys are
+handed out once each, oldest first, and the fallback key stands in when they
+run out.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import attrs
@@ -32,6 +36,8 @@ from storage.stores.devices import DeviceStore
 from storage.stores.e2e_device_keys import E2eDeviceKeysStore
 from storage.stores.e2e_fallback_keys import E2eFallbackKeysStore
 from storage.stores.e2e_one_time_keys import E2eOneTimeKeysStore, OneTimeKey
+
+logger = logging.getLogger(__name__)
 
 # Batch limits: generous for real clients (which upload ~50 keys at a time and
 # claim per room member), small enough that one request cannot tie up the database.
@@ -112,12 +118,12 @@ class E2eKeysHandler:
         if not has_valid_signature(keys, user_id, signing_key_id, key_map[signing_key_id]):
             raise invalid_signature("device_keys must be signed by the device's own ed25519 key")
         stored = {k: v for k, v in keys.items() if k != "unsigned"}
-        existing = await self.device_keys.add_device_keys_if_absent(user_id, device_id, stored, now_ms(self.hs))
-        if existing is None:
+        changed, previous = await self.device_keys.set_device_keys(user_id, device_id, stored, now_ms(self.hs))
+        if previous is not None and signable_part(previous) != signable_part(stored):
+            logger.warning("Device %s of %s uploaded new identity keys, replacing its old ones",
+                           device_id, user_id)
+        if changed:
             await self.device_lists.changed(user_id)
-        elif signable_part(existing) != signable_part(stored):
-            raise invalid_param("This device already has different identity keys; "
-                                "log in as a new device to use new keys")
 
     # -- query ----------------------------------------------------------------------------
 
@@ -144,7 +150,8 @@ class E2eKeysHandler:
                 devices = {d: keys for d, keys in devices.items() if d in device_ids}
             names = {d.device_id: d.display_name for d in await self.devices.get_devices_by_user(user_id)}
             for device_id, keys in devices.items():
-                keys["unsigned"] = {"device_display_name": names.get(device_id)}
+                name = names.get(device_id)
+                keys["unsigned"] = {} if name is None else {"device_display_name": name}
             device_keys[user_id] = devices
         response = await self.viewer.decorate(viewer_id, device_keys, list(local))
         response["failures"] = failures

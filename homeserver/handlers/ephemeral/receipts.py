@@ -7,6 +7,7 @@ from typing import Any
 
 from homeserver.errors import MatrixError, forbidden, invalid_param
 from homeserver.handlers.rooms.members import is_joined
+from homeserver.handlers.rooms.room_state import check_room_id
 from storage.stores.account_data import AccountDataStore
 from storage.stores.receipts import UNTHREADED, ReceiptStore
 from storage.stores.sync_events import SyncEventsStore
@@ -50,12 +51,14 @@ class ReceiptHandler:
 
     async def set_read_markers(self, user_id: str, room_id: str, markers: dict[str, str]) -> None:
         """POST /read_markers: any of m.fully_read, m.read, m.read.private."""
+        check_room_id(room_id)
         for receipt_type in (FULLY_READ, READ, READ_PRIVATE):
             event_id = markers.get(receipt_type)
             if event_id is not None:
                 await self.send_receipt(user_id, room_id, receipt_type, event_id)
 
     async def _check_event(self, user_id: str, room_id: str, event_id: str) -> None:
+        check_room_id(room_id)
         if not await is_joined(self.hs, user_id, room_id):
             raise forbidden("You are not in this room")
         found = await self.hs.get(SyncEventsStore).event_position(event_id)

@@ -13,6 +13,7 @@ from twisted.internet.interfaces import IDelayedCall
 
 from homeserver.errors import forbidden
 from homeserver.handlers.rooms.members import is_joined
+from homeserver.handlers.rooms.room_state import check_room_id
 from storage.streams import Streams
 
 MAX_TYPING_TIMEOUT_MS = 120_000
@@ -36,6 +37,7 @@ class TypingHandler:
         return self.stream.get_current_token()
 
     async def set_typing(self, user_id: str, room_id: str, typing: bool, timeout_ms: int | None) -> None:
+        check_room_id(room_id)
         if not await is_joined(self.hs, user_id, room_id):
             raise forbidden("You are not in this room")
         if typing:

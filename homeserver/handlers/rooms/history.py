@@ -25,10 +25,13 @@ from homeserver.errors import MatrixError, invalid_param, not_found
 from homeserver.handlers.rooms.event_format import EventFormatter
 from homeserver.handlers.rooms.room_state import RoomStateHandler
 from homeserver.handlers.rooms.visibility import filter_events_for_client
+from homeserver.stream_token import StreamToken
 from storage.stores.events import EventFilter, EventStore, StoredEvent, TopologicalKey
 from storage.stores.state import StateGroupStore
 
 MAX_LIMIT = 1000
+#: The stream of a sync token whose position /messages pages from.
+EVENTS_STREAM = "events"
 #: Larger positions cannot be compared in SQL (BIGINT); no real stream gets near it.
 MAX_STREAM = 2**62
 MAX_DEPTH = 2**63 - 1
@@ -36,10 +39,20 @@ _TOKEN = re.compile(r"^(?:t(?P<depth>-?\d+)-(?P<tstream>-?\d+)|s(?P<sstream>\d+)
 
 
 def parse_topological_token(token: str) -> TopologicalKey:
-    """(depth, stream) of a `t` token, (None, stream) of an `s` token; 400 if malformed."""
+    """(depth, stream) of a `t` token, (None, stream) of an `s` token; 400 if malformed.
+
+    A /sync ``next_batch`` is one too (spec: "a token from a previous call to /sync or
+    /messages"): its room-events position, which means the same as an ``s`` token.
+    """
     match = _TOKEN.match(token)
     if match is None:
-        raise invalid_param(f"Invalid pagination token {token!r}")
+        try:
+            events = StreamToken.parse(token).get(EVENTS_STREAM)
+        except ValueError:
+            events = None
+        if events is None:
+            raise invalid_param(f"Invalid pagination token {token!r}")
+        return None, min(events, MAX_STREAM)
     if match.group("sstream") is not None:
         return None, min(int(match.group("sstream")), MAX_STREAM)
     depth = min(max(int(match.group("depth")), -1), MAX_DEPTH)
@@ -121,7 +134,14 @@ class HistoryHandler:
         return stored
 
     async def get_event(self, requester: Any, room_id: str, event_id: str) -> dict[str, Any]:
-        await self.state.check_can_read(room_id, requester.user_id)
+        """404 whether or not the event exists when the user may not see it, so the
+        answer does not tell an outsider which event IDs a room holds (spec, Synapse)."""
+        try:
+            await self.state.check_can_read(room_id, requester.user_id)
+        except MatrixError as error:
+            if error.status != 403:
+                raise
+            raise not_found("Event not found") from None
         stored = await self.get_visible_event(requester, room_id, event_id)
         return await self.formatter.format_event(stored, requester)
 

@@ -72,20 +72,27 @@ class RoomMemberHandler:
                             " is not supported yet")
         return room_id_or_alias
 
-    async def join(self, user_id: str, room_id_or_alias: str, reason: str | None = None,
+    async def join(self, user_id: str, room_id_or_alias: str, extra_content: dict[str, Any] | None = None,
                    is_guest: bool = False) -> str:
+        """Join; ``extra_content`` (reason, a per-room displayname...) goes into the member event,
+        and the profile fills in displayname and avatar_url where it does not say otherwise."""
         room_id = await self.resolve_room(room_id_or_alias)
         current = await self.members.get_membership(room_id, user_id)
-        if current is not None and current.membership == "join":
+        if current is not None and current.membership == "join" and not extra_content:
             return room_id
         if is_guest:
             guest_access = await self.state.get_current_state_event(room_id, "m.room.guest_access")
             if guest_access is None or guest_access.event.content.get("guest_access") != "can_join":
                 raise MatrixError(403, "M_GUEST_ACCESS_FORBIDDEN", "Guests may not join this room")
-        content = await member_content(self.hs, user_id, "join")
-        if reason is not None:
-            content["reason"] = reason
-        if current is None or current.membership not in ("invite", "join"):
+        content = {**await member_content(self.hs, user_id, "join"), **(extra_content or {})}
+        content["membership"] = "join"
+        content.pop("join_authorised_via_users_server", None)  # only the server may vouch
+        if current is not None and current.membership == "join":
+            # Joining again: a new event only if it says something new (Synapse dedupes too).
+            own = await self.state.get_current_state_event(room_id, "m.room.member", user_id)
+            if own is not None and own.event.content == content:
+                return room_id
+        elif current is None or current.membership != "invite":
             authoriser = await self._restricted_join_authoriser(room_id, user_id)
             if authoriser is not None:
                 content["join_authorised_via_users_server"] = authoriser

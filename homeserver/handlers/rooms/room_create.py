@@ -80,7 +80,9 @@ def parse_create_room(body: dict[str, Any], default_version: str) -> CreateRoomR
     if preset not in PRESETS:
         raise bad_json(f"preset must be one of {', '.join(PRESETS)}")
     version_id = body.get("room_version", default_version)
-    if not isinstance(version_id, str) or version_id not in KNOWN_ROOM_VERSIONS:
+    if not isinstance(version_id, str):
+        raise bad_json("room_version must be a string")
+    if version_id not in KNOWN_ROOM_VERSIONS:
         raise MatrixError(400, "M_UNSUPPORTED_ROOM_VERSION",
                           f"Room version {version_id!r} is not supported by this server")
     name, topic, alias_name = (_optional_str(body, k) for k in ("name", "topic", "room_alias_name"))
