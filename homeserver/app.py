@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 from twisted.internet import ssl
 from twisted.internet.interfaces import IListeningPort, IReactorCore
@@ -17,12 +17,19 @@ from homeserver.events.builder import ServerSigningKey
 from homeserver.http.request import bounded_request_factory
 from homeserver.http.resource import JsonApiResource, ListenerRoot
 from homeserver.http.router import Router
+from homeserver.notifier import Notifier
 from homeserver.signing_key import read_signing_keys
 from storage.engine import Database, create_database
 from storage.migrate import prepare_database
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+
+
+class Clock(Protocol):
+    """What stamps events with the time: the reactor, or a test's fake clock."""
+
+    def seconds(self) -> float: ...
 
 
 class QuietSite(Site):
@@ -40,9 +47,12 @@ class HomeServer:
     on one another without a central list that every change has to edit.
     """
 
-    def __init__(self, config: HomeserverConfig, reactor: IReactorCore) -> None:
+    def __init__(self, config: HomeserverConfig, reactor: IReactorCore,
+                 clock: Clock | None = None) -> None:
         self.config = config
         self.reactor = reactor
+        #: Where event timestamps come from; tests hand in a fake clock.
+        self.clock: Clock = clock if clock is not None else cast(Clock, reactor)
         self.server_name = config.server_name
         self.signing_keys: list[ServerSigningKey] = [
             ServerSigningKey(config.server_name, entry.key_id, entry.key)
@@ -70,6 +80,8 @@ class HomeServer:
         """Open the database and bring its schema up to date."""
         self._db = create_database({"name": self.config.database.name, "args": dict(self.config.database.args)})
         await prepare_database(self._db)
+        # The notifier listens to every stream from the start, so no announcement is missed.
+        self.get(Notifier)
 
     def build_router(self, listener: Listener) -> Router:
         router = Router()

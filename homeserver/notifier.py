@@ -1,7 +1,9 @@
 """Wakes long-polls and WebSockets when a stream advances.
 
-Writers call ``on_new_event(stream, position, users=..., rooms=...)`` after
-their transaction commits.  Waiters register interest in a user and a set of
+Writers never call the notifier: they announce through their stream's
+``StreamWriter`` (storage/streams.py), which holds each announcement until the
+stream's current token covers it, and the notifier hears every stream through
+the ``Streams`` registry.  Waiters register interest in a user and a set of
 rooms.  The signal is explicit ("stream X advanced to N for these users and
 rooms") so a later Redis fan-out between worker processes can carry exactly
 the same message.  Waiter entries are removed as soon as they fire or time
@@ -14,20 +16,13 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import attrs
 from twisted.internet.defer import Deferred
+
+from storage.streams import StreamAdvance, Streams
 
 logger = logging.getLogger(__name__)
 
 StreamListener = Callable[["StreamAdvance"], None]
-
-
-@attrs.frozen
-class StreamAdvance:
-    stream: str
-    position: int
-    users: frozenset[str]
-    rooms: frozenset[str]
 
 
 class Waiter:
@@ -52,10 +47,7 @@ class Notifier:
         self._by_user: dict[str, set[Waiter]] = {}
         self._by_room: dict[str, set[Waiter]] = {}
         self._global_listeners: list[StreamListener] = []
-        # Per attached stream: writes that committed but sit behind an earlier,
-        # unfinished id, as (stream_id, users, rooms), announced once covered.
-        self._held: dict[str, list[tuple[int, frozenset[str], frozenset[str]]]] = {}
-        self._generators: dict[str, Any] = {}
+        hs.get(Streams).add_listener(self.on_advance)
 
     def add_listener(self, listener: StreamListener) -> None:
         """Hear every advance (e.g. a WebSocket hub, or a Redis publisher)."""
@@ -63,8 +55,12 @@ class Notifier:
 
     def on_new_event(self, stream: str, position: int, *, users: Iterable[str] = (),
                      rooms: Iterable[str] = ()) -> None:
-        """Stream ``stream`` advanced to ``position``; wake whoever it concerns."""
-        advance = StreamAdvance(stream, position, frozenset(users), frozenset(rooms))
+        """Stream ``stream`` advanced to ``position`` (tests and replication feed this)."""
+        self.on_advance(StreamAdvance(stream, position, frozenset(users), frozenset(rooms)))
+
+    def on_advance(self, advance: StreamAdvance) -> None:
+        """A stream advanced; wake whoever it concerns."""
+        stream, position = advance.stream, advance.position
         if position > self.positions.get(stream, 0):
             self.positions[stream] = position
         woken: set[Waiter] = set()
@@ -79,42 +75,6 @@ class Notifier:
                 listener(advance)
             except Exception:
                 logger.exception("stream listener failed for %s", advance)
-
-    def attach_stream(self, stream: str, generator: Any) -> None:
-        """Let ``on_written`` hold announcements for ``stream`` until its token covers them.
-
-        ``generator`` is the stream's StreamIdGenerator (anything with
-        ``get_current_token`` and ``add_advance_listener``).
-        """
-        if stream in self._generators:
-            return
-        self._generators[stream] = generator
-        self._held[stream] = []
-        generator.add_advance_listener(lambda token: self._release(stream, token))
-
-    def on_written(self, stream: str, stream_id: int, *, users: Iterable[str] = (),
-                   rooms: Iterable[str] = ()) -> None:
-        """A write at ``stream_id`` committed: announce it once the stream is gapless up to it.
-
-        Announcing a position past a still-running earlier write would let a
-        waiter read the stream, see nothing new for it, and miss the wake-up
-        when the earlier write lands, so we hold it until the token covers it.
-        """
-        generator = self._generators[stream]
-        if generator.get_current_token() >= stream_id:
-            self.on_new_event(stream, generator.get_current_token(), users=users, rooms=rooms)
-        else:
-            self._held[stream].append((stream_id, frozenset(users), frozenset(rooms)))
-
-    def _release(self, stream: str, token: int) -> None:
-        held = self._held[stream]
-        ready = [entry for entry in held if entry[0] <= token]
-        if not ready:
-            return
-        self._held[stream] = [entry for entry in held if entry[0] > token]
-        users = frozenset().union(*(entry[1] for entry in ready))
-        rooms = frozenset().union(*(entry[2] for entry in ready))
-        self.on_new_event(stream, token, users=users, rooms=rooms)
 
     def wait(self, user_id: str, rooms: Iterable[str], timeout_ms: int) -> Deferred[StreamAdvance | None]:
         """A Deferred that fires with the next advance for the user or rooms, or None on timeout."""

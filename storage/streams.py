@@ -1,4 +1,4 @@
-"""Stream id allocation and the "persisted up to" position of a stream.
+"""Streams: id allocation, the "persisted up to" position, and the one writer API.
 
 A stream's current token is the highest id such that every id at or below it has
 finished being written. Readers (sync, the notifier) only ever look at ids up to the
@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+import attrs
+from twisted.internet.defer import Deferred
 
 from storage.engine import Database
 
@@ -101,6 +105,13 @@ class StreamIdGenerator:
             except Exception:
                 logger.exception("stream %s: advance listener %r failed", self.name, listener)
 
+    def next_finished(self) -> int:
+        """Allocate and finish one id at once: for in-memory streams with no write to wait on."""
+        self._last_allocated += 1
+        self._unfinished[self._last_allocated] = None
+        self._finish([self._last_allocated])
+        return self._last_allocated
+
     def get_current_token(self) -> int:
         """Every id at or below this has finished; never past a gap."""
         return self._current_token
@@ -108,3 +119,126 @@ class StreamIdGenerator:
     def add_advance_listener(self, fn: Callable[[int], None]) -> None:
         """fn(new_token) runs on the reactor thread each time the current token advances."""
         self._listeners.append(fn)
+
+
+@attrs.frozen
+class StreamAdvance:
+    """The one signal every writer sends: stream X advanced to N, and these users and rooms care."""
+
+    stream: str
+    position: int
+    users: frozenset[str]
+    rooms: frozenset[str]
+
+
+AdvanceListener = Callable[[StreamAdvance], None]
+
+
+class StreamWriter:
+    """The one way to write to a stream: allocate ids, write, then announce once covered.
+
+    ``async with writer.allocate(n) as ids:`` write the rows inside the block (the ids
+    finish when it exits, committed or not); after it, ``writer.announce(ids[-1],
+    users=..., rooms=...)``. The announcement is held until the stream's current token
+    covers the position, so nobody is woken to read a stream that still has a gap below
+    what they were told of. Every announcement goes to the registry's listeners (the
+    notifier, caches that invalidate on writes, later Redis replication).
+    """
+
+    def __init__(self, name: str, generator: StreamIdGenerator, emit: AdvanceListener) -> None:
+        self.name = name
+        self._generator = generator
+        self._emit = emit
+        # Announcements that committed but sit behind an unfinished earlier id.
+        self._held: list[tuple[int, frozenset[str], frozenset[str]]] = []
+        generator.add_advance_listener(self._release)
+
+    def get_current_token(self) -> int:
+        return self._generator.get_current_token()
+
+    def allocate(self, n: int = 1) -> AbstractAsyncContextManager[list[int]]:
+        return self._generator.get_next_mult(n)
+
+    def advance(self, *, users: Iterable[str] = (), rooms: Iterable[str] = ()) -> int:
+        """One change of an in-memory stream (typing): a new position, announced at once."""
+        position = self._generator.next_finished()
+        self.announce(position, users=users, rooms=rooms)
+        return position
+
+    def announce(self, position: int, *, users: Iterable[str] = (), rooms: Iterable[str] = ()) -> None:
+        """A write at ``position`` committed: tell the listeners once the token covers it."""
+        self._held.append((position, frozenset(users), frozenset(rooms)))
+        self._release(self._generator.get_current_token())
+
+    def _release(self, token: int) -> None:
+        ready = [entry for entry in self._held if entry[0] <= token]
+        if not ready:
+            return
+        self._held = [entry for entry in self._held if entry[0] > token]
+        users = frozenset().union(*(entry[1] for entry in ready))
+        rooms = frozenset().union(*(entry[2] for entry in ready))
+        self._emit(StreamAdvance(self.name, token, users, rooms))
+
+
+class Streams:
+    """Every stream writer of one process, and the listeners that hear every announcement.
+
+    Writers over a table are created on first use (seeding reads MAX(column), so it is
+    async); concurrent first callers share one creation. This registry is the single
+    place where replication between processes will hook in: a publisher is one more
+    listener, and positions arriving from other workers enter through the same emit.
+    """
+
+    def __init__(self, hs: Any) -> None:
+        self._db: Database = hs.db
+        self._writers: dict[str, StreamWriter] = {}
+        self._creating: dict[str, list[Deferred[StreamWriter]]] = {}
+        self._listeners: list[AdvanceListener] = []
+
+    def add_listener(self, listener: AdvanceListener) -> None:
+        self._listeners.append(listener)
+
+    def ready(self, name: str) -> StreamWriter | None:
+        return self._writers.get(name)
+
+    def current_position(self, name: str) -> int:
+        """The stream's current token; 0 before its writer exists (nothing read yet)."""
+        writer = self._writers.get(name)
+        return 0 if writer is None else writer.get_current_token()
+
+    def in_memory(self, name: str) -> StreamWriter:
+        """A stream kept only in memory (typing): positions start at 0 at each start-up."""
+        writer = self._writers.get(name)
+        if writer is None:
+            writer = StreamWriter(name, StreamIdGenerator(name, 0), self._emit)
+            self._writers[name] = writer
+        return writer
+
+    async def writer(self, name: str, table: str, column: str) -> StreamWriter:
+        """The writer of stream ``name``, whose ids are table.column."""
+        writer = self._writers.get(name)
+        if writer is not None:
+            return writer
+        if name in self._creating:
+            waiter: Deferred[StreamWriter] = Deferred()
+            self._creating[name].append(waiter)
+            return await waiter
+        self._creating[name] = []
+        try:
+            generator = await StreamIdGenerator.create(self._db, table, column)
+        except BaseException as exc:
+            for waiter in self._creating.pop(name):
+                waiter.errback(exc)
+            raise
+        writer = StreamWriter(name, generator, self._emit)
+        self._writers[name] = writer
+        for waiter in self._creating.pop(name):
+            waiter.callback(writer)
+        return writer
+
+    def _emit(self, advance: StreamAdvance) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(advance)
+            except Exception:
+                logger.exception("stream %s: listener %r failed", advance.stream, listener)

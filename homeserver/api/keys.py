@@ -33,7 +33,7 @@ def prepare_e2ee(hs: Any) -> None:
     hs.get(DeviceListsHandler)
 
     async def prepare() -> None:
-        await hs.get(DeviceListsHandler).stream.generator()
+        await hs.get(DeviceListsHandler).store.stream_writer()
         await hs.get(ToDeviceHandler).prepare()
 
     Deferred.fromCoroutine(prepare()).addErrback(

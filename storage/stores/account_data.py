@@ -12,10 +12,9 @@ from typing import Any
 
 import attrs
 
-from homeserver.notifier import Notifier
 from storage.engine import Transaction
 from storage.stores.storable import storable
-from storage.streams import StreamIdGenerator
+from storage.streams import Streams, StreamWriter
 
 STREAM_NAME = "account_data"
 GLOBAL = ""
@@ -53,18 +52,10 @@ def _collect(rows: list[tuple[Any, ...]]) -> AccountData:
 class AccountDataStore:
     def __init__(self, hs: Any) -> None:
         self.db = hs.db
-        self.notifier = hs.get(Notifier)
-        self._id_gen: StreamIdGenerator | None = None
-        # Writes finished but not yet covered by the current token: (stream_id, user_id).
-        self._unannounced: list[tuple[int, str]] = []
+        self.streams: Streams = hs.get(Streams)
 
-    async def _stream(self) -> StreamIdGenerator:
-        if self._id_gen is None:
-            created = await StreamIdGenerator.create(self.db, "account_data", "stream_id")
-            if self._id_gen is None:  # another caller may have won the race while we awaited
-                created.add_advance_listener(lambda _token: self._announce())
-                self._id_gen = created
-        return self._id_gen
+    async def _stream(self) -> StreamWriter:
+        return await self.streams.writer(STREAM_NAME, "account_data", "stream_id")
 
     async def get_current_position(self) -> int:
         """The account_data stream position every reader may safely read up to."""
@@ -79,21 +70,10 @@ class AccountDataStore:
         def upsert(txn: Transaction, stream_id: int) -> None:
             txn.execute(UPSERT_ACCOUNT_DATA, (user_id, room_id or GLOBAL, data_type, encoded, stream_id))
 
-        async with stream.get_next() as stream_id:
+        async with stream.allocate() as (stream_id,):
             await self.db.run_interaction("put_account_data", upsert, stream_id)
-        self._unannounced.append((stream_id, user_id))
-        self._announce()
+        stream.announce(stream_id, users=[user_id])
         return stream_id
-
-    def _announce(self) -> None:
-        if self._id_gen is None or not self._unannounced:
-            return
-        token = self._id_gen.get_current_token()
-        ready = {user for stream_id, user in self._unannounced if stream_id <= token}
-        if not ready:
-            return
-        self._unannounced = [(sid, user) for sid, user in self._unannounced if sid > token]
-        self.notifier.on_new_event(STREAM_NAME, token, users=ready)
 
     async def get_account_data(self, user_id: str, room_id: str | None, data_type: str) -> Any | None:
         if not storable(user_id, room_id, data_type):

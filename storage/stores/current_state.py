@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from storage.engine import Transaction
@@ -16,6 +16,7 @@ _UPSERT = (
     "INSERT INTO current_state_events (room_id, type, state_key, event_id) VALUES (?, ?, ?, ?)"
     " ON CONFLICT (room_id, type, state_key) DO UPDATE SET event_id = excluded.event_id"
 )
+_DELETE = "DELETE FROM current_state_events WHERE room_id = ? AND type = ? AND state_key = ?"
 
 
 class CurrentStateStore:
@@ -37,5 +38,8 @@ class CurrentStateStore:
         return {row[0]: row[1] for row in rows}
 
 
-def update_current_state_txn(txn: Transaction, room_id: str, changes: Mapping[StateKey, str]) -> None:
+def update_current_state_txn(txn: Transaction, room_id: str, changes: Mapping[StateKey, str],
+                             removed: Iterable[StateKey] = ()) -> None:
+    """Apply a delta of the current state; ``removed`` keys left it (a state reset)."""
+    txn.executemany(_DELETE, [(room_id, k[0], k[1]) for k in removed])
     txn.executemany(_UPSERT, [(room_id, k[0], k[1], v) for k, v in changes.items()])

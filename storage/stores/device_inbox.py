@@ -14,7 +14,7 @@ from typing import Any
 import attrs
 
 from storage.engine import Transaction
-from storage.stores.e2e_stream_ids import LazyStreamIds
+from storage.streams import Streams, StreamWriter
 
 INSERT_TXN = (
     "INSERT INTO device_inbox_txns (sender_user_id, sender_device_id, txn_id, received_ms)"
@@ -60,7 +60,11 @@ class InboxFull(Exception):
 class DeviceInboxStore:
     def __init__(self, hs: Any) -> None:
         self.db = hs.db
-        self.stream_ids = LazyStreamIds(self.db, "device_inbox_high_water", "stream_id")
+        self.streams: Streams = hs.get(Streams)
+
+    async def stream_writer(self) -> StreamWriter:
+        """The to_device stream's writer (ids are device_inbox_high_water.stream_id)."""
+        return await self.streams.writer("to_device", "device_inbox_high_water", "stream_id")
 
     async def add_messages(self, sender_user_id: str, sender_device_id: str, txn_id: str,
                            messages: list[ToDeviceMessage], stream_ids: list[int], now_ms: int,

@@ -15,7 +15,7 @@ from storage.stores.e2e_cross_signing import E2eCrossSigningStore
 from storage.stores.e2e_device_keys import E2eDeviceKeysStore
 from storage.stores.e2e_fallback_keys import E2eFallbackKeysStore
 from storage.stores.e2e_one_time_keys import E2eOneTimeKeysStore
-from storage.stores.e2e_stream_ids import LazyStreamIds
+from storage.streams import Streams, StreamWriter
 
 INSERT_CHANGE = (
     "INSERT INTO device_lists_stream (stream_id, user_id) VALUES (?, ?)"
@@ -36,7 +36,11 @@ SELECT_MEMBERSHIP_MOVERS = (
 class DeviceListsStore:
     def __init__(self, hs: Any) -> None:
         self.db = hs.db
-        self.stream_ids = LazyStreamIds(self.db, "device_lists_stream", "stream_id")
+        self.streams: Streams = hs.get(Streams)
+
+    async def stream_writer(self) -> StreamWriter:
+        """The device_lists stream's writer (ids are device_lists_stream.stream_id)."""
+        return await self.streams.writer("device_lists", "device_lists_stream", "stream_id")
 
     async def add_change(self, stream_id: int, user_ids: Iterable[str]) -> None:
         users = list(dict.fromkeys(user_ids))

@@ -1,7 +1,11 @@
-"""The events table: reading stored events by ID and by stream position.
+"""The events table: reading stored events by ID, by stream position and in topological order.
 
-Events are immutable except for redaction, so reads go through a bounded LRU cache
-keyed by event ID; the persister invalidates an entry after a redaction commits.
+Events are immutable except for redaction and de-outliering, so reads go through a
+bounded LRU cache keyed by event ID; the persister refreshes an entry after it changes.
+
+Every read of a room's timeline skips events that are not part of it: outliers (known
+without their state), rejected and soft-failed events. They stay in the table (and in
+the DAG), and `get_event(s)` still returns them, flagged, for the pipeline's use.
 """
 
 from __future__ import annotations
@@ -16,19 +20,27 @@ import attrs
 from homeserver.events.event import Event
 from homeserver.events.room_versions import KNOWN_ROOM_VERSIONS
 from storage.engine import Transaction
-from storage.streams import StreamIdGenerator
+from storage.streams import Streams, StreamWriter
 
 EVENT_CACHE_SIZE = 20_000
+EVENTS_STREAM = "events"
 
 _COLUMNS = (
     "e.event_id, e.stream_ordering, e.state_group, e.replaces_state, e.txn_scope, e.txn_id,"
-    " e.redacted_by, e.json, r.room_version, e.contains_url"
+    " e.redacted_by, e.json, r.room_version, e.contains_url, e.outlier, e.rejected, e.soft_failed"
 )
+#: The events a client may ever see in a room's timeline.
+IN_TIMELINE = "e.outlier = 0 AND e.rejected = 0 AND e.soft_failed = 0"
 _SELECT_BY_IDS = f"SELECT {_COLUMNS} FROM events e JOIN rooms r ON r.room_id = e.room_id WHERE e.event_id IN "
 _SELECT_ROOM_RANGE = (
     f"SELECT {_COLUMNS} FROM events e JOIN rooms r ON r.room_id = e.room_id"
-    " WHERE e.room_id = ? AND e.stream_ordering > ? AND e.stream_ordering <= ?"
+    " WHERE e.room_id = ? AND e.stream_ordering > ? AND e.stream_ordering <= ? AND " + IN_TIMELINE
 )
+_SELECT_ROOM = (
+    f"SELECT {_COLUMNS} FROM events e JOIN rooms r ON r.room_id = e.room_id"
+    " WHERE e.room_id = ? AND " + IN_TIMELINE
+)
+_MIN_STREAM = "SELECT MIN(stream_ordering) FROM events"
 _MAX_STREAM = "SELECT MAX(stream_ordering) FROM events"
 _STREAM_OF_EVENT = "SELECT stream_ordering FROM events WHERE event_id = ?"
 
@@ -38,19 +50,29 @@ class StoredEvent:
     """An event as we hold it, with where it sits in our streams."""
 
     event: Event
+    #: Position in the events stream; negative for outliers (never in a sync range).
     stream_ordering: int
-    #: The state group holding the room state AFTER this event.
-    state_group: int
+    #: The state group holding the room state AFTER this event (None for outliers).
+    #: A rejected event changes nothing: its group is the state before it.
+    state_group: int | None
     #: For state events: the event this one replaced in the room state.
     replaces_state: str | None
     txn_scope: str | None
     txn_id: str | None
     redacted_by: str | None
     contains_url: bool
+    outlier: bool = False
+    rejected: bool = False
+    soft_failed: bool = False
 
     @property
     def event_id(self) -> str:
         return self.event.event_id
+
+    @property
+    def in_timeline(self) -> bool:
+        """Part of the room as clients see it (not an outlier, rejected or soft-failed)."""
+        return not (self.outlier or self.rejected or self.soft_failed)
 
     @property
     def depth(self) -> int:
@@ -134,10 +156,12 @@ def _like_prefix(prefix: str) -> str:
 
 
 def row_to_stored(row: Sequence[Any]) -> StoredEvent:
-    event_id, stream, group, replaces, scope, txn_id, redacted_by, raw, version, url = row
+    (event_id, stream, group, replaces, scope, txn_id, redacted_by, raw, version, url,
+     outlier, rejected, soft_failed) = row
     room_version = KNOWN_ROOM_VERSIONS[version]
     event = Event.from_pdu(json.loads(raw), room_version, event_id=event_id)
-    return StoredEvent(event, int(stream), int(group), replaces, scope, txn_id, redacted_by, bool(url))
+    return StoredEvent(event, int(stream), None if group is None else int(group), replaces, scope,
+                       txn_id, redacted_by, bool(url), bool(outlier), bool(rejected), bool(soft_failed))
 
 
 class EventStore:
@@ -146,19 +170,27 @@ class EventStore:
     def __init__(self, hs: Any) -> None:
         self.db = hs.db
         self._cache: OrderedDict[str, StoredEvent] = OrderedDict()
-        self._stream_gen: StreamIdGenerator | None = None
+        self.streams: Streams = hs.get(Streams)
+        self._lowest_outlier: int | None = None
 
-    async def stream_generator(self) -> StreamIdGenerator:
-        """The "events" stream's id generator (created on first use)."""
-        if self._stream_gen is None:
-            gen = await StreamIdGenerator.create(self.db, "events", "stream_ordering")
-            if self._stream_gen is None:
-                self._stream_gen = gen
-        return self._stream_gen
+    async def stream_writer(self) -> StreamWriter:
+        """The "events" stream's writer (created on first use)."""
+        return await self.streams.writer(EVENTS_STREAM, "events", "stream_ordering")
 
     async def get_max_stream_position(self) -> int:
         """The highest stream position every reader may look at (never past a gap)."""
-        return (await self.stream_generator()).get_current_token()
+        return (await self.stream_writer()).get_current_token()
+
+    async def allocate_outlier_orderings(self, count: int) -> list[int]:
+        """Negative, decreasing orderings for outliers: unique, and below every sync range."""
+        if self._lowest_outlier is None:
+            rows = await self.db.execute("min_stream_ordering", _MIN_STREAM)
+            lowest = min(0, int(rows[0][0])) if rows and rows[0][0] is not None else 0
+            if self._lowest_outlier is None:
+                self._lowest_outlier = lowest
+        first = self._lowest_outlier - 1
+        self._lowest_outlier -= count
+        return list(range(first, first - count, -1))
 
     async def get_event(self, event_id: str) -> StoredEvent | None:
         return (await self.get_events([event_id])).get(event_id)
@@ -227,6 +259,64 @@ class EventStore:
         for stored in events:
             self._remember(stored)
         return events
+
+
+    async def get_room_events_topological(
+        self,
+        room_id: str,
+        from_key: TopologicalKey,
+        to_key: TopologicalKey | None,
+        backwards: bool,
+        limit: int,
+        max_stream: int,
+        event_filter: EventFilter | None = None,
+    ) -> list[StoredEvent]:
+        """/messages and /context: a room's timeline in topological order (depth, then stream).
+
+        Backwards: events at or before `from_key` and after `to_key`, newest first.
+        Forwards: events after `from_key` and at or before `to_key`, oldest first.
+        Nothing above `max_stream` (the stream's current token) is read, so a page never
+        reaches past a write still in flight. An event that arrives late but belongs
+        early (backfill) sorts by its depth, where it belongs.
+        """
+        start, start_args = _at_or_before(from_key) if backwards else _after(from_key)
+        clauses, args = [start, "e.stream_ordering <= ?"], [*start_args, max_stream]
+        if to_key is not None:
+            end, end_args = _after(to_key) if backwards else _at_or_before(to_key)
+            clauses.append(end)
+            args.extend(end_args)
+        where, filter_args = _filter_sql(event_filter)
+        order = "DESC" if backwards else "ASC"
+        sql = (f"{_SELECT_ROOM} AND {' AND '.join(clauses)}{where}"
+               f" ORDER BY e.depth {order}, e.stream_ordering {order} LIMIT ?")
+
+        def fetch(txn: Transaction) -> list[StoredEvent]:
+            txn.execute(sql, [room_id, *args, *filter_args, limit])
+            return [row_to_stored(row) for row in txn.fetchall()]
+
+        events = await self.db.run_interaction("get_room_events_topological", fetch)
+        for stored in events:
+            self._remember(stored)
+        return events
+
+
+#: A position in a room's topological order: (depth, stream_ordering), or (None, stream)
+#: for a position known only in the stream (a sync token), compared on the stream alone.
+TopologicalKey = tuple[int | None, int]
+
+
+def _at_or_before(key: TopologicalKey) -> tuple[str, list[Any]]:
+    depth, stream = key
+    if depth is None:
+        return "e.stream_ordering <= ?", [stream]
+    return "(e.depth < ? OR (e.depth = ? AND e.stream_ordering <= ?))", [depth, depth, stream]
+
+
+def _after(key: TopologicalKey) -> tuple[str, list[Any]]:
+    depth, stream = key
+    if depth is None:
+        return "e.stream_ordering > ?", [stream]
+    return "(e.depth > ? OR (e.depth = ? AND e.stream_ordering > ?))", [depth, depth, stream]
 
 
 def fetch_events_txn(txn: Transaction, event_ids: Sequence[str]) -> list[StoredEvent]:

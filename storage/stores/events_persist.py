@@ -1,9 +1,9 @@
-"""Writing a batch of a room's new events in ONE transaction.
+"""Writing a batch of a room's events in ONE transaction.
 
-The per-room queue (homeserver/handlers/rooms/room_queue.py) decides everything (stream
-positions, state groups, the new head); this module only turns that decision into
-rows, so "200 after commit" covers the event, its state, membership, relations,
-transaction ID and any redaction it applies, or none of them.
+The event pipeline (homeserver/pipeline/) decides everything (stream positions, state
+groups, extremities, the current state delta, rejections); this module only turns that
+decision into rows, so "200 after commit" covers the event, its edges, its state,
+membership, relations, transaction ID and any redaction it applies, or none of them.
 """
 
 from __future__ import annotations
@@ -21,15 +21,33 @@ from storage.stores.aliases import insert_alias_txn
 from storage.stores.current_state import StateKey, update_current_state_txn
 from storage.stores.events import StoredEvent
 from storage.stores.relations import RelationRow, insert_relations_txn
-from storage.stores.room_members import MemberRow, write_members_txn
-from storage.stores.rooms import RoomHeadRow, RoomRow, insert_room_txn, set_head_txn
+from storage.stores.room_dag import (
+    insert_auth_edges_txn,
+    insert_edges_txn,
+    insert_rejections_txn,
+    insert_stream_state_txn,
+    update_backward_extremities_txn,
+    update_forward_extremities_txn,
+)
+from storage.stores.room_members import (
+    MemberRow,
+    insert_membership_changes_txn,
+    write_current_members_txn,
+)
+from storage.stores.rooms import RoomRow, insert_room_txn
 from storage.stores.state import write_group_txn
 from storage.stores.txn_ids import insert_txn_id_txn
 
 _INSERT_EVENT = (
     "INSERT INTO events (stream_ordering, event_id, room_id, type, state_key, sender, depth,"
     " origin_server_ts, received_ts, state_group, replaces_state, contains_url, txn_scope, txn_id,"
-    " redacted_by, json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)"
+    " redacted_by, json, outlier, rejected, soft_failed)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?)"
+)
+# An outlier joins the DAG: it gets a place in the live stream and its state.
+_DEOUTLIER = (
+    "UPDATE events SET stream_ordering = ?, state_group = ?, replaces_state = ?, outlier = 0,"
+    " rejected = ?, soft_failed = ?, received_ts = ? WHERE event_id = ? AND outlier = 1"
 )
 _TARGET = "SELECT json, room_id, redacted_by FROM events WHERE event_id = ?"
 _APPLY_REDACTION = "UPDATE events SET json = ?, redacted_by = ?, contains_url = 0 WHERE event_id = ?"
@@ -52,19 +70,34 @@ class NewStateGroup:
 @attrs.frozen(slots=True)
 class PersistItem:
     stored: StoredEvent
-    new_group: NewStateGroup | None
     received_ts: int
+    #: The event was held as an outlier and now joins the DAG (an UPDATE, not an INSERT).
+    deoutlier: bool = False
 
 
 @attrs.define
 class PersistBatch:
     room_id: str
+    now_ms: int
     items: list[PersistItem] = attrs.field(factory=list)
+    groups: list[NewStateGroup] = attrs.field(factory=list)
     new_room: RoomRow | None = None
     new_alias: tuple[str, str] | None = None  # (alias, creator)
+    edges: list[tuple[str, str]] = attrs.field(factory=list)
+    auth_edges: list[tuple[str, str]] = attrs.field(factory=list)
+    rejections: list[tuple[str, str]] = attrs.field(factory=list)  # (event ID, reason)
     current_state: dict[StateKey, str] = attrs.field(factory=dict)
-    head: RoomHeadRow | None = None
-    members: list[MemberRow] = attrs.field(factory=list)
+    removed_state: list[StateKey] = attrs.field(factory=list)
+    current_members: list[MemberRow] = attrs.field(factory=list)
+    removed_members: list[str] = attrs.field(factory=list)
+    membership_changes: list[MemberRow] = attrs.field(factory=list)
+    #: The room's forward extremities as stored before the batch, and after it (None: unchanged).
+    forward_before: list[str] = attrs.field(factory=list)
+    forward_extremities: list[str] | None = None
+    backward_added: list[str] = attrs.field(factory=list)
+    backward_removed: list[str] = attrs.field(factory=list)
+    #: (stream_ordering, state_group): where the current state changed.
+    stream_state: list[tuple[int, int]] = attrs.field(factory=list)
     relations: list[RelationRow] = attrs.field(factory=list)
     #: (target event ID, redaction event ID) pairs to apply.
     redactions: list[tuple[str, str]] = attrs.field(factory=list)
@@ -72,31 +105,39 @@ class PersistBatch:
 
 def persist_batch_txn(txn: Transaction, batch: PersistBatch) -> list[str]:
     """Write everything; returns the IDs of events whose stored form was redacted."""
+    room_id = batch.room_id
     if batch.new_room is not None:
-        insert_room_txn(txn, batch.new_room, batch.items[0].received_ts)
+        insert_room_txn(txn, batch.new_room, batch.now_ms)
     if batch.new_alias is not None:
         alias, creator = batch.new_alias
-        if not insert_alias_txn(txn, alias, batch.room_id, creator):
+        if not insert_alias_txn(txn, alias, room_id, creator):
             raise AliasTakenError(alias)
+    for group in batch.groups:
+        write_group_txn(txn, group.group, room_id, group.prev_group, group.chain_length, group.entries)
+    txn.executemany(_INSERT_EVENT, [_event_row(room_id, item) for item in batch.items if not item.deoutlier])
     for item in batch.items:
-        if item.new_group is not None:
-            group = item.new_group
-            write_group_txn(txn, group.group, batch.room_id, group.prev_group, group.chain_length,
-                            group.entries)
-    txn.executemany(_INSERT_EVENT, [_event_row(batch.room_id, item) for item in batch.items])
-    for item in batch.items:
-        stored = item.stored
-        if stored.txn_scope is not None and stored.txn_id is not None:
-            insert_txn_id_txn(txn, stored.txn_scope, stored.txn_id, stored.event_id, batch.room_id,
-                              item.received_ts)
-    update_current_state_txn(txn, batch.room_id, batch.current_state)
-    write_members_txn(txn, batch.members)
+        if item.deoutlier:
+            stored = item.stored
+            txn.execute(_DEOUTLIER, (stored.stream_ordering, stored.state_group, stored.replaces_state,
+                                     int(stored.rejected), int(stored.soft_failed), item.received_ts,
+                                     stored.event_id))
+        elif item.stored.txn_scope is not None and item.stored.txn_id is not None:
+            insert_txn_id_txn(txn, item.stored.txn_scope, item.stored.txn_id, item.stored.event_id,
+                              room_id, item.received_ts)
+    insert_edges_txn(txn, room_id, batch.edges)
+    insert_auth_edges_txn(txn, room_id, batch.auth_edges)
+    insert_rejections_txn(txn, room_id, batch.rejections, batch.now_ms)
+    update_current_state_txn(txn, room_id, batch.current_state, batch.removed_state)
+    write_current_members_txn(txn, room_id, batch.current_members, batch.removed_members)
+    insert_membership_changes_txn(txn, batch.membership_changes)
     insert_relations_txn(txn, batch.relations)
-    if batch.head is not None:
-        set_head_txn(txn, batch.room_id, batch.head)
+    if batch.forward_extremities is not None:
+        update_forward_extremities_txn(txn, room_id, batch.forward_before, batch.forward_extremities)
+    update_backward_extremities_txn(txn, room_id, batch.backward_added, batch.backward_removed)
+    insert_stream_state_txn(txn, room_id, batch.stream_state)
     redacted = []
     for target_id, redaction_id in batch.redactions:
-        if apply_redaction_txn(txn, batch.room_id, target_id, redaction_id):
+        if apply_redaction_txn(txn, room_id, target_id, redaction_id):
             redacted.append(target_id)
     return redacted
 
@@ -109,6 +150,7 @@ def _event_row(room_id: str, item: PersistItem) -> tuple[Any, ...]:
         event.depth, event.origin_server_ts, item.received_ts, stored.state_group,
         stored.replaces_state, 1 if stored.contains_url else 0, stored.txn_scope, stored.txn_id,
         encode_canonical_json(event.pdu).decode("utf-8"),
+        int(stored.outlier), int(stored.rejected), int(stored.soft_failed),
     )
 
 

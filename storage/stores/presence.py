@@ -8,7 +8,7 @@ from typing import Any
 import attrs
 
 from storage.engine import Transaction
-from storage.streams import StreamIdGenerator
+from storage.streams import Streams, StreamWriter
 
 UPSERT_PRESENCE = (
     "INSERT INTO presence (user_id, stream_id, state, status_msg, last_active_ms, last_sync_ms)"
@@ -42,22 +42,18 @@ def _presence(row: tuple[Any, ...]) -> PresenceState:
 class PresenceStore:
     def __init__(self, hs: Any) -> None:
         self.db = hs.db
-        self._ids: StreamIdGenerator | None = None
+        self.streams: Streams = hs.get(Streams)
 
-    async def id_generator(self) -> StreamIdGenerator:
-        if self._ids is None:
-            ids = await StreamIdGenerator.create(self.db, "presence", "stream_id")
-            if self._ids is None:
-                self._ids = ids
-        return self._ids
+    async def stream_writer(self) -> StreamWriter:
+        return await self.streams.writer("presence", "presence", "stream_id")
 
     def current_position(self) -> int:
-        return 0 if self._ids is None else self._ids.get_current_token()
+        return self.streams.current_position("presence")
 
     async def set_presence(self, user_id: str, state: str, status_msg: str | None,
                            last_active_ms: int, last_sync_ms: int) -> PresenceState:
-        ids = await self.id_generator()
-        async with ids.get_next() as stream_id:
+        writer = await self.stream_writer()
+        async with writer.allocate() as (stream_id,):
 
             def upsert(txn: Transaction) -> None:
                 txn.execute(UPSERT_PRESENCE, (user_id, stream_id, state, status_msg, last_active_ms,

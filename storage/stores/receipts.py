@@ -8,7 +8,7 @@ from typing import Any
 import attrs
 
 from storage.engine import Transaction
-from storage.streams import StreamIdGenerator
+from storage.streams import Streams, StreamWriter
 
 UPSERT_RECEIPT = (
     "INSERT INTO receipts (stream_id, room_id, receipt_type, user_id, thread_id, event_id, ts)"
@@ -60,23 +60,19 @@ def _receipt(row: tuple[Any, ...]) -> Receipt:
 class ReceiptStore:
     def __init__(self, hs: Any) -> None:
         self.db = hs.db
-        self._ids: StreamIdGenerator | None = None
+        self.streams: Streams = hs.get(Streams)
 
-    async def id_generator(self) -> StreamIdGenerator:
-        if self._ids is None:
-            ids = await StreamIdGenerator.create(self.db, "receipts", "stream_id")
-            if self._ids is None:  # another caller may have won the race while we awaited
-                self._ids = ids
-        return self._ids
+    async def stream_writer(self) -> StreamWriter:
+        return await self.streams.writer("receipts", "receipts", "stream_id")
 
     def current_position(self) -> int:
-        return 0 if self._ids is None else self._ids.get_current_token()
+        return self.streams.current_position("receipts")
 
     async def insert_receipt(self, room_id: str, receipt_type: str, user_id: str, thread_id: str,
                              event_id: str, ts: int) -> int:
         """Store the receipt; returns its stream id (current once this returns)."""
-        ids = await self.id_generator()
-        async with ids.get_next() as stream_id:
+        writer = await self.stream_writer()
+        async with writer.allocate() as (stream_id,):
 
             def upsert(txn: Transaction) -> None:
                 txn.execute(UPSERT_RECEIPT, (stream_id, room_id, receipt_type, user_id, thread_id,

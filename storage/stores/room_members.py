@@ -45,6 +45,7 @@ _UPSERT = (
     " membership = excluded.membership, event_id = excluded.event_id,"
     " stream_ordering = excluded.stream_ordering, forgotten = 0"
 )
+_DELETE_CURRENT = "DELETE FROM room_members_current WHERE room_id = ? AND user_id = ?"
 _INSERT_CHANGE = (
     "INSERT INTO room_membership_changes (stream_ordering, event_id, room_id, user_id, sender, membership)"
     " VALUES (?, ?, ?, ?, ?, ?)"
@@ -151,11 +152,18 @@ class RoomMemberStore:
             await self.db.execute("forget_room", _FORGET_IF_CURRENT, room_id, user_id, if_event_id)
 
 
-def write_members_txn(txn: Transaction, rows: Iterable[MemberRow]) -> None:
-    rows = list(rows)
+def write_current_members_txn(txn: Transaction, room_id: str, rows: Iterable[MemberRow],
+                              removed_user_ids: Iterable[str] = ()) -> None:
+    """Bring room_members_current in line with the room's current state."""
+    txn.executemany(_DELETE_CURRENT, [(room_id, user_id) for user_id in removed_user_ids])
     txn.executemany(
         _UPSERT, [(r.room_id, r.user_id, r.membership, r.event_id, r.stream_ordering) for r in rows]
     )
+
+
+def insert_membership_changes_txn(txn: Transaction, rows: Iterable[MemberRow]) -> None:
+    """One row per accepted membership event, for sync's "what changed for this user"."""
+    rows = list(rows)
     txn.executemany(
         _INSERT_CHANGE,
         [(r.stream_ordering, r.event_id, r.room_id, r.user_id, r.sender, r.membership) for r in rows],

@@ -1,4 +1,4 @@
-"""The rooms table (version, creator, directory visibility) and each room's DAG head."""
+"""The rooms table (version, creator, directory visibility)."""
 
 from __future__ import annotations
 
@@ -14,12 +14,6 @@ _INSERT_ROOM = (
 )
 _SET_PUBLIC = "UPDATE rooms SET is_public = ? WHERE room_id = ?"
 _PUBLIC_ROOMS = "SELECT room_id FROM rooms WHERE is_public = 1"
-_HEAD = "SELECT event_id, depth, state_group FROM room_heads WHERE room_id = ?"
-_UPSERT_HEAD = (
-    "INSERT INTO room_heads (room_id, event_id, depth, state_group) VALUES (?, ?, ?, ?)"
-    " ON CONFLICT (room_id) DO UPDATE SET event_id = excluded.event_id,"
-    " depth = excluded.depth, state_group = excluded.state_group"
-)
 
 
 @attrs.frozen(slots=True)
@@ -28,13 +22,6 @@ class RoomRow:
     room_version: str
     creator: str
     is_public: bool
-
-
-@attrs.frozen(slots=True)
-class RoomHeadRow:
-    event_id: str
-    depth: int
-    state_group: int
 
 
 class RoomStore:
@@ -64,9 +51,6 @@ class RoomStore:
         rows = await self.db.execute("get_public_room_ids", _PUBLIC_ROOMS)
         return [row[0] for row in rows]
 
-    async def get_head(self, room_id: str) -> RoomHeadRow | None:
-        rows = await self.db.execute("get_room_head", _HEAD, room_id)
-        return RoomHeadRow(rows[0][0], int(rows[0][1]), int(rows[0][2])) if rows else None
 
 
 def insert_room_txn(txn: Transaction, room: RoomRow, created_ts: int) -> None:
@@ -74,6 +58,3 @@ def insert_room_txn(txn: Transaction, room: RoomRow, created_ts: int) -> None:
         _INSERT_ROOM, (room.room_id, room.room_version, room.creator, 1 if room.is_public else 0, created_ts)
     )
 
-
-def set_head_txn(txn: Transaction, room_id: str, head: RoomHeadRow) -> None:
-    txn.execute(_UPSERT_HEAD, (room_id, head.event_id, head.depth, head.state_group))

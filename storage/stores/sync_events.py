@@ -13,8 +13,9 @@ import attrs
 
 from storage.engine import Transaction
 
+# The room's current state as of a position: the last change at or before it.
 _STATE_GROUP_AT = (
-    "SELECT state_group FROM events WHERE room_id = ? AND stream_ordering <= ?"
+    "SELECT state_group FROM room_stream_state WHERE room_id = ? AND stream_ordering <= ?"
     " ORDER BY stream_ordering DESC LIMIT 1"
 )
 _MEMBERSHIP_AT = (
@@ -24,11 +25,13 @@ _MEMBERSHIP_AT = (
 )
 _ROOMS_WITH_EVENTS = (
     "SELECT DISTINCT room_id FROM events WHERE stream_ordering > ? AND stream_ordering <= ?"
+    " AND outlier = 0 AND rejected = 0 AND soft_failed = 0"
 )
 _STREAM_OF_EVENT = "SELECT stream_ordering, room_id FROM events WHERE event_id = ?"
 _COUNT_UNREAD = (
     "SELECT COUNT(*) FROM events WHERE room_id = ? AND stream_ordering > ? AND stream_ordering <= ?"
     " AND sender <> ? AND state_key IS NULL AND redacted_by IS NULL"
+    " AND outlier = 0 AND rejected = 0 AND soft_failed = 0"
     " AND type IN ('m.room.message', 'm.room.encrypted', 'm.sticker')"
 )
 # A user's earliest membership in a room: unread counts start there when there is no receipt.
@@ -51,7 +54,8 @@ class SyncEventsStore:
         self.db = hs.db
 
     async def state_group_at(self, room_id: str, position: int) -> int | None:
-        """The state group after the room's last event at or before ``position``."""
+        """The group of the room's current state as it was at ``position`` (not the state
+        after the latest event: with forks, soft-failed and late events they differ)."""
         rows = await self.db.execute("sync_state_group_at", _STATE_GROUP_AT, room_id, position)
         return int(rows[0][0]) if rows else None
 

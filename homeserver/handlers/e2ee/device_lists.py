@@ -13,9 +13,9 @@ from typing import Any
 import attrs
 
 from homeserver.handlers.accounts.devices import DeviceHandler
-from homeserver.handlers.e2ee.e2e_streams import NotifyingStream
 from storage.stores.device_lists import DeviceListsStore
 from storage.stores.room_members import RoomMemberStore
+from storage.streams import Streams
 
 DEVICE_LISTS_STREAM = "device_lists"
 
@@ -31,7 +31,7 @@ class DeviceListsHandler:
         self.hs = hs
         self.store = hs.get(DeviceListsStore)
         self.members = hs.get(RoomMemberStore)
-        self.stream = NotifyingStream(hs, DEVICE_LISTS_STREAM, self.store.stream_ids)
+        self.streams: Streams = hs.get(Streams)
         hs.get(DeviceHandler).on_devices_deleted.append(self.on_devices_deleted)
 
     async def users_sharing_rooms(self, user_id: str) -> set[str]:
@@ -43,17 +43,17 @@ class DeviceListsHandler:
 
     async def changed(self, user_id: str) -> None:
         """Record that the user's devices or cross-signing keys changed, and wake whoever cares."""
-        generator = await self.stream.generator()
-        async with generator.get_next() as stream_id:
+        writer = await self.store.stream_writer()
+        async with writer.allocate() as (stream_id,):
             await self.store.add_change(stream_id, [user_id])
-        self.stream.written(stream_id, await self.users_sharing_rooms(user_id))
+        writer.announce(stream_id, users=await self.users_sharing_rooms(user_id))
 
     async def on_devices_deleted(self, user_id: str, device_ids: list[str]) -> None:
         """A deleted device takes its keys, one-time keys, signatures and inbox with it."""
-        generator = await self.stream.generator()
-        async with generator.get_next() as stream_id:
+        writer = await self.store.stream_writer()
+        async with writer.allocate() as (stream_id,):
             await self.store.remove_devices_e2e_state(user_id, device_ids, stream_id)
-        self.stream.written(stream_id, await self.users_sharing_rooms(user_id))
+        writer.announce(stream_id, users=await self.users_sharing_rooms(user_id))
 
     async def delta(self, user_id: str, since: int, upto: int, events_since: int | None,
                     events_upto: int | None) -> DeviceListDelta:

@@ -22,10 +22,10 @@ from homeserver.errors import MatrixError, too_large
 from homeserver.events.identifiers import server_name_of
 from homeserver.handlers.accounts.auth import now_ms
 from homeserver.handlers.e2ee.e2e_json import require_object, require_string, require_user_id
-from homeserver.handlers.e2ee.e2e_streams import NotifyingStream
 from homeserver.handlers.ratelimit import RateLimiters
 from storage.stores.device_inbox import DeviceInboxStore, InboxFull, ToDeviceMessage
 from storage.stores.devices import DeviceStore
+from storage.streams import Streams
 
 logger = logging.getLogger(__name__)
 
@@ -51,14 +51,14 @@ class ToDeviceHandler:
         self.store = hs.get(DeviceInboxStore)
         self.inbox_limit: int = hs.config.to_device_inbox_limit
         self.devices = hs.get(DeviceStore)
-        self.stream = NotifyingStream(hs, TO_DEVICE_STREAM, self.store.stream_ids)
+        self.streams: Streams = hs.get(Streams)
         self.retention_ms = int(hs.config.to_device_retention)
         self.key_request_limiter = hs.get(RateLimiters).key_requests
         self._purger: task.LoopingCall | None = None
 
     async def prepare(self) -> None:
         """Create the stream id generator and start the periodic purge (once)."""
-        await self.stream.generator()
+        await self.store.stream_writer()
         if self._purger is None:
             self._purger = task.LoopingCall(self._purge_in_background)
             self._purger.clock = self.hs.reactor
@@ -104,17 +104,17 @@ class ToDeviceHandler:
                                 for target in targets)
             if len(messages) > MAX_MESSAGES_PER_REQUEST:
                 raise too_large(f"At most {MAX_MESSAGES_PER_REQUEST} to-device messages per request")
-        generator = await self.stream.generator()
+        writer = await self.store.stream_writer()
         if not messages:
             return
-        async with generator.get_next_mult(len(messages)) as stream_ids:
+        async with writer.allocate(len(messages)) as stream_ids:
             try:
                 stored = await self.store.add_messages(sender_user_id, sender_device_id, txn_id, messages,
                                                        stream_ids, now_ms(self.hs), self.inbox_limit)
             except InboxFull as full:
                 raise inbox_full(full.user_id, full.device_id, self.inbox_limit) from None
         if stored:
-            self.stream.written(stream_ids[-1], {m.user_id for m in messages})
+            writer.announce(stream_ids[-1], users={m.user_id for m in messages})
 
     async def messages_for_sync(self, user_id: str, device_id: str, since: int | None,
                                 upto: int) -> list[dict[str, Any]]:

@@ -21,7 +21,6 @@ from twisted.internet.task import LoopingCall
 from homeserver.errors import forbidden, invalid_param
 from homeserver.handlers.ratelimit import RateLimiters
 from homeserver.handlers.rooms.members import users_sharing_a_room
-from homeserver.notifier import Notifier
 from storage.stores.presence import PresenceState, PresenceStore
 
 logger = logging.getLogger(__name__)
@@ -53,15 +52,12 @@ class PresenceHandler:
         self.hs = hs
         self.enabled: bool = hs.config.presence.enabled
         self.store: PresenceStore = hs.get(PresenceStore)
-        self.notifier: Notifier = hs.get(Notifier)
         self.limiter = hs.get(RateLimiters).presence
         self._syncing: dict[str, int] = {}  # user -> open syncs/WebSockets
         self._sweep: LoopingCall | None = None
 
     async def current_position(self) -> int:
-        ids = await self.store.id_generator()
-        self.notifier.attach_stream("presence", ids)
-        return ids.get_current_token()
+        return (await self.store.stream_writer()).get_current_token()
 
     async def set_status(self, requester_user: str, user_id: str, state: str,
                          status_msg: str | None) -> None:
@@ -114,11 +110,10 @@ class PresenceHandler:
 
     async def _write(self, user_id: str, state: str, status_msg: str | None, last_active: int,
                      last_sync: int) -> None:
-        await self.current_position()
         written = await self.store.set_presence(user_id, state, status_msg, last_active, last_sync)
         if self.enabled:
             audience = await users_sharing_a_room(self.hs, user_id)
-            self.notifier.on_written("presence", written.stream_id, users=audience)
+            (await self.store.stream_writer()).announce(written.stream_id, users=audience)
 
     def _start_sweep(self) -> None:
         if self._sweep is None:

@@ -8,7 +8,6 @@ from typing import Any
 from homeserver.errors import MatrixError, forbidden, invalid_param
 from homeserver.handlers.rooms.members import is_joined
 from homeserver.handlers.rooms.room_state import check_room_id
-from homeserver.notifier import Notifier
 from storage.stores.account_data import AccountDataStore
 from storage.stores.receipts import UNTHREADED, ReceiptStore
 from storage.stores.sync_events import SyncEventsStore
@@ -23,12 +22,9 @@ class ReceiptHandler:
     def __init__(self, hs: Any) -> None:
         self.hs = hs
         self.store: ReceiptStore = hs.get(ReceiptStore)
-        self.notifier: Notifier = hs.get(Notifier)
 
     async def current_position(self) -> int:
-        ids = await self.store.id_generator()
-        self.notifier.attach_stream("receipts", ids)
-        return ids.get_current_token()
+        return (await self.store.stream_writer()).get_current_token()
 
     async def send_receipt(self, user_id: str, room_id: str, receipt_type: str, event_id: str,
                            thread_id: str | None = None) -> None:
@@ -44,14 +40,14 @@ class ReceiptHandler:
             await self.hs.get(AccountDataStore).put_account_data(
                 user_id, room_id, FULLY_READ, {"event_id": event_id})
             return
-        await self.current_position()  # attaches the stream to the notifier
         stream_id = await self.store.insert_receipt(room_id, receipt_type, user_id,
                                                     thread_id or UNTHREADED, event_id,
                                                     int(time.time() * 1000))
+        writer = await self.store.stream_writer()
         if receipt_type == READ_PRIVATE:
-            self.notifier.on_written("receipts", stream_id, users=[user_id])
+            writer.announce(stream_id, users=[user_id])
         else:
-            self.notifier.on_written("receipts", stream_id, rooms=[room_id])
+            writer.announce(stream_id, rooms=[room_id])
 
     async def set_read_markers(self, user_id: str, room_id: str, markers: dict[str, str]) -> None:
         """POST /read_markers: any of m.fully_read, m.read, m.read.private."""

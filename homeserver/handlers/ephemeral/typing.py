@@ -14,7 +14,7 @@ from twisted.internet.interfaces import IDelayedCall
 from homeserver.errors import forbidden
 from homeserver.handlers.rooms.members import is_joined
 from homeserver.handlers.rooms.room_state import check_room_id
-from homeserver.notifier import Notifier
+from storage.streams import Streams
 
 MAX_TYPING_TIMEOUT_MS = 120_000
 DEFAULT_TYPING_TIMEOUT_MS = 30_000
@@ -27,15 +27,14 @@ class TypingHandler:
     def __init__(self, hs: Any) -> None:
         self.hs = hs
         self.reactor = hs.reactor
-        self.notifier: Notifier = hs.get(Notifier)
-        self.position = 0
+        self.stream = hs.get(Streams).in_memory("typing")
         # Serial below which per-room change positions may have been forgotten.
         self.forgotten_below = 0
         self._typing: dict[str, dict[str, IDelayedCall]] = {}
         self._changed_at: dict[str, int] = {}
 
     def current_position(self) -> int:
-        return self.position
+        return self.stream.get_current_token()
 
     async def set_typing(self, user_id: str, room_id: str, typing: bool, timeout_ms: int | None) -> None:
         check_room_id(room_id)
@@ -69,15 +68,16 @@ class TypingHandler:
         self._changed(room_id)
 
     def _changed(self, room_id: str) -> None:
-        self.position += 1
-        self._changed_at[room_id] = self.position
+        # Recorded before the announcement, which wakes readers synchronously.
+        position = self.stream.get_current_token() + 1
+        self._changed_at[room_id] = position
         self._forget_quiet_rooms()
-        self.notifier.on_new_event("typing", self.position, rooms=[room_id])
+        self.stream.advance(rooms=[room_id])
 
     def _forget_quiet_rooms(self) -> None:
         if len(self._changed_at) < FORGET_AFTER_CHANGES:
             return
-        horizon = self.position - FORGET_AFTER_CHANGES // 2
+        horizon = self.stream.get_current_token() - FORGET_AFTER_CHANGES // 2
         for room_id, at in list(self._changed_at.items()):
             if at < horizon and room_id not in self._typing:
                 del self._changed_at[room_id]

@@ -1,14 +1,17 @@
 """Reading a room's history: one event, an event's context, and /messages pagination.
 
+/messages and /context walk a room in topological order: by depth, then by stream
+position. An event that arrives late but belongs early (backfill, a fork healed after
+a partition) has a late stream position but an early depth, and sorts where it belongs.
+
 Pagination tokens (Synapse's shapes):
-- `t<depth>-<stream>` (what /messages hands out) and `s<stream>` (what sync hands out)
-  both name the position just AFTER the event at that stream position.
-- Going backwards from P returns events at or below P, newest first; going forwards
-  returns events above P, oldest first. Because a token is a position in the stream,
-  it stays valid while new events arrive: forward pagination from the last `end`
-  picks up exactly the events sent since, and joins up with sync's `s` tokens.
-Rooms with only local events are linear (the room queue serialises them), so stream
-order and topological order agree; the depth in `t` tokens is informational.
+- `t<depth>-<stream>` (what /messages hands out) names a place in topological order:
+  just after the event at (depth, stream).
+- `s<stream>` (what sync hands out as prev_batch) names a place in the stream only;
+  paging from it bounds the stream position alone, still ordered topologically.
+- Going backwards from P returns events at or before P, newest first; going forwards
+  returns events after P, oldest first. Nothing past the stream's current token is
+  read, so a page never reaches past a write still in flight.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from homeserver.handlers.rooms.event_format import EventFormatter
 from homeserver.handlers.rooms.room_state import RoomStateHandler
 from homeserver.handlers.rooms.visibility import filter_events_for_client
 from homeserver.stream_token import StreamToken
-from storage.stores.events import EventFilter, EventStore, StoredEvent
+from storage.stores.events import EventFilter, EventStore, StoredEvent, TopologicalKey
 from storage.stores.state import StateGroupStore
 
 MAX_LIMIT = 1000
@@ -31,30 +34,47 @@ MAX_LIMIT = 1000
 EVENTS_STREAM = "events"
 #: Larger positions cannot be compared in SQL (BIGINT); no real stream gets near it.
 MAX_STREAM = 2**62
+MAX_DEPTH = 2**63 - 1
 _TOKEN = re.compile(r"^(?:t(?P<depth>-?\d+)-(?P<tstream>-?\d+)|s(?P<sstream>\d+))(?:_.*)?$")
 
 
-def parse_token(token: str) -> int:
-    """The stream position a pagination token names (400 M_INVALID_PARAM if malformed).
+def parse_topological_token(token: str) -> TopologicalKey:
+    """(depth, stream) of a `t` token, (None, stream) of an `s` token; 400 if malformed.
 
     A /sync ``next_batch`` is one too (spec: "a token from a previous call to /sync or
     /messages"): its room-events position, which means the same as an ``s`` token.
     """
     match = _TOKEN.match(token)
-    if match is not None:
-        stream = match.group("tstream") or match.group("sstream")
-        return min(max(0, int(stream)), MAX_STREAM)
-    try:
-        events = StreamToken.parse(token).get(EVENTS_STREAM)
-    except ValueError:
-        events = None
-    if events is None:
-        raise invalid_param(f"Invalid pagination token {token!r}")
-    return min(events, MAX_STREAM)
+    if match is None:
+        try:
+            events = StreamToken.parse(token).get(EVENTS_STREAM)
+        except ValueError:
+            events = None
+        if events is None:
+            raise invalid_param(f"Invalid pagination token {token!r}")
+        return None, min(events, MAX_STREAM)
+    if match.group("sstream") is not None:
+        return None, min(int(match.group("sstream")), MAX_STREAM)
+    depth = min(max(int(match.group("depth")), -1), MAX_DEPTH)
+    return depth, min(max(-MAX_STREAM, int(match.group("tstream"))), MAX_STREAM)
+
+
+def parse_token(token: str) -> int:
+    """The stream position a pagination token names (400 M_INVALID_PARAM if malformed)."""
+    return max(0, parse_topological_token(token)[1])
 
 
 def topological_token(depth: int, stream: int) -> str:
-    return f"t{max(depth, 0)}-{max(stream, 0)}"
+    return f"t{depth}-{stream}"
+
+
+def _just_before(stored: StoredEvent) -> str:
+    """The token backwards pagination continues from, below ``stored``."""
+    return topological_token(stored.depth, stored.stream_ordering - 1)
+
+
+def _just_after(stored: StoredEvent) -> str:
+    return topological_token(stored.depth, stored.stream_ordering)
 
 
 @attrs.frozen
@@ -132,32 +152,23 @@ class HistoryHandler:
         limit = min(max(room_filter.limit or limit, 0), MAX_LIMIT)
         current = await self.events.get_max_stream_position()
         backwards = direction == "b"
+        from_key: TopologicalKey
         if from_token is None:
-            position = current if backwards else 0
-            start = f"s{position}"
+            from_key = (None, current) if backwards else (-1, -MAX_STREAM)
+            start = f"s{current}" if backwards else "t-1-0"
         else:
-            position = min(parse_token(from_token), current)
+            from_key = parse_topological_token(from_token)
             start = from_token
-        bound = parse_token(to_token) if to_token is not None else None
-        if backwards:
-            low = bound if bound is not None else -1
-            rows = await self.events.get_room_events_between(
-                room_id, low, position, limit, True, room_filter.event_filter) if limit else []
-        else:
-            high = min(bound, current) if bound is not None else current
-            rows = await self.events.get_room_events_between(
-                room_id, position, high, limit, False, room_filter.event_filter) if limit else []
+        to_key = parse_topological_token(to_token) if to_token is not None else None
+        rows = await self.events.get_room_events_topological(
+            room_id, from_key, to_key, backwards, limit, current, room_filter.event_filter) if limit else []
         visible = await filter_events_for_client(self.hs, requester.user_id, rows)
         result: dict[str, Any] = {
             "start": start,
             "chunk": await self.formatter.format_events(visible, requester),
         }
         if rows:
-            last = rows[-1]
-            if backwards:
-                result["end"] = topological_token(last.depth - 1, last.stream_ordering - 1)
-            else:
-                result["end"] = topological_token(last.depth, last.stream_ordering)
+            result["end"] = _just_before(rows[-1]) if backwards else _just_after(rows[-1])
         if room_filter.lazy_load_members and visible:
             result["state"] = await self._member_state_for(visible, requester)
         return result
@@ -166,6 +177,8 @@ class HistoryHandler:
         """Lazy-loaded members: the member events of the chunk's senders."""
         senders = {("m.room.member", s.event.sender) for s in events}
         newest = max(events, key=lambda s: s.stream_ordering)
+        if newest.state_group is None:
+            return []
         ids = await self.groups.get_state_ids_filtered(newest.state_group, keys=senders)
         loaded = await self.events.get_events(ids.values())
         return await self.formatter.format_events(list(loaded.values()), requester)
@@ -179,16 +192,18 @@ class HistoryHandler:
         after_limit = limit - before_limit
         current = await self.events.get_max_stream_position()
         event_filter = room_filter.event_filter
-        before = await self.events.get_room_events_between(
-            room_id, -1, target.stream_ordering - 1, before_limit, True, event_filter) if before_limit else []
-        after = await self.events.get_room_events_between(
-            room_id, target.stream_ordering, current, after_limit, False, event_filter) if after_limit else []
+        at: TopologicalKey = (target.depth, target.stream_ordering)
+        below: TopologicalKey = (target.depth, target.stream_ordering - 1)
+        before = await self.events.get_room_events_topological(
+            room_id, below, None, True, before_limit, current, event_filter) if before_limit else []
+        after = await self.events.get_room_events_topological(
+            room_id, at, None, False, after_limit, current, event_filter) if after_limit else []
         user_id = requester.user_id
         before_visible = await filter_events_for_client(self.hs, user_id, before)
         after_visible = await filter_events_for_client(self.hs, user_id, after)
         earliest = before[-1] if before else target
         latest = after[-1] if after else target
-        state_ids = await self.groups.get_state_ids(latest.state_group)
+        state_ids = await self.state.get_state_ids_after_event(latest)
         if room_filter.lazy_load_members:
             senders = {s.event.sender for s in [target, *before_visible, *after_visible]}
             state_ids = {k: v for k, v in state_ids.items()
@@ -198,7 +213,7 @@ class HistoryHandler:
             "event": await self.formatter.format_event(target, requester),
             "events_before": await self.formatter.format_events(before_visible, requester),
             "events_after": await self.formatter.format_events(after_visible, requester),
-            "start": topological_token(earliest.depth - 1, earliest.stream_ordering - 1),
-            "end": topological_token(latest.depth, latest.stream_ordering),
+            "start": _just_before(earliest),
+            "end": _just_after(latest),
             "state": await self.formatter.format_events(list(state_events.values()), requester),
         }

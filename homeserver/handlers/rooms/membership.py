@@ -23,8 +23,8 @@ from homeserver.events.identifiers import is_valid_room_alias, is_valid_room_id,
 from homeserver.events.power_levels import get_named_level, get_user_power_level
 from homeserver.handlers.accounts.profile import ProfileHandler
 from homeserver.handlers.ratelimit import RateLimiters, ratelimit_all
-from homeserver.handlers.rooms.room_queue import EventSpec, RoomEventQueue
 from homeserver.handlers.rooms.room_state import RoomStateHandler, check_room_id
+from homeserver.pipeline import EventPipeline, EventSpec
 from storage.stores.aliases import AliasStore
 from storage.stores.events import StoredEvent
 from storage.stores.profiles import ProfileStore
@@ -52,7 +52,7 @@ class RoomMemberHandler:
     def __init__(self, hs: Any) -> None:
         self.hs = hs
         self.server_name: str = hs.server_name
-        self.queue = hs.get(RoomEventQueue)
+        self.pipeline = hs.get(EventPipeline)
         self.state = hs.get(RoomStateHandler)
         self.members = hs.get(RoomMemberStore)
         self.aliases = hs.get(AliasStore)
@@ -223,7 +223,7 @@ class RoomMemberHandler:
                    and server_name_of(target) == self.server_name)
         before = await self.members.get_membership(room_id, target) if leaving else None
         spec = EventSpec("m.room.member", sender, content, target)
-        stored = await self.queue.submit(room_id, [spec])
+        stored = await self.pipeline.submit_local(room_id, [spec])
         if before is not None and before.membership == "join":
             await self.members.forget(room_id, target, if_event_id=stored[-1].event_id)
         return stored

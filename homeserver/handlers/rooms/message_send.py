@@ -20,8 +20,8 @@ from homeserver.events.identifiers import server_name_of
 from homeserver.handlers.ratelimit import RateLimiters
 from homeserver.handlers.rooms.content_validation import validate_state_content
 from homeserver.handlers.rooms.event_format import txn_scope_for
-from homeserver.handlers.rooms.room_queue import EventSpec, RoomEventQueue
 from homeserver.handlers.rooms.room_state import RoomStateHandler, check_room_id
+from homeserver.pipeline import EventPipeline, EventSpec
 from storage.stores.aliases import AliasStore
 from storage.stores.events import EventStore
 from storage.stores.txn_ids import TxnIdStore
@@ -30,7 +30,7 @@ from storage.stores.txn_ids import TxnIdStore
 class EventSendHandler:
     def __init__(self, hs: Any) -> None:
         self.hs = hs
-        self.queue = hs.get(RoomEventQueue)
+        self.pipeline = hs.get(EventPipeline)
         self.state = hs.get(RoomStateHandler)
         self.txn_ids = hs.get(TxnIdStore)
         self.aliases = hs.get(AliasStore)
@@ -104,7 +104,7 @@ class EventSendHandler:
         if self.admin_redaction_limiter is not None and await self._redacts_another_sender(spec):
             limiter = self.admin_redaction_limiter
         limiter.ratelimit(requester.user_id)
-        (stored,) = await self.queue.submit(room_id, [spec])
+        (stored,) = await self.pipeline.submit_local(room_id, [spec])
         return stored.event_id
 
     async def _redacts_another_sender(self, spec: EventSpec) -> bool:

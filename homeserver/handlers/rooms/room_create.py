@@ -3,7 +3,7 @@
 Order (as the spec and Synapse do it): m.room.create, the creator's join, power
 levels, canonical alias, join rules, history visibility, guest access, the client's
 initial_state, name, topic, then invites. All of it is one submission to the room
-queue, so a room is created whole or not at all.
+pipeline, so a room is created whole or not at all.
 
 As in Synapse: creating a room counts against ``rc_room_creation`` and
 ``rc_message``; more invitees than ``rc_invites.per_room`` allows at once is a
@@ -15,7 +15,6 @@ published (server admins may always publish).
 from __future__ import annotations
 
 import secrets
-import time
 from typing import Any
 
 import attrs
@@ -28,7 +27,7 @@ from homeserver.events.room_versions import KNOWN_ROOM_VERSIONS, RoomVersion
 from homeserver.handlers.ratelimit import RateLimiters, ratelimit_all
 from homeserver.handlers.rooms.content_validation import validate_state_content
 from homeserver.handlers.rooms.membership import member_content
-from homeserver.handlers.rooms.room_queue import EventSpec, NewRoom, RoomEventQueue
+from homeserver.pipeline import EventPipeline, EventSpec, NewRoom
 from storage.stores.aliases import AliasStore
 from storage.stores.rooms import RoomRow
 
@@ -144,7 +143,7 @@ class RoomCreationHandler:
         self.server_name: str = hs.server_name
         self.key: ServerSigningKey = hs.signing_key
         self._last_create_ts = 0
-        self.queue = hs.get(RoomEventQueue)
+        self.pipeline = hs.get(EventPipeline)
         self.aliases = hs.get(AliasStore)
         self.limits = hs.get(RateLimiters)
         self.config = hs.config
@@ -204,7 +203,7 @@ class RoomCreationHandler:
             self.config.room_list_publication_rules, user_id, room_id, [alias] if alias else [],
             unset_allows=False))
         room = RoomRow(room_id, version.identifier, user_id, publish)
-        await self.queue.submit(room_id, specs, NewRoom(room, alias))
+        await self.pipeline.submit_local(room_id, specs, NewRoom(room, alias))
         return room_id, alias
 
     async def _check_alias(self, alias_name: str | None) -> str | None:
@@ -247,7 +246,7 @@ class RoomCreationHandler:
         From v12 the room ID is the create event's hash, so two identical
         createRoom calls in the same millisecond would otherwise collide.
         """
-        self._last_create_ts = max(int(time.time() * 1000), self._last_create_ts + 1)
+        self._last_create_ts = max(int(self.hs.clock.seconds() * 1000), self._last_create_ts + 1)
         return self._last_create_ts
 
     def _power_levels(self, user_id: str, request: CreateRoomRequest, preset: PresetConfig,

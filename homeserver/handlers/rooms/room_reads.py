@@ -9,7 +9,9 @@ from homeserver.handlers.rooms.event_format import EventFormatter
 from homeserver.handlers.rooms.history import parse_token
 from homeserver.handlers.rooms.room_state import RoomStateHandler, StateIds
 from storage.stores.events import EventStore
+from storage.stores.room_dag import RoomDagStore
 from storage.stores.room_members import RoomMemberStore
+from storage.stores.state import StateGroupStore
 
 
 class RoomReadHandler:
@@ -18,6 +20,8 @@ class RoomReadHandler:
         self.state = hs.get(RoomStateHandler)
         self.events = hs.get(EventStore)
         self.members = hs.get(RoomMemberStore)
+        self.dag = hs.get(RoomDagStore)
+        self.groups = hs.get(StateGroupStore)
         self.formatter = hs.get(EventFormatter)
 
     async def get_state(self, requester: Any, room_id: str) -> list[dict[str, Any]]:
@@ -57,10 +61,10 @@ class RoomReadHandler:
         current = await self.members.get_membership(room_id, requester.user_id)
         if current is not None and current.membership in ("leave", "ban"):
             position = min(position, current.stream_ordering)
-        rows = await self.events.get_room_events_between(room_id, -1, position, 1, True)
-        if not rows:
+        group = await self.dag.state_group_at(room_id, position)
+        if group is None:
             return visible_now
-        return await self.state.get_state_ids_after_event(rows[0])
+        return await self.groups.get_state_ids(group)
 
     async def get_joined_members(self, requester: Any, room_id: str) -> dict[str, Any]:
         membership, world_readable = await self.state.check_can_read(room_id, requester.user_id)

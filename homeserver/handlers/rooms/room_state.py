@@ -54,18 +54,29 @@ class RoomStateHandler:
         return await self._load(ids)
 
     async def get_state_ids_after_event(self, stored: StoredEvent) -> StateIds:
-        """State including the event itself (if it is a state event)."""
+        """State including the event itself (if it is a state event); empty for an outlier."""
+        if stored.state_group is None:
+            return {}
         return await self.groups.get_state_ids(stored.state_group)
 
     async def get_state_ids_before_event(self, stored: StoredEvent) -> StateIds:
-        """State the event was sent in (sync's state at the start of a timeline)."""
-        prev_ids = stored.event.prev_event_ids
-        if not prev_ids:
-            return {}
-        prev = await self.events.get_event(prev_ids[0])
-        if prev is None:
-            return {}
-        return await self.groups.get_state_ids(prev.state_group)
+        """State the event was sent in (resolved over its prev_events when they forked).
+
+        The state after a state event is the state before it plus the event itself, so
+        the state before is that group with the replaced entry put back. A rejected
+        event changed nothing: its group already is the state before it.
+        """
+        state = await self.get_state_ids_after_event(stored)
+        event = stored.event
+        if event.state_key is None or stored.rejected or event.type == "m.room.create":
+            return state if event.type != "m.room.create" else {}
+        key = (event.type, event.state_key)
+        if state.get(key) == event.event_id:
+            if stored.replaces_state is None:
+                del state[key]
+            else:
+                state[key] = stored.replaces_state
+        return state
 
     async def get_state_ids_at_event_id(self, event_id: str) -> StateIds | None:
         stored = await self.events.get_event(event_id)

@@ -39,14 +39,18 @@ def _membership(value: Any) -> str:
 
 async def filter_events_for_client(hs: Any, user_id: str,
                                    events: Sequence[StoredEvent]) -> list[StoredEvent]:
-    """The events `user_id` may see, in the order given."""
+    """The events `user_id` may see, in the order given.
+
+    Outliers, rejected and soft-failed events are never seen, whoever asks.
+    """
+    events = [stored for stored in events if stored.in_timeline]
     if not events:
         return []
     event_store = hs.get(EventStore)
     groups = hs.get(StateGroupStore)
     member_key = ("m.room.member", user_id)
     state_by_group = await groups.get_state_ids_filtered_many(
-        [stored.state_group for stored in events], keys=(HISTORY_KEY, member_key)
+        [stored.state_group for stored in events if stored.state_group is not None], keys=(HISTORY_KEY, member_key)
     )
     needed = {i for state in state_by_group.values() for i in state.values()}
     needed |= {s.replaces_state for s in events if s.replaces_state and _is_relevant(s, user_id)}
@@ -59,6 +63,7 @@ async def filter_events_for_client(hs: Any, user_id: str,
 
     visible = []
     for stored in events:
+        assert stored.state_group is not None  # every timeline event has its state
         state = state_by_group[stored.state_group]
         if _allowed(stored, user_id, state, state_events, current.get(stored.event.room_id)):
             visible.append(stored)

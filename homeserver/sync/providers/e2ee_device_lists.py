@@ -22,10 +22,10 @@ class E2eeDeviceListsProvider:
         self.device_lists = hs.get(DeviceListsHandler)
 
     async def prepare(self) -> None:
-        await self.device_lists.stream.generator()
+        await self.device_lists.store.stream_writer()
 
     def current_position(self) -> int:
-        return self.device_lists.stream.current_position()
+        return self.device_lists.streams.current_position(DEVICE_LISTS_STREAM)
 
     async def build(self, request: SyncRequest, since: int | None, upto: int,
                     response: dict[str, Any], context: dict[str, Any]) -> None:

@@ -28,7 +28,7 @@ class E2eeToDeviceProvider:
         await self.to_device.prepare()
 
     def current_position(self) -> int:
-        return self.to_device.stream.current_position()
+        return self.to_device.streams.current_position(TO_DEVICE_STREAM)
 
     async def build(self, request: SyncRequest, since: int | None, upto: int,
                     response: dict[str, Any], context: dict[str, Any]) -> None:

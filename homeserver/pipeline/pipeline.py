@@ -1,0 +1,203 @@
+"""The one entry point for every event that enters a room, local or remote.
+
+One worker per room takes everything queued for it, runs each submission through the
+stages (homeserver/pipeline/local.py and remote.py), writes the whole batch in one
+transaction, and only then answers the callers, announces the write on the "events"
+stream and tells the post-persist listeners.
+
+A local submission's events are all-or-nothing (room creation relies on it); separate
+submissions batched together succeed or fail independently.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import attrs
+from twisted.internet.defer import Deferred
+
+from homeserver.errors import MatrixError
+from homeserver.events.event import Event
+from homeserver.pipeline.head import RoomHeads
+from homeserver.pipeline.local import LocalEventBuilder
+from homeserver.pipeline.persist import BatchWriter
+from homeserver.pipeline.remote import add_outlier, add_remote, order_by_prev_events
+from homeserver.pipeline.types import (
+    EventResult,
+    EventSpec,
+    Host,
+    NewRoom,
+    PersistedBatch,
+    RemoteEvent,
+)
+from homeserver.pipeline.work import RoomWork
+from storage.stores.events import StoredEvent
+
+logger = logging.getLogger(__name__)
+
+#: Most submissions written in one transaction.
+MAX_BATCH = 100
+
+PersistedListener = Callable[[PersistedBatch], Any]
+
+
+@attrs.define
+class _Local:
+    specs: list[EventSpec]
+    new_room: NewRoom | None
+    deferred: Deferred[list[StoredEvent]]
+
+
+@attrs.define
+class _Remote:
+    events: list[RemoteEvent]
+    origin: str
+    outliers: bool
+    deferred: Deferred[list[EventResult]]
+
+
+_Submission = _Local | _Remote
+
+
+class EventPipeline:
+    def __init__(self, hs: Host) -> None:
+        self.hs = hs
+        self.heads = hs.get(RoomHeads)
+        self.local = LocalEventBuilder(hs)
+        self.writer = BatchWriter(hs, self.heads)
+        self._pending: dict[str, list[_Submission]] = {}
+        self._listeners: list[PersistedListener] = []
+
+    # -- the API ---------------------------------------------------------------------
+
+    async def submit_local(self, room_id: str, specs: Sequence[EventSpec],
+                           new_room: NewRoom | None = None) -> list[StoredEvent]:
+        """Build, check and persist local specs in order; all or none. Raises MatrixError."""
+        deferred: Deferred[list[StoredEvent]] = Deferred()
+        self._enqueue(room_id, _Local(list(specs), new_room, deferred))
+        return await deferred
+
+    async def submit_remote(self, room_id: str, events: Sequence[RemoteEvent | Event],
+                            origin: str) -> list[EventResult]:
+        """Run remote PDUs (already checked for format, signatures and hashes) into the room.
+
+        Returns one result per event, in the order given; events are processed parents
+        first. Events with a MISSING outcome wrote nothing: fetch what they lack and
+        submit them again (or with ``RemoteEvent.state_before`` when the gap is too big).
+        """
+        wrapped = [e if isinstance(e, RemoteEvent) else RemoteEvent(e) for e in events]
+        deferred: Deferred[list[EventResult]] = Deferred()
+        self._enqueue(room_id, _Remote(wrapped, origin, False, deferred))
+        return await deferred
+
+    async def store_outliers(self, room_id: str, events: Sequence[Event], origin: str) -> list[EventResult]:
+        """Store events without their state (auth chains, state from /state_ids, /event).
+
+        Each is checked against its own auth_events only; a failure stores it as rejected.
+        A later ``submit_remote`` of the same event de-outliers it.
+        """
+        deferred: Deferred[list[EventResult]] = Deferred()
+        self._enqueue(room_id, _Remote([RemoteEvent(e) for e in events], origin, True, deferred))
+        return await deferred
+
+    def add_persisted_listener(self, listener: PersistedListener) -> None:
+        """``listener(batch)`` after each commit (push rules, the federation sender...).
+
+        A listener returning an awaitable runs in the background; its failure is logged
+        and never affects the batch, which is already durable.
+        """
+        self._listeners.append(listener)
+
+    # -- the worker --------------------------------------------------------------------
+
+    def _enqueue(self, room_id: str, submission: _Submission) -> None:
+        queue = self._pending.get(room_id)
+        if queue is None:
+            self._pending[room_id] = [submission]
+            Deferred.fromCoroutine(self._run(room_id))
+        else:
+            queue.append(submission)
+
+    async def _run(self, room_id: str) -> None:
+        try:
+            while True:
+                queue = self._pending.get(room_id, [])
+                if not queue:
+                    return
+                batch, rest = queue[:MAX_BATCH], queue[MAX_BATCH:]
+                self._pending[room_id] = rest
+                try:
+                    await self._process(room_id, batch)
+                except Exception as exc:  # keep the worker alive; fail what it held
+                    logger.exception("room %s: persisting a batch failed", room_id)
+                    self.heads.forget(room_id)
+                    _fail(batch, exc)
+        finally:
+            # Normally empty; never leave submissions behind with no worker to run them.
+            _fail(self._pending.pop(room_id, []), RuntimeError("event pipeline worker stopped"))
+
+    async def _process(self, room_id: str, batch: list[_Submission]) -> None:
+        head = await self.heads.load(room_id)
+        work = RoomWork(self.hs, room_id, head.copy() if head is not None else None)
+        answers: list[tuple[_Submission, Any]] = []
+        for submission in batch:
+            mark = work.mark()
+            try:
+                if isinstance(submission, _Local):
+                    items = [await self.local.add(work, spec, submission.new_room) for spec in submission.specs]
+                    answers.append((submission, items))
+                else:
+                    answers.append((submission, await self._remote(work, submission)))
+            except Exception as exc:
+                work.rollback(mark)
+                if not isinstance(exc, MatrixError):
+                    logger.exception("room %s: a submission failed", room_id)
+                submission.deferred.errback(exc)
+        if not work.items:
+            for submission, answer in answers:
+                submission.deferred.callback([] if isinstance(submission, _Local) else answer)
+            return
+        persisted = await self.writer.write(work)
+        # Listeners first: a caller resumed by its answer must find their work queued.
+        self._tell_listeners(persisted)
+        by_id = {p.stored.event_id: p.stored for p in persisted.events}
+        for submission, answer in answers:
+            if isinstance(submission, _Local):
+                submission.deferred.callback([by_id[item.event.event_id] for item in answer])
+            else:
+                submission.deferred.callback(answer)
+
+    async def _remote(self, work: RoomWork, submission: _Remote) -> list[EventResult]:
+        results: dict[str, EventResult] = {}
+        for remote in order_by_prev_events(submission.events):
+            if submission.outliers:
+                result = await add_outlier(work, remote.event, submission.origin)
+            else:
+                result = await add_remote(work, remote, submission.origin)
+            results[remote.event.event_id] = result
+        return [results[e.event.event_id] for e in submission.events]
+
+    def _tell_listeners(self, batch: PersistedBatch) -> None:
+        for listener in self._listeners:
+            try:
+                outcome = listener(batch)
+                if inspect.isawaitable(outcome):
+                    Deferred.fromCoroutine(_logged(outcome, listener))
+            except Exception:
+                logger.exception("post-persist listener %r failed", listener)
+
+
+async def _logged(awaitable: Any, listener: PersistedListener) -> None:
+    try:
+        await awaitable
+    except Exception:
+        logger.exception("post-persist listener %r failed", listener)
+
+
+def _fail(submissions: list[_Submission], exc: Exception) -> None:
+    for submission in submissions:
+        if not submission.deferred.called:
+            submission.deferred.errback(exc)
