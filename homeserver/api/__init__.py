@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
+from federation.api import FEDERATION_API_MODULES
 from homeserver.api import (
     account,
     account_data,
@@ -74,6 +75,7 @@ API_MODULES: list[ModuleType] = [
     keys,
     room_keys,
     to_device,
+    *FEDERATION_API_MODULES,
 ]
 
 

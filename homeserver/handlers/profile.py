@@ -13,6 +13,8 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from federation.remote_profiles import RemoteProfiles
+from homeserver.events.identifiers import is_valid_user_id, server_name_of
 from homeserver.handlers.auth import Requester
 from homeserver.handlers.validation import check_storable_text
 from homeserver.http.errors import MatrixError, bad_json, forbidden, invalid_param, not_found
@@ -52,13 +54,28 @@ def check_value(key: str, value: Any) -> None:
     check_storable_text(key, value)
 
 
+def _remote_profile(user_id: str, fields: dict[str, Any]) -> Profile:
+    displayname, avatar_url = fields.pop("displayname", None), fields.pop("avatar_url", None)
+    return Profile(user_id, displayname if isinstance(displayname, str) else None,
+                   avatar_url if isinstance(avatar_url, str) else None, fields)
+
+
 class ProfileHandler:
     def __init__(self, hs: Any) -> None:
+        self.hs = hs
+        self.server_name: str = hs.server_name
         self.store = hs.get(ProfileStore)
         self.users = hs.get(UserStore)
         self.on_profile_changed: list[ProfileHook] = []
 
     async def get_profile(self, user_id: str) -> Profile:
+        """Anyone's profile: a local user's from the store, a remote user's from their server."""
+        if is_valid_user_id(user_id) and server_name_of(user_id) != self.server_name:
+            fields = await self.hs.get(RemoteProfiles).get_profile(user_id)
+            return _remote_profile(user_id, fields)
+        return await self.get_local_profile(user_id)
+
+    async def get_local_profile(self, user_id: str) -> Profile:
         """The profile of a known, active local user; M_NOT_FOUND otherwise."""
         user = await self.users.get_user(user_id)
         profile = await self.store.get_profile(user_id) if user is not None else None
@@ -68,7 +85,10 @@ class ProfileHandler:
 
     async def get_field(self, user_id: str, key: str) -> Any:
         check_key(key)
-        fields = (await self.get_profile(user_id)).to_json()
+        if is_valid_user_id(user_id) and server_name_of(user_id) != self.server_name:
+            fields = await self.hs.get(RemoteProfiles).get_profile(user_id, key)
+        else:
+            fields = (await self.get_local_profile(user_id)).to_json()
         if key not in fields:
             raise not_found("Profile field not set")
         return fields[key]
@@ -84,7 +104,7 @@ class ProfileHandler:
         check_key(key)
         self._check_may_change(requester, user_id, key)
         check_value(key, value)
-        current = (await self.get_profile(user_id)).to_json()
+        current = (await self.get_local_profile(user_id)).to_json()
         current[key] = value
         if len(json.dumps(current, ensure_ascii=False).encode("utf-8")) > MAX_PROFILE_BYTES:
             raise MatrixError(400, "M_PROFILE_TOO_LARGE", f"Profiles may not exceed {MAX_PROFILE_BYTES} bytes")
@@ -94,7 +114,7 @@ class ProfileHandler:
     async def delete_field(self, requester: Requester, user_id: str, key: str) -> None:
         check_key(key)
         self._check_may_change(requester, user_id, key)
-        await self.get_profile(user_id)
+        await self.get_local_profile(user_id)
         await self.store.delete_field(user_id, key)
         await self._changed(user_id)
 
