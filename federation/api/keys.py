@@ -43,7 +43,7 @@ def register_routes(router: Router, hs: Any) -> None:
     async def query_one(request: Request, server_name: str, key_id: str | None = None) -> tuple[int, Any]:
         minimum = query_int(request, "minimum_valid_until_ts", None, minimum=0)
         key_ids: dict[str, int | None] = {key_id: minimum} if key_id else {}
-        return 200, await hs.get(NotaryHandler).query({server_name: key_ids})
+        return 200, await hs.get(NotaryHandler).query({server_name: key_ids}, minimum)
 
     async def query_many(request: Request) -> tuple[int, Any]:
         body = parse_json_object(request, MAX_QUERY_BODY)

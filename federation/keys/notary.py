@@ -33,7 +33,7 @@ def check_server_name(server_name: str) -> None:
         raise invalid_param(f"{server_name!r} is not a server name") from None
 
 
-def _needs_refresh(rows: list[StoredServerKey], key_ids: Mapping[str, int], now: int) -> bool:
+def _needs_refresh(rows: list[StoredServerKey], key_ids: Mapping[str, int], minimum: int, now: int) -> bool:
     if not rows:
         return True
     held = {row.key_id: row for row in rows}
@@ -44,7 +44,7 @@ def _needs_refresh(rows: list[StoredServerKey], key_ids: Mapping[str, int], now:
     if not key_ids:
         newest = max(rows, key=lambda row: row.fetched_ts)
         current = [row for row in rows if row.expired_ts is None]
-        if not current or max(row.valid_until_ts for row in current) < now:
+        if not current or max(row.valid_until_ts for row in current) < minimum:
             return True
         return now >= newest.fetched_ts + (newest.valid_until_ts - newest.fetched_ts) // 2
     return any(now >= row.fetched_ts + (row.valid_until_ts - row.fetched_ts) // 2
@@ -58,8 +58,10 @@ class NotaryHandler:
         self.keyring = hs.get(KeyRing)
         self.store = hs.get(ServerKeyStore)
 
-    async def query(self, criteria: Mapping[str, Mapping[str, int | None]]) -> dict[str, Any]:
-        """``criteria``: server -> key ID -> minimum_valid_until_ts (None: now). Empty key map: all keys."""
+    async def query(self, criteria: Mapping[str, Mapping[str, int | None]],
+                    minimum_valid_until_ts: int | None = None) -> dict[str, Any]:
+        """``criteria``: server -> key ID -> minimum_valid_until_ts (None: now). An empty key map asks
+        for all keys, valid until ``minimum_valid_until_ts`` (None: now)."""
         if len(criteria) > MAX_SERVERS_PER_QUERY:
             raise invalid_param(f"at most {MAX_SERVERS_PER_QUERY} servers per query")
         for server_name in criteria:
@@ -68,16 +70,17 @@ class NotaryHandler:
         results = await defer.gatherResults([
             defer.Deferred.fromCoroutine(self._documents_for(server, {
                 key_id: now if minimum is None else minimum for key_id, minimum in key_ids.items()
-            }, now))
+            }, now if minimum_valid_until_ts is None else minimum_valid_until_ts, now))
             for server, key_ids in criteria.items()
         ])
         return {"server_keys": [document for documents in results for document in documents]}
 
-    async def _documents_for(self, server_name: str, key_ids: Mapping[str, int], now: int) -> list[dict[str, Any]]:
+    async def _documents_for(self, server_name: str, key_ids: Mapping[str, int], minimum: int,
+                             now: int) -> list[dict[str, Any]]:
         if server_name == self.server_name:
             return [self.local.key_document(now)]
         rows = (await self.store.get_keys_for_servers([server_name])).get(server_name, [])
-        if _needs_refresh(rows, key_ids, now):
+        if _needs_refresh(rows, key_ids, minimum, now):
             if await self.keyring.fetch_direct(server_name) is not None:
                 rows = (await self.store.get_keys_for_servers([server_name])).get(server_name, [])
         documents = {row.key_json for row in rows}
