@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from federation.transport.client import FederationClient, FederationRequestError
+from federation.transport.client import FederationClient, FederationDeniedError, FederationRequestError
 from homeserver.events.identifiers import server_name_of
 from homeserver.http.errors import MatrixError, forbidden, not_found
 
@@ -25,6 +25,8 @@ class RemoteProfiles:
         try:
             body = await self.client.get_json(server_name_of(user_id), PROFILE_QUERY_PATH, args,
                                               max_response_bytes=MAX_PROFILE_BYTES)
+        except FederationDeniedError:
+            raise forbidden("Federation with the user's server is not allowed") from None
         except FederationRequestError as exc:
             if exc.code == 404:
                 raise not_found("Profile was not found") from None

@@ -114,7 +114,7 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def _dispatch(self) -> None:
-        self.server.hits.append((self.command, self.path))
+        self.server.hits.append((self.command, self.path, self.headers.get("Host", "")))
         route = self.server.routes.get((self.command, self.path.split("?")[0]))
         status, body = route(self) if route else (404, {"errcode": "M_UNRECOGNIZED", "error": "no route"})
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
@@ -130,7 +130,7 @@ class _Handler(BaseHTTPRequestHandler):
 class _RoutingServer(ThreadingHTTPServer):
     daemon_threads = True
     routes: dict[tuple[str, str], Route]
-    hits: list[tuple[str, str]]
+    hits: list[tuple[str, str, str]]  # method, path, Host header
     connections: int = 0
 
     def get_request(self) -> Any:
@@ -160,7 +160,7 @@ class TlsHttpServer:
         return self.httpd.routes
 
     @property
-    def hits(self) -> list[tuple[str, str]]:
+    def hits(self) -> list[tuple[str, str, str]]:
         return self.httpd.hits
 
     @property
@@ -191,7 +191,12 @@ class ScriptedPeer:
 
     @property
     def key_requests(self) -> int:
-        return sum(1 for method, path in self.http.hits if path.startswith("/_matrix/key/v2/server"))
+        return len(self.key_request_hosts)
+
+    @property
+    def key_request_hosts(self) -> list[str]:
+        """The Host header of each request for our keys."""
+        return [host for _method, path, host in self.http.hits if path.startswith("/_matrix/key/v2/server")]
 
     def key_document(self, valid_for_ms: int = 3_600_000) -> dict[str, Any]:
         import time
