@@ -5,7 +5,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from federation.transport.client import FederationClient, FederationDeniedError, FederationRequestError
+from federation.transport.client import (
+    FederationClient,
+    FederationDeniedError,
+    FederationRequestError,
+)
 from homeserver.events.identifiers import server_name_of
 from homeserver.http.errors import MatrixError, forbidden, not_found
 

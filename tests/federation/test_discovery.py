@@ -16,7 +16,13 @@ from typing import Any
 import pytest
 import requests
 
-from tests.support.federation import FederationNet, ScriptedPeer, TlsHttpServer, federation_url, unique_label
+from tests.support.federation import (
+    FederationNet,
+    ScriptedPeer,
+    TlsHttpServer,
+    federation_url,
+    unique_label,
+)
 from tests.support.server import RunningServer, free_port
 
 FED_SERVER_CONFIG = {"ip_range_whitelist": ["127.0.0.1/32", "127.1.0.0/16"]}
