@@ -86,13 +86,16 @@ class FederationNet:
 
     def start_server(self, directory: Path, engine: str, label: str | None = None, *,
                      server_name: str | None = None, extra_cert_names: list[str] = (),  # type: ignore[assignment]
-                     federation_bind: str = "127.0.0.1", **overrides: Any) -> tuple[RunningServer, dict[str, Any]]:
-        """A Vignette process named ``<label>.test:<federation port>`` unless ``server_name`` says otherwise."""
+                     federation_bind: str = "127.0.0.1", localhost_name: bool = False,
+                     **overrides: Any) -> tuple[RunningServer, dict[str, Any]]:
+        """A Vignette process named ``<label>.test:<federation port>`` unless ``server_name`` says otherwise;
+        ``localhost_name`` names it ``localhost:<federation port>``, a name servers that do not use our DNS
+        (Synapse) can resolve through /etc/hosts."""
         label = label or unique_label("hs")
         port = free_port()
         host = f"{label}.test"
         self.dns.add(host, a=["127.0.0.1"])
-        name = server_name or f"{host}:{port}"
+        name = server_name or (f"localhost:{port}" if localhost_name else f"{host}:{port}")
         config = self.federation_config(name, port, [host, *extra_cert_names], federation_bind)
         config.update(overrides)
         database = fresh_database_config(engine, directory)
