@@ -51,6 +51,20 @@ BROKEN = [
     ("nested unknown", {"presence": {"enabld": True}}, "presence.enabld: unknown key"),
     ("tls without cert", {"listeners": [{"port": 1, "tls": True}]}, "listeners[0].tls: a TLS listener needs"),
     ("negative group size", {"max_group_size": 0}, "max_group_size: expected a number greater than zero"),
+    ("bad old key id", {"old_signing_keys": {"rsa:1": {"key": "A" * 43, "expired_ts": 1}}},
+     "old_signing_keys: rsa:1: expected a key ID"),
+    ("bad old key", {"old_signing_keys": {"ed25519:a": {"key": "short", "expired_ts": 1}}},
+     "old_signing_keys: ed25519:a: expected a base64 ed25519 public key"),
+    ("old key without expiry", {"old_signing_keys": {"ed25519:a": {"key": "A" * 43}}},
+     "old_signing_keys.ed25519:a.expired_ts: missing"),
+    ("bad dns server", {"outbound_dns_servers": ["dns.example"]}, "outbound_dns_servers: expected a DNS server"),
+    ("bad whitelist name", {"federation_domain_whitelist": ["a b"]}, "federation_domain_whitelist: expected a server"),
+    ("insecure notary", {"federation_verify_certificates": False,
+                         "trusted_key_servers": [{"server_name": "notary.example"}]},
+     "trusted_key_servers[0]: without verify_keys"),
+    ("missing ca file", {"federation_custom_ca_list": ["/nonexistent/ca.pem"]},
+     "federation_custom_ca_list[0]: cannot read"),
+    ("bad refresh interval", {"key_refresh_interval": "soon"}, "key_refresh_interval: expected a duration"),
 ]
 
 
