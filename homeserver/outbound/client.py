@@ -262,7 +262,9 @@ class OutboundHttpClient:
         self._pool = web_client.HTTPConnectionPool(self.reactor, persistent=True)
         self._pool.maxPersistentPerHost = 5
         self._pool.cachedConnectionTimeout = 120
-        self._pool.retryAutomatically = False
+        # Twisted retries only idempotent requests without a body on a pooled connection that the
+        # peer closed meanwhile; that is what we want (PUT/POST callers retry at their own level).
+        self._pool.retryAutomatically = True
 
     async def request(
         self,
@@ -324,12 +326,27 @@ class OutboundHttpClient:
         agent = web_client.Agent.usingEndpointFactory(self.reactor, _RouteEndpointFactory(self, chosen),
                                                       pool=self._pool)
         pending = agent.request(method.encode("ascii"), url.encode("ascii"), request_headers, producer)
-        pending.addTimeout(timeout_s, self.reactor)
+        timed_out: list[bool] = []
+
+        def on_timeout(result: Any, timeout: float) -> Any:
+            timed_out.append(True)
+            return result
+
+        pending.addTimeout(timeout_s, self.reactor, onTimeoutCancel=on_timeout)
         try:
             response = await pending
-        except defer.CancelledError:
-            raise RequestTimedOutError(f"{method} {url} timed out after {timeout_s}s") from None
-        except OutboundRequestError:
+        except Exception as exc:
+            if timed_out:
+                raise RequestTimedOutError(f"{method} {url} timed out after {timeout_s}s") from None
+            self._raise_failure(method, url, exc)
+        return OutboundResponse(response.code, response.headers, url, response, self.reactor,
+                                timeout_s, max_bytes)
+
+    @staticmethod
+    def _raise_failure(method: str, url: str, exc: Exception) -> None:
+        try:
+            raise exc
+        except (OutboundRequestError, defer.CancelledError):
             raise
         except web_client.ResponseNeverReceived as exc:
             reasons = [r.value for r in exc.reasons if isinstance(r, Failure)]
@@ -339,8 +356,6 @@ class OutboundHttpClient:
             raise ConnectFailedError(f"{method} {url}: no response ({reasons})") from None
         except Exception as exc:  # noqa: BLE001 - any transport failure is one kind of error to callers
             raise ConnectFailedError(f"{method} {url} failed: {exc!r}") from exc
-        return OutboundResponse(response.code, response.headers, url, response, self.reactor,
-                                timeout_s, max_bytes)
 
     async def close(self) -> None:
         await self._pool.closeCachedConnections()

@@ -1,7 +1,7 @@
 """A DNS server of the tests' own, on loopback, answering from a JSON zone file.
 
-Run as ``python -m tests.support.dns_server ZONE_FILE PORT_FILE``: it binds UDP (and TCP on
-the same port) on 127.0.0.1 at a free port, writes the port to PORT_FILE, and re-reads
+Run as ``python -m tests.support.dns_server ZONE_FILE PORT_FILE``: it binds UDP on
+127.0.0.1 at a free port (answers are small: no TCP), writes the port to PORT_FILE, and re-reads
 ZONE_FILE on every query, so tests add records while it runs.  The zone maps a name
 to its records: ``{"a.test": {"A": ["127.0.0.1"], "AAAA": [], "SRV": [[prio, weight, port,
 "target"]]}}``.  Unknown names are NXDOMAIN; a known name without the asked type answers
@@ -52,7 +52,6 @@ def serve(zone_path: Path, port_file: Path) -> None:
     factory = server.DNSServerFactory(authorities=[ZoneResolver()])
     udp = reactor.listenUDP(0, dns.DNSDatagramProtocol(factory), interface="127.0.0.1")
     port = udp.getHost().port
-    reactor.listenTCP(port, factory, interface="127.0.0.1")
     port_file.write_text(str(port))
     reactor.run()
 

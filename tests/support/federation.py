@@ -120,10 +120,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.hits.append((self.command, self.path, self.headers.get("Host", "")))
         route = self.server.routes.get((self.command, self.path.split("?")[0]))
         status, body = route(self) if route else (404, {"errcode": "M_UNRECOGNIZED", "error": "no route"})
+        if status == 0:
+            return  # the route wrote its own response
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(raw)))
+        self.send_header("Connection", "close")  # HTTP/1.0: one request per connection
         self.end_headers()
         self.wfile.write(raw)
 
@@ -190,6 +193,8 @@ class ScriptedPeer:
         self.server_name = server_name or f"{host}:{self.http.port}"
         self.key = ServerSigningKey(self.server_name, f"ed25519:p{secrets.token_hex(2)}",
                                     nacl.signing.SigningKey.generate())
+        self.valid_for_ms = 3_600_000  # the key document's valid_until_ts is now plus this
+        self.old_keys: dict[str, tuple[nacl.signing.VerifyKey, int]] = {}  # key ID -> (key, expired_ts)
         self.http.routes[("GET", "/_matrix/key/v2/server")] = lambda _request: (200, self.key_document())
 
     @property
@@ -201,14 +206,15 @@ class ScriptedPeer:
         """The Host header of each request for our keys."""
         return [host for _method, path, host in self.http.hits if path.startswith("/_matrix/key/v2/server")]
 
-    def key_document(self, valid_for_ms: int = 3_600_000) -> dict[str, Any]:
+    def key_document(self) -> dict[str, Any]:
         import time
 
         document = {
             "server_name": self.server_name,
-            "valid_until_ts": int(time.time() * 1000) + valid_for_ms,
+            "valid_until_ts": int(time.time() * 1000) + self.valid_for_ms,
             "verify_keys": {self.key.key_id: {"key": encode_base64(bytes(self.key.signing_key.verify_key))}},
-            "old_verify_keys": {},
+            "old_verify_keys": {key_id: {"key": encode_base64(bytes(key)), "expired_ts": expired_ts}
+                                for key_id, (key, expired_ts) in self.old_keys.items()},
         }
         return sign_json(document, self.server_name, self.key.key_id, self.key.signing_key)
 
