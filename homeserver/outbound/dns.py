@@ -80,10 +80,10 @@ class HostResolver:
             answers, _authority, _additional = await self._resolver.lookupService(name)
         except (error.DNSNameError, error.DomainError):
             return []
-        except error.DNSQueryTimeoutError as exc:
+        except (error.DNSQueryTimeoutError, defer.TimeoutError) as exc:
             raise DnsLookupError(f"SRV lookup of {name} timed out") from exc
-        except error.DNSServerError as exc:
-            raise DnsLookupError(f"SRV lookup of {name} failed: {exc}") from exc
+        except Exception as exc:  # noqa: BLE001 - server failures, refusals, garbled answers alike
+            raise DnsLookupError(f"SRV lookup of {name} failed: {exc!r}") from exc
         targets = [
             SrvTarget(str(record.payload.target).rstrip("."), record.payload.port,
                       record.payload.priority, record.payload.weight)
