@@ -16,6 +16,17 @@ from homeserver.http.router import Router, client_paths
 RESOURCES = ("client",)
 
 
+def parse_directory_query(body: dict[str, Any]) -> tuple[int | None, str | None, str | None]:
+    """(limit, since, generic_search_term) of a POST /publicRooms body (client and federation alike)."""
+    limit = optional(body, "limit", int, "an integer")
+    if limit is not None and limit < 0:
+        raise bad_json("limit must not be negative")
+    since = optional(body, "since", str, "a string")
+    search_filter = optional(body, "filter", dict, "an object", {})
+    term = optional(search_filter, "generic_search_term", str, "a string")
+    return limit, since, term
+
+
 def register_routes(router: Router, hs: Any) -> None:
     async def get_public_rooms(request: Request) -> tuple[int, Any]:
         limit = query_int(request, "limit", None, minimum=0, maximum=500)
@@ -23,13 +34,7 @@ def register_routes(router: Router, hs: Any) -> None:
 
     async def post_public_rooms(request: Request) -> tuple[int, Any]:
         await hs.get(Auth).get_user_by_req(request, allow_guest=True)
-        body = body_of(request, hs, allow_empty=True)
-        limit = optional(body, "limit", int, "an integer")
-        if limit is not None and limit < 0:
-            raise bad_json("limit must not be negative")
-        since = optional(body, "since", str, "a string")
-        search_filter = optional(body, "filter", dict, "an object", {})
-        term = optional(search_filter, "generic_search_term", str, "a string")
+        limit, since, term = parse_directory_query(body_of(request, hs, allow_empty=True))
         return 200, await hs.get(DirectoryHandler).public_rooms(limit, since, term)
 
     router.add("GET", client_paths("/publicRooms"), get_public_rooms)

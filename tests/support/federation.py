@@ -30,9 +30,8 @@ from federation.transport.x_matrix import XMatrixCredential, format_credential, 
 from homeserver.events.builder import ServerSigningKey
 from homeserver.events.signing import sign_json
 from homeserver.events.unpadded_base64 import encode_base64
-from tests.support.databases import drop_database, fresh_database_config
 from tests.support.dns_server import TestDns
-from tests.support.server import RunningServer, free_port, write_config
+from tests.support.server import RunningServer, free_port, start_test_server
 from tests.support.tls_ca import TestCA
 
 Route = Callable[[BaseHTTPRequestHandler], tuple[int, Any]]
@@ -98,16 +97,7 @@ class FederationNet:
         name = server_name or (f"localhost:{port}" if localhost_name else f"{host}:{port}")
         config = self.federation_config(name, port, [host, *extra_cert_names], federation_bind)
         config.update(overrides)
-        database = fresh_database_config(engine, directory)
-        config_path = write_config(directory, database, server_name=name, **{
-            k: v for k, v in config.items() if k != "server_name"})
-        server = RunningServer(config_path=config_path, directory=directory, server_name=name)
-        try:
-            server.start()
-        except Exception:
-            drop_database(database)
-            raise
-        return server, database
+        return start_test_server(directory, engine, **config)
 
 
 class _Handler(BaseHTTPRequestHandler):
