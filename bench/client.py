@@ -78,6 +78,29 @@ class MatrixClient:
         self.user_id = answer["user_id"]
         self.device_id = answer.get("device_id")
 
+    async def upload(self, data: bytes, content_type: str) -> str:
+        """POST /_matrix/media/v3/upload; the mxc:// URI."""
+        headers = {"Authorization": f"Bearer {self.access_token}", "Content-Type": content_type}
+        async with self.session.post(self.base_url + "/_matrix/media/v3/upload", data=data, headers=headers,
+                                     timeout=aiohttp.ClientTimeout(total=120)) as response:
+            body = await response.json(content_type=None)
+            if response.status != 200:
+                raise MatrixRequestError("POST", "/_matrix/media/v3/upload", response.status, body)
+            return body["content_uri"]
+
+    async def download(self, mxc_uri: str) -> int:
+        """GET the authenticated download of ``mxc_uri``, reading (and dropping) the body; its length."""
+        path = "/_matrix/client/v1/media/download/" + mxc_uri[len("mxc://"):]
+        headers = {"Authorization": f"Bearer {self.access_token}"}
+        async with self.session.get(self.base_url + path, headers=headers,
+                                    timeout=aiohttp.ClientTimeout(total=120)) as response:
+            if response.status != 200:
+                raise MatrixRequestError("GET", path, response.status, await response.read())
+            size = 0
+            async for chunk in response.content.iter_chunked(256 * 1024):
+                size += len(chunk)
+            return size
+
     async def create_room(self, **extra: Any) -> str:
         body = {"preset": "public_chat", **extra}
         return (await self.request("POST", "/createRoom", body))["room_id"]

@@ -39,6 +39,8 @@ class Options:
     idle_hold_s: float = 5.0
     rooms: int = 100
     room_version: str = "12"
+    media_downloads: int = 50
+    media_uploads: int = 200
     workload_timeout_s: float = 600.0
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from homeserver.errors import forbidden, invalid_param, not_found
 from homeserver.events.identifiers import is_valid_room_alias, is_valid_user_id, server_name_of
-from homeserver.handlers.directory import DirectoryHandler
-from homeserver.handlers.profile import ProfileHandler, check_key
-from homeserver.http.errors import forbidden, invalid_param, not_found
+from homeserver.handlers.accounts.profile import ProfileHandler, check_key
+from homeserver.handlers.rooms.directory import DirectoryHandler
 from storage.stores.aliases import AliasStore
 from storage.stores.room_members import RoomMemberStore
 
@@ -28,7 +28,7 @@ class FederationQueryHandler:
             raise invalid_param("That user is not on this server")
         if field is not None:
             check_key(field)
-        fields = (await self.hs.get(ProfileHandler).get_local_profile(user_id)).to_json()
+        fields = (await self.hs.get(ProfileHandler).get_profile(user_id)).to_json()
         if field is None:
             return fields
         if field not in fields and field not in CLASSIC_FIELDS:

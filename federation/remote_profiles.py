@@ -10,8 +10,8 @@ from federation.transport.client import (
     FederationDeniedError,
     FederationRequestError,
 )
-from homeserver.events.identifiers import server_name_of
-from homeserver.http.errors import MatrixError, forbidden, not_found
+from homeserver.errors import MatrixError, forbidden, not_found
+from homeserver.events.identifiers import is_valid_user_id, server_name_of
 
 logger = logging.getLogger(__name__)
 
@@ -20,8 +20,20 @@ MAX_PROFILE_BYTES = 64 * 1024
 
 
 class RemoteProfiles:
+    """The client API's profile routes come here for users of other servers (``is_remote``)."""
+
     def __init__(self, hs: Any) -> None:
+        self.server_name: str = hs.server_name
         self.client = hs.get(FederationClient)
+
+    def is_remote(self, user_id: str) -> bool:
+        return is_valid_user_id(user_id) and server_name_of(user_id) != self.server_name
+
+    async def get_field(self, user_id: str, field: str) -> Any:
+        fields = await self.get_profile(user_id, field)
+        if field not in fields:
+            raise not_found("Profile field not set")
+        return fields[field]
 
     async def get_profile(self, user_id: str, field: str | None = None) -> dict[str, Any]:
         """The remote server's answer; 404/403 pass through, anything else is 502."""

@@ -78,9 +78,9 @@ class HomeServer:
             module.register_routes(router, self)
         return router
 
-    def build_root(self, listener: Listener) -> Resource:
+    def build_root(self, listener: Listener, router: Router) -> Resource:
         """The JSON API, plus any non-JSON resources (the WebSocket stream) at their exact paths."""
-        api = JsonApiResource(self.build_router(listener))
+        api = JsonApiResource(router)
         names = {name for resource in listener.resources for name in resource.names}
         raw: dict[str, Resource] = {}
         for module in modules_for_resources(names):
@@ -90,11 +90,15 @@ class HomeServer:
 
     def start_listening(self) -> None:
         for listener in self.config.listeners:
-            site = QuietSite(self.build_root(listener))
+            router = self.build_router(listener)
+            site = QuietSite(self.build_root(listener, router))
+            # Uploads are spooled to disk by their routes (spool_for), so every other body
+            # is bounded by the JSON limit.
             site.requestFactory = bounded_request_factory(
-                max(self.config.max_request_body_size, self.config.max_upload_size),
+                self.config.max_request_body_size,
                 self.config.max_request_body_size,
                 trust_forwarded_for=listener.x_forwarded,
+                spool_for=router.spool_for,
             )
             site.displayTracebacks = False
             site.noisy = False

@@ -10,9 +10,9 @@ import treq
 from twisted.internet import reactor
 from twisted.web.server import Request, Site
 
-from homeserver.http.errors import forbidden
+from homeserver.errors import forbidden
 from homeserver.http.request import bounded_request_factory, parse_json_object, query_int
-from homeserver.http.resource import JsonApiResource
+from homeserver.http.resource import JsonApiResource, encode_json_dropping_unencodable
 from homeserver.http.router import Router
 
 MAX_BODY = 1024
@@ -31,9 +31,13 @@ def make_router() -> Router:
     async def explode(request: Request) -> tuple[int, Any]:
         raise RuntimeError("boom")
 
+    async def unencodable(request: Request) -> tuple[int, Any]:
+        return 200, {"stored": "\ud800"}
+
     router.add("POST", "/echo/{thing}", echo)
     router.add("GET", "/refuse", refuse)
     router.add("GET", "/explode", explode)
+    router.add("GET", "/unencodable", unencodable)
     return router
 
 
@@ -113,3 +117,26 @@ async def test_nul_characters_are_refused() -> None:
     # An escaped backslash followed by the letters u0000 is ordinary text.
     code, body = await call("POST", "/echo/x", b'{"x": "a\\\\u0000b"}')
     assert code == 200 and body["body"] == {"x": "a\\u0000b"}
+
+
+@pytest_twisted.ensureDeferred
+async def test_lone_surrogates_are_bad_json_and_pairs_are_text() -> None:
+    for raw in (b'{"x": "\\ud800"}', b'{"\\udfff": 1}', b'{"x": ["a", {"y": "\\udbff\\u0041"}]}'):
+        code, body = await call("POST", "/echo/x", raw)
+        assert (code, body["errcode"]) == (400, "M_BAD_JSON"), raw
+    code, body = await call("POST", "/echo/x", b'{"x": "\\ud83d\\ude00", "y": "\\\\ud800"}')
+    assert code == 200 and body["body"] == {"x": "\U0001F600", "y": "\\ud800"}
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_response_that_cannot_be_encoded_is_a_500_not_a_hang() -> None:
+    code, body = await call("GET", "/unencodable")
+    assert (code, body["errcode"]) == (500, "M_UNKNOWN")
+
+
+def test_the_lenient_encoder_drops_only_the_smallest_bad_part() -> None:
+    value = {"events": [{"ok": 1}, {"content": {"v": "\ud800"}}, {"ok": 2}],
+             "nested": {"good": "yes", "bad": "\udc00", "\ud800": 1, "deeper": {"list": ["a", "\udfff"]}},
+             "fine": True}
+    assert json.loads(encode_json_dropping_unencodable(value, "a test")) == {
+        "events": [{"ok": 1}, {"ok": 2}], "nested": {"good": "yes", "deeper": {"list": ["a"]}}, "fine": True}

@@ -16,6 +16,7 @@ from bench.workloads.delivery import (
 )
 from bench.workloads.idle import idle_longpolls, idle_streams
 from bench.workloads.initial_sync import initial_sync
+from bench.workloads.media import media_download, media_upload
 from bench.workloads.sends import concurrent_sends, sequential_sends
 
 Metrics = dict[str, float]
@@ -52,4 +53,6 @@ def all_workloads() -> list[Workload]:
         Workload("ws_fanout_large", "large fan-out over WebSocket streams (--large)", stream_fanout_large,
                  enabled=lambda options: options.large, skip_reason="needs --large", timeout_factor=3.0,
                  synapse_baseline="fanout_large"),
+        Workload("media_download", "media: download one 10 MB file, repeatedly", media_download),
+        Workload("media_upload", "media: upload 1 MB files, one at a time", media_upload),
     ]

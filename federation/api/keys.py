@@ -11,7 +11,7 @@ from twisted.web.server import Request
 
 from federation.keys.local import LocalServerKeys
 from federation.keys.notary import NotaryHandler
-from homeserver.http.errors import bad_json
+from homeserver.errors import bad_json
 from homeserver.http.request import parse_json_object, query_int, require
 from homeserver.http.router import Router
 

@@ -11,8 +11,7 @@ from twisted.web.server import Request
 
 from federation.queries import FederationQueryHandler
 from federation.transport.auth import FederationAuth
-from homeserver.api.public_rooms import parse_directory_query
-from homeserver.http.errors import bad_json
+from homeserver.errors import bad_json
 from homeserver.http.request import optional, query_bool, query_int, query_str
 from homeserver.http.router import Router
 
@@ -36,7 +35,12 @@ def register_routes(router: Router, hs: Any) -> None:
             body = {}
         if not isinstance(body, dict):
             raise bad_json("The body must be a JSON object")
-        limit, since, term = parse_directory_query(body)
+        limit = optional(body, "limit", int, "an integer")
+        if limit is not None and limit < 0:
+            raise bad_json("limit must not be negative")
+        since = optional(body, "since", str, "a string")
+        search_filter = optional(body, "filter", dict, "an object", {})
+        term = optional(search_filter, "generic_search_term", str, "a string")
         optional(body, "include_all_networks", bool, "true or false")
         optional(body, "third_party_instance_id", str, "a string")
         return 200, await hs.get(FederationQueryHandler).public_rooms(min(limit, MAX_LIMIT) if limit else None,

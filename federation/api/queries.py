@@ -8,7 +8,7 @@ from twisted.web.server import Request
 
 from federation.queries import FederationQueryHandler
 from federation.transport.auth import FederationAuth
-from homeserver.http.errors import unrecognized
+from homeserver.errors import unrecognized
 from homeserver.http.request import query_str
 from homeserver.http.router import Router
 

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from twisted.web.server import Request
 
 from homeserver.config.names import split_server_name
-from homeserver.http.errors import not_found
+from homeserver.errors import not_found
 from homeserver.http.router import Router
 
 RESOURCES = ("client", "federation")

@@ -20,7 +20,7 @@ from twisted.internet import defer
 from federation.keys.keyring import KeyRing
 from federation.keys.local import LocalServerKeys
 from homeserver.config.names import split_server_name
-from homeserver.http.errors import invalid_param
+from homeserver.errors import invalid_param
 from storage.stores.server_keys import ServerKeyStore, StoredServerKey
 
 MAX_SERVERS_PER_QUERY = 100

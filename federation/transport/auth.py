@@ -32,10 +32,10 @@ from federation.transport.x_matrix import (
     request_signing_object,
 )
 from homeserver.config.names import split_server_name
+from homeserver.errors import MatrixError, forbidden
 from homeserver.events.server_acl import server_allowed_by_acl
 from homeserver.events.signing import SignatureError
-from homeserver.handlers.room_state import RoomStateHandler
-from homeserver.http.errors import MatrixError, forbidden
+from homeserver.handlers.rooms.room_state import RoomStateHandler
 from homeserver.http.request import parse_json, read_body
 
 logger = logging.getLogger(__name__)

@@ -21,6 +21,8 @@ from homeserver.api import (
     keys,
     login,
     logout,
+    media,
+    media_admin,
     metrics,
     presence,
     profile,
@@ -75,6 +77,8 @@ API_MODULES: list[ModuleType] = [
     keys,
     room_keys,
     to_device,
+    media,
+    media_admin,
     *FEDERATION_API_MODULES,
 ]
 

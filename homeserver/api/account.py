@@ -10,10 +10,11 @@ from typing import Any
 
 from twisted.web.server import Request
 
-from homeserver.handlers.account import AccountHandler
-from homeserver.handlers.auth import Auth
-from homeserver.handlers.uia import PasswordUia
-from homeserver.http.errors import MatrixError, forbidden
+from homeserver.errors import MatrixError, forbidden
+from homeserver.handlers.accounts.account import AccountHandler
+from homeserver.handlers.accounts.auth import Auth
+from homeserver.handlers.accounts.uia import PasswordUia
+from homeserver.http.auth import get_user_by_req
 from homeserver.http.request import optional, parse_json_object, require
 from homeserver.http.router import Router, client_paths
 
@@ -30,14 +31,14 @@ def register_routes(router: Router, hs: Any) -> None:
     max_body = hs.config.max_request_body_size
 
     async def whoami(request: Request) -> tuple[int, dict[str, Any]]:
-        requester = await hs.get(Auth).get_user_by_req(request, allow_guest=True)
+        requester = await get_user_by_req(request, hs.get(Auth), allow_guest=True)
         body: dict[str, Any] = {"user_id": requester.user_id, "is_guest": requester.is_guest}
         if requester.device_id is not None:
             body["device_id"] = requester.device_id
         return 200, body
 
     async def change_password(request: Request) -> tuple[int, dict[str, Any]]:
-        requester = await hs.get(Auth).get_user_by_req(request)
+        requester = await get_user_by_req(request, hs.get(Auth))
         body = parse_json_object(request, max_body)
         new_password = require(body, "new_password", str, "a string")
         logout_devices = optional(body, "logout_devices", bool, "a boolean", True)
@@ -46,7 +47,7 @@ def register_routes(router: Router, hs: Any) -> None:
         return 200, {}
 
     async def deactivate(request: Request) -> tuple[int, dict[str, Any]]:
-        requester = await hs.get(Auth).get_user_by_req(request)
+        requester = await get_user_by_req(request, hs.get(Auth))
         body = parse_json_object(request, max_body, allow_empty=True)
         optional(body, "erase", bool, "a boolean", False)
         optional(body, "id_server", str, "a string")
@@ -55,17 +56,17 @@ def register_routes(router: Router, hs: Any) -> None:
         return 200, NO_SUPPORT
 
     async def list_threepids(request: Request) -> tuple[int, dict[str, Any]]:
-        await hs.get(Auth).get_user_by_req(request)
+        await get_user_by_req(request, hs.get(Auth))
         return 200, {"threepids": []}
 
     async def change_threepids(request: Request) -> tuple[int, dict[str, Any]]:
-        await hs.get(Auth).get_user_by_req(request)
+        await get_user_by_req(request, hs.get(Auth))
         parse_json_object(request, max_body)
         raise threepid_changes_disabled()
 
     async def remove_threepid(request: Request) -> tuple[int, dict[str, Any]]:
         """Deleting or unbinding an identifier we never held: nothing to do, nothing unbound."""
-        await hs.get(Auth).get_user_by_req(request)
+        await get_user_by_req(request, hs.get(Auth))
         body = parse_json_object(request, max_body)
         require(body, "medium", str, "a string")
         require(body, "address", str, "a string")

@@ -10,13 +10,12 @@ from typing import Any
 
 from twisted.web.server import Request
 
-from homeserver.handlers.admin import RegistrationTokenAdmin, SharedSecretRegistration
-from homeserver.handlers.auth import Auth
+from homeserver.api.admin_auth import ADMIN_V1, require_admin
+from homeserver.handlers.accounts.admin import RegistrationTokenAdmin, SharedSecretRegistration
 from homeserver.http.request import optional, parse_json_object, require
 from homeserver.http.router import Router
 
 RESOURCES = ("client",)
-ADMIN_V1 = "/_synapse/admin/v1"
 
 
 def register_routes(router: Router, hs: Any) -> None:
@@ -39,8 +38,7 @@ def register_routes(router: Router, hs: Any) -> None:
         return 200, result
 
     async def admin_tokens(request: Request) -> RegistrationTokenAdmin:
-        requester = await hs.get(Auth).get_user_by_req(request)
-        RegistrationTokenAdmin.require_admin(requester)
+        await require_admin(hs, request)
         return hs.get(RegistrationTokenAdmin)
 
     async def new_token(request: Request) -> tuple[int, dict[str, Any]]:

@@ -7,7 +7,8 @@ from typing import Any
 from twisted.web.server import Request
 
 from homeserver.config.schema import SUPPORTED_ROOM_VERSIONS
-from homeserver.handlers.auth import Auth
+from homeserver.handlers.accounts.auth import Auth
+from homeserver.http.auth import get_user_by_req
 from homeserver.http.router import Router, client_paths
 
 RESOURCES = ("client",)
@@ -15,7 +16,7 @@ RESOURCES = ("client",)
 
 def register_routes(router: Router, hs: Any) -> None:
     async def capabilities(request: Request) -> tuple[int, dict[str, Any]]:
-        await hs.get(Auth).get_user_by_req(request, allow_guest=True)
+        await get_user_by_req(request, hs.get(Auth), allow_guest=True)
         return 200, {"capabilities": {
             "m.change_password": {"enabled": True},
             "m.set_displayname": {"enabled": True},

@@ -6,10 +6,11 @@ from typing import Any
 
 from twisted.web.server import Request
 
-from homeserver.handlers.auth import Auth
-from homeserver.handlers.devices import MAX_DISPLAY_NAME_LENGTH, DeviceHandler
-from homeserver.handlers.uia import PasswordUia
-from homeserver.http.errors import bad_json
+from homeserver.errors import bad_json
+from homeserver.handlers.accounts.auth import Auth
+from homeserver.handlers.accounts.devices import MAX_DISPLAY_NAME_LENGTH, DeviceHandler
+from homeserver.handlers.accounts.uia import PasswordUia
+from homeserver.http.auth import get_user_by_req
 from homeserver.http.request import optional, parse_json_object, require
 from homeserver.http.router import Router, client_paths
 
@@ -20,17 +21,17 @@ def register_routes(router: Router, hs: Any) -> None:
     max_body = hs.config.max_request_body_size
 
     async def list_devices(request: Request) -> tuple[int, dict[str, Any]]:
-        requester = await hs.get(Auth).get_user_by_req(request, allow_guest=True)
+        requester = await get_user_by_req(request, hs.get(Auth), allow_guest=True)
         devices = await hs.get(DeviceHandler).get_devices(requester.user_id)
         return 200, {"devices": [device.to_json() for device in devices]}
 
     async def get_device(request: Request, device_id: str) -> tuple[int, dict[str, Any]]:
-        requester = await hs.get(Auth).get_user_by_req(request, allow_guest=True)
+        requester = await get_user_by_req(request, hs.get(Auth), allow_guest=True)
         device = await hs.get(DeviceHandler).get_device(requester.user_id, device_id)
         return 200, device.to_json()
 
     async def update_device(request: Request, device_id: str) -> tuple[int, dict[str, Any]]:
-        requester = await hs.get(Auth).get_user_by_req(request, allow_guest=True)
+        requester = await get_user_by_req(request, hs.get(Auth), allow_guest=True)
         body = parse_json_object(request, max_body)
         display_name = optional(body, "display_name", str, "a string")
         if display_name is not None and len(display_name) > MAX_DISPLAY_NAME_LENGTH:
@@ -39,14 +40,14 @@ def register_routes(router: Router, hs: Any) -> None:
         return 200, {}
 
     async def delete_device(request: Request, device_id: str) -> tuple[int, dict[str, Any]]:
-        requester = await hs.get(Auth).get_user_by_req(request)
+        requester = await get_user_by_req(request, hs.get(Auth))
         body = parse_json_object(request, max_body, allow_empty=True)
         await hs.get(PasswordUia).require_password(body, requester.user_id, "delete_devices")
         await hs.get(DeviceHandler).delete_devices(requester.user_id, [device_id])
         return 200, {}
 
     async def delete_devices(request: Request) -> tuple[int, dict[str, Any]]:
-        requester = await hs.get(Auth).get_user_by_req(request)
+        requester = await get_user_by_req(request, hs.get(Auth))
         body = parse_json_object(request, max_body)
         device_ids = require(body, "devices", list, "a list of device IDs")
         if not all(isinstance(device_id, str) for device_id in device_ids):

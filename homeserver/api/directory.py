@@ -8,10 +8,11 @@ from typing import Any
 from twisted.web.server import Request
 
 from homeserver.api.rooms import body_of
-from homeserver.handlers.auth import Auth
-from homeserver.handlers.directory import DirectoryHandler
-from homeserver.handlers.room_state import check_room_id
-from homeserver.http.errors import bad_json
+from homeserver.errors import bad_json
+from homeserver.handlers.accounts.auth import Auth
+from homeserver.handlers.rooms.directory import DirectoryHandler
+from homeserver.handlers.rooms.room_state import check_room_id
+from homeserver.http.auth import get_user_by_req
 from homeserver.http.request import require
 from homeserver.http.router import Router, client_paths
 
@@ -28,19 +29,19 @@ def register_routes(router: Router, hs: Any) -> None:
         return 200, await directory().resolve_alias(alias)
 
     async def put_alias(request: Request, alias: str) -> tuple[int, Any]:
-        requester = await auth.get_user_by_req(request)
+        requester = await get_user_by_req(request, auth)
         body = body_of(request, hs)
         room_id = require(body, "room_id", str, "a room ID")
         await directory().create_alias(requester.user_id, alias, room_id)
         return 200, {}
 
     async def delete_alias(request: Request, alias: str) -> tuple[int, Any]:
-        requester = await auth.get_user_by_req(request)
+        requester = await get_user_by_req(request, auth)
         await directory().delete_alias(requester, alias)
         return 200, {}
 
     async def room_aliases(request: Request, room_id: str) -> tuple[int, Any]:
-        requester = await auth.get_user_by_req(request, allow_guest=True)
+        requester = await get_user_by_req(request, auth, allow_guest=True)
         check_room_id(room_id)
         return 200, {"aliases": await directory().get_room_aliases(requester.user_id, room_id)}
 
@@ -48,7 +49,7 @@ def register_routes(router: Router, hs: Any) -> None:
         return 200, {"visibility": await directory().get_visibility(room_id)}
 
     async def put_visibility(request: Request, room_id: str) -> tuple[int, Any]:
-        requester = await auth.get_user_by_req(request)
+        requester = await get_user_by_req(request, auth)
         body = body_of(request, hs, allow_empty=True)
         visibility = body.get("visibility", "public")
         if visibility not in ("public", "private"):

@@ -8,12 +8,13 @@ from typing import Any
 from twisted.internet.defer import Deferred
 from twisted.web.server import Request
 
-from homeserver.handlers.auth import Auth, Requester
-from homeserver.handlers.cross_signing import CrossSigningHandler
-from homeserver.handlers.device_lists import DeviceListsHandler
-from homeserver.handlers.e2e_keys import E2eKeysHandler
-from homeserver.handlers.to_device import ToDeviceHandler
-from homeserver.http.errors import MatrixError
+from homeserver.errors import MatrixError
+from homeserver.handlers.accounts.auth import Auth, Requester
+from homeserver.handlers.e2ee.cross_signing import CrossSigningHandler
+from homeserver.handlers.e2ee.device_lists import DeviceListsHandler
+from homeserver.handlers.e2ee.e2e_keys import E2eKeysHandler
+from homeserver.handlers.e2ee.to_device import ToDeviceHandler
+from homeserver.http.auth import get_user_by_req
 from homeserver.http.request import parse_json_object, query_str
 from homeserver.http.router import Router, client_paths
 
@@ -45,23 +46,23 @@ def register_routes(router: Router, hs: Any) -> None:
 
     async def upload(request: Request, device_id: str | None = None) -> tuple[int, dict[str, Any]]:
         # The r0-era /keys/upload/{deviceId} form names the device in the path; the token decides.
-        requester = await hs.get(Auth).get_user_by_req(request, allow_guest=True)
+        requester = await get_user_by_req(request, hs.get(Auth), allow_guest=True)
         body = parse_json_object(request, max_body)
         counts = await hs.get(E2eKeysHandler).upload(requester.user_id, require_device(requester), body)
         return 200, {"one_time_key_counts": counts}
 
     async def query(request: Request) -> tuple[int, dict[str, Any]]:
-        requester = await hs.get(Auth).get_user_by_req(request, allow_guest=True)
+        requester = await get_user_by_req(request, hs.get(Auth), allow_guest=True)
         body = parse_json_object(request, max_body)
         return 200, await hs.get(E2eKeysHandler).query(requester.user_id, body)
 
     async def claim(request: Request) -> tuple[int, dict[str, Any]]:
-        await hs.get(Auth).get_user_by_req(request, allow_guest=True)
+        await get_user_by_req(request, hs.get(Auth), allow_guest=True)
         body = parse_json_object(request, max_body)
         return 200, await hs.get(E2eKeysHandler).claim(body)
 
     async def changes(request: Request) -> tuple[int, dict[str, Any]]:
-        requester = await hs.get(Auth).get_user_by_req(request, allow_guest=True)
+        requester = await get_user_by_req(request, hs.get(Auth), allow_guest=True)
         from_token = query_str(request, "from", required=True)
         to_token = query_str(request, "to", required=True)
         assert from_token is not None and to_token is not None
@@ -69,13 +70,13 @@ def register_routes(router: Router, hs: Any) -> None:
         return 200, {"changed": sorted(delta.changed), "left": sorted(delta.left)}
 
     async def device_signing_upload(request: Request) -> tuple[int, dict[str, Any]]:
-        requester = await hs.get(Auth).get_user_by_req(request)
+        requester = await get_user_by_req(request, hs.get(Auth))
         body = parse_json_object(request, max_body)
         await hs.get(CrossSigningHandler).upload_signing_keys(requester.user_id, body)
         return 200, {}
 
     async def signatures_upload(request: Request) -> tuple[int, dict[str, Any]]:
-        requester = await hs.get(Auth).get_user_by_req(request)
+        requester = await get_user_by_req(request, hs.get(Auth))
         body = parse_json_object(request, max_body)
         return 200, await hs.get(CrossSigningHandler).upload_signatures(requester.user_id, body)
 

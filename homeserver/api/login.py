@@ -6,11 +6,11 @@ from typing import Any
 
 from twisted.web.server import Request
 
-from homeserver.handlers.auth import client_ip
-from homeserver.handlers.devices import MAX_DEVICE_ID_LENGTH, MAX_DISPLAY_NAME_LENGTH
-from homeserver.handlers.login import LoginHandler, PasswordLogin
+from homeserver.errors import MatrixError, bad_json
+from homeserver.handlers.accounts.devices import MAX_DEVICE_ID_LENGTH, MAX_DISPLAY_NAME_LENGTH
+from homeserver.handlers.accounts.login import LoginHandler, PasswordLogin
 from homeserver.handlers.validation import check_storable_text
-from homeserver.http.errors import MatrixError, bad_json
+from homeserver.http.auth import client_ip
 from homeserver.http.request import optional, parse_json_object, require
 from homeserver.http.router import Router, client_paths
 

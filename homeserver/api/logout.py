@@ -6,8 +6,9 @@ from typing import Any
 
 from twisted.web.server import Request
 
-from homeserver.handlers.auth import Auth
-from homeserver.handlers.login import LoginHandler
+from homeserver.handlers.accounts.auth import Auth
+from homeserver.handlers.accounts.login import LoginHandler
+from homeserver.http.auth import get_user_by_req
 from homeserver.http.router import Router, client_paths
 
 RESOURCES = ("client",)
@@ -15,12 +16,12 @@ RESOURCES = ("client",)
 
 def register_routes(router: Router, hs: Any) -> None:
     async def logout(request: Request) -> tuple[int, dict[str, Any]]:
-        requester = await hs.get(Auth).get_user_by_req(request, allow_guest=True, allow_expired=True)
+        requester = await get_user_by_req(request, hs.get(Auth), allow_guest=True, allow_expired=True)
         await hs.get(LoginHandler).logout(requester.user_id, requester.device_id, requester.access_token_id)
         return 200, {}
 
     async def logout_all(request: Request) -> tuple[int, dict[str, Any]]:
-        requester = await hs.get(Auth).get_user_by_req(request, allow_guest=True, allow_expired=True)
+        requester = await get_user_by_req(request, hs.get(Auth), allow_guest=True, allow_expired=True)
         await hs.get(LoginHandler).logout_all(requester.user_id)
         return 200, {}
 

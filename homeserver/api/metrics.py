@@ -7,7 +7,7 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from twisted.web.server import Request
 
-from homeserver.http.errors import not_found
+from homeserver.errors import not_found
 from homeserver.http.resource import RawResponse
 from homeserver.http.router import Router
 

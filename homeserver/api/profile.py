@@ -6,9 +6,11 @@ from typing import Any
 
 from twisted.web.server import Request
 
-from homeserver.handlers.auth import Auth
-from homeserver.handlers.profile import ProfileHandler
-from homeserver.http.errors import missing_param
+from federation.remote_profiles import RemoteProfiles
+from homeserver.errors import missing_param
+from homeserver.handlers.accounts.auth import Auth
+from homeserver.handlers.accounts.profile import ProfileHandler, check_key
+from homeserver.http.auth import get_user_by_req
 from homeserver.http.request import parse_json_object
 from homeserver.http.router import Router, client_paths
 
@@ -19,14 +21,21 @@ def register_routes(router: Router, hs: Any) -> None:
     max_body = hs.config.max_request_body_size
 
     async def get_profile(request: Request, user_id: str) -> tuple[int, dict[str, Any]]:
+        remote = hs.get(RemoteProfiles)
+        if remote.is_remote(user_id):
+            return 200, await remote.get_profile(user_id)
         profile = await hs.get(ProfileHandler).get_profile(user_id)
         return 200, profile.to_json()
 
     async def get_field(request: Request, user_id: str, key: str) -> tuple[int, dict[str, Any]]:
+        remote = hs.get(RemoteProfiles)
+        if remote.is_remote(user_id):
+            check_key(key)
+            return 200, {key: await remote.get_field(user_id, key)}
         return 200, {key: await hs.get(ProfileHandler).get_field(user_id, key)}
 
     async def set_field(request: Request, user_id: str, key: str) -> tuple[int, dict[str, Any]]:
-        requester = await hs.get(Auth).get_user_by_req(request, allow_guest=True)
+        requester = await get_user_by_req(request, hs.get(Auth), allow_guest=True)
         body = parse_json_object(request, max_body)
         if key not in body:
             raise missing_param(key)
@@ -34,7 +43,7 @@ def register_routes(router: Router, hs: Any) -> None:
         return 200, {}
 
     async def delete_field(request: Request, user_id: str, key: str) -> tuple[int, dict[str, Any]]:
-        requester = await hs.get(Auth).get_user_by_req(request, allow_guest=True)
+        requester = await get_user_by_req(request, hs.get(Auth), allow_guest=True)
         await hs.get(ProfileHandler).delete_field(requester, user_id, key)
         return 200, {}
 

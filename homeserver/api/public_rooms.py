@@ -7,24 +7,14 @@ from typing import Any
 from twisted.web.server import Request
 
 from homeserver.api.rooms import body_of
-from homeserver.handlers.auth import Auth
-from homeserver.handlers.directory import DirectoryHandler
-from homeserver.http.errors import bad_json
+from homeserver.errors import bad_json
+from homeserver.handlers.accounts.auth import Auth
+from homeserver.handlers.rooms.directory import DirectoryHandler
+from homeserver.http.auth import get_user_by_req
 from homeserver.http.request import optional, query_int, query_str
 from homeserver.http.router import Router, client_paths
 
 RESOURCES = ("client",)
-
-
-def parse_directory_query(body: dict[str, Any]) -> tuple[int | None, str | None, str | None]:
-    """(limit, since, generic_search_term) of a POST /publicRooms body (client and federation alike)."""
-    limit = optional(body, "limit", int, "an integer")
-    if limit is not None and limit < 0:
-        raise bad_json("limit must not be negative")
-    since = optional(body, "since", str, "a string")
-    search_filter = optional(body, "filter", dict, "an object", {})
-    term = optional(search_filter, "generic_search_term", str, "a string")
-    return limit, since, term
 
 
 def register_routes(router: Router, hs: Any) -> None:
@@ -33,8 +23,14 @@ def register_routes(router: Router, hs: Any) -> None:
         return 200, await hs.get(DirectoryHandler).public_rooms(limit, query_str(request, "since"), None)
 
     async def post_public_rooms(request: Request) -> tuple[int, Any]:
-        await hs.get(Auth).get_user_by_req(request, allow_guest=True)
-        limit, since, term = parse_directory_query(body_of(request, hs, allow_empty=True))
+        await get_user_by_req(request, hs.get(Auth), allow_guest=True)
+        body = body_of(request, hs, allow_empty=True)
+        limit = optional(body, "limit", int, "an integer")
+        if limit is not None and limit < 0:
+            raise bad_json("limit must not be negative")
+        since = optional(body, "since", str, "a string")
+        search_filter = optional(body, "filter", dict, "an object", {})
+        term = optional(search_filter, "generic_search_term", str, "a string")
         return 200, await hs.get(DirectoryHandler).public_rooms(limit, since, term)
 
     router.add("GET", client_paths("/publicRooms"), get_public_rooms)

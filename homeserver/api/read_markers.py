@@ -6,8 +6,10 @@ from typing import Any
 
 from twisted.web.server import Request
 
-from homeserver.handlers.auth import Auth
-from homeserver.handlers.receipts import RECEIPT_TYPES, ReceiptHandler
+from homeserver.handlers.accounts.auth import Auth
+from homeserver.handlers.ephemeral.receipts import RECEIPT_TYPES, ReceiptHandler
+from homeserver.handlers.rooms.room_state import check_room_id
+from homeserver.http.auth import get_user_by_req
 from homeserver.http.request import optional, parse_json_object
 from homeserver.http.router import Router, client_paths
 
@@ -17,7 +19,8 @@ MAX_BODY = 4096
 
 def register_routes(router: Router, hs: Any) -> None:
     async def read_markers(request: Request, room_id: str) -> tuple[int, Any]:
-        requester = await hs.get(Auth).get_user_by_req(request)
+        requester = await get_user_by_req(request, hs.get(Auth))
+        check_room_id(room_id)
         body = parse_json_object(request, MAX_BODY)
         markers = {}
         for receipt_type in RECEIPT_TYPES:

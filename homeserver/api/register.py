@@ -7,10 +7,10 @@ from typing import Any
 from twisted.web.server import Request
 
 from homeserver.api.login import parse_device_fields
-from homeserver.handlers.auth import client_ip
+from homeserver.errors import MatrixError, invalid_param
+from homeserver.handlers.accounts.registration import RegisterRequest, RegistrationHandler
 from homeserver.handlers.ratelimit import RateLimiters
-from homeserver.handlers.registration import RegisterRequest, RegistrationHandler
-from homeserver.http.errors import MatrixError, invalid_param
+from homeserver.http.auth import client_ip
 from homeserver.http.request import optional, parse_json_object, query_str
 from homeserver.http.router import Router, client_paths
 

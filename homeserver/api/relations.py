@@ -8,10 +8,11 @@ from twisted.web.server import Request
 
 from homeserver.api.room_history import direction_param
 from homeserver.api.rooms import path_text
-from homeserver.handlers.auth import Auth
-from homeserver.handlers.relations import RelationsHandler
-from homeserver.handlers.room_state import check_room_id
-from homeserver.http.errors import invalid_param, not_found
+from homeserver.errors import invalid_param, not_found
+from homeserver.handlers.accounts.auth import Auth
+from homeserver.handlers.rooms.relations import RelationsHandler
+from homeserver.handlers.rooms.room_state import check_room_id
+from homeserver.http.auth import get_user_by_req
 from homeserver.http.request import query_int, query_str
 from homeserver.http.router import Router, client_paths
 
@@ -24,7 +25,7 @@ def register_routes(router: Router, hs: Any) -> None:
 
     async def relations(request: Request, room_id: str, event_id: str, rel_type: str | None = None,
                         event_type: str | None = None) -> tuple[int, Any]:
-        requester = await auth.get_user_by_req(request, allow_guest=True)
+        requester = await get_user_by_req(request, auth, allow_guest=True)
         check_room_id(room_id)
         limit = query_int(request, "limit", 50, minimum=0, maximum=1000)
         direction = direction_param(request, "b")
@@ -36,7 +37,7 @@ def register_routes(router: Router, hs: Any) -> None:
             query_str(request, "to"), direction, limit or 1)
 
     async def threads(request: Request, room_id: str) -> tuple[int, Any]:
-        requester = await auth.get_user_by_req(request, allow_guest=True)
+        requester = await get_user_by_req(request, auth, allow_guest=True)
         check_room_id(room_id)
         include = query_str(request, "include", "all")
         if include not in ("all", "participated"):

@@ -7,11 +7,13 @@ from typing import Any
 from twisted.web.server import Request
 
 from homeserver.api.rooms import path_text
-from homeserver.handlers.auth import Auth
-from homeserver.handlers.history import HistoryHandler, parse_room_event_filter
-from homeserver.handlers.room_state import check_room_id
-from homeserver.http.errors import invalid_param, not_found
+from homeserver.errors import invalid_param, not_found
+from homeserver.handlers.accounts.auth import Auth
+from homeserver.handlers.rooms.history import HistoryHandler, parse_room_event_filter
+from homeserver.handlers.rooms.room_state import check_room_id
+from homeserver.http.auth import get_user_by_req
 from homeserver.http.request import parse_json, query_int, query_str
+from homeserver.http.resource import RawResponse, encode_json_dropping_unencodable
 from homeserver.http.router import Router, client_paths
 
 RESOURCES = ("client",)
@@ -37,6 +39,11 @@ def direction_param(request: Request, default: str) -> str:
     return direction
 
 
+def history_body(found: dict[str, Any], what: str) -> RawResponse:
+    """A page of history: one stored event that cannot be encoded must not block paging past it."""
+    return RawResponse(encode_json_dropping_unencodable(found, what), b"application/json")
+
+
 def register_routes(router: Router, hs: Any) -> None:
     auth = hs.get(Auth)
 
@@ -44,7 +51,7 @@ def register_routes(router: Router, hs: Any) -> None:
         return hs.get(HistoryHandler)
 
     async def get_event(request: Request, room_id: str, event_id: str) -> tuple[int, Any]:
-        requester = await auth.get_user_by_req(request, allow_guest=True)
+        requester = await get_user_by_req(request, auth, allow_guest=True)
         check_room_id(room_id)
         path_text(event_id)
         if not event_id.startswith("$"):
@@ -52,24 +59,26 @@ def register_routes(router: Router, hs: Any) -> None:
         return 200, await history().get_event(requester, room_id, event_id)
 
     async def context(request: Request, room_id: str, event_id: str) -> tuple[int, Any]:
-        requester = await auth.get_user_by_req(request, allow_guest=True)
+        requester = await get_user_by_req(request, auth, allow_guest=True)
         check_room_id(room_id)
         limit = query_int(request, "limit", 10, minimum=0, maximum=1000)
         room_filter = filter_param(request)
         path_text(event_id)
         if not event_id.startswith("$"):
             raise not_found("Event not found")
-        return 200, await history().get_context(requester, room_id, event_id, limit, room_filter)
+        found = await history().get_context(requester, room_id, event_id, limit, room_filter)
+        return 200, history_body(found, f"the context of {event_id} for {requester.user_id}")
 
     async def messages(request: Request, room_id: str) -> tuple[int, Any]:
-        requester = await auth.get_user_by_req(request, allow_guest=True)
+        requester = await get_user_by_req(request, auth, allow_guest=True)
         check_room_id(room_id)
         limit = query_int(request, "limit", 10, minimum=0, maximum=1000)
         direction = direction_param(request, "b")
         room_filter = filter_param(request)
-        return 200, await history().get_messages(
+        found = await history().get_messages(
             requester, room_id, query_str(request, "from"), query_str(request, "to"), direction,
             limit, room_filter)
+        return 200, history_body(found, f"/messages of {room_id} for {requester.user_id}")
 
     router.add("GET", client_paths("/rooms/{room_id}/event/{event_id}"), get_event)
     router.add("GET", client_paths("/rooms/{room_id}/context/{event_id}"), context)

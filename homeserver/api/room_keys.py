@@ -6,16 +6,17 @@ from typing import Any
 
 from twisted.web.server import Request
 
-from homeserver.handlers.auth import Auth
-from homeserver.handlers.e2e_json import require_object
-from homeserver.handlers.e2e_room_keys import (
+from homeserver.errors import not_found
+from homeserver.handlers.accounts.auth import Auth
+from homeserver.handlers.e2ee.e2e_json import require_object
+from homeserver.handlers.e2ee.e2e_room_keys import (
     KeySelector,
     RoomKey,
     RoomKeysHandler,
     parse_room_key,
     parse_sessions,
 )
-from homeserver.http.errors import not_found
+from homeserver.http.auth import get_user_by_req
 from homeserver.http.request import parse_json_object, query_str
 from homeserver.http.router import Router, client_paths
 
@@ -36,7 +37,7 @@ def register_routes(router: Router, hs: Any) -> None:
         return hs.get(RoomKeysHandler)
 
     async def user_of(request: Request) -> str:
-        return (await hs.get(Auth).get_user_by_req(request)).user_id
+        return (await get_user_by_req(request, hs.get(Auth))).user_id
 
     def version_param(request: Request) -> str:
         version = query_str(request, "version", required=True)

@@ -7,11 +7,12 @@ from typing import Any
 from twisted.web.server import Request
 
 from homeserver.api.rooms import body_of, path_text, reason_of
+from homeserver.errors import invalid_param
 from homeserver.events.identifiers import is_valid_event_id
-from homeserver.handlers.auth import Auth
-from homeserver.handlers.message_send import EventSendHandler
-from homeserver.handlers.room_state import check_room_id
-from homeserver.http.errors import invalid_param
+from homeserver.handlers.accounts.auth import Auth
+from homeserver.handlers.rooms.message_send import EventSendHandler
+from homeserver.handlers.rooms.room_state import check_room_id
+from homeserver.http.auth import get_user_by_req
 from homeserver.http.router import Router, client_paths
 
 RESOURCES = ("client",)
@@ -21,7 +22,7 @@ def register_routes(router: Router, hs: Any) -> None:
     auth = hs.get(Auth)
 
     async def send(request: Request, room_id: str, event_type: str, txn_id: str) -> tuple[int, Any]:
-        requester = await auth.get_user_by_req(request, allow_guest=True)
+        requester = await get_user_by_req(request, auth, allow_guest=True)
         check_room_id(room_id)
         path_text(event_type, txn_id)
         content = body_of(request, hs)
@@ -30,7 +31,7 @@ def register_routes(router: Router, hs: Any) -> None:
         return 200, {"event_id": event_id}
 
     async def redact(request: Request, room_id: str, event_id: str, txn_id: str) -> tuple[int, Any]:
-        requester = await auth.get_user_by_req(request)
+        requester = await get_user_by_req(request, auth)
         check_room_id(room_id)
         path_text(txn_id)
         if not is_valid_event_id(event_id):

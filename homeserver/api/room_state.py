@@ -7,12 +7,13 @@ from typing import Any
 from twisted.web.server import Request
 
 from homeserver.api.rooms import body_of, path_text
-from homeserver.handlers.auth import Auth
-from homeserver.handlers.event_format import EventFormatter
-from homeserver.handlers.message_send import EventSendHandler
-from homeserver.handlers.room_reads import RoomReadHandler
-from homeserver.handlers.room_state import check_room_id
-from homeserver.http.errors import invalid_param
+from homeserver.errors import invalid_param
+from homeserver.handlers.accounts.auth import Auth
+from homeserver.handlers.rooms.event_format import EventFormatter
+from homeserver.handlers.rooms.message_send import EventSendHandler
+from homeserver.handlers.rooms.room_reads import RoomReadHandler
+from homeserver.handlers.rooms.room_state import check_room_id
+from homeserver.http.auth import get_user_by_req
 from homeserver.http.request import query_str
 from homeserver.http.router import Router, client_paths
 
@@ -23,13 +24,13 @@ def register_routes(router: Router, hs: Any) -> None:
     auth = hs.get(Auth)
 
     async def get_all(request: Request, room_id: str) -> tuple[int, Any]:
-        requester = await auth.get_user_by_req(request, allow_guest=True)
+        requester = await get_user_by_req(request, auth, allow_guest=True)
         check_room_id(room_id)
         return 200, await hs.get(RoomReadHandler).get_state(requester, room_id)
 
     async def get_one(request: Request, room_id: str, event_type: str,
                       state_key: str = "") -> tuple[int, Any]:
-        requester = await auth.get_user_by_req(request, allow_guest=True)
+        requester = await get_user_by_req(request, auth, allow_guest=True)
         check_room_id(room_id)
         path_text(event_type, state_key)
         output = query_str(request, "format", "content")
@@ -42,7 +43,7 @@ def register_routes(router: Router, hs: Any) -> None:
 
     async def put_one(request: Request, room_id: str, event_type: str,
                       state_key: str = "") -> tuple[int, Any]:
-        requester = await auth.get_user_by_req(request)
+        requester = await get_user_by_req(request, auth)
         check_room_id(room_id)
         path_text(event_type, state_key)
         content = body_of(request, hs)

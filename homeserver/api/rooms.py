@@ -7,13 +7,14 @@ from typing import Any
 
 from twisted.web.server import Request
 
+from homeserver.errors import bad_json, forbidden, invalid_param
 from homeserver.events.identifiers import is_valid_user_id
-from homeserver.handlers.auth import Auth
-from homeserver.handlers.membership import RoomMemberHandler
-from homeserver.handlers.room_create import RoomCreationHandler, parse_create_room
-from homeserver.handlers.room_reads import RoomReadHandler
-from homeserver.handlers.room_state import check_room_id
-from homeserver.http.errors import bad_json, forbidden, invalid_param
+from homeserver.handlers.accounts.auth import Auth
+from homeserver.handlers.rooms.membership import RoomMemberHandler
+from homeserver.handlers.rooms.room_create import RoomCreationHandler, parse_create_room
+from homeserver.handlers.rooms.room_reads import RoomReadHandler
+from homeserver.handlers.rooms.room_state import check_room_id
+from homeserver.http.auth import get_user_by_req
 from homeserver.http.request import optional, parse_json_object, query_str, require
 from homeserver.http.router import Router, client_paths
 
@@ -36,6 +37,17 @@ def reason_of(body: dict[str, Any]) -> str | None:
     return optional(body, "reason", str, "a string")
 
 
+# Join body keys that are not member-event content: the server sets the membership and
+# any restricted-join authoriser; third_party_signed is a request parameter (3PID invites).
+NOT_JOIN_CONTENT = ("membership", "third_party_signed", "join_authorised_via_users_server")
+
+
+def join_content_of(body: dict[str, Any]) -> dict[str, Any]:
+    """The extra keys of a join body, which go into the member event as Synapse does."""
+    reason_of(body)
+    return {key: value for key, value in body.items() if key not in NOT_JOIN_CONTENT}
+
+
 def target_user_of(body: dict[str, Any]) -> str:
     user_id = require(body, "user_id", str, "a user ID")
     if not is_valid_user_id(user_id):
@@ -52,7 +64,7 @@ def register_routes(router: Router, hs: Any) -> None:
         return hs.get(RoomMemberHandler)
 
     async def create_room(request: Request) -> tuple[int, dict[str, Any]]:
-        requester = await auth.get_user_by_req(request)
+        requester = await get_user_by_req(request, auth)
         parsed = parse_create_room(body_of(request, hs, allow_empty=True), hs.config.default_room_version)
         room_id, alias = await hs.get(RoomCreationHandler).create_room(requester.user_id, parsed)
         body: dict[str, Any] = {"room_id": room_id}
@@ -61,27 +73,27 @@ def register_routes(router: Router, hs: Any) -> None:
         return 200, body
 
     async def join_by_id(request: Request, room_id: str) -> tuple[int, dict[str, Any]]:
-        requester = await auth.get_user_by_req(request, allow_guest=True)
+        requester = await get_user_by_req(request, auth, allow_guest=True)
         check_room_id(room_id)
         body = body_of(request, hs, allow_empty=True)
-        joined = await members().join(requester.user_id, room_id, reason_of(body), requester.is_guest)
+        joined = await members().join(requester.user_id, room_id, join_content_of(body), requester.is_guest)
         return 200, {"room_id": joined}
 
     async def join_by_id_or_alias(request: Request, room: str) -> tuple[int, dict[str, Any]]:
-        requester = await auth.get_user_by_req(request, allow_guest=True)
+        requester = await get_user_by_req(request, auth, allow_guest=True)
         body = body_of(request, hs, allow_empty=True)
         query_str(request, "server_name")  # accepted; only local rooms can be joined for now
-        joined = await members().join(requester.user_id, room, reason_of(body), requester.is_guest)
+        joined = await members().join(requester.user_id, room, join_content_of(body), requester.is_guest)
         return 200, {"room_id": joined}
 
     async def knock(request: Request, room: str) -> tuple[int, dict[str, Any]]:
-        requester = await auth.get_user_by_req(request)
+        requester = await get_user_by_req(request, auth)
         body = body_of(request, hs, allow_empty=True)
         knocked = await members().knock(requester.user_id, room, reason_of(body))
         return 200, {"room_id": knocked}
 
     async def invite(request: Request, room_id: str) -> tuple[int, dict[str, Any]]:
-        requester = await auth.get_user_by_req(request)
+        requester = await get_user_by_req(request, auth)
         check_room_id(room_id)
         body = body_of(request, hs)
         if "user_id" not in body and "id_server" in body:
@@ -90,20 +102,20 @@ def register_routes(router: Router, hs: Any) -> None:
         return 200, {}
 
     async def leave(request: Request, room_id: str) -> tuple[int, dict[str, Any]]:
-        requester = await auth.get_user_by_req(request, allow_guest=True)
+        requester = await get_user_by_req(request, auth, allow_guest=True)
         body = body_of(request, hs, allow_empty=True)
         await members().leave(requester.user_id, room_id, reason_of(body))
         return 200, {}
 
     async def forget(request: Request, room_id: str) -> tuple[int, dict[str, Any]]:
-        requester = await auth.get_user_by_req(request)
+        requester = await get_user_by_req(request, auth)
         body_of(request, hs, allow_empty=True)
         await members().forget(requester.user_id, room_id)
         return 200, {}
 
     def moderation(action: str) -> Any:
         async def handle(request: Request, room_id: str) -> tuple[int, dict[str, Any]]:
-            requester = await auth.get_user_by_req(request)
+            requester = await get_user_by_req(request, auth)
             check_room_id(room_id)
             body = body_of(request, hs)
             target = target_user_of(body)
@@ -113,11 +125,11 @@ def register_routes(router: Router, hs: Any) -> None:
         return handle
 
     async def joined_rooms(request: Request) -> tuple[int, dict[str, Any]]:
-        requester = await auth.get_user_by_req(request, allow_guest=True)
+        requester = await get_user_by_req(request, auth, allow_guest=True)
         return 200, {"joined_rooms": await hs.get(RoomReadHandler).get_joined_rooms(requester.user_id)}
 
     async def room_members(request: Request, room_id: str) -> tuple[int, dict[str, Any]]:
-        requester = await auth.get_user_by_req(request, allow_guest=True)
+        requester = await get_user_by_req(request, auth, allow_guest=True)
         check_room_id(room_id)
         membership = query_str(request, "membership")
         not_membership = query_str(request, "not_membership")
@@ -129,7 +141,7 @@ def register_routes(router: Router, hs: Any) -> None:
         return 200, {"chunk": chunk}
 
     async def joined_members(request: Request, room_id: str) -> tuple[int, dict[str, Any]]:
-        requester = await auth.get_user_by_req(request, allow_guest=True)
+        requester = await get_user_by_req(request, auth, allow_guest=True)
         check_room_id(room_id)
         return 200, await hs.get(RoomReadHandler).get_joined_members(requester, room_id)
 

@@ -6,9 +6,10 @@ from typing import Any
 
 from twisted.web.server import Request
 
-from homeserver.handlers.auth import Auth
-from homeserver.handlers.e2e_json import require_string
-from homeserver.handlers.to_device import ToDeviceHandler
+from homeserver.handlers.accounts.auth import Auth
+from homeserver.handlers.e2ee.e2e_json import require_string
+from homeserver.handlers.e2ee.to_device import ToDeviceHandler
+from homeserver.http.auth import get_user_by_req
 from homeserver.http.request import parse_json_object
 from homeserver.http.router import Router, client_paths
 
@@ -19,7 +20,7 @@ def register_routes(router: Router, hs: Any) -> None:
     max_body = hs.config.max_request_body_size
 
     async def send_to_device(request: Request, event_type: str, txn_id: str) -> tuple[int, dict[str, Any]]:
-        requester = await hs.get(Auth).get_user_by_req(request, allow_guest=True)
+        requester = await get_user_by_req(request, hs.get(Auth), allow_guest=True)
         require_string(event_type, "event type")
         require_string(txn_id, "transaction ID")
         body = parse_json_object(request, max_body)

@@ -6,9 +6,11 @@ from typing import Any
 
 from twisted.web.server import Request
 
-from homeserver.handlers.auth import Auth
-from homeserver.handlers.typing import TypingHandler
-from homeserver.http.errors import bad_json, forbidden
+from homeserver.errors import bad_json, forbidden
+from homeserver.handlers.accounts.auth import Auth
+from homeserver.handlers.ephemeral.typing import TypingHandler
+from homeserver.handlers.rooms.room_state import check_room_id
+from homeserver.http.auth import get_user_by_req
 from homeserver.http.request import optional, parse_json_object, require
 from homeserver.http.router import Router, client_paths
 
@@ -26,7 +28,8 @@ def parse_typing(body: dict[str, Any]) -> tuple[bool, int | None]:
 
 def register_routes(router: Router, hs: Any) -> None:
     async def set_typing(request: Request, room_id: str, user_id: str) -> tuple[int, Any]:
-        requester = await hs.get(Auth).get_user_by_req(request)
+        requester = await get_user_by_req(request, hs.get(Auth))
+        check_room_id(room_id)
         if requester.user_id != user_id:
             raise forbidden("Cannot set another user's typing state")
         typing, timeout = parse_typing(parse_json_object(request, MAX_BODY))

@@ -6,9 +6,10 @@ from typing import Any
 
 from twisted.web.server import Request
 
-from homeserver.handlers.auth import Auth
-from homeserver.handlers.user_directory import UserDirectoryHandler
-from homeserver.http.errors import invalid_param
+from homeserver.errors import invalid_param
+from homeserver.handlers.accounts.auth import Auth
+from homeserver.handlers.accounts.user_directory import UserDirectoryHandler
+from homeserver.http.auth import get_user_by_req
 from homeserver.http.request import optional, parse_json_object, require
 from homeserver.http.router import Router, client_paths
 
@@ -20,7 +21,7 @@ def register_routes(router: Router, hs: Any) -> None:
     max_body = hs.config.max_request_body_size
 
     async def search(request: Request) -> tuple[int, dict[str, Any]]:
-        requester = await hs.get(Auth).get_user_by_req(request)
+        requester = await get_user_by_req(request, hs.get(Auth))
         body = parse_json_object(request, max_body)
         term = require(body, "search_term", str, "a string")
         limit = optional(body, "limit", int, "an integer", DEFAULT_LIMIT)

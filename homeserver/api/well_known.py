@@ -9,7 +9,7 @@ from typing import Any
 
 from twisted.web.server import Request
 
-from homeserver.http.errors import not_found
+from homeserver.errors import not_found
 from homeserver.http.router import Router
 
 RESOURCES = ("client",)

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from homeserver.handlers.admin import shared_secret_mac
+from homeserver.handlers.accounts.admin import shared_secret_mac
 
 DEFAULT_SERVER_URL = "http://localhost:8008"
 TIMEOUT_S = 30

@@ -31,6 +31,12 @@ def parse_config(data: object) -> HomeserverConfig:
             )
     if config.federation_custom_ca_list is not None and not config.federation_custom_ca_list:
         raise ConfigError("federation_custom_ca_list", "expected at least one CA file, or leave it unset")
+    if config.url_preview_enabled and config.url_preview_ip_range_blacklist is None:
+        raise ConfigError(
+            "url_preview_ip_range_blacklist",
+            "url_preview_enabled is true, so this must list the IP ranges previews may never fetch from"
+            " (for example the private ranges in ip_range_blacklist)",
+        )
     return config
 
 

@@ -121,12 +121,6 @@ class LoginRateLimits:
     failed_attempts: RateLimit = field(factory=lambda: RateLimit(per_second=0.17, burst_count=3))
 
 
-def _key_id(value: str) -> str | None:
-    from homeserver.config.names import key_id_problem
-
-    return key_id_problem(value)
-
-
 def _verify_key_map(values: dict[str, str]) -> str | None:
     from homeserver.config.names import key_id_problem, public_key_problem
 
@@ -186,6 +180,28 @@ class LoggingSection:
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = field("INFO")
 
 
+@attrs.frozen(kw_only=True)
+class ThumbnailSize:
+    """One pre-set thumbnail: a box and how to fit the image into it."""
+
+    width: int = field(check=_positive, expected="a width in pixels greater than zero")
+    height: int = field(check=_positive, expected="a height in pixels greater than zero")
+    method: Literal["crop", "scale"] = field("scale")
+
+
+DEFAULT_THUMBNAIL_SIZES = (
+    (32, 32, "crop"), (96, 96, "crop"), (320, 240, "scale"), (640, 480, "scale"), (800, 600, "scale"),
+)
+
+
+@attrs.frozen(kw_only=True)
+class MediaUploadLimit:
+    """At most ``max_size`` bytes uploaded by one user within any ``time_period``."""
+
+    time_period: Duration = field()
+    max_size: ByteSize = field()
+
+
 DEFAULT_IP_RANGE_BLACKLIST = [
     "127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10",
     "192.0.0.0/24", "169.254.0.0/16", "192.88.99.0/24", "198.18.0.0/15", "192.0.2.0/24",
@@ -235,9 +251,21 @@ class HomeserverConfig:
     key_refresh_interval: Duration = field(Duration(86_400_000))
     allow_public_rooms_over_federation: bool = field(False)
 
-    media_store_path: str | None = field(None)
+    media_store_path: str = field("media_store")
     max_upload_size: ByteSize = field(ByteSize(50 * 1024 * 1024))
     max_request_body_size: ByteSize = field(ByteSize(10 * 1024 * 1024))
+    max_image_pixels: ByteSize = field(ByteSize(32 * 1024 * 1024))
+    dynamic_thumbnails: bool = field(False)
+    thumbnail_sizes: list[ThumbnailSize] = field(factory=lambda: [
+        ThumbnailSize(width=w, height=h, method=m) for w, h, m in DEFAULT_THUMBNAIL_SIZES])  # type: ignore[arg-type]
+    enable_authenticated_media: bool = field(True)
+    unused_expiration_time: Duration = field(Duration(24 * 3_600_000))
+    max_pending_media_uploads: int = field(5, check=_positive)
+    media_upload_limits: list[MediaUploadLimit] = field(factory=list)
+    rc_media_create: RateLimit = field(factory=lambda: RateLimit(per_second=10, burst_count=50))
+    url_preview_enabled: bool = field(False)
+    url_preview_ip_range_blacklist: list[str] | None = field(None, check=_cidr_list)
+    url_preview_ip_range_whitelist: list[str] = field(factory=list, check=_cidr_list)
 
     default_room_version: str = field("12", check=_room_version)
     presence: PresenceSection = field(factory=PresenceSection)

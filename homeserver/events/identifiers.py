@@ -119,6 +119,7 @@ def is_valid_room_id(room_id: str, room_version: RoomVersion | None = None) -> b
     parts = _split_sigil_id(room_id, "!")
     with_domain = (
         parts is not None
+        and bool(parts[0])
         and _is_valid_opaque_localpart(parts[0])
         and is_valid_server_name(parts[1])
     )

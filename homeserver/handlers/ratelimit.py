@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from homeserver.config.schema import RateLimit
-from homeserver.http.errors import limit_exceeded
+from homeserver.errors import limit_exceeded
 
 # Drained buckets are dropped every this many checks, so the table never grows
 # beyond the keys that were active recently.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from homeserver.http.errors import MatrixError, bad_json
+from homeserver.errors import MatrixError, bad_json
 
 
 def check_storable_text(name: str, value: str | None, errcode_error: MatrixError | None = None) -> None:

@@ -14,24 +14,19 @@ from twisted.python.failure import Failure
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
-from homeserver.http.errors import MatrixError, invalid_param, unrecognized
+from homeserver.errors import MatrixError, invalid_param, unrecognized
+from homeserver.http.request import CORS_HEADERS
 from homeserver.http.router import Router
+from homeserver.http.streaming import FileResponse, send_file
 from homeserver.metrics import HTTP_REQUEST_SECONDS, HTTP_REQUESTS
 
 access_log = logging.getLogger("homeserver.access")
 logger = logging.getLogger(__name__)
 
-CORS_HEADERS = {
-    b"Access-Control-Allow-Origin": b"*",
-    b"Access-Control-Allow-Methods": b"GET, HEAD, POST, PUT, DELETE, OPTIONS",
-    b"Access-Control-Allow-Headers": b"X-Requested-With, Content-Type, Authorization, Date",
-    b"Access-Control-Expose-Headers": b"Synapse-Trace-Id, Server",
-}
-
 
 @attrs.frozen
 class RawResponse:
-    """A non-JSON body (media downloads, metrics text)."""
+    """A small non-JSON body held in memory (metrics text, health); files go out as FileResponse."""
 
     body: bytes
     content_type: bytes
@@ -39,6 +34,63 @@ class RawResponse:
 
 def encode_json(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+# Dicts nested deeper than this with something unencodable inside are dropped whole
+# rather than searched, so a pathological value cannot exhaust the stack.
+_MAX_PRUNE_DEPTH = 64
+
+
+def encode_json_dropping_unencodable(value: Any, what: str) -> bytes:
+    """``encode_json``, except that a part that cannot be encoded is left out, with a log line.
+
+    For responses that carry many stored values to one reader (sync frames, history):
+    a value stored before it could be refused (a lone surrogate) must not hold back
+    everything else, on every retry.  The smallest list item or object member holding
+    the bad part goes; the common path costs one encode, as ``encode_json``.
+    """
+    try:
+        return encode_json(value)
+    except (UnicodeEncodeError, TypeError, ValueError):
+        dropped: list[str] = []
+        kept = _drop_unencodable(value, "", dropped, 0)
+        logger.warning("Left out of %s: %d value(s) that cannot be encoded as JSON, at %s",
+                       what, len(dropped), ", ".join(dropped[:10]))
+        return encode_json(kept)
+
+
+def _encodes(value: Any) -> bool:
+    try:
+        encode_json(value)
+    except (UnicodeEncodeError, TypeError, ValueError):
+        return False
+    return True
+
+
+def _drop_unencodable(value: Any, path: str, dropped: list[str], depth: int) -> Any:
+    if isinstance(value, list):
+        kept_items = []
+        for index, item in enumerate(value):
+            if _encodes(item):
+                kept_items.append(item)
+            else:
+                dropped.append(f"{path}[{index}]")
+        return kept_items
+    if isinstance(value, dict) and depth < _MAX_PRUNE_DEPTH:
+        kept: dict[str, Any] = {}
+        for key, item in value.items():
+            where = f"{path}.{key!r}" if path else repr(key)
+            if not _encodes(key):
+                dropped.append(where)
+            elif _encodes(item):
+                kept[key] = item
+            elif isinstance(item, (dict, list)):
+                kept[key] = _drop_unencodable(item, where, dropped, depth + 1)
+            else:
+                dropped.append(where)
+        return kept
+    dropped.append(path or "the whole value")
+    return {} if isinstance(value, dict) else None
 
 
 def loggable_path(request: Request) -> str:
@@ -52,6 +104,27 @@ def loggable_path(request: Request) -> str:
         name, _, _value = item.partition("=")
         parts.append(f"{name}=<redacted>" if unquote(name) == "access_token" else item)
     return f"{path}?{'&'.join(parts)}"
+
+
+def finish_response(request: Request, status: int, body: bytes, content_type: bytes) -> None:
+    """Send a whole response, unless the client has gone or it was already sent."""
+    if request._disconnected or request.finished:
+        return
+    request.setResponseCode(status)
+    request.setHeader(b"Content-Type", content_type)
+    request.setHeader(b"Content-Length", str(len(body)).encode())
+    if request.method != b"HEAD":
+        request.write(body)
+    request.finish()
+
+
+def write_error(request: Request, error: MatrixError) -> None:
+    """A Matrix error response, with CORS headers so browsers can read it."""
+    for name, value in CORS_HEADERS.items():
+        request.setHeader(name, value)
+    # ASCII-escaped: an error message that quotes the client's input can always be encoded.
+    body = json.dumps(error.to_json(), separators=(",", ":")).encode("ascii")
+    finish_response(request, error.status, body, b"application/json")
 
 
 class JsonApiResource(Resource):
@@ -92,14 +165,31 @@ class JsonApiResource(Resource):
             return NOT_DONE_YET
         deferred = Deferred.fromCoroutine(route.handler(request, **params))
         deferred.addCallbacks(self._write_result, self._write_failure, callbackArgs=(request,), errbackArgs=(request,))
+        # Whatever goes wrong while answering (a body that cannot be encoded, a bug in the
+        # writers themselves) still ends the request: never a client left waiting forever.
+        deferred.addErrback(self._writing_failed, request)
         return NOT_DONE_YET
 
     def _write_result(self, result: tuple[int, Any], request: Request) -> None:
         status, body = result
-        if isinstance(body, RawResponse):
+        if isinstance(body, FileResponse):
+            send_file(request, status, body)
+        elif isinstance(body, RawResponse):
             self._finish(request, status, body.body, body.content_type)
         else:
             self._finish(request, status, encode_json(body), b"application/json")
+
+    def _writing_failed(self, failure: Failure, request: Request) -> None:
+        logger.error("Writing the response to %s %s failed", request.method.decode("ascii", "replace"),
+                     loggable_path(request),
+                     exc_info=(failure.type, failure.value, failure.getTracebackObject()))
+        if request._disconnected or request.finished:
+            return
+        if request.startedWriting:
+            # Part of a response is out: the only honest end left is to drop the connection.
+            request.loseConnection()
+            return
+        self._write_error(request, MatrixError(500, "M_UNKNOWN", "Internal server error"))
 
     def _write_failure(self, failure: Failure, request: Request) -> None:
         if failure.check(MatrixError):
@@ -109,19 +199,13 @@ class JsonApiResource(Resource):
                      exc_info=(failure.type, failure.value, failure.getTracebackObject()))
         self._write_error(request, MatrixError(500, "M_UNKNOWN", "Internal server error"))
 
-    def _write_error(self, request: Request, error: MatrixError) -> None:
-        self._finish(request, error.status, encode_json(error.to_json()), b"application/json")
+    @staticmethod
+    def _write_error(request: Request, error: MatrixError) -> None:
+        write_error(request, error)
 
     @staticmethod
     def _finish(request: Request, status: int, body: bytes, content_type: bytes) -> None:
-        if request._disconnected or request.finished:
-            return
-        request.setResponseCode(status)
-        request.setHeader(b"Content-Type", content_type)
-        request.setHeader(b"Content-Length", str(len(body)).encode())
-        if request.method != b"HEAD":
-            request.write(body)
-        request.finish()
+        finish_response(request, status, body, content_type)
 
     @staticmethod
     def _log_finished(result: Any, request: Request) -> None:

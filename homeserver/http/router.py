@@ -9,6 +9,8 @@ from urllib.parse import unquote
 
 import attrs
 
+from homeserver.http.streaming import SpoolSpec
+
 Handler = Callable[..., Awaitable[tuple[int, Any]]]
 
 CLIENT_PREFIXES = ("/_matrix/client/v3", "/_matrix/client/r0")
@@ -21,6 +23,7 @@ class Route:
     regex: re.Pattern[str]
     handler: Handler
     name: str  # the pattern, for logs and metrics
+    spool: SpoolSpec | None = None  # set for routes whose body is spooled to disk (uploads)
 
 
 class Router:
@@ -29,16 +32,35 @@ class Router:
     def __init__(self) -> None:
         self._routes: list[Route] = []
 
-    def add(self, method: str | Iterable[str], pattern: str | Iterable[str], handler: Handler) -> None:
+    def add(self, method: str | Iterable[str], pattern: str | Iterable[str], handler: Handler,
+            spool: SpoolSpec | None = None) -> None:
         methods = [method] if isinstance(method, str) else list(method)
         patterns = [pattern] if isinstance(pattern, str) else list(pattern)
         for path in patterns:
             regex = re.compile("^" + _PARAM.sub(lambda m: f"(?P<{m.group(1)}>[^/]+)", path) + "$")
             for verb in methods:
-                self._routes.append(Route(verb.upper(), regex, handler, path))
+                self._routes.append(Route(verb.upper(), regex, handler, path, spool))
+
+    def spool_for(self, method: str, raw_path: str) -> SpoolSpec | None:
+        """The spool of the route a request line goes to, known before its body arrives.
+
+        Asked for every request, so only requests that look like a spooled route pay for a
+        full match (which confirms that route is the one dispatch will pick).
+        """
+        if not any(route.spool is not None and route.method == method and route.regex.match(raw_path)
+                   for route in self._routes):
+            return None
+        route, _params, _known = self._match_route(method, raw_path)
+        return route.spool if route is not None else None
 
     def match(self, method: str, raw_path: str) -> tuple[Route | None, dict[str, str], bool]:
         """Return (route, params, path_known). ``path_known`` distinguishes 405 from 404."""
+        route, found, path_known = self._match_route(method, raw_path)
+        if route is None or found is None:
+            return None, {}, path_known
+        return route, {key: unquote(value, errors="strict") for key, value in found.groupdict().items()}, True
+
+    def _match_route(self, method: str, raw_path: str) -> tuple[Route | None, re.Match[str] | None, bool]:
         path_known = False
         for route in self._routes:
             found = route.regex.match(raw_path)
@@ -46,9 +68,8 @@ class Router:
                 continue
             path_known = True
             if route.method == method or (method == "HEAD" and route.method == "GET"):
-                params = {key: unquote(value, errors="strict") for key, value in found.groupdict().items()}
-                return route, params, True
-        return None, {}, path_known
+                return route, found, True
+        return None, None, path_known
 
 
 def client_paths(suffix: str, prefixes: Iterable[str] = CLIENT_PREFIXES) -> list[str]:

@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 
-from homeserver.http.errors import bad_json
+from homeserver.errors import bad_json
 
 DEFAULT_TIMELINE_LIMIT = 10
 MAX_LIMIT = 1000

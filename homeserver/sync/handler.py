@@ -8,10 +8,10 @@ from typing import Any
 
 from twisted.internet.defer import CancelledError, Deferred
 
-from homeserver.handlers.presence import PresenceHandler
+from homeserver.handlers.ephemeral.presence import PresenceHandler
+from homeserver.handlers.rooms.members import joined_rooms
 from homeserver.notifier import Notifier, StreamAdvance
 from homeserver.sync.builder import SyncBuilder, has_changes
-from homeserver.sync.membership import joined_rooms
 from homeserver.sync.provider import SyncRequest
 
 MAX_TIMEOUT_MS = 300_000

@@ -13,39 +13,7 @@ from typing import Any, Protocol
 
 import attrs
 
-
-@attrs.frozen
-class StreamToken:
-    """A position in every stream: the ``since``/``next_batch`` of a sync.
-
-    Serialised as ``<name>.<pos>~<name>.<pos>...`` sorted by stream name, so a
-    token stays valid across restarts and new streams can be added later: a
-    stream missing from an old token is treated as an initial sync of that
-    section.
-    """
-
-    positions: dict[str, int] = attrs.field(factory=dict, hash=False)
-
-    def get(self, stream: str) -> int | None:
-        return self.positions.get(stream)
-
-    def covers(self, other: StreamToken) -> bool:
-        """True when every stream in ``other`` is at or before this token."""
-        return all(self.positions.get(name, 0) >= pos for name, pos in other.positions.items())
-
-    def serialise(self) -> str:
-        return "~".join(f"{name}.{pos}" for name, pos in sorted(self.positions.items()))
-
-    @classmethod
-    def parse(cls, text: str) -> StreamToken:
-        """Raise ValueError on anything malformed (the API turns it into M_INVALID_PARAM)."""
-        positions: dict[str, int] = {}
-        for part in text.split("~"):
-            name, _, pos = part.partition(".")
-            if not name or not name.replace("_", "").isalpha() or not pos.isdigit():
-                raise ValueError(f"bad stream token part {part!r}")
-            positions[name] = int(pos)
-        return cls(positions)
+from homeserver.stream_token import StreamToken
 
 
 @attrs.frozen

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from homeserver.handlers.receipts import ReceiptHandler
-from homeserver.handlers.typing import TypingHandler
-from homeserver.http.errors import bad_json
+from homeserver.errors import bad_json
+from homeserver.handlers.ephemeral.receipts import ReceiptHandler
+from homeserver.handlers.ephemeral.typing import TypingHandler
+from homeserver.handlers.rooms.message_send import EventSendHandler
 from homeserver.http.request import optional, require
-from homeserver.sync import room_data
 
 
 async def send_event(hs: Any, requester: Any, message: dict[str, Any]) -> dict[str, Any]:
@@ -16,7 +16,9 @@ async def send_event(hs: Any, requester: Any, message: dict[str, Any]) -> dict[s
     event_type = require(message, "event_type", str, "an event type")
     txn_id = require(message, "txn_id", str, "a transaction ID")
     content = require(message, "content", dict, "an object")
-    event_id = await room_data.send_message(hs, requester, room_id, event_type, txn_id, content)
+    # Same path and idempotency as PUT /rooms/{roomId}/send/{eventType}/{txnId}.
+    event_id = await hs.get(EventSendHandler).send_event(requester, room_id, event_type, content,
+                                                        txn_id=txn_id)
     return {"event_id": event_id}
 
 

@@ -11,10 +11,14 @@ from twisted.internet.defer import Deferred
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
-from homeserver.handlers.presence import PresenceHandler
-from homeserver.http.errors import MatrixError, bad_json
-from homeserver.http.request import parse_json
-from homeserver.http.resource import CORS_HEADERS, encode_json
+from homeserver.errors import MatrixError, bad_json
+from homeserver.handlers.accounts.auth import Auth
+from homeserver.handlers.ephemeral.presence import PresenceHandler
+from homeserver.http.auth import get_user_by_req
+from homeserver.http.request import parse_json, query_filter, query_str
+from homeserver.http.resource import encode_json_dropping_unencodable, write_error
+from homeserver.stream_token import parse_since
+from homeserver.sync.filters import FilterHandler
 from homeserver.websocket.commands import COMMANDS
 from homeserver.websocket.hub import WebSocketHub
 from homeserver.websocket.session import StreamSession
@@ -57,7 +61,8 @@ class StreamProtocol(WebSocketServerProtocol):
             self.session = None
 
     def send_json(self, value: dict[str, Any]) -> None:
-        self.sendMessage(encode_json(value), isBinary=False)
+        payload = encode_json_dropping_unencodable(value, f"a WebSocket message to {self.requester.user_id}")
+        self.sendMessage(payload, isBinary=False)
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
         Deferred.fromCoroutine(self._handle(payload))
@@ -124,45 +129,24 @@ class StreamResource(Resource):
         return NOT_DONE_YET
 
     async def _open(self, request: Request) -> None:
-        from homeserver.api.sync import parse_since
-        from homeserver.handlers.auth import Auth
-        from homeserver.handlers.filters import FilterHandler
-        from homeserver.http.request import query_str
-
         try:
-            requester = await self.hs.get(Auth).get_user_by_req(request)
+            requester = await get_user_by_req(request, self.hs.get(Auth))
             since = parse_since(query_str(request, "since"))
-            sync_filter = await self.hs.get(FilterHandler).resolve(requester.user_id,
-                                                                   query_str(request, "filter"))
+            sync_filter = await self.hs.get(FilterHandler).resolve(requester.user_id, query_filter(request))
         except MatrixError as error:
-            self._refuse(request, error)
+            write_error(request, error)
             return
         except Exception:
             logger.exception("WebSocket upgrade failed")
-            self._refuse(request, MatrixError(500, "M_UNKNOWN", "Internal server error"))
+            write_error(request, MatrixError(500, "M_UNKNOWN", "Internal server error"))
             return
         if request._disconnected:
             return
         if (request.getHeader("upgrade") or "").lower() != "websocket":
-            self._refuse(request, MatrixError(400, "M_UNRECOGNIZED", "This endpoint only speaks WebSocket"))
+            write_error(request, MatrixError(400, "M_UNRECOGNIZED", "This endpoint only speaks WebSocket"))
             return
         self.factory.pending = (requester, since, sync_filter)
         try:
             self.upgrade.render(request)
         finally:
             self.factory.pending = None
-
-    @staticmethod
-    def _refuse(request: Request, error: MatrixError) -> None:
-        if request._disconnected or request.finished:
-            return
-        body = encode_json(error.to_json())
-        request.setResponseCode(error.status)
-        for name, value in CORS_HEADERS.items():
-            request.setHeader(name, value)
-        request.setHeader(b"Content-Type", b"application/json")
-        request.setHeader(b"Content-Length", str(len(body)).encode())
-        request.write(body)
-        request.finish()
-
-

@@ -37,7 +37,9 @@ class DeviceRecord:
 
     def to_json(self) -> dict[str, Any]:
         """The client-server API's Device object."""
-        body: dict[str, Any] = {"device_id": self.device_id, "display_name": self.display_name}
+        body: dict[str, Any] = {"device_id": self.device_id}
+        if self.display_name is not None:  # a string or absent (spec), never null
+            body["display_name"] = self.display_name
         if self.last_seen_ms is not None:
             body["last_seen_ts"] = self.last_seen_ms
         if self.last_seen_ip is not None:

@@ -13,6 +13,7 @@ INSERT_DEVICE_KEYS = (
     " ON CONFLICT (user_id, device_id) DO NOTHING"
 )
 SELECT_DEVICE_KEYS = "SELECT key_json FROM e2e_device_keys WHERE user_id = ? AND device_id = ?"
+UPDATE_DEVICE_KEYS = "UPDATE e2e_device_keys SET key_json = ?, added_ms = ? WHERE user_id = ? AND device_id = ?"
 SELECT_USER_DEVICE_KEYS = "SELECT device_id, key_json FROM e2e_device_keys WHERE user_id = ?"
 DELETE_DEVICE_KEYS = "DELETE FROM e2e_device_keys WHERE user_id = ? AND device_id = ?"
 
@@ -21,22 +22,27 @@ class E2eDeviceKeysStore:
     def __init__(self, hs: Any) -> None:
         self.db = hs.db
 
-    async def add_device_keys_if_absent(self, user_id: str, device_id: str, keys: dict[str, Any],
-                                        now_ms: int) -> dict[str, Any] | None:
-        """Store keys for a device that has none; return the keys it already had, if any.
+    async def set_device_keys(self, user_id: str, device_id: str, keys: dict[str, Any],
+                              now_ms: int) -> tuple[bool, dict[str, Any] | None]:
+        """Store a device's keys, replacing any it had: (changed, the keys it had before).
 
-        Insert-or-read in one transaction, so two racing uploads cannot both win.
+        Insert, or read and replace, in one transaction: of two racing uploads one
+        wins whole, and each caller learns what it replaced.
         """
 
-        def store(txn: Transaction) -> dict[str, Any] | None:
+        def store(txn: Transaction) -> tuple[bool, dict[str, Any] | None]:
             txn.execute(INSERT_DEVICE_KEYS, (user_id, device_id, json.dumps(keys), now_ms))
             if txn.rowcount == 1:
-                return None
+                return True, None
             txn.execute(SELECT_DEVICE_KEYS, (user_id, device_id))
             row = txn.fetchone()
-            return json.loads(row[0]) if row else None
+            previous = json.loads(row[0]) if row else None
+            if previous == keys:
+                return False, previous
+            txn.execute(UPDATE_DEVICE_KEYS, (json.dumps(keys), now_ms, user_id, device_id))
+            return True, previous
 
-        return await self.db.run_interaction("add_device_keys_if_absent", store)
+        return await self.db.run_interaction("set_device_keys", store)
 
     async def get_device_keys(self, user_id: str, device_id: str) -> dict[str, Any] | None:
         rows = await self.db.execute("get_device_keys", SELECT_DEVICE_KEYS, user_id, device_id)

@@ -1,6 +1,6 @@
 """Writing a batch of a room's new events in ONE transaction.
 
-The per-room queue (homeserver/handlers/room_queue.py) decides everything (stream
+The per-room queue (homeserver/handlers/rooms/room_queue.py) decides everything (stream
 positions, state groups, the new head); this module only turns that decision into
 rows, so "200 after commit" covers the event, its state, membership, relations,
 transaction ID and any redaction it applies, or none of them.

@@ -26,9 +26,12 @@ _MEMBERSHIPS_IN_ROOMS = (
 )
 # Rooms per IN (...) list: well under SQLite's bound-parameter limit.
 ROOMS_PER_QUERY = 500
+# With who sent each membership: sync tells a kick (sent by someone else) from a leave.
 _ROOMS_WITH_MEMBERSHIP = (
-    "SELECT room_id, membership, event_id, stream_ordering FROM room_members_current"
-    " WHERE user_id = ? AND forgotten = 0"
+    "SELECT c.room_id, c.membership, c.event_id, c.stream_ordering, ch.sender"
+    " FROM room_members_current c"
+    " LEFT JOIN room_membership_changes ch ON ch.stream_ordering = c.stream_ordering"
+    " WHERE c.user_id = ? AND c.forgotten = 0"
 )
 _CHANGES = (
     "SELECT stream_ordering, event_id, room_id, sender, membership FROM room_membership_changes"
@@ -53,6 +56,7 @@ class Membership:
     event_id: str
     stream_ordering: int
     forgotten: bool = False
+    sender: str | None = None
 
 
 @attrs.frozen(slots=True)
@@ -125,9 +129,9 @@ class RoomMemberStore:
         return await self.db.run_interaction("get_memberships_in_rooms", select)
 
     async def get_rooms_with_membership(self, user_id: str) -> dict[str, Membership]:
-        """Every room the user has a (not forgotten) membership in, with that membership."""
+        """Every room the user has a (not forgotten) membership in, with that membership and its sender."""
         rows = await self.db.execute("get_rooms_with_membership", _ROOMS_WITH_MEMBERSHIP, user_id)
-        return {row[0]: Membership(row[1], row[2], int(row[3])) for row in rows}
+        return {row[0]: Membership(row[1], row[2], int(row[3]), sender=row[4]) for row in rows}
 
     async def get_membership_changes_for_user(self, user_id: str, from_stream: int,
                                               to_stream: int) -> list[MembershipChange]:

@@ -18,7 +18,7 @@ _STATE_GROUP_AT = (
     " ORDER BY stream_ordering DESC LIMIT 1"
 )
 _MEMBERSHIP_AT = (
-    "SELECT membership, event_id, stream_ordering FROM room_membership_changes"
+    "SELECT membership, event_id, stream_ordering, sender FROM room_membership_changes"
     " WHERE user_id = ? AND room_id = ? AND stream_ordering <= ?"
     " ORDER BY stream_ordering DESC LIMIT 1"
 )
@@ -43,6 +43,7 @@ class MembershipAt:
     membership: str
     event_id: str
     stream_ordering: int
+    sender: str | None = None
 
 
 class SyncEventsStore:
@@ -67,7 +68,7 @@ class SyncEventsStore:
                 txn.execute(_MEMBERSHIP_AT, (user_id, room_id, position))
                 row = txn.fetchone()
                 if row is not None:
-                    found[room_id] = MembershipAt(row[0], row[1], int(row[2]))
+                    found[room_id] = MembershipAt(row[0], row[1], int(row[2]), row[3])
             return found
 
         return await self.db.run_interaction("sync_memberships_at", select)

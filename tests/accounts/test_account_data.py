@@ -32,6 +32,25 @@ def test_room_account_data_is_separate_from_global(server: RunningServer) -> Non
     assert alice.get(other_room).errcode == "M_NOT_FOUND"
 
 
+def test_room_account_data_in_a_version_12_room(server: RunningServer) -> None:
+    """v12 room IDs are `!` + the create event's hash, with no `:server` part."""
+    alice = register_user(server.base_url)
+    created = alice.post(f"{V3}/createRoom", {"room_version": "12"})
+    assert created.status == 200, created
+    room_id = created.body["room_id"]
+    assert ":" not in room_id
+    path = f"{V3}/user/{q(alice.user_id)}/rooms/{q(room_id)}/account_data/m.tag"
+    response = alice.put(path, {"tags": {"u.work": {"order": 0.5}}})
+    assert response.status == 200, response
+    assert alice.get(path).body == {"tags": {"u.work": {"order": 0.5}}}
+    synced = alice.get(f"{V3}/sync", params={"timeout": 0}).body
+    room_data = synced["rooms"]["join"][room_id]["account_data"]["events"]
+    assert {"type": "m.tag", "content": {"tags": {"u.work": {"order": 0.5}}}} in room_data
+    for bad in ("!tooshort", "!" + "A" * 42 + "=", "#alias:test.local", "!:test.local"):
+        refused = alice.put(f"{V3}/user/{q(alice.user_id)}/rooms/{q(bad)}/account_data/m.tag", {})
+        assert (refused.status, refused.errcode) == (400, "M_INVALID_PARAM"), bad
+
+
 def test_other_users_account_data_is_forbidden(server: RunningServer) -> None:
     alice = register_user(server.base_url)
     bob = register_user(server.base_url)

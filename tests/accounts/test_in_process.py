@@ -16,13 +16,13 @@ from twisted.internet import reactor
 
 from homeserver.app import HomeServer
 from homeserver.config import load_config
-from homeserver.handlers.account import AccountHandler
-from homeserver.handlers.auth import Auth, Requester, hash_token
-from homeserver.handlers.devices import DeviceHandler
-from homeserver.handlers.login import LoginHandler
-from homeserver.handlers.profile import ProfileHandler
-from homeserver.handlers.registration import RegistrationHandler
-from homeserver.http.errors import MatrixError
+from homeserver.errors import MatrixError
+from homeserver.handlers.accounts.account import AccountHandler
+from homeserver.handlers.accounts.auth import Auth, Requester, hash_token
+from homeserver.handlers.accounts.devices import DeviceHandler
+from homeserver.handlers.accounts.login import LoginHandler
+from homeserver.handlers.accounts.profile import ProfileHandler
+from homeserver.handlers.accounts.registration import RegistrationHandler
 from homeserver.notifier import Notifier, StreamAdvance
 from storage.stores.access_tokens import AccessTokenStore
 from storage.stores.account_data import AccountDataStore

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 
-from homeserver.handlers.admin import shared_secret_mac
+from homeserver.handlers.accounts.admin import shared_secret_mac
 from tests.support.accounts import (
     ADMIN_REGISTER,
     SECRET,

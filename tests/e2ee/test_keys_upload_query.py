@@ -5,6 +5,7 @@ from __future__ import annotations
 from tests.support.client import register_user
 from tests.support.e2ee import Ed25519, device_keys_for, one_time_keys, setup_device, upload_keys
 from tests.support.server import RunningServer
+from tests.support.sync import shared_room, sync, sync_until
 
 UPLOAD = "/_matrix/client/v3/keys/upload"
 QUERY = "/_matrix/client/v3/keys/query"
@@ -23,22 +24,46 @@ def test_upload_and_query_device_keys(server: RunningServer) -> None:
     got = response.body["device_keys"][alice.user_id][alice.device_id]
     assert got["keys"] == keys["keys"]
     assert got["signatures"] == keys["signatures"]
-    assert "device_display_name" in got["unsigned"]
+    # No name yet: the key is left out rather than null; once named, the name shows.
+    assert "device_display_name" not in got["unsigned"]
+    assert alice.put(f"/_matrix/client/v3/devices/{alice.device_id}", {"display_name": "Laptop"}).status == 200
+    response = bob.post(QUERY, {"device_keys": {alice.user_id: []}})
+    assert response.body["device_keys"][alice.user_id][alice.device_id]["unsigned"] == {
+        "device_display_name": "Laptop"}
     # Asking for one device only, and for an unknown device.
     response = bob.post(QUERY, {"device_keys": {alice.user_id: ["NOPE"]}})
     assert response.body["device_keys"][alice.user_id] == {}
 
 
-def test_reupload_same_keys_is_fine_but_different_keys_are_refused(server: RunningServer) -> None:
+def test_reupload_same_keys_is_quiet_and_new_identity_keys_replace_the_old(server: RunningServer) -> None:
+    """A client that lost its store may reuse its device ID: Synapse takes the new keys."""
     alice = register_user(server.base_url)
+    bob = register_user(server.base_url)
+    shared_room(alice, bob)
     identity = Ed25519()
     keys = device_keys_for(alice, identity)
     upload_keys(alice, device_keys=keys)
+    token = sync(bob)["next_batch"]
     assert alice.post(UPLOAD, {"device_keys": keys}).status == 200
+    # The same keys again change nothing, so nobody is told to re-query.
+    assert alice.user_id not in sync(bob, token).get("device_lists", {}).get("changed", [])
+
     other = device_keys_for(alice, Ed25519())
     response = alice.post(UPLOAD, {"device_keys": other})
-    assert response.status == 400
-    assert response.errcode == "M_INVALID_PARAM"
+    assert response.status == 200, response
+    got = bob.post(QUERY, {"device_keys": {alice.user_id: [alice.device_id]}})
+    assert got.body["device_keys"][alice.user_id][alice.device_id]["keys"] == other["keys"]
+    # Everyone sharing a room hears of the change, so their clients re-query.
+    body, _ = sync_until(bob, token, lambda b: alice.user_id in b.get("device_lists", {}).get("changed", []))
+    assert alice.user_id in body["device_lists"]["changed"]
+    log = (server.directory / "homeserver.log").read_text()
+    assert f"Device {alice.device_id} of {alice.user_id} uploaded new identity keys" in log
+    # Still only for the uploading device: another user's or device's keys are refused.
+    for field, value in (("user_id", bob.user_id), ("device_id", "SOMEONEELSE")):
+        response = alice.post(UPLOAD, {"device_keys": {**other, field: value}})
+        assert (response.status, response.errcode) == (400, "M_INVALID_PARAM"), field
+    got = bob.post(QUERY, {"device_keys": {alice.user_id: [alice.device_id]}})
+    assert got.body["device_keys"][alice.user_id][alice.device_id]["keys"] == other["keys"]
 
 
 def test_device_keys_must_be_self_signed_and_for_the_uploading_device(server: RunningServer) -> None:

@@ -69,6 +69,7 @@ def test_room_ids() -> None:
     assert is_valid_room_id(hashed) and is_valid_room_id("!o:example.org")
     assert not is_valid_room_id("#o:example.org")
     assert not is_valid_room_id("!o\x00:example.org")
+    assert not is_valid_room_id("!:example.org")
 
 
 def test_event_ids() -> None:

@@ -213,8 +213,8 @@ async def test_outbound_client_redirects_timeouts_and_blocks(hs: HomeServer, fed
 @pytest_twisted.ensureDeferred
 async def test_server_acl_hook_reads_current_state(hs: HomeServer) -> None:
     from federation.transport.auth import FederationAuth
-    from homeserver.handlers.room_create import RoomCreationHandler, parse_create_room
-    from homeserver.http.errors import MatrixError
+    from homeserver.errors import MatrixError
+    from homeserver.handlers.rooms.room_create import RoomCreationHandler, parse_create_room
 
     acl = {"type": "m.room.server_acl", "state_key": "",
            "content": {"allow": ["*"], "deny": ["*.evil.test"], "allow_ip_literals": False}}

@@ -25,6 +25,8 @@ MALFORMED_ROOM_PATHS = [
     ("GET", "/rooms/{r}/event/$e"), ("GET", "/rooms/{r}/context/$e"), ("POST", "/rooms/{r}/leave"),
     ("POST", "/rooms/{r}/forget"), ("POST", "/rooms/{r}/join"), ("GET", "/rooms/{r}/aliases"),
     ("GET", "/directory/list/room/{r}"), ("PUT", "/rooms/{r}/redact/$e/t"),
+    ("POST", "/rooms/{r}/receipt/m.read/$e"), ("POST", "/rooms/{r}/read_markers"),
+    ("PUT", "/rooms/{r}/typing/@someone:test.local"),
 ]
 
 

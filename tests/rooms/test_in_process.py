@@ -14,12 +14,12 @@ from twisted.internet import defer, reactor
 
 from homeserver.app import HomeServer
 from homeserver.config import load_config
-from homeserver.handlers.auth import Requester
-from homeserver.handlers.membership import RoomMemberHandler
-from homeserver.handlers.message_send import EventSendHandler
-from homeserver.handlers.room_create import RoomCreationHandler, parse_create_room
-from homeserver.handlers.room_state import RoomStateHandler
-from homeserver.handlers.visibility import filter_events_for_client
+from homeserver.handlers.accounts.auth import Requester
+from homeserver.handlers.rooms.membership import RoomMemberHandler
+from homeserver.handlers.rooms.message_send import EventSendHandler
+from homeserver.handlers.rooms.room_create import RoomCreationHandler, parse_create_room
+from homeserver.handlers.rooms.room_state import RoomStateHandler
+from homeserver.handlers.rooms.visibility import filter_events_for_client
 from homeserver.notifier import Notifier, StreamAdvance
 from storage.stores.events import EventStore
 from storage.stores.room_members import RoomMemberStore

@@ -46,6 +46,34 @@ def test_join_public_room_by_id_and_by_alias(users: list[Client]) -> None:
     assert via_room_path.status == 200
 
 
+def test_join_body_keys_go_into_the_member_event(users: list[Client]) -> None:
+    """As Synapse: extra keys (a per-room name, a reason, custom fields) become content;
+    the server alone sets membership and a restricted-join authoriser."""
+    alice, bob, carol = users
+    room_id = create_room(alice, preset="public_chat")
+    body = {"reason": "hello", "displayname": "Bob here", "org.example.flag": {"n": 1},
+            "membership": "ban", "join_authorised_via_users_server": alice.user_id,
+            "third_party_signed": {"sender": alice.user_id, "mxid": bob.user_id, "token": "t",
+                                   "signatures": {}}}
+    assert bob.post(f"{V3}/join/{q(room_id)}", body).status == 200
+    member = get_state(alice, room_id, "m.room.member", bob.user_id).body
+    assert member == {"membership": "join", "reason": "hello", "displayname": "Bob here",
+                      "org.example.flag": {"n": 1}}
+    # Joining again with an empty body changes nothing; with new keys, the event says them.
+    assert bob.post(f"{V3}/join/{q(room_id)}", {}).status == 200
+    assert get_state(alice, room_id, "m.room.member", bob.user_id).body == member
+    assert bob.post(f"{V3}/join/{q(room_id)}", {"displayname": "Bob again"}).status == 200
+    assert get_state(alice, room_id, "m.room.member", bob.user_id).body["displayname"] == "Bob again"
+    # The same through /rooms/{roomId}/join; with no displayname the profile fills it in.
+    assert carol.put(f"{V3}/profile/{q(carol.user_id)}/displayname", {"displayname": "Carol"}).status == 200
+    assert carol.post(f"{V3}/rooms/{q(room_id)}/join", {"custom": [1, 2]}).status == 200
+    member = get_state(alice, room_id, "m.room.member", carol.user_id).body
+    assert member == {"membership": "join", "displayname": "Carol", "custom": [1, 2]}
+    for bad in ({"reason": 5}, {"x": 1.5}, {"x": 2**60}):
+        response = bob.post(f"{V3}/join/{q(room_id)}", bad)
+        assert (response.status, response.errcode) == (400, "M_BAD_JSON"), (bad, response)
+
+
 def test_join_invite_only_room_needs_an_invite(users: list[Client]) -> None:
     alice, bob, _ = users
     room_id = create_room(alice, preset="private_chat")

@@ -93,7 +93,12 @@ def test_outsiders_see_nothing_of_a_shared_room(people: tuple[Client, Client, Cl
     event_id = send_message(alice, room_id, "members only")
     assert carol.get(f"{V3}/rooms/{q(room_id)}/messages").status == 403
     assert carol.get(f"{V3}/rooms/{q(room_id)}/state").status == 403
-    assert carol.get(f"{V3}/rooms/{q(room_id)}/event/{q(event_id)}").status == 403
+    # GET /event answers 404 as for an event that does not exist, so an outsider cannot
+    # learn which event IDs the room holds (spec; Synapse does the same).
+    seen = carol.get(f"{V3}/rooms/{q(room_id)}/event/{q(event_id)}")
+    missing = carol.get(f"{V3}/rooms/{q(room_id)}/event/{q('$' + 'A' * 43)}")
+    assert (seen.status, seen.errcode) == (missing.status, missing.errcode) == (404, "M_NOT_FOUND")
+    assert seen.body["error"] == missing.body["error"]
 
 
 def test_left_user_keeps_history_up_to_the_leave(people: tuple[Client, Client, Client]) -> None:

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from homeserver.handlers.admin import shared_secret_mac
+from homeserver.handlers.accounts.admin import shared_secret_mac
 from tests.support.client import Client, Response
 from tests.support.databases import drop_database
 from tests.support.server import REPO_ROOT, RunningServer, server_env, start_test_server

@@ -106,6 +106,19 @@ def database_rows(server: RunningServer, sql: str, *args: Any) -> list[tuple[Any
         conn.close()
 
 
+def database_write(server: RunningServer, sql: str, *args: Any) -> int:
+    """Change the test server's database directly (``?`` placeholders), as an older version
+    might have left it; returns the number of rows changed."""
+    conn, placeholder = _connect(server)
+    try:
+        cursor = conn.cursor()
+        cursor.execute(sql.replace("?", placeholder), args)
+        conn.commit()
+        return cursor.rowcount
+    finally:
+        conn.close()
+
+
 def database_text(server: RunningServer) -> str:
     """Every row of every table, as text, for grepping."""
     if server.config["database"]["name"] == "sqlite3":

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from homeserver.http.errors import MatrixError
+from homeserver.errors import MatrixError
+from homeserver.stream_token import StreamToken
 from homeserver.sync.filtering import EventFilter, SyncFilter, select_fields, validate_filter
-from homeserver.sync.provider import StreamToken
 
 
 def test_type_globs_and_deny_lists() -> None:

@@ -34,3 +34,25 @@ def test_initial_sync_limited_timeline_pages_back_to_creation(server: RunningSer
     chunk = response.body["chunk"]
     assert [e["event_id"] for e in chunk[:2]] == [sent[1], sent[0]]
     assert chunk[-1]["type"] == "m.room.create"
+
+
+def test_messages_accepts_a_sync_next_batch_as_from(server: RunningServer) -> None:
+    """Spec: ``from`` is "a token from a previous call to /sync or /messages"."""
+    alice = register_user(server.base_url)
+    room_id = create_room(alice)
+    before = [send_text(alice, room_id, f"old{n}") for n in range(3)]
+    token = sync(alice)["next_batch"]
+    after = [send_text(alice, room_id, f"new{n}") for n in range(2)]
+    path = f"/_matrix/client/v3/rooms/{room_id}/messages"
+    backwards = alice.get(path, params={"dir": "b", "from": token, "limit": 3})
+    assert backwards.status == 200, backwards
+    assert [e["event_id"] for e in backwards.body["chunk"]] == list(reversed(before))
+    forwards = alice.get(path, params={"dir": "f", "from": token, "limit": 10})
+    assert forwards.status == 200, forwards
+    assert [e["event_id"] for e in forwards.body["chunk"]] == after
+    # ``to`` may be a sync token as well; junk is still refused.
+    bounded = alice.get(path, params={"dir": "b", "from": sync(alice)["next_batch"], "to": token})
+    assert [e["event_id"] for e in bounded.body["chunk"]] == list(reversed(after))
+    for junk in ("events.x", "nonsense", "typing.3", "~"):
+        refused = alice.get(path, params={"dir": "b", "from": junk})
+        assert (refused.status, refused.errcode) == (400, "M_INVALID_PARAM"), junk

@@ -6,6 +6,7 @@ from typing import Any
 
 from homeserver.sync.provider import SyncRequest
 from homeserver.sync.providers.common import joined_room_entry, request_filter
+from storage.stores.account_data import AccountDataStore
 
 
 def _events(data: dict[str, Any]) -> list[dict[str, Any]]:
@@ -16,8 +17,6 @@ class AccountDataProvider:
     stream = "account_data"
 
     def __init__(self, hs: Any) -> None:
-        from storage.stores.account_data import AccountDataStore
-
         self.store = hs.get(AccountDataStore)
         self._position = 0
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from homeserver.handlers.device_lists import DEVICE_LISTS_STREAM, DeviceListsHandler
+from homeserver.handlers.e2ee.device_lists import DEVICE_LISTS_STREAM, DeviceListsHandler
 from homeserver.sync.provider import StreamToken, SyncRequest
 
 EVENTS_STREAM = "events"

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from homeserver.handlers.e2e_keys import E2eKeysHandler
-from homeserver.handlers.to_device import TO_DEVICE_STREAM, ToDeviceHandler
+from homeserver.handlers.e2ee.e2e_keys import E2eKeysHandler
+from homeserver.handlers.e2ee.to_device import TO_DEVICE_STREAM, ToDeviceHandler
 from homeserver.sync.provider import SyncRequest
 from storage.stores.e2e_fallback_keys import E2eFallbackKeysStore
 

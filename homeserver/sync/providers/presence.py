@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from homeserver.handlers.presence import PresenceHandler, now_ms, presence_event
-from homeserver.sync.membership import joined_users
+from homeserver.handlers.ephemeral.presence import PresenceHandler, now_ms, presence_event
+from homeserver.handlers.rooms.members import joined_users
 from homeserver.sync.provider import SyncRequest
 from homeserver.sync.providers.common import request_filter
 from storage.stores.presence import PresenceStore

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from homeserver.handlers.receipts import ReceiptHandler
+from homeserver.handlers.ephemeral.receipts import ReceiptHandler
 from homeserver.sync.provider import SyncRequest
 from homeserver.sync.providers.common import joined_room_entry, request_filter
 from storage.stores.receipts import UNTHREADED, Receipt, ReceiptStore

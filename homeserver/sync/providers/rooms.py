@@ -5,6 +5,12 @@ room joined before ``since`` gets an incremental timeline and, if that
 timeline is limited, the state that changed in the gap; a room joined inside
 the window gets full state, as on an initial sync.  Timelines carry
 ``prev_batch`` so /messages can page back to whatever was cut.
+
+An initial sync lists the rooms the user was removed from (kicked, banned, a
+knock or invite refused by someone else) under ``leave`` even without
+``include_leave``, so a fresh login learns it was removed; only rooms the user
+left itself need ``include_leave``.  A ``full_state`` sync lists rooms as an
+initial sync does, each with its full state.  Synapse behaves the same.
 """
 
 from __future__ import annotations
@@ -29,6 +35,13 @@ from storage.stores.room_members import RoomMemberStore
 from storage.stores.sync_events import MembershipAt, SyncEventsStore
 
 JOIN, INVITE, LEAVE, BAN, KNOCK = "join", "invite", "leave", "ban", "knock"
+
+
+def shows_left_room(user_id: str, membership: MembershipAt, include_leave: bool) -> bool:
+    """Does an initial (or full-state) sync list this left room? Removals always, own leaves on request."""
+    if membership.membership == BAN:
+        return True
+    return membership.membership == LEAVE and (include_leave or membership.sender != user_id)
 
 
 def formatter_for(request: SyncRequest) -> Formatter:
@@ -65,7 +78,7 @@ class RoomsProvider:
     async def _memberships_at(self, user_id: str, upto: int) -> dict[str, MembershipAt]:
         """The user's membership in every room as of ``upto`` (current rows, rewound if newer)."""
         current = await self.members.get_rooms_with_membership(user_id)
-        result = {room: MembershipAt(m.membership, m.event_id, m.stream_ordering)
+        result = {room: MembershipAt(m.membership, m.event_id, m.stream_ordering, m.sender)
                   for room, m in current.items() if m.stream_ordering <= upto}
         newer = [room for room, m in current.items() if m.stream_ordering > upto]
         if newer:
@@ -95,12 +108,19 @@ class RoomsProvider:
             if membership.membership == JOIN:
                 await self._joined_room(request, sync_filter, room_id, None, upto, True,
                                         response, context)
-            elif membership.membership == INVITE:
-                await self._invite_or_knock(room_id, membership, "invite", response)
-            elif membership.membership == KNOCK:
-                await self._invite_or_knock(room_id, membership, "knock", response)
-            elif sync_filter.include_leave and membership.membership in (LEAVE, BAN):
-                await self._left_room(request, sync_filter, room_id, membership, None, response)
+            else:
+                await self._not_joined_room(request, sync_filter, room_id, membership, None, response)
+
+    async def _not_joined_room(self, request: SyncRequest, sync_filter: SyncFilter, room_id: str,
+                               membership: MembershipAt, since: int | None,
+                               response: dict[str, Any]) -> None:
+        """An invited, knocking or left room as an initial or full-state sync shows it."""
+        if membership.membership == INVITE:
+            await self._invite_or_knock(room_id, membership, "invite", response)
+        elif membership.membership == KNOCK:
+            await self._invite_or_knock(room_id, membership, "knock", response)
+        elif shows_left_room(request.user_id, membership, sync_filter.include_leave):
+            await self._left_room(request, sync_filter, room_id, membership, since, response, full=True)
 
     async def _incremental(self, request: SyncRequest, sync_filter: SyncFilter,
                            now: dict[str, MembershipAt], since: int, upto: int,
@@ -126,7 +146,8 @@ class RoomsProvider:
                     await self._joined_room(request, sync_filter, room_id, since, upto, full_state,
                                             response, context)
             elif room_id not in changed_rooms:
-                continue
+                if full_state:
+                    await self._not_joined_room(request, sync_filter, room_id, membership, since, response)
             elif membership.membership == INVITE:
                 await self._invite_or_knock(room_id, membership, "invite", response)
             elif membership.membership == KNOCK:
@@ -134,7 +155,7 @@ class RoomsProvider:
             elif membership.membership in (LEAVE, BAN):
                 await self._left_room(request, sync_filter, room_id, membership,
                                       since if was_joined else membership.stream_ordering - 1,
-                                      response)
+                                      response, full=full_state)
 
     async def _timeline(self, request: SyncRequest, sync_filter: SyncFilter, room_id: str,
                         since: int | None, upto: int) -> tuple[list[StoredEvent], bool]:
@@ -183,12 +204,12 @@ class RoomsProvider:
 
     async def _left_room(self, request: SyncRequest, sync_filter: SyncFilter, room_id: str,
                          membership: MembershipAt, since: int | None,
-                         response: dict[str, Any]) -> None:
-        """The room up to the leave/ban event, as the user last saw it."""
+                         response: dict[str, Any], full: bool = False) -> None:
+        """The room up to the leave/ban event, as the user last saw it (``full``: all its state)."""
         upto = membership.stream_ordering
         events, limited = await self._timeline(request, sync_filter, room_id, since, upto)
         state_events = await self.state.state_section(
-            request.user_id, sync_filter, room_id, events, since, upto, since is None, limited)
+            request.user_id, sync_filter, room_id, events, since, upto, full or since is None, limited)
         entry = room_entry(response, "leave", room_id)
         entry.update({"timeline": {"events": [], "limited": False}, "state": {"events": []},
                       "account_data": {"events": []}})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from homeserver.handlers.typing import TypingHandler
+from homeserver.handlers.ephemeral.typing import TypingHandler
 from homeserver.sync.provider import SyncRequest
 from homeserver.sync.providers.common import joined_room_entry, request_filter
 

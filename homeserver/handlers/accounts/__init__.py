@@ -1,0 +1,1 @@
+"""Accounts: registration, login, tokens, devices, profiles, account data, UIA and operator tools."""

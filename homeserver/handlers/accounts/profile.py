@@ -1,0 +1,112 @@
+"""Profiles of local users: displayname, avatar_url and extended fields (spec v1.16).
+
+Other areas react to changes (rooms: new member events) with
+``hs.get(ProfileHandler).on_profile_changed.append(async_fn)`` —
+``async_fn(user_id, profile)`` after the new profile is stored.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from homeserver.errors import MatrixError, bad_json, forbidden, invalid_param, not_found
+from homeserver.handlers.accounts.auth import Requester
+from homeserver.handlers.validation import check_storable_text
+from storage.stores.profiles import Profile, ProfileStore
+from storage.stores.users import UserStore
+
+logger = logging.getLogger(__name__)
+
+MAX_DISPLAYNAME_LENGTH = 256
+MAX_AVATAR_URL_LENGTH = 1000
+MAX_KEY_BYTES = 255
+MAX_PROFILE_BYTES = 64 * 1024
+# The spec's keyName grammar: the two classic fields, m.tz, or a namespaced custom key.
+KEY_PATTERN = re.compile(r"^(avatar_url|displayname|m\.tz|[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+)$")
+STRING_FIELDS = {"displayname": MAX_DISPLAYNAME_LENGTH, "avatar_url": MAX_AVATAR_URL_LENGTH, "m.tz": 255}
+
+ProfileHook = Callable[[str, Profile], Awaitable[None]]
+
+
+def check_key(key: str) -> None:
+    if len(key.encode("utf-8")) > MAX_KEY_BYTES:
+        raise MatrixError(400, "M_KEY_TOO_LARGE", f"Profile keys may not exceed {MAX_KEY_BYTES} bytes")
+    if not KEY_PATTERN.match(key):
+        raise invalid_param("Invalid profile key")
+
+
+def check_value(key: str, value: Any) -> None:
+    limit = STRING_FIELDS.get(key)
+    if limit is None:
+        return
+    if key == "m.tz" and value is None:
+        raise bad_json("m.tz must be a string")
+    if value is not None and not isinstance(value, str):
+        raise bad_json(f"{key} must be a string")
+    if value is not None and len(value) > limit:
+        raise bad_json(f"{key} may not be longer than {limit} characters")
+    check_storable_text(key, value)
+
+
+class ProfileHandler:
+    def __init__(self, hs: Any) -> None:
+        self.store = hs.get(ProfileStore)
+        self.users = hs.get(UserStore)
+        self.on_profile_changed: list[ProfileHook] = []
+
+    async def get_profile(self, user_id: str) -> Profile:
+        """The profile of a known, active local user; M_NOT_FOUND otherwise."""
+        user = await self.users.get_user(user_id)
+        profile = await self.store.get_profile(user_id) if user is not None else None
+        if profile is None or user is None or user.deactivated:
+            raise not_found("Profile was not found")
+        return profile
+
+    async def get_field(self, user_id: str, key: str) -> Any:
+        check_key(key)
+        fields = (await self.get_profile(user_id)).to_json()
+        if key not in fields:
+            raise not_found("Profile field not set")
+        return fields[key]
+
+    def _check_may_change(self, requester: Requester, user_id: str, key: str) -> None:
+        if user_id != requester.user_id and not requester.is_admin:
+            raise forbidden("You may only change your own profile")
+        if requester.is_guest and key != "displayname":
+            raise forbidden("Guests may only set a display name")
+
+    async def set_field(self, requester: Requester, user_id: str, key: str, value: Any) -> None:
+        """Set one field of your own profile (admins may set anyone's)."""
+        check_key(key)
+        self._check_may_change(requester, user_id, key)
+        check_value(key, value)
+        current = (await self.get_profile(user_id)).to_json()
+        current[key] = value
+        if len(json.dumps(current, ensure_ascii=False).encode("utf-8")) > MAX_PROFILE_BYTES:
+            raise MatrixError(400, "M_PROFILE_TOO_LARGE", f"Profiles may not exceed {MAX_PROFILE_BYTES} bytes")
+        await self.store.set_field(user_id, key, value)
+        await self._changed(user_id)
+
+    async def delete_field(self, requester: Requester, user_id: str, key: str) -> None:
+        check_key(key)
+        self._check_may_change(requester, user_id, key)
+        await self.get_profile(user_id)
+        await self.store.delete_field(user_id, key)
+        await self._changed(user_id)
+
+    async def clear_profile(self, user_id: str) -> None:
+        await self.store.clear_profile(user_id)
+
+    async def _changed(self, user_id: str) -> None:
+        profile = await self.store.get_profile(user_id)
+        if profile is None:
+            return
+        for hook in list(self.on_profile_changed):
+            try:
+                await hook(user_id, profile)
+            except Exception:
+                logger.exception("profile hook %r failed for %s", hook, user_id)

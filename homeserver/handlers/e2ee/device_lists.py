@@ -1,0 +1,88 @@
+"""Device-list changes: record them, wake the users who care, and answer "who changed?".
+
+A user cares about another user's devices while they share a room. Besides
+explicit changes (new device keys, deleted devices, new cross-signing keys or
+signatures), starting to share a room makes a user "changed" (the client must
+fetch their keys) and ceasing to share the last room makes them "left".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from homeserver.handlers.accounts.devices import DeviceHandler
+from homeserver.handlers.e2ee.e2e_streams import NotifyingStream
+from storage.stores.device_lists import DeviceListsStore
+from storage.stores.room_members import RoomMemberStore
+
+DEVICE_LISTS_STREAM = "device_lists"
+
+
+@attrs.frozen
+class DeviceListDelta:
+    changed: frozenset[str]
+    left: frozenset[str]
+
+
+class DeviceListsHandler:
+    def __init__(self, hs: Any) -> None:
+        self.hs = hs
+        self.store = hs.get(DeviceListsStore)
+        self.members = hs.get(RoomMemberStore)
+        self.stream = NotifyingStream(hs, DEVICE_LISTS_STREAM, self.store.stream_ids)
+        hs.get(DeviceHandler).on_devices_deleted.append(self.on_devices_deleted)
+
+    async def users_sharing_rooms(self, user_id: str) -> set[str]:
+        """Everyone joined to a room the user is joined to (the user included)."""
+        shared = {user_id}
+        for room_id in await self.members.get_rooms_for_user(user_id):
+            shared |= await self.members.get_users_in_room(room_id)
+        return shared
+
+    async def changed(self, user_id: str) -> None:
+        """Record that the user's devices or cross-signing keys changed, and wake whoever cares."""
+        generator = await self.stream.generator()
+        async with generator.get_next() as stream_id:
+            await self.store.add_change(stream_id, [user_id])
+        self.stream.written(stream_id, await self.users_sharing_rooms(user_id))
+
+    async def on_devices_deleted(self, user_id: str, device_ids: list[str]) -> None:
+        """A deleted device takes its keys, one-time keys, signatures and inbox with it."""
+        generator = await self.stream.generator()
+        async with generator.get_next() as stream_id:
+            await self.store.remove_devices_e2e_state(user_id, device_ids, stream_id)
+        self.stream.written(stream_id, await self.users_sharing_rooms(user_id))
+
+    async def delta(self, user_id: str, since: int, upto: int, events_since: int | None,
+                    events_upto: int | None) -> DeviceListDelta:
+        """Who the user must re-query (changed) or may forget (left) between two tokens.
+
+        ``since``/``upto`` are device_lists positions, ``events_*`` the room event
+        stream positions of the same tokens: membership changes in that range in
+        the user's rooms (theirs or others') are the join/leave transitions.
+        """
+        events_moved = events_since is not None and events_upto is not None and events_upto > events_since
+        if upto <= since and not events_moved:
+            return DeviceListDelta(frozenset(), frozenset())  # the common idle wake-up: no queries
+        shared_now = await self.users_sharing_rooms(user_id)
+        changed = (await self.store.get_changed_users(since, upto)) & shared_now
+        left: set[str] = set()
+        if events_moved:
+            assert events_since is not None and events_upto is not None
+            my_rooms = set(await self.members.get_rooms_with_membership(user_id))
+            moved = await self.store.get_membership_movers(events_since, events_upto)
+            candidates: set[str] = set()
+            for room_id, mover in moved:
+                if room_id not in my_rooms:
+                    continue
+                if mover == user_id:
+                    # We joined or left: everyone in that room is a transition.
+                    candidates |= await self.members.get_users_in_room(room_id)
+                else:
+                    candidates.add(mover)
+            candidates.discard(user_id)
+            changed |= candidates & shared_now
+            left = candidates - shared_now
+        return DeviceListDelta(frozenset(changed), frozenset(left))

@@ -1,0 +1,1 @@
+"""Ephemeral data: typing notifications, read receipts and presence."""

@@ -1,0 +1,97 @@
+"""Typing notifications: in memory only, with their own "typing" stream position.
+
+Each change bumps one serial and records it against the room, so sync can ask
+"which rooms changed after position N?".  A typing user expires after the
+timeout they asked for (capped); one timer per typing user, not per second.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet.interfaces import IDelayedCall
+
+from homeserver.errors import forbidden
+from homeserver.handlers.rooms.members import is_joined
+from homeserver.handlers.rooms.room_state import check_room_id
+from homeserver.notifier import Notifier
+
+MAX_TYPING_TIMEOUT_MS = 120_000
+DEFAULT_TYPING_TIMEOUT_MS = 30_000
+# Rooms where nobody types are forgotten after this many changes elsewhere; a
+# client whose token predates the forgetting gets every room's (empty) list.
+FORGET_AFTER_CHANGES = 10_000
+
+
+class TypingHandler:
+    def __init__(self, hs: Any) -> None:
+        self.hs = hs
+        self.reactor = hs.reactor
+        self.notifier: Notifier = hs.get(Notifier)
+        self.position = 0
+        # Serial below which per-room change positions may have been forgotten.
+        self.forgotten_below = 0
+        self._typing: dict[str, dict[str, IDelayedCall]] = {}
+        self._changed_at: dict[str, int] = {}
+
+    def current_position(self) -> int:
+        return self.position
+
+    async def set_typing(self, user_id: str, room_id: str, typing: bool, timeout_ms: int | None) -> None:
+        check_room_id(room_id)
+        if not await is_joined(self.hs, user_id, room_id):
+            raise forbidden("You are not in this room")
+        if typing:
+            timeout = min(max(timeout_ms or DEFAULT_TYPING_TIMEOUT_MS, 0), MAX_TYPING_TIMEOUT_MS)
+            self._start(user_id, room_id, timeout)
+        else:
+            self._stop(user_id, room_id)
+
+    def _start(self, user_id: str, room_id: str, timeout_ms: int) -> None:
+        users = self._typing.setdefault(room_id, {})
+        previous = users.get(user_id)
+        users[user_id] = self.reactor.callLater(timeout_ms / 1000.0, self._stop, user_id, room_id)
+        if previous is not None:
+            if previous.active():
+                previous.cancel()
+            return  # still typing: only the expiry moved, nothing to tell anyone
+        self._changed(room_id)
+
+    def _stop(self, user_id: str, room_id: str) -> None:
+        users = self._typing.get(room_id)
+        if not users or user_id not in users:
+            return
+        timer = users.pop(user_id)
+        if timer.active():
+            timer.cancel()
+        if not users:
+            del self._typing[room_id]
+        self._changed(room_id)
+
+    def _changed(self, room_id: str) -> None:
+        self.position += 1
+        self._changed_at[room_id] = self.position
+        self._forget_quiet_rooms()
+        self.notifier.on_new_event("typing", self.position, rooms=[room_id])
+
+    def _forget_quiet_rooms(self) -> None:
+        if len(self._changed_at) < FORGET_AFTER_CHANGES:
+            return
+        horizon = self.position - FORGET_AFTER_CHANGES // 2
+        for room_id, at in list(self._changed_at.items()):
+            if at < horizon and room_id not in self._typing:
+                del self._changed_at[room_id]
+        self.forgotten_below = horizon
+
+    def typing_users(self, room_id: str) -> list[str]:
+        return sorted(self._typing.get(room_id, {}))
+
+    def rooms_changed(self, room_ids: set[str], since: int | None, upto: int) -> list[str]:
+        """Of ``room_ids``, those whose typing list may differ from what ``since`` saw."""
+        if since is None:
+            return [room_id for room_id in room_ids if room_id in self._typing]
+        if since < self.forgotten_below or since > upto:
+            # We cannot tell what the client saw (old token, or one from before a
+            # restart reset the serial): send every room's current list.
+            return list(room_ids)
+        return [room_id for room_id in room_ids if since < self._changed_at.get(room_id, 0) <= upto]

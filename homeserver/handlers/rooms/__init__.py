@@ -1,0 +1,1 @@
+"""Rooms: creation, membership, sending, state, history, visibility and the directory."""

@@ -1,0 +1,212 @@
+"""Membership changes: join (by ID or alias, restricted joins), invite, leave, kick,
+ban, unban, knock and forget.
+
+Only rooms on this server can be joined for now; a room or alias we do not hold is
+404 M_NOT_FOUND with a message saying that joining over federation is not supported
+yet. Inviting users of other servers is refused (403) for the same reason.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from homeserver.errors import MatrixError, forbidden, invalid_param, not_found
+from homeserver.events.identifiers import is_valid_room_alias, is_valid_room_id, server_name_of
+from homeserver.events.power_levels import get_named_level, get_user_power_level
+from homeserver.handlers.accounts.profile import ProfileHandler
+from homeserver.handlers.rooms.room_queue import EventSpec, RoomEventQueue
+from homeserver.handlers.rooms.room_state import RoomStateHandler, check_room_id
+from storage.stores.aliases import AliasStore
+from storage.stores.events import StoredEvent
+from storage.stores.profiles import ProfileStore
+from storage.stores.room_members import RoomMemberStore
+
+logger = logging.getLogger(__name__)
+
+RESTRICTED_RULES = ("restricted", "knock_restricted")
+
+
+async def member_content(hs: Any, user_id: str, membership: str) -> dict[str, Any]:
+    """m.room.member content, with the user's profile for join/invite/knock."""
+    content: dict[str, Any] = {"membership": membership}
+    if membership in ("join", "invite", "knock") and server_name_of(user_id) == hs.server_name:
+        profile = await hs.get(ProfileStore).get_profile(user_id)
+        if profile is not None:
+            if profile.displayname is not None:
+                content["displayname"] = profile.displayname
+            if profile.avatar_url is not None:
+                content["avatar_url"] = profile.avatar_url
+    return content
+
+
+class RoomMemberHandler:
+    def __init__(self, hs: Any) -> None:
+        self.hs = hs
+        self.server_name: str = hs.server_name
+        self.queue = hs.get(RoomEventQueue)
+        self.state = hs.get(RoomStateHandler)
+        self.members = hs.get(RoomMemberStore)
+        self.aliases = hs.get(AliasStore)
+        hs.get(ProfileHandler).on_profile_changed.append(self._on_profile_changed)
+
+    async def _on_profile_changed(self, user_id: str, profile: Any) -> None:
+        await self.refresh_profile(user_id)
+
+    async def resolve_room(self, room_id_or_alias: str) -> str:
+        """A room ID we hold, from a room ID or a local alias (404 otherwise)."""
+        if room_id_or_alias.startswith("#"):
+            if not is_valid_room_alias(room_id_or_alias):
+                raise invalid_param(f"{room_id_or_alias!r} is not a valid room alias")
+            found = await self.aliases.get_alias(room_id_or_alias)
+            if found is None:
+                if server_name_of(room_id_or_alias) != self.server_name:
+                    raise not_found("Room alias is on another server; federation is not supported yet")
+                raise not_found("Room alias not found")
+            return found[0]
+        if not is_valid_room_id(room_id_or_alias):
+            raise invalid_param(f"{room_id_or_alias!r} is not a valid room ID or alias")
+        if await self.state.get_room_version(room_id_or_alias) is None:
+            raise not_found("This server does not know the room; joining rooms on other servers"
+                            " is not supported yet")
+        return room_id_or_alias
+
+    async def join(self, user_id: str, room_id_or_alias: str, extra_content: dict[str, Any] | None = None,
+                   is_guest: bool = False) -> str:
+        """Join; ``extra_content`` (reason, a per-room displayname...) goes into the member event,
+        and the profile fills in displayname and avatar_url where it does not say otherwise."""
+        room_id = await self.resolve_room(room_id_or_alias)
+        current = await self.members.get_membership(room_id, user_id)
+        if current is not None and current.membership == "join" and not extra_content:
+            return room_id
+        if is_guest:
+            guest_access = await self.state.get_current_state_event(room_id, "m.room.guest_access")
+            if guest_access is None or guest_access.event.content.get("guest_access") != "can_join":
+                raise MatrixError(403, "M_GUEST_ACCESS_FORBIDDEN", "Guests may not join this room")
+        content = {**await member_content(self.hs, user_id, "join"), **(extra_content or {})}
+        content["membership"] = "join"
+        content.pop("join_authorised_via_users_server", None)  # only the server may vouch
+        if current is not None and current.membership == "join":
+            # Joining again: a new event only if it says something new (Synapse dedupes too).
+            own = await self.state.get_current_state_event(room_id, "m.room.member", user_id)
+            if own is not None and own.event.content == content:
+                return room_id
+        elif current is None or current.membership != "invite":
+            authoriser = await self._restricted_join_authoriser(room_id, user_id)
+            if authoriser is not None:
+                content["join_authorised_via_users_server"] = authoriser
+        await self._send(room_id, user_id, user_id, content)
+        return room_id
+
+    async def _restricted_join_authoriser(self, room_id: str, user_id: str) -> str | None:
+        """For restricted rooms: a local member able to invite, if the user qualifies."""
+        join_rules = await self.state.get_current_state_event(room_id, "m.room.join_rules")
+        if join_rules is None or join_rules.event.content.get("join_rule") not in RESTRICTED_RULES:
+            return None
+        version = join_rules.event.room_version
+        if not version.restricted_join_rule:
+            return None
+        allow = join_rules.event.content.get("allow")
+        allowed_rooms = [
+            item.get("room_id") for item in allow if isinstance(item, dict)
+            and item.get("type") == "m.room_membership" and isinstance(item.get("room_id"), str)
+        ] if isinstance(allow, list) else []
+        user_rooms = await self.members.get_rooms_for_user(user_id)
+        if not any(room in user_rooms for room in allowed_rooms):
+            raise forbidden("You are not a member of any room this restricted room allows")
+        auth_state = await self.state.auth_state(room_id)
+        invite_level = get_named_level("invite", auth_state)
+        candidates = sorted(await self.members.get_users_in_room(room_id))
+        for candidate in candidates:
+            if server_name_of(candidate) != self.server_name:
+                continue
+            member = await self.state.get_current_state_event(room_id, "m.room.member", candidate)
+            state = dict(auth_state)
+            if member is not None:
+                state[("m.room.member", candidate)] = member.event
+            if get_user_power_level(candidate, state) >= invite_level:
+                return candidate
+        raise forbidden("No member of this server can authorise a restricted join")
+
+    async def refresh_profile(self, user_id: str) -> None:
+        """After a profile change: a new join event with the new displayname/avatar in every
+        room the user is joined to (the accounts area calls this)."""
+        for room_id in sorted(await self.members.get_rooms_for_user(user_id)):
+            content = await member_content(self.hs, user_id, "join")
+            try:
+                await self._send(room_id, user_id, user_id, content)
+            except MatrixError as exc:  # e.g. the room changed under us; the others still update
+                logger.warning("profile update in %s for %s failed: %s", room_id, user_id, exc.message)
+
+    async def knock(self, user_id: str, room_id_or_alias: str, reason: str | None = None) -> str:
+        room_id = await self.resolve_room(room_id_or_alias)
+        content = await member_content(self.hs, user_id, "knock")
+        if reason is not None:
+            content["reason"] = reason
+        await self._send(room_id, user_id, user_id, content)
+        return room_id
+
+    async def invite(self, sender: str, room_id: str, target: str, reason: str | None = None) -> None:
+        await self._check_room(room_id, sender)
+        if server_name_of(target) != self.server_name:
+            raise forbidden("Inviting users on other servers is not supported yet")
+        content = await member_content(self.hs, target, "invite")
+        if reason is not None:
+            content["reason"] = reason
+        await self._send(room_id, sender, target, content)
+
+    async def leave(self, user_id: str, room_id: str, reason: str | None = None) -> None:
+        check_room_id(room_id)
+        current = await self.members.get_membership(room_id, user_id)
+        if current is None:
+            await self._check_room(room_id, user_id)
+            raise forbidden(f"User {user_id} is not in room {room_id}")
+        if current.membership in ("leave", "ban"):
+            return  # already out: leaving again changes nothing
+        await self._send(room_id, user_id, user_id, _with_reason({"membership": "leave"}, reason))
+
+    async def kick(self, sender: str, room_id: str, target: str, reason: str | None = None) -> None:
+        await self._check_room(room_id, sender)
+        current = await self.members.get_membership(room_id, target)
+        if current is None or current.membership not in ("join", "invite", "knock"):
+            raise forbidden(f"{target} is not in the room")
+        await self._send(room_id, sender, target, _with_reason({"membership": "leave"}, reason))
+
+    async def ban(self, sender: str, room_id: str, target: str, reason: str | None = None) -> None:
+        await self._check_room(room_id, sender)
+        await self._send(room_id, sender, target, _with_reason({"membership": "ban"}, reason))
+
+    async def unban(self, sender: str, room_id: str, target: str, reason: str | None = None) -> None:
+        await self._check_room(room_id, sender)
+        current = await self.members.get_membership(room_id, target)
+        if current is None or current.membership != "ban":
+            raise forbidden(f"{target} is not banned")
+        await self._send(room_id, sender, target, _with_reason({"membership": "leave"}, reason))
+
+    async def forget(self, user_id: str, room_id: str) -> None:
+        check_room_id(room_id)
+        current = await self.members.get_membership(room_id, user_id)
+        if current is None:
+            return
+        if current.membership in ("join", "invite", "knock"):
+            raise MatrixError(400, "M_UNKNOWN", "Leave the room before forgetting it")
+        await self.members.forget(room_id, user_id)
+
+    async def _check_room(self, room_id: str, user_id: str) -> None:
+        check_room_id(room_id)
+        if await self.state.get_room_version(room_id) is None:
+            raise forbidden(f"User {user_id} is not in room {room_id}")
+
+    async def _send(self, room_id: str, sender: str, target: str,
+                    content: dict[str, Any]) -> Sequence[StoredEvent]:
+        if await self.state.get_room_version(room_id) is None:
+            raise not_found("Unknown room")
+        spec = EventSpec("m.room.member", sender, content, target)
+        return await self.queue.submit(room_id, [spec])
+
+
+def _with_reason(content: dict[str, Any], reason: str | None) -> dict[str, Any]:
+    if reason is not None:
+        content["reason"] = reason
+    return content

@@ -1,0 +1,99 @@
+"""Sending message and state events and redactions on behalf of a client.
+
+Client transaction IDs make `send` and `redact` idempotent per device: a retry (even
+after a restart, as the mapping is stored with the event in one transaction) returns
+the first event's ID, and a retry racing the original waits for it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet.defer import Deferred
+
+from homeserver.errors import MatrixError, forbidden
+from homeserver.events.identifiers import server_name_of
+from homeserver.handlers.ratelimit import RateLimiters
+from homeserver.handlers.rooms.content_validation import validate_state_content
+from homeserver.handlers.rooms.event_format import txn_scope_for
+from homeserver.handlers.rooms.room_queue import EventSpec, RoomEventQueue
+from homeserver.handlers.rooms.room_state import RoomStateHandler, check_room_id
+from storage.stores.aliases import AliasStore
+from storage.stores.txn_ids import TxnIdStore
+
+
+class EventSendHandler:
+    def __init__(self, hs: Any) -> None:
+        self.hs = hs
+        self.queue = hs.get(RoomEventQueue)
+        self.state = hs.get(RoomStateHandler)
+        self.txn_ids = hs.get(TxnIdStore)
+        self.aliases = hs.get(AliasStore)
+        self.limiter = hs.get(RateLimiters).message
+        self._in_flight: dict[tuple[str, str], list[Deferred[str]]] = {}
+
+    async def send_event(self, requester: Any, room_id: str, event_type: str,
+                         content: dict[str, Any], txn_id: str | None = None,
+                         redacts: str | None = None) -> str:
+        """Send a message-like event (or a redaction); returns its event ID."""
+        check_room_id(room_id)
+        scope = txn_scope_for(requester.user_id, requester.device_id, requester.access_token_id)
+        if txn_id is None:
+            return await self._send(requester, room_id, EventSpec(event_type, requester.user_id, content,
+                                                                   redacts=redacts))
+        key = (scope, txn_id)
+        waiters = self._in_flight.get(key)
+        if waiters is not None:
+            waiter: Deferred[str] = Deferred()
+            waiters.append(waiter)
+            return await waiter
+        waiters = self._in_flight[key] = []
+        try:
+            existing = await self.txn_ids.get_event_id(scope, txn_id)
+            if existing is not None:
+                event_id = existing
+            else:
+                spec = EventSpec(event_type, requester.user_id, content, redacts=redacts,
+                                 txn_scope=scope, txn_id=txn_id)
+                event_id = await self._send(requester, room_id, spec)
+        except Exception as exc:
+            del self._in_flight[key]
+            for waiter in waiters:
+                waiter.errback(exc)
+            raise
+        del self._in_flight[key]
+        for waiter in waiters:
+            waiter.callback(event_id)
+        return event_id
+
+    async def send_state(self, requester: Any, room_id: str, event_type: str, state_key: str,
+                         content: dict[str, Any]) -> str:
+        """Set a piece of room state; unchanged content returns the current event."""
+        check_room_id(room_id)
+        validate_state_content(event_type, content)
+        if event_type == "m.room.canonical_alias":
+            await self._check_aliases_point_here(room_id, content)
+        current = await self.state.get_current_state_event(room_id, event_type, state_key)
+        if current is not None and current.event.sender == requester.user_id \
+                and current.event.content == content:
+            return current.event_id
+        return await self._send(requester, room_id,
+                                EventSpec(event_type, requester.user_id, content, state_key))
+
+    async def _check_aliases_point_here(self, room_id: str, content: dict[str, Any]) -> None:
+        """Local aliases named in m.room.canonical_alias must exist and point at this room."""
+        aliases = [content.get("alias"), *(content.get("alt_aliases") or [])]
+        for alias in aliases:
+            if not isinstance(alias, str) or server_name_of(alias) != self.hs.server_name:
+                continue
+            found = await self.aliases.get_alias(alias)
+            if found is None or found[0] != room_id:
+                raise MatrixError(400, "M_BAD_ALIAS", f"{alias} does not point to this room")
+
+    async def _send(self, requester: Any, room_id: str, spec: EventSpec) -> str:
+        if await self.state.get_room_version(room_id) is None:
+            raise forbidden(f"User {requester.user_id} is not in room {room_id}")
+        self.limiter.ratelimit(requester.user_id)
+        (stored,) = await self.queue.submit(room_id, [spec])
+        return stored.event_id
+
