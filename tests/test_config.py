@@ -51,6 +51,20 @@ BROKEN = [
     ("nested unknown", {"presence": {"enabld": True}}, "presence.enabld: unknown key"),
     ("tls without cert", {"listeners": [{"port": 1, "tls": True}]}, "listeners[0].tls: a TLS listener needs"),
     ("negative group size", {"max_group_size": 0}, "max_group_size: expected a number greater than zero"),
+    ("bad old key id", {"old_signing_keys": {"rsa:1": {"key": "A" * 43, "expired_ts": 1}}},
+     "old_signing_keys: rsa:1: expected a key ID"),
+    ("bad old key", {"old_signing_keys": {"ed25519:a": {"key": "short", "expired_ts": 1}}},
+     "old_signing_keys: ed25519:a: expected a base64 ed25519 public key"),
+    ("old key without expiry", {"old_signing_keys": {"ed25519:a": {"key": "A" * 43}}},
+     "old_signing_keys.ed25519:a.expired_ts: missing"),
+    ("bad dns server", {"outbound_dns_servers": ["dns.example"]}, "outbound_dns_servers: expected a DNS server"),
+    ("bad whitelist name", {"federation_domain_whitelist": ["a b"]}, "federation_domain_whitelist: expected a server"),
+    ("insecure notary", {"federation_verify_certificates": False,
+                         "trusted_key_servers": [{"server_name": "notary.example"}]},
+     "trusted_key_servers[0]: without verify_keys"),
+    ("missing ca file", {"federation_custom_ca_list": ["/nonexistent/ca.pem"]},
+     "federation_custom_ca_list[0]: cannot read"),
+    ("bad refresh interval", {"key_refresh_interval": "soon"}, "key_refresh_interval: expected a duration"),
 ]
 
 
@@ -133,16 +147,21 @@ def _key_paths(cls: type, prefix: str = "") -> list[str]:
         args = getattr(inner, "__args__", ())
         for candidate in (inner, *args):
             if attrs.has(candidate):
-                paths.extend(_key_paths(candidate, path + "."))
+                # A mapping of names to sections (old_signing_keys) is looked into at any name.
+                nested = path + (".*." if getattr(inner, "__origin__", None) is dict else ".")
+                paths.extend(_key_paths(candidate, nested))
     return paths
 
 
 def _sample_sets(sample: Any, path: str) -> bool:
-    """Does the sample give this dotted key (looking into the first item of lists)?"""
+    """Does the sample give this dotted key (looking into the first item of lists, any name for `*`)?"""
     node = sample
     for part in path.split("."):
         if isinstance(node, list):
             node = node[0] if node else None
+        if part == "*":
+            node = next(iter(node.values()), None) if isinstance(node, dict) and node else None
+            continue
         if not isinstance(node, dict) or part not in node:
             return False
         node = node[part]

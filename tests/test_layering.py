@@ -26,6 +26,9 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "homeserver.logging_setup": ("homeserver.config",),
     "homeserver.metrics": (),
     "homeserver.spooled_file": (),
+    "homeserver.async_utils": (),
+    # The one outbound HTTP client (federation, media, push, previews): below every user of it.
+    "homeserver.outbound": ("homeserver.config",),
     # Infrastructure: storage engines and stores, and the notifier.
     "storage": ("homeserver.events",),
     "homeserver.notifier": ("storage",),
@@ -51,7 +54,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "homeserver.api": (
         "homeserver.http", "homeserver.handlers", "homeserver.sync", "homeserver.websocket",
         "homeserver.events", "homeserver.errors", "homeserver.stream_token", "homeserver.config",
-        "homeserver.metrics", "homeserver.notifier", "homeserver.spooled_file",
+        "homeserver.metrics", "homeserver.notifier", "homeserver.spooled_file", "federation",
     ),
     "homeserver.websocket": (
         "homeserver.http", "homeserver.handlers", "homeserver.sync", "homeserver.errors",
@@ -61,7 +64,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "federation": (
         "homeserver.events", "homeserver.errors", "homeserver.config", "homeserver.signing_key",
         "homeserver.metrics", "homeserver.notifier", "homeserver.http", "homeserver.handlers",
-        "homeserver.pipeline", "storage",
+        "homeserver.pipeline", "homeserver.outbound", "homeserver.async_utils", "storage",
     ),
     # Composition: the process and its command-line tools may use anything.
     "homeserver.app": PROJECT_PACKAGES,

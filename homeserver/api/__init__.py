@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
+from federation.api import FEDERATION_API_MODULES
 from homeserver.api import (
     account,
     account_data,
@@ -78,6 +79,7 @@ API_MODULES: list[ModuleType] = [
     to_device,
     media,
     media_admin,
+    *FEDERATION_API_MODULES,
 ]
 
 

@@ -9,9 +9,10 @@ from typing import Any
 
 from twisted.web.server import Request
 
+from federation.remote_profiles import RemoteProfiles
 from homeserver.errors import missing_param
 from homeserver.handlers.accounts.auth import Auth
-from homeserver.handlers.accounts.profile import ProfileHandler
+from homeserver.handlers.accounts.profile import ProfileHandler, check_key
 from homeserver.http.auth import get_user_by_req
 from homeserver.http.request import parse_json_object
 from homeserver.http.router import Router, client_paths
@@ -29,11 +30,20 @@ def register_routes(router: Router, hs: Any) -> None:
         return (await get_user_by_req(request, hs.get(Auth))).user_id
 
     async def get_profile(request: Request, user_id: str) -> tuple[int, dict[str, Any]]:
-        profile = await hs.get(ProfileHandler).get_profile(user_id, await reader(request))
+        viewer = await reader(request)
+        remote = hs.get(RemoteProfiles)
+        if remote.is_remote(user_id):
+            return 200, await remote.get_profile(user_id)
+        profile = await hs.get(ProfileHandler).get_profile(user_id, viewer)
         return 200, profile.to_json()
 
     async def get_field(request: Request, user_id: str, key: str) -> tuple[int, dict[str, Any]]:
-        return 200, {key: await hs.get(ProfileHandler).get_field(user_id, key, await reader(request))}
+        viewer = await reader(request)
+        remote = hs.get(RemoteProfiles)
+        if remote.is_remote(user_id):
+            check_key(key)
+            return 200, {key: await remote.get_field(user_id, key)}
+        return 200, {key: await hs.get(ProfileHandler).get_field(user_id, key, viewer)}
 
     async def set_field(request: Request, user_id: str, key: str) -> tuple[int, dict[str, Any]]:
         requester = await get_user_by_req(request, hs.get(Auth), allow_guest=True)

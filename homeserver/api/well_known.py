@@ -1,9 +1,11 @@
-"""``/.well-known/matrix/client`` and ``/.well-known/matrix/server`` discovery documents."""
+"""``/.well-known/matrix/client``: where clients find the homeserver.
+
+(``/.well-known/matrix/server`` lives with federation: federation/api/server_well_known.py.)
+"""
 
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
 from twisted.web.server import Request
 
@@ -21,12 +23,4 @@ def register_routes(router: Router, hs: Any) -> None:
             raise not_found("No client discovery information configured (set public_baseurl)")
         return 200, {"m.homeserver": {"base_url": config.public_baseurl.rstrip("/")}}
 
-    async def server(request: Request) -> tuple[int, dict[str, Any]]:
-        if not config.serve_server_wellknown or not config.public_baseurl:
-            raise not_found("Server discovery is not served here (set serve_server_wellknown and public_baseurl)")
-        parts = urlsplit(config.public_baseurl)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        return 200, {"m.server": f"{parts.hostname}:{port}"}
-
     router.add("GET", "/.well-known/matrix/client", client)
-    router.add("GET", "/.well-known/matrix/server", server)

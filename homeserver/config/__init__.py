@@ -38,6 +38,15 @@ def check_cross_key_rules(config: HomeserverConfig) -> None:
             "autocreate_auto_join_room_preset",
             "a private preset needs auto_join_mxid_localpart, the user who creates the rooms and invites",
         )
+    for index, notary in enumerate(config.trusted_key_servers):
+        if not notary.verify_keys and not notary.accept_keys_insecurely and not config.federation_verify_certificates:
+            raise ConfigError(
+                f"trusted_key_servers[{index}]",
+                "without verify_keys this notary is trusted only through TLS, which "
+                "federation_verify_certificates: false turns off (set verify_keys, or accept_keys_insecurely: true)",
+            )
+    if config.federation_custom_ca_list is not None and not config.federation_custom_ca_list:
+        raise ConfigError("federation_custom_ca_list", "expected at least one CA file, or leave it unset")
     if config.url_preview_enabled and config.url_preview_ip_range_blacklist is None:
         raise ConfigError(
             "url_preview_ip_range_blacklist",
@@ -72,4 +81,21 @@ def load_config(path: str, warnings: list[str] | None = None) -> HomeserverConfi
                     pass
             except OSError as exc:
                 raise ConfigError(key, f"cannot read {file_path}: {exc.strerror}") from None
+    for index, ca_path in enumerate(config.federation_custom_ca_list or []):
+        problem = _pem_certificate_problem(ca_path)
+        if problem:
+            raise ConfigError(f"federation_custom_ca_list[{index}]", problem)
     return config
+
+
+def _pem_certificate_problem(path: str) -> str | None:
+    from cryptography import x509
+
+    try:
+        with open(path, "rb") as handle:
+            x509.load_pem_x509_certificates(handle.read())
+    except OSError as exc:
+        return f"cannot read {path}: {exc.strerror}"
+    except ValueError:
+        return f"{path} holds no PEM certificate"
+    return None

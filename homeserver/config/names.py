@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import re
 
@@ -36,4 +38,48 @@ def server_name_problem(name: str) -> str | None:
         split_server_name(name)
     except ValueError:
         return f"expected a server name such as example.com or example.com:8448, got {name!r}"
+    return None
+
+
+_KEY_ID = re.compile(r"^ed25519:[A-Za-z0-9_]{1,255}$")
+
+
+def key_id_problem(key_id: str) -> str | None:
+    """Signing key IDs are ``ed25519:`` then a version of ``[A-Za-z0-9_]``."""
+    if _KEY_ID.match(key_id):
+        return None
+    return f"expected a key ID such as ed25519:a_AbCd, got {key_id!r}"
+
+
+def public_key_problem(key: str) -> str | None:
+    """An ed25519 public key in (padded or unpadded) base64: 32 bytes."""
+    try:
+        raw = base64.b64decode(key + "=" * (-len(key) % 4), validate=True)
+    except (ValueError, binascii.Error):
+        raw = b""
+    if len(raw) == 32:
+        return None
+    return f"expected a base64 ed25519 public key (32 bytes), got {key!r}"
+
+
+def split_dns_server(value: str) -> tuple[str, int]:
+    """``ip`` or ``ip:port`` (``[v6]:port`` for IPv6); the port defaults to 53."""
+    if value.startswith("["):
+        host, _, rest = value[1:].partition("]")
+        port = rest.removeprefix(":") or "53"
+    elif value.count(":") == 1:
+        host, _, port = value.partition(":")
+    else:
+        host, port = value, "53"
+    ipaddress.ip_address(host)
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError("bad port")
+    return host, int(port)
+
+
+def dns_server_problem(value: str) -> str | None:
+    try:
+        split_dns_server(value)
+    except ValueError:
+        return f"expected a DNS server address such as 127.0.0.1 or 127.0.0.1:5353, got {value!r}"
     return None

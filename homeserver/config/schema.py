@@ -123,11 +123,51 @@ class RedisSection:
     dbid: int = field(0, check=_non_negative)
 
 
+def _verify_key_map(values: dict[str, str]) -> str | None:
+    from homeserver.config.names import key_id_problem, public_key_problem
+
+    for key_id, key in values.items():
+        problem = key_id_problem(key_id) or public_key_problem(key)
+        if problem:
+            return f"{key_id}: {problem}"
+    return None
+
+
+def _dns_servers(values: list[str]) -> str | None:
+    from homeserver.config.names import dns_server_problem
+
+    for value in values:
+        problem = dns_server_problem(value)
+        if problem:
+            return problem
+    return None
+
+
+def _server_names(values: list[str]) -> str | None:
+    for value in values:
+        problem = _server_name(value)
+        if problem:
+            return problem
+    return None
+
+
+def _old_signing_keys(values: dict[str, Any]) -> str | None:
+    return _verify_key_map({key_id: old.key for key_id, old in values.items()})
+
+
 @attrs.frozen(kw_only=True)
 class TrustedKeyServer:
     server_name: str = field(check=_server_name)
-    verify_keys: dict[str, str] | None = field(None)
+    verify_keys: dict[str, str] | None = field(None, check=_verify_key_map)
     accept_keys_insecurely: bool = field(False)
+
+
+@attrs.frozen(kw_only=True)
+class OldSigningKey:
+    """A public key this server used to sign with, and when it stopped (Synapse's shape)."""
+
+    key: str = field()
+    expired_ts: int = field(check=_non_negative)
 
 
 @attrs.frozen(kw_only=True)
@@ -228,9 +268,15 @@ class HomeserverConfig:
     ip_range_whitelist: list[str] = field(factory=list, check=_cidr_list)
     federation_ip_range_blacklist: list[str] | None = field(None, check=_cidr_list)
     federation_verify_certificates: bool = field(True)
+    federation_custom_ca_list: list[str] | None = field(None)
+    federation_domain_whitelist: list[str] | None = field(None, check=_server_names)
+    outbound_dns_servers: list[str] = field(factory=list, check=_dns_servers)
     trusted_key_servers: list[TrustedKeyServer] = field(factory=list)
     allow_device_name_lookup_over_federation: bool = field(False)
     limit_remote_rooms: LimitRemoteRooms = field(factory=LimitRemoteRooms)
+    old_signing_keys: dict[str, OldSigningKey] = field(factory=dict, check=_old_signing_keys)
+    key_refresh_interval: Duration = field(Duration(86_400_000))
+    allow_public_rooms_over_federation: bool = field(False)
 
     media_store_path: str = field("media_store")
     max_upload_size: ByteSize = field(ByteSize(50 * 1024 * 1024))

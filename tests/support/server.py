@@ -72,6 +72,9 @@ def write_config(directory: Path, database: dict[str, Any], server_name: str = "
         **NO_RATE_LIMITS,
         "room_list_publication_rules": [{"action": "allow"}],
         "logging": {"level": "INFO", "file": str(directory / "homeserver.log")},
+        # Test servers never ask the machine's resolver: nothing answers on this loopback port, so
+        # lookups of names outside the tests fail (federation tests point this at their own DNS).
+        "outbound_dns_servers": ["127.0.0.1:9"],
     }
     config.update(overrides)
     path = directory / "homeserver.yaml"

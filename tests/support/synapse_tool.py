@@ -56,3 +56,9 @@ def synapse_register_tool() -> Path:
     if not tool.exists():
         _unavailable(f"installed matrix-synapse but {tool} is missing")
     return tool
+
+
+def synapse_python() -> Path:
+    """The Python of the cached venv that holds matrix-synapse (installed on first use)."""
+    synapse_register_tool()
+    return synapse_venv_dir() / "bin" / "python"

@@ -1,0 +1,43 @@
+"""Fixtures for federation tests: the network (test CA + DNS server) and federating servers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.databases import ENGINES, drop_database
+from tests.support.federation import FederationNet, ScriptedPeer
+from tests.support.server import RunningServer
+
+
+@pytest.fixture(scope="session")
+def fednet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FederationNet]:
+    net = FederationNet.create(tmp_path_factory.mktemp("fednet"))
+    try:
+        yield net
+    finally:
+        net.stop()
+
+
+@pytest.fixture(scope="module", params=ENGINES)
+def fed_server(request: pytest.FixtureRequest, fednet: FederationNet,
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """A Vignette server on the test network; a module may set ``FED_SERVER_CONFIG`` for extra keys."""
+    overrides = getattr(request.module, "FED_SERVER_CONFIG", {})
+    server, database = fednet.start_server(tmp_path_factory.mktemp(f"fed-{request.param}"), request.param,
+                                           **overrides)
+    try:
+        yield server
+    finally:
+        server.stop()
+        drop_database(database)
+
+
+@pytest.fixture
+def peer(fednet: FederationNet) -> Iterator[ScriptedPeer]:
+    scripted = ScriptedPeer(fednet)
+    try:
+        yield scripted
+    finally:
+        scripted.stop()
