@@ -13,6 +13,7 @@ from homeserver.api import (
     account_data,
     admin_register,
     capabilities,
+    delayed_events,
     devices,
     directory,
     filter,
@@ -40,6 +41,7 @@ from homeserver.api import (
     typing,
     user_directory,
     versions,
+    voip,
     websocket,
     well_known,
 )
@@ -56,6 +58,7 @@ API_MODULES: list[ModuleType] = [
     rooms,
     room_state,
     room_send,
+    delayed_events,
     room_history,
     relations,
     directory,
@@ -78,6 +81,7 @@ API_MODULES: list[ModuleType] = [
     to_device,
     media,
     media_admin,
+    voip,
 ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import attrs
 import yaml
 
 from homeserver.config.loader import ConfigError, build
@@ -28,6 +29,9 @@ def parse_config(data: object) -> HomeserverConfig:
             "url_preview_enabled is true, so this must list the IP ranges previews may never fetch from"
             " (for example the private ranges in ip_range_blacklist)",
         )
+    if config.turn_shared_secret and config.turn_shared_secret_path:
+        raise ConfigError("turn_shared_secret_path",
+                          "set either turn_shared_secret or turn_shared_secret_path, not both")
     return config
 
 
@@ -57,4 +61,19 @@ def load_config(path: str) -> HomeserverConfig:
                     pass
             except OSError as exc:
                 raise ConfigError(key, f"cannot read {file_path}: {exc.strerror}") from None
+    if config.turn_shared_secret_path:
+        config = attrs.evolve(config, turn_shared_secret=_read_secret(config.turn_shared_secret_path))
     return config
+
+
+def _read_secret(path: str) -> str:
+    """A secret kept in its own file (Synapse's ``*_path`` keys): its text, trimmed."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            secret = handle.read().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise ConfigError("turn_shared_secret_path", f"cannot read {path}: {reason}") from None
+    if not secret:
+        raise ConfigError("turn_shared_secret_path", f"{path} is empty")
+    return secret

@@ -221,6 +221,17 @@ class HomeserverConfig:
     url_preview_ip_range_blacklist: list[str] | None = field(None, check=_cidr_list)
     url_preview_ip_range_whitelist: list[str] = field(factory=list, check=_cidr_list)
 
+    turn_uris: list[str] = field(factory=list)
+    turn_shared_secret: str | None = field(None)
+    turn_shared_secret_path: str | None = field(None)
+    turn_username: str | None = field(None)
+    turn_password: str | None = field(None)
+    turn_user_lifetime: Duration = field(Duration(3_600_000))
+    turn_allow_guests: bool = field(True)
+
+    max_event_delay_duration: Duration | None = field(None, check=_positive)
+    max_delayed_events_per_user: int = field(100, check=_non_negative)
+
     default_room_version: str = field("12", check=_room_version)
     presence: PresenceSection = field(factory=PresenceSection)
     enable_metrics: bool = field(False)
