@@ -12,7 +12,6 @@ from typing import Any
 
 from tests.calls.conftest import MAX_DELAY_MS
 from tests.support.calls import (
-    MSC4140,
     delay_id_of,
     delayed_send,
     delayed_state,

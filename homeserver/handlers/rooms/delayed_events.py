@@ -30,6 +30,7 @@ from typing import Any
 from twisted.internet.defer import Deferred, DeferredLock
 
 from homeserver.errors import MatrixError, bad_json, forbidden, invalid_param, not_found
+from homeserver.events.identifiers import is_valid_user_id
 from homeserver.events.pdu_format import PDUFormatError, check_pdu_format
 from homeserver.events.room_versions import RoomVersion
 from homeserver.handlers.accounts.auth import Requester
@@ -72,6 +73,8 @@ def check_buildable(version: RoomVersion, sender: str, room_id: str, event_type:
     """Refuse now (400/413) what could never be sent: bad JSON for the room version, bad sizes."""
     if "\x00" in event_type or "\x00" in (state_key or ""):
         raise bad_json("Event type and state key may not contain NUL characters")
+    if event_type == "m.room.member" and not is_valid_user_id(state_key or ""):
+        raise invalid_param(f"{state_key!r} is not a user ID, so cannot be a membership's state key")
     pdu: dict[str, Any] = {"type": event_type, "sender": sender, "room_id": room_id, "content": content,
                            "origin_server_ts": now_ms, "depth": 1, "prev_events": [], "auth_events": []}
     if state_key is not None:
