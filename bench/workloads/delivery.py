@@ -9,7 +9,7 @@ from typing import Any
 
 import attrs
 
-from bench.client import MatrixClient
+from bench.client import MatrixClient, q
 from bench.context import Context, cpu_metrics, gather_limited
 from bench.pollers import Poller, StreamPoller, SyncPoller, check_stream_endpoint
 from bench.stats import latency_summary
@@ -152,6 +152,8 @@ async def call_invite_latency(ctx: Context, transport: type[Poller] = SyncPoller
     if transport is StreamPoller:
         await check_stream_endpoint(callee)
     room_id = await ctx.room_with([caller, callee], name="call")
+    # Both servers refuse call invites in public rooms (they would ring everyone who joins).
+    await caller.request("PUT", f"/rooms/{q(room_id)}/state/m.room.join_rules/", {"join_rule": "invite"})
     tracker = DeliveryTracker(expected=1)
     pollers = await _start_pollers(ctx, [callee], tracker, transport)
     missed = 0

@@ -82,3 +82,17 @@ def test_a_call_travels_over_the_stream_and_sync(server: RunningServer) -> None:
     assert [(e["type"], e["content"]) for e in via_sync] == sent + answers
     callee_stream.close()
     caller_stream.close()
+
+
+def test_call_invites_are_refused_in_public_rooms(server: RunningServer) -> None:
+    """As Synapse does: an invite in a public room would ring everyone who joins it."""
+    caller = register_user(server.base_url)
+    response = caller.post(f"{V3}/createRoom", {"preset": "public_chat"})
+    room_id = response.body["room_id"]
+    event_type, content = caller_events("caller-party")[0]
+    refused = caller.put(f"{V3}/rooms/{room_id}/send/{event_type}/{secrets.token_hex(6)}", content)
+    assert refused.status == 403 and refused.errcode == "M_FORBIDDEN"
+    # The rest of the signalling is not an invitation to anyone.
+    send(caller, room_id, "m.call.hangup", {"call_id": CALL_ID, "party_id": "p", "version": "1"})
+    assert caller.put(f"{V3}/rooms/{room_id}/state/m.room.join_rules/", {"join_rule": "invite"}).status == 200
+    send(caller, room_id, event_type, content)

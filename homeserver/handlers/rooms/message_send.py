@@ -44,6 +44,8 @@ class EventSendHandler:
         counted when they were scheduled.
         """
         check_room_id(room_id)
+        if event_type == "m.call.invite":
+            await self._check_call_invite_allowed(room_id)
         scope = txn_scope or txn_scope_for(requester.user_id, requester.device_id, requester.access_token_id)
 
         async def send() -> str:
@@ -101,6 +103,12 @@ class EventSendHandler:
         if txn_scope is None or txn_id is None:
             return await send()
         return await self._once(txn_scope, txn_id, send)
+
+    async def _check_call_invite_allowed(self, room_id: str) -> None:
+        """No 1:1 call invites in public rooms, where they would ring everyone (as Synapse refuses)."""
+        rules = await self.state.get_current_state_event(room_id, "m.room.join_rules")
+        if rules is not None and rules.event.content.get("join_rule") == "public":
+            raise forbidden("Call invites are not allowed in public rooms")
 
     async def _check_aliases_point_here(self, room_id: str, content: dict[str, Any]) -> None:
         """Local aliases named in m.room.canonical_alias must exist and point at this room."""
