@@ -49,6 +49,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--concurrent-sends", type=int, default=defaults.concurrent_sends,
                         help="total events the concurrent senders send")
     parser.add_argument("--deliveries", type=int, default=defaults.deliveries, help="send->sync samples")
+    parser.add_argument("--call-invites", type=int, default=defaults.call_invites,
+                        help="m.call.invite -> callee samples")
     parser.add_argument("--fanout-messages", type=int, default=defaults.fanout_messages)
     parser.add_argument("--idle", type=int, default=defaults.idle, help="idle long-polls to hold open")
     parser.add_argument("--rooms", type=int, default=defaults.rooms, help="rooms for the initial sync")
@@ -72,7 +74,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def options_from(args: argparse.Namespace) -> Options:
     return Options(sends=args.sends, concurrent_senders=args.senders, concurrent_sends=args.concurrent_sends,
-                   deliveries=args.deliveries, members=args.members, members_large=args.members_large,
+                   deliveries=args.deliveries, call_invites=args.call_invites, members=args.members, members_large=args.members_large,
                    large=args.large, fanout_messages=args.fanout_messages, idle=args.idle, rooms=args.rooms,
                    room_version=args.room_version, workload_timeout_s=args.workload_timeout)
 

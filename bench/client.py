@@ -109,9 +109,11 @@ class MatrixClient:
         await self.request("POST", f"/join/{q(room_id)}", {})
 
     async def send_message(self, room_id: str, text: str, **extra_content: Any) -> str:
+        return await self.send_event(room_id, "m.room.message", {"msgtype": "m.text", "body": text, **extra_content})
+
+    async def send_event(self, room_id: str, event_type: str, content: dict[str, Any]) -> str:
         txn = f"b{secrets.token_hex(3)}{next(_txn_counter)}"
-        content = {"msgtype": "m.text", "body": text, **extra_content}
-        answer = await self.request("PUT", f"/rooms/{q(room_id)}/send/m.room.message/{txn}", content)
+        answer = await self.request("PUT", f"/rooms/{q(room_id)}/send/{q(event_type)}/{txn}", content)
         return answer["event_id"]
 
     async def sync(self, since: str | None = None, timeout_ms: int = 0, sync_filter: str | None = None,

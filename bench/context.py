@@ -31,6 +31,7 @@ class Options:
     concurrent_senders: int = 20
     concurrent_sends: int = 600
     deliveries: int = 50
+    call_invites: int = 200
     members: int = 200
     members_large: int = 1500
     large: bool = False

@@ -149,6 +149,10 @@ def run(config_path: str) -> int:
             reactor.stop()
             return
         logger.info("Vignette %s is running as pid %d", config.server_name, os.getpid())
+        try:
+            await hs.start_background_work()
+        except Exception:  # the timers re-arm themselves; serving goes on
+            logger.exception("starting background work failed")
 
     reactor.callWhenRunning(lambda: Deferred.fromCoroutine(start()))
     reactor.addSystemEventTrigger("before", "shutdown", lambda: Deferred.fromCoroutine(hs.shutdown()))

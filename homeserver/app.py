@@ -14,6 +14,8 @@ from twisted.web.server import Site
 from homeserver.api import modules_for_resources
 from homeserver.config.schema import HomeserverConfig, Listener
 from homeserver.events.builder import ServerSigningKey
+from homeserver.handlers.rooms.delayed_events import DelayedEventsHandler
+from homeserver.handlers.timers import TimerService
 from homeserver.http.request import bounded_request_factory
 from homeserver.http.resource import JsonApiResource, ListenerRoot
 from homeserver.http.router import Router
@@ -82,6 +84,16 @@ class HomeServer:
         await prepare_database(self._db)
         # The notifier listens to every stream from the start, so no announcement is missed.
         self.get(Notifier)
+
+    async def start_background_work(self) -> None:
+        """What runs on its own once we serve: persisted timers, including those that fell
+        due while the server was down (they fire now). Every timer owner is built first,
+        so each has registered its kind before the first due timer is read."""
+        try:
+            await self.get(DelayedEventsHandler).start()
+        except Exception:  # its state check runs again with the next event in each room
+            logger.exception("delayed events: the start-up state check failed")
+        await self.get(TimerService).start()  # never raises: it retries on its own
 
     def build_router(self, listener: Listener) -> Router:
         router = Router()

@@ -8,9 +8,11 @@ import attrs
 
 from bench.context import Context, Options
 from bench.workloads.delivery import (
+    call_invite_latency,
     fanout_large,
     fanout_members,
     send_to_sync_latency,
+    stream_call_invite_latency,
     stream_fanout_large,
     stream_fanout_members,
 )
@@ -42,6 +44,9 @@ def all_workloads() -> list[Workload]:
         Workload("send_sequential", "sequential sends, one user", sequential_sends),
         Workload("send_concurrent", "concurrent senders in one room", concurrent_sends),
         Workload("send_to_sync", "send -> /sync delivery latency", send_to_sync_latency),
+        Workload("call_invite_sync", "m.call.invite -> callee's /sync long-poll", call_invite_latency),
+        Workload("ws_call_invite", "m.call.invite -> callee's WebSocket stream (vs Synapse /sync)",
+                 stream_call_invite_latency, synapse_baseline="call_invite_sync"),
         Workload("initial_sync", "initial sync, user in N rooms", initial_sync),
         Workload("fanout", "fan-out, every member long-polling /sync", fanout_members),
         Workload("fanout_large", "fan-out to the large room (--large)", fanout_large,

@@ -9,7 +9,7 @@ from typing import Any
 
 import attrs
 
-from bench.client import MatrixClient
+from bench.client import MatrixClient, q
 from bench.context import Context, cpu_metrics, gather_limited
 from bench.pollers import Poller, StreamPoller, SyncPoller, check_stream_endpoint
 from bench.stats import latency_summary
@@ -136,3 +136,41 @@ async def stream_fanout_large(ctx: Context) -> dict[str, float]:
 
 async def _stop(pollers: list[Poller]) -> None:
     await asyncio.gather(*(poller.stop() for poller in pollers))
+
+
+def call_invite_content(marker: str) -> dict[str, Any]:
+    """An m.call.invite the size of a real one (an SDP offer of ~2 KB), tagged with the marker."""
+    sdp = "v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n" + \
+        "a=candidate:1 1 udp 2122260223 192.0.2.1 54321 typ host generation 0\r\n" * 25
+    return {"call_id": marker, "party_id": "bench", "version": "1", "lifetime": 60000,
+            "offer": {"type": "offer", "sdp": sdp}, "bench_seq": marker}
+
+
+async def call_invite_latency(ctx: Context, transport: type[Poller] = SyncPoller) -> dict[str, float]:
+    """The caller sends m.call.invite; how long until the callee (long-poll or stream) has it."""
+    caller, callee = (await ctx.users(2))[:2]
+    if transport is StreamPoller:
+        await check_stream_endpoint(callee)
+    room_id = await ctx.room_with([caller, callee], name="call")
+    # Both servers refuse call invites in public rooms (they would ring everyone who joins).
+    await caller.request("PUT", f"/rooms/{q(room_id)}/state/m.room.join_rules/", {"join_rule": "invite"})
+    tracker = DeliveryTracker(expected=1)
+    pollers = await _start_pollers(ctx, [callee], tracker, transport)
+    missed = 0
+    try:
+        await asyncio.sleep(SETTLE_S)
+        for index in range(ctx.options.call_invites + 1):
+            marker = f"{'warmup' if index == 0 else 'invite'}-{index}-{secrets.token_hex(4)}"
+            tracker.begin(marker)
+            await caller.send_event(room_id, "m.call.invite", call_invite_content(marker))
+            missed += await tracker.wait(marker)
+            await asyncio.sleep(0.02)
+    finally:
+        await _stop(pollers)
+    samples = [lat for marker, lats in tracker.latencies.items() if not marker.startswith("warmup")
+               for lat in lats]
+    return {**latency_summary(samples), "missed": missed, "deliveries": len(samples)}
+
+
+async def stream_call_invite_latency(ctx: Context) -> dict[str, float]:
+    return await call_invite_latency(ctx, StreamPoller)

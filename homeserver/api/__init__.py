@@ -14,6 +14,7 @@ from homeserver.api import (
     account_data,
     admin_register,
     capabilities,
+    delayed_events,
     devices,
     directory,
     filter,
@@ -41,6 +42,7 @@ from homeserver.api import (
     typing,
     user_directory,
     versions,
+    voip,
     websocket,
     well_known,
 )
@@ -57,6 +59,7 @@ API_MODULES: list[ModuleType] = [
     rooms,
     room_state,
     room_send,
+    delayed_events,
     room_history,
     relations,
     directory,
@@ -79,6 +82,7 @@ API_MODULES: list[ModuleType] = [
     to_device,
     media,
     media_admin,
+    voip,
     *FEDERATION_API_MODULES,
 ]
 

@@ -8,6 +8,7 @@ from twisted.web.server import Request
 
 from homeserver.config.schema import SUPPORTED_ROOM_VERSIONS
 from homeserver.handlers.accounts.auth import Auth
+from homeserver.handlers.rooms.delayed_events import DelayedEventsHandler
 from homeserver.http.auth import get_user_by_req
 from homeserver.http.router import Router, client_paths
 
@@ -15,6 +16,8 @@ RESOURCES = ("client",)
 
 
 def register_routes(router: Router, hs: Any) -> None:
+    delayed = hs.get(DelayedEventsHandler)
+
     async def capabilities(request: Request) -> tuple[int, dict[str, Any]]:
         await get_user_by_req(request, hs.get(Auth), allow_guest=True)
         return 200, {"capabilities": {
@@ -24,6 +27,11 @@ def register_routes(router: Router, hs: Any) -> None:
             "m.3pid_changes": {"enabled": False},
             "m.get_login_token": {"enabled": False},
             "m.profile_fields": {"enabled": True},
+            # As Synapse advertises them; 0 means delayed events are off.
+            "org.matrix.msc4140.delayed_events": {
+                "max_delay_ms": delayed.max_delay_ms if delayed.enabled else 0,
+                "max_scheduled": delayed.max_per_user,
+            },
             "m.room_versions": {
                 "default": hs.config.default_room_version,
                 "available": {version: "stable" for version in SUPPORTED_ROOM_VERSIONS},

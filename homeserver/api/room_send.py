@@ -6,10 +6,12 @@ from typing import Any
 
 from twisted.web.server import Request
 
+from homeserver.api.delayed_events import delay_param
 from homeserver.api.rooms import body_of, path_text, reason_of
 from homeserver.errors import invalid_param
 from homeserver.events.identifiers import is_valid_event_id
 from homeserver.handlers.accounts.auth import Auth
+from homeserver.handlers.rooms.delayed_events import DelayedEventsHandler
 from homeserver.handlers.rooms.message_send import EventSendHandler
 from homeserver.handlers.rooms.room_state import check_room_id
 from homeserver.http.auth import get_user_by_req
@@ -26,6 +28,11 @@ def register_routes(router: Router, hs: Any) -> None:
         check_room_id(room_id)
         path_text(event_type, txn_id)
         content = body_of(request, hs)
+        delay = delay_param(request)
+        if delay is not None:
+            delay_id = await hs.get(DelayedEventsHandler).schedule(
+                requester, room_id, event_type, None, content, delay, txn_id)
+            return 200, {"delay_id": delay_id}
         event_id = await hs.get(EventSendHandler).send_event(requester, room_id, event_type, content,
                                                              txn_id)
         return 200, {"event_id": event_id}

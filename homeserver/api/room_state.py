@@ -6,9 +6,11 @@ from typing import Any
 
 from twisted.web.server import Request
 
+from homeserver.api.delayed_events import delay_param
 from homeserver.api.rooms import body_of, path_text
 from homeserver.errors import invalid_param
 from homeserver.handlers.accounts.auth import Auth
+from homeserver.handlers.rooms.delayed_events import DelayedEventsHandler
 from homeserver.handlers.rooms.event_format import EventFormatter
 from homeserver.handlers.rooms.message_send import EventSendHandler
 from homeserver.handlers.rooms.room_reads import RoomReadHandler
@@ -47,6 +49,11 @@ def register_routes(router: Router, hs: Any) -> None:
         check_room_id(room_id)
         path_text(event_type, state_key)
         content = body_of(request, hs)
+        delay = delay_param(request)
+        if delay is not None:
+            delay_id = await hs.get(DelayedEventsHandler).schedule(
+                requester, room_id, event_type, state_key, content, delay)
+            return 200, {"delay_id": delay_id}
         event_id = await hs.get(EventSendHandler).send_state(requester, room_id, event_type, state_key,
                                                              content)
         return 200, {"event_id": event_id}

@@ -6,6 +6,7 @@ from typing import Any
 
 from twisted.web.server import Request
 
+from homeserver.handlers.rooms.delayed_events import DelayedEventsHandler
 from homeserver.http.router import Router
 
 RESOURCES = ("client",)
@@ -18,8 +19,18 @@ SPEC_VERSIONS = [
 UNSTABLE_FEATURES: dict[str, bool] = {}
 
 
+def unstable_features(hs: Any) -> dict[str, bool]:
+    """The fixed list, plus what this server's config switches on."""
+    features = dict(UNSTABLE_FEATURES)
+    if hs.get(DelayedEventsHandler).enabled:
+        features["org.matrix.msc4140"] = True
+    return features
+
+
 def register_routes(router: Router, hs: Any) -> None:
+    features = unstable_features(hs)
+
     async def versions(request: Request) -> tuple[int, dict[str, Any]]:
-        return 200, {"versions": SPEC_VERSIONS, "unstable_features": UNSTABLE_FEATURES}
+        return 200, {"versions": SPEC_VERSIONS, "unstable_features": features}
 
     router.add("GET", "/_matrix/client/versions", versions)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import attrs
 import yaml
 
 from homeserver.config.loader import ConfigError, build
@@ -53,6 +54,9 @@ def check_cross_key_rules(config: HomeserverConfig) -> None:
             "url_preview_enabled is true, so this must list the IP ranges previews may never fetch from"
             " (for example the private ranges in ip_range_blacklist)",
         )
+    if config.turn_shared_secret and config.turn_shared_secret_path:
+        raise ConfigError("turn_shared_secret_path",
+                          "set either turn_shared_secret or turn_shared_secret_path, not both")
 
 
 def load_config(path: str, warnings: list[str] | None = None) -> HomeserverConfig:
@@ -85,7 +89,22 @@ def load_config(path: str, warnings: list[str] | None = None) -> HomeserverConfi
         problem = _pem_certificate_problem(ca_path)
         if problem:
             raise ConfigError(f"federation_custom_ca_list[{index}]", problem)
+    if config.turn_shared_secret_path:
+        config = attrs.evolve(config, turn_shared_secret=_read_secret(config.turn_shared_secret_path))
     return config
+
+
+def _read_secret(path: str) -> str:
+    """A secret kept in its own file (Synapse's ``*_path`` keys): its text, trimmed."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            secret = handle.read().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise ConfigError("turn_shared_secret_path", f"cannot read {path}: {reason}") from None
+    if not secret:
+        raise ConfigError("turn_shared_secret_path", f"{path} is empty")
+    return secret
 
 
 def _pem_certificate_problem(path: str) -> str | None:

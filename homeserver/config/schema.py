@@ -300,6 +300,17 @@ class HomeserverConfig:
     limit_profile_requests_to_users_who_share_rooms: bool = field(False)
     user_directory: UserDirectorySection = field(factory=UserDirectorySection)
 
+    turn_uris: list[str] = field(factory=list)
+    turn_shared_secret: str | None = field(None)
+    turn_shared_secret_path: str | None = field(None)
+    turn_username: str | None = field(None)
+    turn_password: str | None = field(None)
+    turn_user_lifetime: Duration = field(Duration(3_600_000))
+    turn_allow_guests: bool = field(True)
+
+    max_event_delay_duration: Duration | None = field(None, check=_positive)
+    max_delayed_events_per_user: int = field(100, check=_non_negative)
+
     default_room_version: str = field("12", check=_room_version)
     alias_creation_rules: list[DirectoryRule] | None = field(None)
     room_list_publication_rules: list[DirectoryRule] | None = field(None)

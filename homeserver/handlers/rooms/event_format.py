@@ -19,6 +19,12 @@ from storage.stores.relations import RelationsStore, ThreadSummary
 _CLIENT_KEYS = ("event_id", "type", "content", "sender", "origin_server_ts", "room_id", "state_key")
 
 
+#: The transaction scope of events sent from delayed events (MSC4140); their txn_id is the
+#: delay_id. No device's scope can equal it: those begin with a user ID.
+DELAYED_TXN_SCOPE = "org.matrix.msc4140.delayed"
+DELAY_ID_KEY = "org.matrix.msc4140.delay_id"
+
+
 def txn_scope_for(user_id: str, device_id: str | None, access_token_id: int | None) -> str:
     """The scope client transaction IDs are unique in: the device (spec v1.7+)."""
     if device_id is not None:
@@ -89,6 +95,9 @@ class EventFormatter:
         unsigned: dict[str, Any] = {"age": max(0, now - event.origin_server_ts)}
         if scope is not None and stored.txn_scope == scope and stored.txn_id is not None:
             unsigned["transaction_id"] = stored.txn_id
+        elif stored.txn_scope == DELAYED_TXN_SCOPE and scope is not None \
+                and scope.partition("|")[0] == event.sender:
+            unsigned[DELAY_ID_KEY] = stored.txn_id
         if stored.redacted_by:
             redaction = extras.get(stored.redacted_by)
             if redaction is not None:

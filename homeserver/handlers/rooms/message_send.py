@@ -11,6 +11,7 @@ split, so moderators can clean up spam faster than they can post).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from twisted.internet.defer import Deferred
@@ -41,13 +42,30 @@ class EventSendHandler:
 
     async def send_event(self, requester: Any, room_id: str, event_type: str,
                          content: dict[str, Any], txn_id: str | None = None,
-                         redacts: str | None = None) -> str:
-        """Send a message-like event (or a redaction); returns its event ID."""
+                         redacts: str | None = None, *, txn_scope: str | None = None,
+                         ratelimit: bool = True) -> str:
+        """Send a message-like event (or a redaction); returns its event ID.
+
+        ``txn_scope`` replaces the requester's device as the scope ``txn_id`` is unique
+        in (delayed events use their own); ``ratelimit=False`` is for sends already
+        counted when they were scheduled.
+        """
         check_room_id(room_id)
-        scope = txn_scope_for(requester.user_id, requester.device_id, requester.access_token_id)
+        if event_type == "m.call.invite":
+            await self._check_call_invite_allowed(room_id)
+        scope = txn_scope or txn_scope_for(requester.user_id, requester.device_id, requester.access_token_id)
+
+        async def send() -> str:
+            spec = EventSpec(event_type, requester.user_id, content, redacts=redacts,
+                             txn_scope=scope if txn_id is not None else None, txn_id=txn_id)
+            return await self._send(requester, room_id, spec, ratelimit)
+
         if txn_id is None:
-            return await self._send(requester, room_id, EventSpec(event_type, requester.user_id, content,
-                                                                   redacts=redacts))
+            return await send()
+        return await self._once(scope, txn_id, send)
+
+    async def _once(self, scope: str, txn_id: str, send: Callable[[], Awaitable[str]]) -> str:
+        """Run ``send`` once per (scope, txn_id): a retry, or one racing it, gets the first event ID."""
         key = (scope, txn_id)
         waiters = self._in_flight.get(key)
         if waiters is not None:
@@ -57,12 +75,7 @@ class EventSendHandler:
         waiters = self._in_flight[key] = []
         try:
             existing = await self.txn_ids.get_event_id(scope, txn_id)
-            if existing is not None:
-                event_id = existing
-            else:
-                spec = EventSpec(event_type, requester.user_id, content, redacts=redacts,
-                                 txn_scope=scope, txn_id=txn_id)
-                event_id = await self._send(requester, room_id, spec)
+            event_id = existing if existing is not None else await send()
         except Exception as exc:
             del self._in_flight[key]
             for waiter in waiters:
@@ -74,18 +87,35 @@ class EventSendHandler:
         return event_id
 
     async def send_state(self, requester: Any, room_id: str, event_type: str, state_key: str,
-                         content: dict[str, Any]) -> str:
-        """Set a piece of room state; unchanged content returns the current event."""
+                         content: dict[str, Any], *, txn_scope: str | None = None,
+                         txn_id: str | None = None, ratelimit: bool = True) -> str:
+        """Set a piece of room state; unchanged content returns the current event.
+
+        With ``txn_scope`` and ``txn_id`` (delayed events) the send happens at most once.
+        """
         check_room_id(room_id)
         validate_state_content(event_type, content)
         if event_type == "m.room.canonical_alias":
             await self._check_aliases_point_here(room_id, content)
-        current = await self.state.get_current_state_event(room_id, event_type, state_key)
-        if current is not None and current.event.sender == requester.user_id \
-                and current.event.content == content:
-            return current.event_id
-        return await self._send(requester, room_id,
-                                EventSpec(event_type, requester.user_id, content, state_key))
+
+        async def send() -> str:
+            current = await self.state.get_current_state_event(room_id, event_type, state_key)
+            if current is not None and current.event.sender == requester.user_id \
+                    and current.event.content == content:
+                return current.event_id
+            spec = EventSpec(event_type, requester.user_id, content, state_key,
+                             txn_scope=txn_scope if txn_id is not None else None, txn_id=txn_id)
+            return await self._send(requester, room_id, spec, ratelimit)
+
+        if txn_scope is None or txn_id is None:
+            return await send()
+        return await self._once(txn_scope, txn_id, send)
+
+    async def _check_call_invite_allowed(self, room_id: str) -> None:
+        """No 1:1 call invites in public rooms, where they would ring everyone (as Synapse refuses)."""
+        rules = await self.state.get_current_state_event(room_id, "m.room.join_rules")
+        if rules is not None and rules.event.content.get("join_rule") == "public":
+            raise forbidden("Call invites are not allowed in public rooms")
 
     async def _check_aliases_point_here(self, room_id: str, content: dict[str, Any]) -> None:
         """Local aliases named in m.room.canonical_alias must exist and point at this room."""
@@ -97,13 +127,14 @@ class EventSendHandler:
             if found is None or found[0] != room_id:
                 raise MatrixError(400, "M_BAD_ALIAS", f"{alias} does not point to this room")
 
-    async def _send(self, requester: Any, room_id: str, spec: EventSpec) -> str:
+    async def _send(self, requester: Any, room_id: str, spec: EventSpec, ratelimit: bool = True) -> str:
         if await self.state.get_room_version(room_id) is None:
             raise forbidden(f"User {requester.user_id} is not in room {room_id}")
-        limiter = self.limiter
-        if self.admin_redaction_limiter is not None and await self._redacts_another_sender(spec):
-            limiter = self.admin_redaction_limiter
-        limiter.ratelimit(requester.user_id)
+        if ratelimit:
+            limiter = self.limiter
+            if self.admin_redaction_limiter is not None and await self._redacts_another_sender(spec):
+                limiter = self.admin_redaction_limiter
+            limiter.ratelimit(requester.user_id)
         (stored,) = await self.pipeline.submit_local(room_id, [spec])
         return stored.event_id
 
