@@ -8,6 +8,7 @@ from homeserver.errors import forbidden, invalid_param, not_found
 from homeserver.events.identifiers import is_valid_room_alias, is_valid_user_id, server_name_of
 from homeserver.handlers.accounts.profile import ProfileHandler, check_key
 from homeserver.handlers.rooms.directory import DirectoryHandler
+from homeserver.server import Server
 from storage.stores.aliases import AliasStore
 from storage.stores.room_members import RoomMemberStore
 
@@ -15,7 +16,7 @@ CLASSIC_FIELDS = ("displayname", "avatar_url")
 
 
 class FederationQueryHandler:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: Server) -> None:
         self.hs = hs
         self.server_name: str = hs.server_name
         self.allow_public_rooms = hs.config.allow_public_rooms_over_federation

@@ -12,6 +12,7 @@ from federation.transport.client import (
 )
 from homeserver.errors import MatrixError, forbidden, not_found
 from homeserver.events.identifiers import is_valid_user_id, server_name_of
+from homeserver.server import Server
 
 logger = logging.getLogger(__name__)
 
@@ -22,7 +23,7 @@ MAX_PROFILE_BYTES = 64 * 1024
 class RemoteProfiles:
     """The client API's profile routes come here for users of other servers (``is_remote``)."""
 
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: Server) -> None:
         self.server_name: str = hs.server_name
         self.client = hs.get(FederationClient)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from twisted.internet import ssl
 from twisted.internet.interfaces import IListeningPort, IReactorCore
@@ -20,18 +20,13 @@ from homeserver.http.request import bounded_request_factory
 from homeserver.http.resource import JsonApiResource, ListenerRoot
 from homeserver.http.router import Router
 from homeserver.notifier import Notifier
+from homeserver.server import Clock, Server
 from homeserver.signing_key import read_signing_keys
 from storage.engine import Database, create_database
 from storage.migrate import prepare_database
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
-
-
-class Clock(Protocol):
-    """What stamps events with the time: the reactor, or a test's fake clock."""
-
-    def seconds(self) -> float: ...
 
 
 class QuietSite(Site):
@@ -52,7 +47,8 @@ class HomeServer:
     def __init__(self, config: HomeserverConfig, reactor: IReactorCore,
                  clock: Clock | None = None) -> None:
         self.config = config
-        self.reactor = reactor
+        #: Untyped for the same reason as Server.reactor: zope interfaces compose badly.
+        self.reactor: Any = reactor
         #: Where event timestamps come from; tests hand in a fake clock.
         self.clock: Clock = clock if clock is not None else cast(Clock, reactor)
         self.server_name = config.server_name
@@ -132,11 +128,11 @@ class HomeServer:
                 else:
                     port = self.reactor.listenTCP(listener.port, site, interface=address)
                 self._ports.append(port)
-                host = port.getHost()
+                host: Any = port.getHost()  # an IPv4Address or IPv6Address
                 logger.info("Listening on %s:%s (%s)", host.host, host.port, "TLS" if listener.tls else "plain HTTP")
 
     def bound_ports(self) -> list[int]:
-        return [port.getHost().port for port in self._ports]
+        return [port.getHost().port for port in self._ports]  # type: ignore[attr-defined]  # TCP
 
     def _tls_context(self) -> ssl.CertificateOptions:
         assert self.config.tls_certificate_path and self.config.tls_private_key_path
@@ -151,7 +147,9 @@ class HomeServer:
 
     async def shutdown(self) -> None:
         for port in self._ports:
-            await port.stopListening()
+            stopped = port.stopListening()
+            if stopped is not None:
+                await stopped
         if self._db is not None:
             await self._db.close()
         if self.config.pid_file:
@@ -159,3 +157,8 @@ class HomeServer:
                 os.unlink(self.config.pid_file)
             except FileNotFoundError:
                 pass
+
+
+def _homeserver_is_a_server(hs: HomeServer) -> Server:
+    """Never called: mypy checks here that HomeServer provides every member of Server."""
+    return hs

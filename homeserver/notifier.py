@@ -18,6 +18,7 @@ from typing import Any
 
 from twisted.internet.defer import Deferred
 
+from homeserver.server import Server
 from storage.streams import StreamAdvance, Streams
 
 logger = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ class Waiter:
 
 
 class Notifier:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: Server) -> None:
         self.reactor = hs.reactor
         self.positions: dict[str, int] = {}
         self._by_user: dict[str, set[Waiter]] = {}
@@ -91,7 +92,11 @@ class Notifier:
 
         waiter.deferred.addBoth(cancel_timer)
         # A cancelled wait (client went away) must not leave entries behind.
-        waiter.deferred.addErrback(lambda failure: (self._forget(waiter), failure)[1])
+        def forget_on_failure(failure: Any) -> Any:
+            self._forget(waiter)
+            return failure
+
+        waiter.deferred.addErrback(forget_on_failure)
         return waiter.deferred
 
     def _forget(self, waiter: Waiter) -> None:

@@ -12,12 +12,12 @@ import logging
 import re
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any
 
 import attrs
 from twisted.internet.defer import Deferred
 
 from storage.engine import Database
+from storage.host import StorageHost
 
 logger = logging.getLogger(__name__)
 
@@ -189,7 +189,7 @@ class Streams:
     listener, and positions arriving from other workers enter through the same emit.
     """
 
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: StorageHost) -> None:
         self._db: Database = hs.db
         self._writers: dict[str, StreamWriter] = {}
         self._creating: dict[str, list[Deferred[StreamWriter]]] = {}

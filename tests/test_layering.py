@@ -27,24 +27,26 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "homeserver.metrics": (),
     "homeserver.spooled_file": (),
     "homeserver.async_utils": (),
-    # The one outbound HTTP client (federation, media, push, previews): below every user of it.
-    "homeserver.outbound": ("homeserver.config",),
     # Infrastructure: storage engines and stores, and the notifier.
     "storage": ("homeserver.events",),
-    "homeserver.notifier": ("storage",),
+    # What components may ask of the running server (a Protocol; the server itself is homeserver.app).
+    "homeserver.server": ("homeserver.config", "homeserver.events", "storage"),
+    "homeserver.notifier": ("storage", "homeserver.server"),
+    # The one outbound HTTP client (federation, media, push, previews): below every user of it.
+    "homeserver.outbound": ("homeserver.config", "homeserver.server"),
     # The event pipeline: the one way events enter a room (below the handlers and federation).
     "homeserver.pipeline": (
-        "homeserver.events", "homeserver.errors", "homeserver.config", "homeserver.signing_key", "storage",
+        "homeserver.server", "homeserver.events", "homeserver.errors", "homeserver.config", "homeserver.signing_key", "storage",
     ),
     # Business logic.
     "homeserver.handlers": (
-        "homeserver.events", "homeserver.errors", "homeserver.stream_token", "homeserver.config",
+        "homeserver.server", "homeserver.events", "homeserver.errors", "homeserver.stream_token", "homeserver.config",
         "homeserver.signing_key", "homeserver.notifier", "homeserver.spooled_file", "homeserver.pipeline",
         "storage",
     ),
     # The sync core, above the handlers whose data it gathers.
     "homeserver.sync": (
-        "homeserver.events", "homeserver.errors", "homeserver.stream_token", "homeserver.config",
+        "homeserver.server", "homeserver.events", "homeserver.errors", "homeserver.stream_token", "homeserver.config",
         "homeserver.notifier", "homeserver.handlers", "storage",
     ),
     # The HTTP framework: routing, parsing, errors on the wire. No business logic.
@@ -52,17 +54,17 @@ ALLOWED: dict[str, tuple[str, ...]] = {
                         "homeserver.spooled_file"),
     # Transports: thin, never storage.
     "homeserver.api": (
-        "homeserver.http", "homeserver.handlers", "homeserver.sync", "homeserver.websocket",
+        "homeserver.server", "homeserver.http", "homeserver.handlers", "homeserver.sync", "homeserver.websocket",
         "homeserver.events", "homeserver.errors", "homeserver.stream_token", "homeserver.config",
         "homeserver.metrics", "homeserver.notifier", "homeserver.spooled_file", "federation",
     ),
     "homeserver.websocket": (
-        "homeserver.http", "homeserver.handlers", "homeserver.sync", "homeserver.errors",
+        "homeserver.server", "homeserver.http", "homeserver.handlers", "homeserver.sync", "homeserver.errors",
         "homeserver.stream_token", "homeserver.notifier",
     ),
     # The server-server API. Its own sub-layers are added as the package grows.
     "federation": (
-        "homeserver.events", "homeserver.errors", "homeserver.config", "homeserver.signing_key",
+        "homeserver.server", "homeserver.events", "homeserver.errors", "homeserver.config", "homeserver.signing_key",
         "homeserver.metrics", "homeserver.notifier", "homeserver.http", "homeserver.handlers",
         "homeserver.pipeline", "homeserver.outbound", "homeserver.async_utils", "storage",
     ),

@@ -14,6 +14,7 @@ from federation.keys.notary import NotaryHandler
 from homeserver.errors import bad_json
 from homeserver.http.request import parse_json_object, query_int, require
 from homeserver.http.router import Router
+from homeserver.server import Server
 
 RESOURCES = ("keys", "federation")
 MAX_QUERY_BODY = 256 * 1024
@@ -36,7 +37,7 @@ def _criteria(body: dict[str, Any]) -> dict[str, dict[str, int | None]]:
     return criteria
 
 
-def register_routes(router: Router, hs: Any) -> None:
+def register_routes(router: Router, hs: Server) -> None:
     async def server_keys(request: Request, key_id: str | None = None) -> tuple[int, Any]:
         return 200, hs.get(LocalServerKeys).key_document()
 

@@ -14,13 +14,14 @@ from federation.transport.auth import FederationAuth
 from homeserver.errors import bad_json
 from homeserver.http.request import optional, query_bool, query_int, query_str
 from homeserver.http.router import Router
+from homeserver.server import Server
 
 RESOURCES = ("federation",)
 MAX_BODY = 64 * 1024
 MAX_LIMIT = 500
 
 
-def register_routes(router: Router, hs: Any) -> None:
+def register_routes(router: Router, hs: Server) -> None:
     async def get_public_rooms(request: Request) -> tuple[int, Any]:
         await hs.get(FederationAuth).authenticate(request)
         limit = query_int(request, "limit", None, minimum=0, maximum=MAX_LIMIT)

@@ -11,11 +11,12 @@ from federation.transport.auth import FederationAuth
 from homeserver.errors import unrecognized
 from homeserver.http.request import query_str
 from homeserver.http.router import Router
+from homeserver.server import Server
 
 RESOURCES = ("federation",)
 
 
-def register_routes(router: Router, hs: Any) -> None:
+def register_routes(router: Router, hs: Server) -> None:
     async def profile(request: Request) -> tuple[int, Any]:
         await hs.get(FederationAuth).authenticate(request)
         user_id = query_str(request, "user_id", required=True)

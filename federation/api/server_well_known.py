@@ -16,6 +16,7 @@ from twisted.web.server import Request
 from homeserver.config.names import split_server_name
 from homeserver.errors import not_found
 from homeserver.http.router import Router
+from homeserver.server import Server
 
 RESOURCES = ("client", "federation")
 
@@ -30,7 +31,7 @@ def delegated_server(config: Any) -> str:
     return f"{host}:{port or 443}"
 
 
-def register_routes(router: Router, hs: Any) -> None:
+def register_routes(router: Router, hs: Server) -> None:
     config = hs.config
     body = {"m.server": delegated_server(config)}
 

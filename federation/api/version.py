@@ -8,6 +8,7 @@ from typing import Any
 from twisted.web.server import Request
 
 from homeserver.http.router import Router
+from homeserver.server import Server
 
 RESOURCES = ("federation",)
 
@@ -19,7 +20,7 @@ def _version() -> str:
         return "0.1.0"
 
 
-def register_routes(router: Router, hs: Any) -> None:
+def register_routes(router: Router, hs: Server) -> None:
     body = {"server": {"name": "Vignette", "version": _version()}}
 
     async def version(request: Request) -> tuple[int, Any]:

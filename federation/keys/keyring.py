@@ -46,6 +46,7 @@ from homeserver.events.signing import (
     verify_event_signatures,
     verify_json_signature,
 )
+from homeserver.server import Server
 from storage.stores.server_keys import ServerKeyStore, StoredServerKey
 
 logger = logging.getLogger(__name__)
@@ -90,7 +91,7 @@ def _from_stored(row: StoredServerKey) -> ServerKey:
 
 
 class KeyRing:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: Server) -> None:
         self.server_name: str = hs.server_name
         self.store = hs.get(ServerKeyStore)
         self.client = hs.get(FederationClient)
@@ -288,7 +289,7 @@ class KeyRing:
                 results.append(need)
                 continue
             servers, minimum = need
-            usable = {}
+            usable: dict[str, dict[str, Any]] = {}
             for server in servers:
                 usable[server] = {}
                 for key_id in ed25519_key_ids(pdu, server):

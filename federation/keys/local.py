@@ -15,6 +15,7 @@ import nacl.signing
 from federation.keys.documents import ServerKey
 from homeserver.events.signing import sign_json
 from homeserver.events.unpadded_base64 import decode_base64, encode_base64
+from homeserver.server import Server
 
 NEVER = 2**62
 
@@ -24,11 +25,11 @@ def _unpadded(key: str) -> str:
 
 
 class LocalServerKeys:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: Server) -> None:
         self.server_name: str = hs.server_name
         self.signing_keys = hs.signing_keys
         self.refresh_interval_ms = int(hs.config.key_refresh_interval)
-        self.old_keys = {
+        self.old_keys: dict[str, dict[str, Any]] = {
             key_id: {"key": _unpadded(old.key), "expired_ts": old.expired_ts}
             for key_id, old in hs.config.old_signing_keys.items()
             if key_id not in {key.key_id for key in hs.signing_keys}

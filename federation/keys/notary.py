@@ -21,6 +21,7 @@ from federation.keys.keyring import KeyRing
 from federation.keys.local import LocalServerKeys
 from homeserver.config.names import split_server_name
 from homeserver.errors import invalid_param
+from homeserver.server import Server
 from storage.stores.server_keys import ServerKeyStore, StoredServerKey
 
 MAX_SERVERS_PER_QUERY = 100
@@ -52,7 +53,7 @@ def _needs_refresh(rows: list[StoredServerKey], key_ids: Mapping[str, int], mini
 
 
 class NotaryHandler:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: Server) -> None:
         self.server_name: str = hs.server_name
         self.local = hs.get(LocalServerKeys)
         self.keyring = hs.get(KeyRing)

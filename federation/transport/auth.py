@@ -37,6 +37,7 @@ from homeserver.events.server_acl import server_allowed_by_acl
 from homeserver.events.signing import SignatureError
 from homeserver.handlers.rooms.room_state import RoomStateHandler
 from homeserver.http.request import parse_json, read_body
+from homeserver.server import Server
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ def unauthorized(message: str) -> MatrixError:
 
 
 class FederationAuth:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: Server) -> None:
         self.server_name: str = hs.server_name
         self.keyring = hs.get(KeyRing)
         self.room_state = hs.get(RoomStateHandler)

@@ -26,6 +26,7 @@ from homeserver.outbound.client import (
 )
 from homeserver.outbound.dns import DnsLookupError
 from homeserver.outbound.tls import UnverifiedTls, VerifyingTls
+from homeserver.server import Server
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ def federation_uri(path: str, args: QueryArgs | None = None) -> str:
 
 
 class FederationClient:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: Server) -> None:
         config = hs.config
         self.server_name: str = hs.server_name
         self.signing_key = hs.signing_key

@@ -19,6 +19,7 @@ from homeserver.handlers.ratelimit import RateLimiters
 from homeserver.http.auth import client_ip, get_user_by_req
 from homeserver.http.request import optional, parse_json_object, require
 from homeserver.http.router import Router, client_paths
+from homeserver.server import Server
 
 RESOURCES = ("client",)
 
@@ -29,7 +30,7 @@ def threepid_changes_disabled() -> MatrixError:
     return forbidden("Third-party identifier changes are disabled on this server")
 
 
-def register_routes(router: Router, hs: Any) -> None:
+def register_routes(router: Router, hs: Server) -> None:
     max_body = hs.config.max_request_body_size
 
     async def whoami(request: Request) -> tuple[int, dict[str, Any]]:

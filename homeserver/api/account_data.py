@@ -11,11 +11,12 @@ from homeserver.handlers.accounts.auth import Auth
 from homeserver.http.auth import get_user_by_req
 from homeserver.http.request import parse_json_object
 from homeserver.http.router import Router, client_paths
+from homeserver.server import Server
 
 RESOURCES = ("client",)
 
 
-def register_routes(router: Router, hs: Any) -> None:
+def register_routes(router: Router, hs: Server) -> None:
     max_body = hs.config.max_request_body_size
 
     async def put_global(request: Request, user_id: str, data_type: str) -> tuple[int, dict[str, Any]]:

@@ -6,18 +6,17 @@ before doing anything else, so a non-admin gets 403 M_FORBIDDEN and learns nothi
 
 from __future__ import annotations
 
-from typing import Any
-
 from twisted.web.server import Request
 
 from homeserver.errors import forbidden
 from homeserver.handlers.accounts.auth import Auth, Requester
 from homeserver.http.auth import get_user_by_req
+from homeserver.server import Server
 
 ADMIN_V1 = "/_synapse/admin/v1"
 
 
-async def require_admin(hs: Any, request: Request) -> Requester:
+async def require_admin(hs: Server, request: Request) -> Requester:
     requester = await get_user_by_req(request, hs.get(Auth))
     if not requester.is_admin:
         raise forbidden("You are not a server admin")

@@ -14,11 +14,12 @@ from homeserver.api.admin_auth import ADMIN_V1, require_admin
 from homeserver.handlers.accounts.admin import RegistrationTokenAdmin, SharedSecretRegistration
 from homeserver.http.request import optional, parse_json_object, require
 from homeserver.http.router import Router
+from homeserver.server import Server
 
 RESOURCES = ("client",)
 
 
-def register_routes(router: Router, hs: Any) -> None:
+def register_routes(router: Router, hs: Server) -> None:
     max_body = hs.config.max_request_body_size
 
     async def get_nonce(request: Request) -> tuple[int, dict[str, Any]]:

@@ -11,11 +11,12 @@ from homeserver.handlers.accounts.auth import Auth
 from homeserver.handlers.rooms.delayed_events import DelayedEventsHandler
 from homeserver.http.auth import get_user_by_req
 from homeserver.http.router import Router, client_paths
+from homeserver.server import Server
 
 RESOURCES = ("client",)
 
 
-def register_routes(router: Router, hs: Any) -> None:
+def register_routes(router: Router, hs: Server) -> None:
     delayed = hs.get(DelayedEventsHandler)
 
     async def capabilities(request: Request) -> tuple[int, dict[str, Any]]:

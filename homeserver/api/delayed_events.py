@@ -20,6 +20,7 @@ from homeserver.handlers.rooms.delayed_events import DelayedEventsHandler
 from homeserver.http.auth import client_ip, get_user_by_req, token_from_request
 from homeserver.http.request import parse_json_object, query_str
 from homeserver.http.router import Router
+from homeserver.server import Server
 
 RESOURCES = ("client",)
 
@@ -39,7 +40,7 @@ def delay_param(request: Request) -> int | None:
     return int(text)
 
 
-def register_routes(router: Router, hs: Any) -> None:
+def register_routes(router: Router, hs: Server) -> None:
     auth = hs.get(Auth)
     delayed = hs.get(DelayedEventsHandler)
 

@@ -13,11 +13,12 @@ from homeserver.handlers.accounts.uia import PasswordUia
 from homeserver.http.auth import get_user_by_req
 from homeserver.http.request import optional, parse_json_object, require
 from homeserver.http.router import Router, client_paths
+from homeserver.server import Server
 
 RESOURCES = ("client",)
 
 
-def register_routes(router: Router, hs: Any) -> None:
+def register_routes(router: Router, hs: Server) -> None:
     max_body = hs.config.max_request_body_size
 
     async def list_devices(request: Request) -> tuple[int, dict[str, Any]]:

@@ -15,11 +15,12 @@ from homeserver.handlers.rooms.room_state import check_room_id
 from homeserver.http.auth import get_user_by_req
 from homeserver.http.request import require
 from homeserver.http.router import Router, client_paths
+from homeserver.server import Server
 
 RESOURCES = ("client",)
 
 
-def register_routes(router: Router, hs: Any) -> None:
+def register_routes(router: Router, hs: Server) -> None:
     auth = hs.get(Auth)
 
     def directory() -> DirectoryHandler:

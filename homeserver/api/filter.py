@@ -10,13 +10,14 @@ from homeserver.handlers.accounts.auth import Auth
 from homeserver.http.auth import get_user_by_req
 from homeserver.http.request import parse_json_object
 from homeserver.http.router import Router, client_paths
+from homeserver.server import Server
 from homeserver.sync.filters import FilterHandler
 
 RESOURCES = ("client",)
 MAX_FILTER_BODY = 64 * 1024
 
 
-def register_routes(router: Router, hs: Any) -> None:
+def register_routes(router: Router, hs: Server) -> None:
     async def create_filter(request: Request, user_id: str) -> tuple[int, Any]:
         requester = await get_user_by_req(request, hs.get(Auth))
         body = parse_json_object(request, MAX_FILTER_BODY)

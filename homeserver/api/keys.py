@@ -17,6 +17,7 @@ from homeserver.handlers.e2ee.to_device import ToDeviceHandler
 from homeserver.http.auth import get_user_by_req
 from homeserver.http.request import parse_json_object, query_str
 from homeserver.http.router import Router, client_paths
+from homeserver.server import Server
 
 RESOURCES = ("client",)
 logger = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ def require_device(requester: Requester) -> str:
     return requester.device_id
 
 
-def prepare_e2ee(hs: Any) -> None:
+def prepare_e2ee(hs: Server) -> None:
     """Hook into device deletion and create the E2EE streams before the first request."""
     hs.get(DeviceListsHandler)
 
@@ -40,7 +41,7 @@ def prepare_e2ee(hs: Any) -> None:
         lambda failure: logger.error("E2EE stream setup failed: %s", failure.getErrorMessage()))
 
 
-def register_routes(router: Router, hs: Any) -> None:
+def register_routes(router: Router, hs: Server) -> None:
     max_body = hs.config.max_request_body_size
     prepare_e2ee(hs)
 

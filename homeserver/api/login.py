@@ -13,6 +13,7 @@ from homeserver.handlers.validation import check_storable_text
 from homeserver.http.auth import client_ip
 from homeserver.http.request import optional, parse_json_object, require
 from homeserver.http.router import Router, client_paths
+from homeserver.server import Server
 
 RESOURCES = ("client",)
 
@@ -32,7 +33,7 @@ def parse_device_fields(body: dict[str, Any]) -> tuple[str | None, str | None]:
     return device_id, display_name
 
 
-def register_routes(router: Router, hs: Any) -> None:
+def register_routes(router: Router, hs: Server) -> None:
     max_body = hs.config.max_request_body_size
 
     async def login_flows(request: Request) -> tuple[int, dict[str, Any]]:

@@ -30,6 +30,7 @@ from homeserver.http.request import query_bool, query_int, query_str
 from homeserver.http.resource import FileResponse
 from homeserver.http.router import Handler, Router
 from homeserver.http.streaming import SpoolSpec, spooled_body
+from homeserver.server import Server
 
 RESOURCES = ("client", "media")
 
@@ -126,7 +127,7 @@ def sandboxed(handler: Handler) -> Handler:
     return wrapped
 
 
-def register_routes(router: Router, hs: Any) -> None:
+def register_routes(router: Router, hs: Server) -> None:
     repository = hs.get(MediaRepository)
     auth = hs.get(Auth)
     upload_spool = SpoolSpec(hs.get(MediaFileStore).tmp_dir, int(hs.config.max_upload_size))
@@ -193,7 +194,7 @@ def register_routes(router: Router, hs: Any) -> None:
         raise unrecognized(404, "URL previews are disabled on this server")
 
     def unauthenticated(handler: Handler) -> Handler:
-        return functools.partial(handler, authenticated=False)  # type: ignore[return-value]
+        return functools.partial(handler, authenticated=False)
 
     add("GET", [f"{CLIENT_V1}/config", *legacy("/config")], media_config)
     add("GET", [f"{CLIENT_V1}/preview_url", *legacy("/preview_url")], preview_url)

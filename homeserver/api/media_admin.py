@@ -15,6 +15,7 @@ from homeserver.errors import invalid_param
 from homeserver.handlers.media.admin import MediaAdmin, local_media_json
 from homeserver.http.request import query_bool, query_int
 from homeserver.http.router import Router
+from homeserver.server import Server
 
 RESOURCES = ("client",)
 
@@ -40,7 +41,7 @@ def page(request: Request) -> tuple[int, int]:
     return offset, limit
 
 
-def register_routes(router: Router, hs: Any) -> None:
+def register_routes(router: Router, hs: Server) -> None:
     admin = hs.get(MediaAdmin)
 
     async def media_info(request: Request, server_name: str, media_id: str) -> tuple[int, Any]:

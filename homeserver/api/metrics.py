@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from twisted.web.server import Request
 
 from homeserver.errors import not_found
 from homeserver.http.resource import RawResponse
 from homeserver.http.router import Router
+from homeserver.server import Server
 
 RESOURCES = ("metrics",)
 
 
-def register_routes(router: Router, hs: Any) -> None:
+def register_routes(router: Router, hs: Server) -> None:
     enabled = hs.config.enable_metrics
 
     async def metrics(request: Request) -> tuple[int, RawResponse]:

@@ -11,12 +11,13 @@ from homeserver.handlers.ephemeral.presence import PresenceHandler
 from homeserver.http.auth import get_user_by_req
 from homeserver.http.request import optional, parse_json_object, require
 from homeserver.http.router import Router, client_paths
+from homeserver.server import Server
 
 RESOURCES = ("client",)
 MAX_BODY = 8192
 
 
-def register_routes(router: Router, hs: Any) -> None:
+def register_routes(router: Router, hs: Server) -> None:
     async def get_status(request: Request, user_id: str) -> tuple[int, Any]:
         requester = await get_user_by_req(request, hs.get(Auth))
         return 200, await hs.get(PresenceHandler).get_status(requester.user_id, user_id)

@@ -16,11 +16,12 @@ from homeserver.handlers.accounts.profile import ProfileHandler, check_key
 from homeserver.http.auth import get_user_by_req
 from homeserver.http.request import parse_json_object
 from homeserver.http.router import Router, client_paths
+from homeserver.server import Server
 
 RESOURCES = ("client",)
 
 
-def register_routes(router: Router, hs: Any) -> None:
+def register_routes(router: Router, hs: Server) -> None:
     max_body = hs.config.max_request_body_size
     require_auth: bool = hs.config.require_auth_for_profile_requests
 

@@ -13,11 +13,12 @@ from homeserver.handlers.rooms.directory import DirectoryHandler
 from homeserver.http.auth import get_user_by_req
 from homeserver.http.request import optional, query_int, query_str
 from homeserver.http.router import Router, client_paths
+from homeserver.server import Server
 
 RESOURCES = ("client",)
 
 
-def register_routes(router: Router, hs: Any) -> None:
+def register_routes(router: Router, hs: Server) -> None:
     async def get_public_rooms(request: Request) -> tuple[int, Any]:
         limit = query_int(request, "limit", None, minimum=0, maximum=500)
         return 200, await hs.get(DirectoryHandler).public_rooms(limit, query_str(request, "since"), None)

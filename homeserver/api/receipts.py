@@ -12,12 +12,13 @@ from homeserver.handlers.rooms.room_state import check_room_id
 from homeserver.http.auth import get_user_by_req
 from homeserver.http.request import optional, parse_json_object
 from homeserver.http.router import Router, client_paths
+from homeserver.server import Server
 
 RESOURCES = ("client",)
 MAX_BODY = 4096
 
 
-def register_routes(router: Router, hs: Any) -> None:
+def register_routes(router: Router, hs: Server) -> None:
     async def post_receipt(request: Request, room_id: str, receipt_type: str,
                            event_id: str) -> tuple[int, Any]:
         requester = await get_user_by_req(request, hs.get(Auth))

@@ -13,6 +13,7 @@ from homeserver.handlers.ratelimit import RateLimiters
 from homeserver.http.auth import client_ip
 from homeserver.http.request import optional, parse_json_object, query_str
 from homeserver.http.router import Router, client_paths
+from homeserver.server import Server
 
 RESOURCES = ("client",)
 
@@ -41,7 +42,7 @@ def parse_register_request(body: dict[str, Any]) -> RegisterRequest:
     )
 
 
-def register_routes(router: Router, hs: Any) -> None:
+def register_routes(router: Router, hs: Server) -> None:
     max_body = hs.config.max_request_body_size
 
     async def register(request: Request) -> tuple[int, dict[str, Any]]:

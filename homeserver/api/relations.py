@@ -15,12 +15,13 @@ from homeserver.handlers.rooms.room_state import check_room_id
 from homeserver.http.auth import get_user_by_req
 from homeserver.http.request import query_int, query_str
 from homeserver.http.router import Router, client_paths
+from homeserver.server import Server
 
 RESOURCES = ("client",)
 V1 = ("/_matrix/client/v1",)
 
 
-def register_routes(router: Router, hs: Any) -> None:
+def register_routes(router: Router, hs: Server) -> None:
     auth = hs.get(Auth)
 
     async def relations(request: Request, room_id: str, event_id: str, rel_type: str | None = None,

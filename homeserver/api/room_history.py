@@ -15,6 +15,7 @@ from homeserver.http.auth import get_user_by_req
 from homeserver.http.request import parse_json, query_int, query_str
 from homeserver.http.resource import RawResponse, encode_json_dropping_unencodable
 from homeserver.http.router import Router, client_paths
+from homeserver.server import Server
 
 RESOURCES = ("client",)
 
@@ -44,7 +45,7 @@ def history_body(found: dict[str, Any], what: str) -> RawResponse:
     return RawResponse(encode_json_dropping_unencodable(found, what), b"application/json")
 
 
-def register_routes(router: Router, hs: Any) -> None:
+def register_routes(router: Router, hs: Server) -> None:
     auth = hs.get(Auth)
 
     def history() -> HistoryHandler:

@@ -19,6 +19,7 @@ from homeserver.handlers.e2ee.e2e_room_keys import (
 from homeserver.http.auth import get_user_by_req
 from homeserver.http.request import parse_json_object, query_str
 from homeserver.http.router import Router, client_paths
+from homeserver.server import Server
 
 RESOURCES = ("client",)
 
@@ -30,7 +31,7 @@ def rooms_json(keys: dict[tuple[str, str], RoomKey]) -> dict[str, Any]:
     return rooms
 
 
-def register_routes(router: Router, hs: Any) -> None:
+def register_routes(router: Router, hs: Server) -> None:
     max_body = hs.config.max_request_body_size
 
     def handler() -> RoomKeysHandler:

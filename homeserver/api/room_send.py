@@ -16,11 +16,12 @@ from homeserver.handlers.rooms.message_send import EventSendHandler
 from homeserver.handlers.rooms.room_state import check_room_id
 from homeserver.http.auth import get_user_by_req
 from homeserver.http.router import Router, client_paths
+from homeserver.server import Server
 
 RESOURCES = ("client",)
 
 
-def register_routes(router: Router, hs: Any) -> None:
+def register_routes(router: Router, hs: Server) -> None:
     auth = hs.get(Auth)
 
     async def send(request: Request, room_id: str, event_type: str, txn_id: str) -> tuple[int, Any]:

@@ -18,6 +18,7 @@ from homeserver.handlers.rooms.room_state import check_room_id
 from homeserver.http.auth import get_user_by_req
 from homeserver.http.request import optional, parse_json_object, query_str, require
 from homeserver.http.router import Router, client_paths
+from homeserver.server import Server
 
 RESOURCES = ("client",)
 MEMBERSHIPS = ("join", "invite", "leave", "ban", "knock")
@@ -30,7 +31,7 @@ def path_text(*values: str | None) -> None:
             raise invalid_param("Path parameters may not contain NUL characters")
 
 
-def body_of(request: Request, hs: Any, allow_empty: bool = False) -> dict[str, Any]:
+def body_of(request: Request, hs: Server, allow_empty: bool = False) -> dict[str, Any]:
     return parse_json_object(request, int(hs.config.max_request_body_size), allow_empty=allow_empty)
 
 
@@ -56,7 +57,7 @@ def target_user_of(body: dict[str, Any]) -> str:
     return user_id
 
 
-def register_routes(router: Router, hs: Any) -> None:
+def register_routes(router: Router, hs: Server) -> None:
     auth = hs.get(Auth)
     # Built now, not on first use: they subscribe to profile changes (new member events)
     # and to new accounts (auto_join_rooms).

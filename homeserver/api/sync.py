@@ -13,6 +13,7 @@ from homeserver.http.auth import get_user_by_req
 from homeserver.http.request import query_bool, query_filter, query_int, query_str
 from homeserver.http.resource import RawResponse, encode_json_dropping_unencodable
 from homeserver.http.router import Router, client_paths
+from homeserver.server import Server
 from homeserver.stream_token import parse_since
 from homeserver.sync.filters import FilterHandler
 from homeserver.sync.handler import SyncHandler
@@ -23,7 +24,7 @@ RESOURCES = ("client",)
 PRESENCE_VALUES = ("online", "offline", "unavailable")
 
 
-def register_routes(router: Router, hs: Any) -> None:
+def register_routes(router: Router, hs: Server) -> None:
     async def sync(request: Request) -> tuple[int, Any]:
         requester = await get_user_by_req(request, hs.get(Auth))
         since = parse_since(query_str(request, "since"))

@@ -12,11 +12,12 @@ from homeserver.handlers.e2ee.to_device import ToDeviceHandler
 from homeserver.http.auth import get_user_by_req
 from homeserver.http.request import parse_json_object
 from homeserver.http.router import Router, client_paths
+from homeserver.server import Server
 
 RESOURCES = ("client",)
 
 
-def register_routes(router: Router, hs: Any) -> None:
+def register_routes(router: Router, hs: Server) -> None:
     max_body = hs.config.max_request_body_size
 
     async def send_to_device(request: Request, event_type: str, txn_id: str) -> tuple[int, dict[str, Any]]:

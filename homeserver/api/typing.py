@@ -13,6 +13,7 @@ from homeserver.handlers.rooms.room_state import check_room_id
 from homeserver.http.auth import get_user_by_req
 from homeserver.http.request import optional, parse_json_object, require
 from homeserver.http.router import Router, client_paths
+from homeserver.server import Server
 
 RESOURCES = ("client",)
 MAX_BODY = 4096
@@ -26,7 +27,7 @@ def parse_typing(body: dict[str, Any]) -> tuple[bool, int | None]:
     return typing, timeout
 
 
-def register_routes(router: Router, hs: Any) -> None:
+def register_routes(router: Router, hs: Server) -> None:
     async def set_typing(request: Request, room_id: str, user_id: str) -> tuple[int, Any]:
         requester = await get_user_by_req(request, hs.get(Auth))
         check_room_id(room_id)

@@ -12,12 +12,13 @@ from homeserver.handlers.accounts.user_directory import UserDirectoryHandler
 from homeserver.http.auth import get_user_by_req
 from homeserver.http.request import optional, parse_json_object, require
 from homeserver.http.router import Router, client_paths
+from homeserver.server import Server
 
 RESOURCES = ("client",)
 DEFAULT_LIMIT = 10
 
 
-def register_routes(router: Router, hs: Any) -> None:
+def register_routes(router: Router, hs: Server) -> None:
     max_body = hs.config.max_request_body_size
 
     async def search(request: Request) -> tuple[int, dict[str, Any]]:

@@ -8,6 +8,7 @@ from twisted.web.server import Request
 
 from homeserver.handlers.rooms.delayed_events import DelayedEventsHandler
 from homeserver.http.router import Router
+from homeserver.server import Server
 
 RESOURCES = ("client",)
 
@@ -19,7 +20,7 @@ SPEC_VERSIONS = [
 UNSTABLE_FEATURES: dict[str, bool] = {}
 
 
-def unstable_features(hs: Any) -> dict[str, bool]:
+def unstable_features(hs: Server) -> dict[str, bool]:
     """The fixed list, plus what this server's config switches on."""
     features = dict(UNSTABLE_FEATURES)
     if hs.get(DelayedEventsHandler).enabled:
@@ -27,7 +28,7 @@ def unstable_features(hs: Any) -> dict[str, bool]:
     return features
 
 
-def register_routes(router: Router, hs: Any) -> None:
+def register_routes(router: Router, hs: Server) -> None:
     features = unstable_features(hs)
 
     async def versions(request: Request) -> tuple[int, dict[str, Any]]:

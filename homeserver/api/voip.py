@@ -10,11 +10,12 @@ from homeserver.handlers.accounts.auth import Auth
 from homeserver.handlers.voip.turn import TurnHandler
 from homeserver.http.auth import get_user_by_req
 from homeserver.http.router import Router, client_paths
+from homeserver.server import Server
 
 RESOURCES = ("client",)
 
 
-def register_routes(router: Router, hs: Any) -> None:
+def register_routes(router: Router, hs: Server) -> None:
     auth = hs.get(Auth)
     turn = hs.get(TurnHandler)
 

@@ -11,11 +11,12 @@ from twisted.web.server import Request
 
 from homeserver.errors import not_found
 from homeserver.http.router import Router
+from homeserver.server import Server
 
 RESOURCES = ("client",)
 
 
-def register_routes(router: Router, hs: Any) -> None:
+def register_routes(router: Router, hs: Server) -> None:
     config = hs.config
 
     async def client(request: Request) -> tuple[int, dict[str, Any]]:

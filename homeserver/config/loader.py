@@ -143,8 +143,9 @@ def build(cls: type[T], data: Any, key: str = "", warnings: list[str] | None = N
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(key, f"expected a mapping, got {type(data).__name__}")
-    attrs.resolve_types(cls)
-    fields = {f.name: f for f in attrs.fields(cls)}
+    section: Any = cls  # an attrs class; mypy cannot see that through the TypeVar
+    attrs.resolve_types(section)
+    fields = {f.name: f for f in attrs.fields(section)}
     synapse = synapse_keys_at(key)
     for name in data:
         if name in fields:

@@ -133,7 +133,7 @@ def sign_event(
     signing_key: nacl.signing.SigningKey,
 ) -> dict[str, Any]:
     """Add the content hash and this server's signature (over the redacted form) to a PDU."""
-    hashed = add_content_hash(pdu)
+    hashed = add_content_hash(dict(pdu))
     redacted = redact_pdu(hashed, room_version)
     signed_redacted = sign_json(redacted, server_name, key_id, signing_key)
     hashed["signatures"] = signed_redacted["signatures"]

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
 
 from homeserver.config.ratelimits import RateLimit
 from homeserver.errors import limit_exceeded
 from homeserver.handlers.federation_ratelimit import FederationRateLimiter
+from homeserver.server import Server
 
 # Drained buckets are dropped every this many checks, so the table never grows
 # beyond the keys that were active recently.
@@ -98,7 +98,7 @@ class RateLimiters:
     here all the same, so those features only have to call them.
     """
 
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: Server) -> None:
         config = hs.config
 
         def clock() -> float:

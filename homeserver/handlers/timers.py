@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall
 
+from homeserver.server import Server
 from storage.stores.timers import DueTimer, TimerStore
 
 logger = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ BATCH = 100
 
 
 class TimerService:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: Server) -> None:
         self.reactor = hs.reactor
         self.store = hs.get(TimerStore)
         self._callbacks: dict[str, TimerCallback] = {}

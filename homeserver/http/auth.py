@@ -56,4 +56,4 @@ async def get_user_by_req(request: Request, auth: TokenAuthenticator[RequesterT]
     requester: Any = await auth.authenticate_token(
         token, allow_guest=allow_guest, allow_expired=allow_expired, client_ip=client_ip(request))
     request.requester_id = requester.user_id  # type: ignore[attr-defined]  # for the access log
-    return requester  # type: ignore[no-any-return]
+    return requester

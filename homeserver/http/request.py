@@ -7,7 +7,7 @@ import json
 import logging
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal, overload
 
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.web.server import Request
@@ -246,6 +246,12 @@ def parse_json_object(request: Request, max_size: int | None = None, allow_empty
     return body
 
 
+@overload
+def query_str(request: Request, name: str, default: str | None = None, *,
+              required: Literal[True]) -> str: ...
+@overload
+def query_str(request: Request, name: str, default: str | None = None,
+              required: bool = False) -> str | None: ...
 def query_str(request: Request, name: str, default: str | None = None, required: bool = False) -> str | None:
     values = request.args.get(name.encode())
     if not values:
@@ -278,6 +284,12 @@ def query_filter(request: Request, name: str = "filter") -> str | dict[str, Any]
     return value
 
 
+@overload
+def query_int(request: Request, name: str, default: int, minimum: int | None = None,
+              maximum: int | None = None, required: bool = False) -> int: ...
+@overload
+def query_int(request: Request, name: str, default: None = None, minimum: int | None = None,
+              maximum: int | None = None, required: bool = False) -> int | None: ...
 def query_int(request: Request, name: str, default: int | None = None, minimum: int | None = None,
               maximum: int | None = None, required: bool = False) -> int | None:
     text = query_str(request, name, required=required)

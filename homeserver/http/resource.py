@@ -163,7 +163,7 @@ class JsonApiResource(Resource):
             # No Matrix identifier contains U+0000, and PostgreSQL cannot store it in text.
             self._write_error(request, invalid_param("Path parameters may not contain U+0000"))
             return NOT_DONE_YET
-        deferred = Deferred.fromCoroutine(route.handler(request, **params))
+        deferred: Deferred[tuple[int, Any]] = Deferred.fromCoroutine(route.handler(request, **params))
         deferred.addCallbacks(self._write_result, self._write_failure, callbackArgs=(request,), errbackArgs=(request,))
         # Whatever goes wrong while answering (a body that cannot be encoded, a bug in the
         # writers themselves) still ends the request: never a client left waiting forever.
@@ -182,7 +182,7 @@ class JsonApiResource(Resource):
     def _writing_failed(self, failure: Failure, request: Request) -> None:
         logger.error("Writing the response to %s %s failed", request.method.decode("ascii", "replace"),
                      loggable_path(request),
-                     exc_info=(failure.type, failure.value, failure.getTracebackObject()))
+                     exc_info=failure.value)
         if request._disconnected or request.finished:
             return
         if request.startedWriting:
@@ -192,11 +192,11 @@ class JsonApiResource(Resource):
         self._write_error(request, MatrixError(500, "M_UNKNOWN", "Internal server error"))
 
     def _write_failure(self, failure: Failure, request: Request) -> None:
-        if failure.check(MatrixError):
+        if isinstance(failure.value, MatrixError):
             self._write_error(request, failure.value)
             return
         logger.error("Request %s %s failed", request.method.decode(), loggable_path(request),
-                     exc_info=(failure.type, failure.value, failure.getTracebackObject()))
+                     exc_info=failure.value)
         self._write_error(request, MatrixError(500, "M_UNKNOWN", "Internal server error"))
 
     @staticmethod

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 from urllib.parse import unquote
 
@@ -11,7 +11,7 @@ import attrs
 
 from homeserver.http.streaming import SpoolSpec
 
-Handler = Callable[..., Awaitable[tuple[int, Any]]]
+Handler = Callable[..., Coroutine[Any, Any, tuple[int, Any]]]
 
 CLIENT_PREFIXES = ("/_matrix/client/v3", "/_matrix/client/r0")
 _PARAM = re.compile(r"\{(\w+)\}")

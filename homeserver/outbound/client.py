@@ -29,7 +29,7 @@ from urllib.parse import urljoin
 
 import attrs
 from twisted.internet import defer, endpoints, error, protocol
-from twisted.internet.interfaces import IStreamClientEndpoint
+from twisted.internet.interfaces import IProtocolFactory, IStreamClientEndpoint
 from twisted.python.failure import Failure
 from twisted.web import client as web_client
 from twisted.web.http_headers import Headers
@@ -39,6 +39,7 @@ from zope.interface import implementer
 from homeserver.outbound.address_filter import AddressFilter
 from homeserver.outbound.dns import DnsLookupError, HostResolver, ip_literal
 from homeserver.outbound.tls import TlsPolicy, VerifyingTls
+from homeserver.server import Server
 
 logger = logging.getLogger(__name__)
 
@@ -165,14 +166,14 @@ class _BodyReader(protocol.Protocol):
     def _fail(self, exc: Exception) -> None:
         self.failed = exc
         if self.transport is not None:
-            self.transport.stopProducing()  # type: ignore[attr-defined]
+            self.transport.stopProducing()  # type: ignore[attr-defined]  # a TCP transport is also a producer
 
     def on_timeout(self, result: Any, timeout: float) -> Any:
         if self.transport is not None:
             self.transport.stopProducing()  # type: ignore[attr-defined]
         return result
 
-    def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:  # type: ignore[assignment]
+    def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
         if self.finished.called:
             return
         if self.failed is not None:
@@ -197,10 +198,10 @@ class _GuardedEndpoint:
         self.client = client
         self.route = route
 
-    def connect(self, factory: protocol.Factory) -> defer.Deferred[Any]:
+    def connect(self, factory: IProtocolFactory) -> defer.Deferred[Any]:
         return defer.Deferred.fromCoroutine(self._connect(factory))
 
-    async def _connect(self, factory: protocol.Factory) -> Any:
+    async def _connect(self, factory: IProtocolFactory) -> Any:
         failure: OutboundRequestError = ConnectFailedError("no address to connect to")
         for host, port in self.route.addresses:
             try:
@@ -220,7 +221,7 @@ class _GuardedEndpoint:
                     failure = ConnectFailedError(f"cannot connect to {host} ({ip}:{port}): {exc}")
         raise failure
 
-    def _dial(self, ip: str, port: int, factory: protocol.Factory) -> defer.Deferred[Any]:
+    def _dial(self, ip: str, port: int, factory: IProtocolFactory) -> defer.Deferred[Any]:
         reactor = self.client.reactor
         timeout = self.client.connect_timeout_s
         endpoint: Any
@@ -250,7 +251,7 @@ class OutboundHttpClient:
     TLS policy.  Connections are pooled per (scheme, host, port).
     """
 
-    def __init__(self, hs: Any, *, address_filter: AddressFilter | None = None, tls: TlsPolicy | None = None,
+    def __init__(self, hs: Server, *, address_filter: AddressFilter | None = None, tls: TlsPolicy | None = None,
                  resolver: HostResolver | None = None) -> None:
         config = hs.config
         self.reactor = hs.reactor
@@ -364,7 +365,7 @@ class OutboundHttpClient:
 class HostResolverComponent:
     """The server's one resolver (``hs.get(HostResolverComponent).resolver``), from ``outbound_dns_servers``."""
 
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: Server) -> None:
         from homeserver.config.names import split_dns_server
 
         servers = [split_dns_server(value) for value in hs.config.outbound_dns_servers]

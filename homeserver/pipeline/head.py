@@ -12,7 +12,7 @@ from collections import OrderedDict
 import attrs
 
 from homeserver.events.room_versions import KNOWN_ROOM_VERSIONS, RoomVersion
-from homeserver.pipeline.types import Host
+from homeserver.server import Server
 from storage.stores.room_dag import RoomDagStore
 from storage.stores.room_members import RoomMemberStore
 from storage.stores.rooms import RoomStore
@@ -57,7 +57,7 @@ class RoomHead:
 class RoomHeads:
     """Loads and caches each room's head."""
 
-    def __init__(self, hs: Host) -> None:
+    def __init__(self, hs: Server) -> None:
         self.rooms = hs.get(RoomStore)
         self.dag = hs.get(RoomDagStore)
         self.members = hs.get(RoomMemberStore)

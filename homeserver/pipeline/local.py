@@ -13,8 +13,9 @@ from homeserver.events.event import Event
 from homeserver.events.power_levels import get_named_level, get_user_power_level
 from homeserver.pipeline.checks import auth_state_ids, check_against_state, check_local_shape
 from homeserver.pipeline.head import RoomHead, StateAt
-from homeserver.pipeline.types import EventSpec, Host, NewRoom, Outcome
+from homeserver.pipeline.types import EventSpec, NewRoom, Outcome
 from homeserver.pipeline.work import Prepared, RoomWork
+from homeserver.server import Server
 from storage.stores.state import StateKey
 
 #: Depth is a signed 64-bit integer in the spec.
@@ -22,7 +23,7 @@ MAX_DEPTH = 2**63 - 1
 
 
 class LocalEventBuilder:
-    def __init__(self, hs: Host) -> None:
+    def __init__(self, hs: Server) -> None:
         self.clock = hs.clock
         self.key: ServerSigningKey = hs.signing_key
         self.max_group_size: int = hs.config.max_group_size

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from homeserver.errors import MatrixError
 from homeserver.pipeline.head import RoomHeads
-from homeserver.pipeline.types import Host, Outcome, PersistedBatch, PersistedEvent
+from homeserver.pipeline.types import Outcome, PersistedBatch, PersistedEvent
 from homeserver.pipeline.work import Prepared, RoomWork
+from homeserver.server import Server
 from storage.stores.events import EventStore, StoredEvent
 from storage.stores.events_persist import (
     AliasTakenError,
@@ -25,7 +26,7 @@ from storage.stores.state import StateGroupStore
 
 
 class BatchWriter:
-    def __init__(self, hs: Host, heads: RoomHeads) -> None:
+    def __init__(self, hs: Server, heads: RoomHeads) -> None:
         self.hs = hs
         self.clock = hs.clock
         self.heads = heads

@@ -28,12 +28,12 @@ from homeserver.pipeline.remote import add_outlier, add_remote, order_by_prev_ev
 from homeserver.pipeline.types import (
     EventResult,
     EventSpec,
-    Host,
     NewRoom,
     PersistedBatch,
     RemoteEvent,
 )
 from homeserver.pipeline.work import RoomWork
+from homeserver.server import Server
 from storage.stores.events import StoredEvent
 
 logger = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ _Submission = _Local | _Remote
 
 
 class EventPipeline:
-    def __init__(self, hs: Host) -> None:
+    def __init__(self, hs: Server) -> None:
         self.hs = hs
         self.heads = hs.get(RoomHeads)
         self.local = LocalEventBuilder(hs)

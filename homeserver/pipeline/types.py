@@ -7,10 +7,7 @@ from typing import Any, Protocol, TypeVar
 
 import attrs
 
-from homeserver.config.schema import HomeserverConfig
-from homeserver.events.builder import ServerSigningKey
 from homeserver.events.event import Event
-from storage.engine import Database
 from storage.stores.events import StoredEvent
 from storage.stores.rooms import RoomRow
 from storage.stores.state import StateMap
@@ -20,18 +17,6 @@ T = TypeVar("T")
 
 class Clock(Protocol):
     def seconds(self) -> float: ...
-
-
-class Host(Protocol):
-    """What the pipeline needs of the HomeServer (which sits above it in the layers)."""
-
-    server_name: str
-    signing_key: ServerSigningKey
-    config: HomeserverConfig
-    clock: Clock
-    db: Database
-
-    def get(self, cls: type[T]) -> T: ...
 
 
 @attrs.define

@@ -16,7 +16,8 @@ import attrs
 from homeserver.events.event import Event
 from homeserver.events.stateres import resolve_state
 from homeserver.pipeline.head import RoomHead, StateAt
-from homeserver.pipeline.types import EventSpec, Host, NewRoom, Outcome
+from homeserver.pipeline.types import EventSpec, NewRoom, Outcome
+from homeserver.server import Server
 from storage.stores.events import EventStore, StoredEvent
 from storage.stores.events_persist import NewStateGroup
 from storage.stores.room_dag import RoomDagStore
@@ -69,7 +70,7 @@ class _Mark:
 
 
 class RoomWork:
-    def __init__(self, hs: Host, room_id: str, head: RoomHead | None) -> None:
+    def __init__(self, hs: Server, room_id: str, head: RoomHead | None) -> None:
         self.room_id = room_id
         self.events: EventStore = hs.get(EventStore)
         self.groups: StateGroupStore = hs.get(StateGroupStore)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from homeserver.server import Server
 from homeserver.sync.provider import StreamToken, SyncRequest
 from homeserver.sync.providers import PROVIDERS
 
@@ -31,7 +32,7 @@ def has_changes(value: Any) -> bool:
 
 
 class SyncBuilder:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: Server) -> None:
         self.hs = hs
         self.providers: list[Any] = [cls(hs) for cls in PROVIDERS]
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from homeserver.errors import MatrixError, forbidden, invalid_param, not_found
+from homeserver.server import Server
 from homeserver.sync.filtering import validate_filter
 from storage.stores.filters import FilterStore
 
 
 class FilterHandler:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: Server) -> None:
         self.hs = hs
         self.store: FilterStore = hs.get(FilterStore)
 

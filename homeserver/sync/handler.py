@@ -11,6 +11,7 @@ from twisted.internet.defer import CancelledError, Deferred
 from homeserver.handlers.ephemeral.presence import PresenceHandler
 from homeserver.handlers.rooms.members import joined_rooms
 from homeserver.notifier import Notifier, StreamAdvance
+from homeserver.server import Server
 from homeserver.sync.builder import SyncBuilder, has_changes
 from homeserver.sync.provider import SyncRequest
 
@@ -25,7 +26,7 @@ def discard(waiter: Deferred[StreamAdvance | None] | None) -> None:
 
 
 class SyncHandler:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: Server) -> None:
         self.hs = hs
         self.reactor = hs.reactor
         self.builder: SyncBuilder = hs.get(SyncBuilder)

@@ -9,6 +9,7 @@ import attrs
 
 from homeserver.handlers.rooms.event_format import EventFormatter
 from homeserver.handlers.rooms.visibility import filter_events_for_client
+from homeserver.server import Server
 from storage.stores.events import StoredEvent
 
 # State a client sees about a room it is invited to or knocking on (spec: stripped state).
@@ -27,11 +28,11 @@ class Formatter:
     access_token_id: int | None
 
 
-async def format_events(hs: Any, events: Sequence[StoredEvent], who: Formatter) -> list[dict[str, Any]]:
+async def format_events(hs: Server, events: Sequence[StoredEvent], who: Formatter) -> list[dict[str, Any]]:
     return await hs.get(EventFormatter).format_events(events, who)
 
 
-async def visible_to(hs: Any, user_id: str, events: list[StoredEvent]) -> list[StoredEvent]:
+async def visible_to(hs: Server, user_id: str, events: list[StoredEvent]) -> list[StoredEvent]:
     """History visibility: drop what the user may not see."""
     return list(await filter_events_for_client(hs, user_id, events))
 

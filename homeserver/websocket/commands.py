@@ -9,9 +9,10 @@ from homeserver.handlers.ephemeral.receipts import ReceiptHandler
 from homeserver.handlers.ephemeral.typing import TypingHandler
 from homeserver.handlers.rooms.message_send import EventSendHandler
 from homeserver.http.request import optional, require
+from homeserver.server import Server
 
 
-async def send_event(hs: Any, requester: Any, message: dict[str, Any]) -> dict[str, Any]:
+async def send_event(hs: Server, requester: Any, message: dict[str, Any]) -> dict[str, Any]:
     room_id = require(message, "room_id", str, "a room ID")
     event_type = require(message, "event_type", str, "an event type")
     txn_id = require(message, "txn_id", str, "a transaction ID")
@@ -22,7 +23,7 @@ async def send_event(hs: Any, requester: Any, message: dict[str, Any]) -> dict[s
     return {"event_id": event_id}
 
 
-async def set_typing(hs: Any, requester: Any, message: dict[str, Any]) -> dict[str, Any]:
+async def set_typing(hs: Server, requester: Any, message: dict[str, Any]) -> dict[str, Any]:
     room_id = require(message, "room_id", str, "a room ID")
     typing = require(message, "typing", bool, "a boolean")
     timeout = optional(message, "timeout", int, "an integer (milliseconds)")
@@ -32,7 +33,7 @@ async def set_typing(hs: Any, requester: Any, message: dict[str, Any]) -> dict[s
     return {}
 
 
-async def send_receipt(hs: Any, requester: Any, message: dict[str, Any]) -> dict[str, Any]:
+async def send_receipt(hs: Server, requester: Any, message: dict[str, Any]) -> dict[str, Any]:
     room_id = require(message, "room_id", str, "a room ID")
     receipt_type = require(message, "receipt_type", str, "a receipt type")
     event_id = require(message, "event_id", str, "an event ID")

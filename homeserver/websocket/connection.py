@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, cast
 
 from autobahn.twisted.resource import WebSocketResource
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
@@ -17,7 +17,8 @@ from homeserver.handlers.ephemeral.presence import PresenceHandler
 from homeserver.http.auth import get_user_by_req
 from homeserver.http.request import parse_json, query_filter, query_str
 from homeserver.http.resource import encode_json_dropping_unencodable, write_error
-from homeserver.stream_token import parse_since
+from homeserver.server import Server
+from homeserver.stream_token import StreamToken, parse_since
 from homeserver.sync.filters import FilterHandler
 from homeserver.websocket.commands import COMMANDS
 from homeserver.websocket.hub import WebSocketHub
@@ -32,8 +33,10 @@ CLOSE_REPLACED = 4000  # a newer connection for the same device took over
 
 
 class StreamProtocol(WebSocketServerProtocol):
-    hs: Any
+    hs: Server
     requester: Any
+    since: StreamToken | None
+    sync_filter: Any
     session: StreamSession | None = None
 
     def onOpen(self) -> None:
@@ -98,7 +101,7 @@ class StreamProtocol(WebSocketServerProtocol):
 class StreamFactory(WebSocketServerFactory):
     protocol = StreamProtocol
 
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: Server) -> None:
         super().__init__()
         self.hs = hs
         self.pending: tuple[Any, Any, dict[str, Any]] | None = None
@@ -106,7 +109,7 @@ class StreamFactory(WebSocketServerFactory):
                                 maxMessagePayloadSize=MAX_CLIENT_MESSAGE, webStatus=False)
 
     def buildProtocol(self, addr: Any) -> StreamProtocol:
-        protocol: StreamProtocol = super().buildProtocol(addr)
+        protocol = cast(StreamProtocol, super().buildProtocol(addr))
         assert self.pending is not None, "protocols are only built by StreamResource"
         protocol.hs = self.hs
         protocol.requester, protocol.since, protocol.sync_filter = self.pending
@@ -118,7 +121,7 @@ class StreamResource(Resource):
 
     isLeaf = True
 
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: Server) -> None:
         super().__init__()
         self.hs = hs
         self.factory = StreamFactory(hs)

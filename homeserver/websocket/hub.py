@@ -9,11 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 from homeserver.notifier import Notifier, StreamAdvance
+from homeserver.server import Server
 from homeserver.websocket.session import StreamSession
 
 
 class WebSocketHub:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: Server) -> None:
         self._by_user: dict[str, set[StreamSession]] = {}
         self._by_room: dict[str, set[StreamSession]] = {}
         self._rooms_of: dict[StreamSession, set[str]] = {}

@@ -14,6 +14,7 @@ from typing import Any
 
 from twisted.internet.defer import Deferred
 
+from homeserver.server import Server
 from homeserver.sync.builder import SyncBuilder, has_changes
 from homeserver.sync.filtering import MAX_LIMIT
 from homeserver.sync.provider import StreamToken, SyncRequest
@@ -36,7 +37,7 @@ def incremental_filter(sync_filter: dict[str, Any]) -> dict[str, Any]:
 
 
 class StreamSession:
-    def __init__(self, hs: Any, user_id: str, device_id: str | None, access_token_id: int | None,
+    def __init__(self, hs: Server, user_id: str, device_id: str | None, access_token_id: int | None,
                  sync_filter: dict[str, Any], since: StreamToken | None,
                  send: Callable[[dict[str, Any]], None], on_rooms: Callable[[set[str]], None]) -> None:
         self.builder: SyncBuilder = hs.get(SyncBuilder)

@@ -159,7 +159,7 @@ class Database:
 
             reactor = default_reactor
         assert IReactorThreads.providedBy(reactor) and IReactorTime.providedBy(reactor)
-        self._reactor = reactor
+        self._reactor: Any = reactor  # checked above; also IReactorCore for shutdown triggers
         self._engine = engine
         self.engine_name: str = engine.name
         min_threads, max_threads = engine.pool_size()

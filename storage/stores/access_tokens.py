@@ -10,11 +10,11 @@ from __future__ import annotations
 import hmac
 import secrets
 from collections.abc import Iterable
-from typing import Any
 
 import attrs
 
 from storage.engine import Transaction
+from storage.host import StorageHost
 from storage.stores.storable import storable
 
 SELECT_ACCESS_TOKEN = (
@@ -67,7 +67,7 @@ def new_token_id() -> int:
 
 
 class AccessTokenStore:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: StorageHost) -> None:
         self.db = hs.db
         self._cache: dict[str, AccessTokenInfo] = {}
         self._cached_by_user: dict[str, set[str]] = {}

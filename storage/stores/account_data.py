@@ -13,6 +13,7 @@ from typing import Any
 import attrs
 
 from storage.engine import Transaction
+from storage.host import StorageHost
 from storage.stores.storable import storable
 from storage.streams import Streams, StreamWriter
 
@@ -50,7 +51,7 @@ def _collect(rows: list[tuple[Any, ...]]) -> AccountData:
 
 
 class AccountDataStore:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: StorageHost) -> None:
         self.db = hs.db
         self.streams: Streams = hs.get(Streams)
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from storage.engine import Transaction
+from storage.host import StorageHost
 
 _GET = "SELECT room_id, creator FROM room_aliases WHERE alias = ?"
 _FOR_ROOM = "SELECT alias FROM room_aliases WHERE room_id = ? ORDER BY alias"
@@ -13,7 +12,7 @@ _DELETE = "DELETE FROM room_aliases WHERE alias = ?"
 
 
 class AliasStore:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: StorageHost) -> None:
         self.db = hs.db
 
     async def get_alias(self, alias: str) -> tuple[str, str] | None:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
 
 from storage.engine import Transaction
+from storage.host import StorageHost
 
 StateKey = tuple[str, str]
 
@@ -20,7 +20,7 @@ _DELETE = "DELETE FROM current_state_events WHERE room_id = ? AND type = ? AND s
 
 
 class CurrentStateStore:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: StorageHost) -> None:
         self.db = hs.db
 
     async def get_current_state_ids(self, room_id: str) -> dict[StateKey, str]:

@@ -13,6 +13,7 @@ from typing import Any
 import attrs
 
 from storage.engine import Transaction
+from storage.host import StorageHost
 from storage.stores.timers import cancel_timer_txn, schedule_timer_txn
 
 DELAYED_EVENT_TIMER = "delayed_event"
@@ -69,7 +70,7 @@ def _row_to_delayed(row: tuple[Any, ...]) -> DelayedEvent:
 
 
 class DelayedEventStore:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: StorageHost) -> None:
         self.db = hs.db
 
     async def add(self, event: DelayedEvent, limit: int, now_ms: int,

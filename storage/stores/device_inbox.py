@@ -14,6 +14,7 @@ from typing import Any
 import attrs
 
 from storage.engine import Transaction
+from storage.host import StorageHost
 from storage.streams import Streams, StreamWriter
 
 INSERT_TXN = (
@@ -58,7 +59,7 @@ class InboxFull(Exception):
 
 
 class DeviceInboxStore:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: StorageHost) -> None:
         self.db = hs.db
         self.streams: Streams = hs.get(Streams)
 

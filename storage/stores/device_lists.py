@@ -7,9 +7,9 @@ It also owns the one transaction that forgets a device's end-to-end state
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 from storage.engine import Transaction
+from storage.host import StorageHost
 from storage.stores.device_inbox import DeviceInboxStore
 from storage.stores.e2e_cross_signing import E2eCrossSigningStore
 from storage.stores.e2e_device_keys import E2eDeviceKeysStore
@@ -34,7 +34,7 @@ SELECT_MEMBERSHIP_MOVERS = (
 
 
 class DeviceListsStore:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: StorageHost) -> None:
         self.db = hs.db
         self.streams: Streams = hs.get(Streams)
 

@@ -8,6 +8,7 @@ from typing import Any
 import attrs
 
 from storage.engine import Transaction
+from storage.host import StorageHost
 from storage.stores.storable import storable
 
 INSERT_DEVICE = (
@@ -52,7 +53,7 @@ def _record(row: tuple[Any, ...]) -> DeviceRecord:
 
 
 class DeviceStore:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: StorageHost) -> None:
         self.db = hs.db
 
     async def store_device(self, user_id: str, device_id: str, display_name: str | None,

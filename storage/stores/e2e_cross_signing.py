@@ -13,6 +13,7 @@ from typing import Any
 import attrs
 
 from storage.engine import Transaction
+from storage.host import StorageHost
 
 SELECT_USER_KEYS = "SELECT key_type, key_json FROM e2e_cross_signing_keys WHERE user_id = ?"
 UPSERT_KEY = (
@@ -44,7 +45,7 @@ class Signature:
 
 
 class E2eCrossSigningStore:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: StorageHost) -> None:
         self.db = hs.db
 
     async def get_cross_signing_keys(self, user_ids: Iterable[str]) -> dict[str, dict[str, dict[str, Any]]]:

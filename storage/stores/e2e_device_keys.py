@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from storage.engine import Transaction
+from storage.host import StorageHost
 
 INSERT_DEVICE_KEYS = (
     "INSERT INTO e2e_device_keys (user_id, device_id, key_json, added_ms) VALUES (?, ?, ?, ?)"
@@ -19,7 +20,7 @@ DELETE_DEVICE_KEYS = "DELETE FROM e2e_device_keys WHERE user_id = ? AND device_i
 
 
 class E2eDeviceKeysStore:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: StorageHost) -> None:
         self.db = hs.db
 
     async def set_device_keys(self, user_id: str, device_id: str, keys: dict[str, Any],

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any
 
 from storage.engine import Transaction
+from storage.host import StorageHost
 from storage.stores.e2e_one_time_keys import ClaimedKey, OneTimeKey, claim_one_time_key_txn
 
 SELECT_FALLBACK = (
@@ -40,7 +40,7 @@ def claim_fallback_key_txn(txn: Transaction, user_id: str, device_id: str, algor
 
 
 class E2eFallbackKeysStore:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: StorageHost) -> None:
         self.db = hs.db
 
     async def claim_keys(self, wanted: list[tuple[str, str, str]]) -> list[ClaimedKey]:

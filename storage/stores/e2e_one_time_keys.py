@@ -16,6 +16,7 @@ from typing import Any
 import attrs
 
 from storage.engine import Transaction
+from storage.host import StorageHost
 
 SELECT_KEYS_BY_ID = (
     "SELECT key_json FROM e2e_one_time_keys"
@@ -80,7 +81,7 @@ def claim_one_time_key_txn(txn: Transaction, user_id: str, device_id: str, algor
 
 
 class E2eOneTimeKeysStore:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: StorageHost) -> None:
         self.db = hs.db
 
     async def add_one_time_keys(self, user_id: str, device_id: str, keys: list[OneTimeKey]) -> list[OneTimeKey]:

@@ -13,6 +13,7 @@ from typing import Any
 import attrs
 
 from storage.engine import Transaction
+from storage.host import StorageHost
 
 SELECT_LATEST_VERSION = (
     "SELECT version, algorithm, auth_data, etag FROM e2e_room_key_versions"
@@ -113,7 +114,7 @@ def _count(txn: Transaction, user_id: str, version: int) -> int:
 
 
 class E2eRoomKeysStore:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: StorageHost) -> None:
         self.db = hs.db
 
     async def create_version(self, user_id: str, algorithm: str, auth_data: dict[str, Any]) -> int:

@@ -20,6 +20,7 @@ import attrs
 from homeserver.events.event import Event
 from homeserver.events.room_versions import KNOWN_ROOM_VERSIONS
 from storage.engine import Transaction
+from storage.host import StorageHost
 from storage.streams import Streams, StreamWriter
 
 EVENT_CACHE_SIZE = 20_000
@@ -167,7 +168,7 @@ def row_to_stored(row: Sequence[Any]) -> StoredEvent:
 class EventStore:
     """Reads events; writes happen in storage/stores/events_persist.py."""
 
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: StorageHost) -> None:
         self.db = hs.db
         self._cache: OrderedDict[str, StoredEvent] = OrderedDict()
         self.streams: Streams = hs.get(Streams)

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from storage.engine import Transaction
+from storage.host import StorageHost
 
 SELECT_FILTER = "SELECT filter_json FROM user_filters WHERE user_id = ? AND filter_id = ?"
 SELECT_SAME_FILTER = "SELECT filter_id FROM user_filters WHERE user_id = ? AND filter_json = ?"
@@ -21,7 +22,7 @@ def canonical(value: Any) -> str:
 
 
 class FilterStore:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: StorageHost) -> None:
         self.db = hs.db
 
     async def add_filter(self, user_id: str, filter_json: dict[str, Any]) -> int:

@@ -8,6 +8,7 @@ from typing import Any
 import attrs
 
 from storage.engine import Transaction
+from storage.host import StorageHost
 from storage.stores.storable import storable
 
 _COLUMNS = ("media_id, user_id, created_ts, media_type, media_length, upload_name, sha256,"
@@ -99,7 +100,7 @@ def _quarantined_hash_txn(txn: Transaction, sha256: str) -> bool:
 
 
 class LocalMediaStore:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: StorageHost) -> None:
         self.db = hs.db
 
     async def get_media(self, media_id: str) -> LocalMedia | None:

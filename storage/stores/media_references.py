@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from storage.engine import Transaction
+from storage.host import StorageHost
 
 # contains_url marks events whose content has a string "url" (m.image, m.file...).
 ROOM_EVENTS_WITH_URLS = (
@@ -44,7 +45,7 @@ def _urls_of(content: dict[str, Any], *paths: tuple[str, ...]) -> list[str]:
 
 
 class MediaReferenceStore:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: StorageHost) -> None:
         self.db = hs.db
 
     async def mxc_uris_in_room(self, room_id: str) -> set[str]:

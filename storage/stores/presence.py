@@ -8,6 +8,7 @@ from typing import Any
 import attrs
 
 from storage.engine import Transaction
+from storage.host import StorageHost
 from storage.streams import Streams, StreamWriter
 
 UPSERT_PRESENCE = (
@@ -40,7 +41,7 @@ def _presence(row: tuple[Any, ...]) -> PresenceState:
 
 
 class PresenceStore:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: StorageHost) -> None:
         self.db = hs.db
         self.streams: Streams = hs.get(Streams)
 

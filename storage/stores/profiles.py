@@ -9,6 +9,7 @@ from typing import Any
 import attrs
 
 from storage.engine import Transaction
+from storage.host import StorageHost
 from storage.stores.storable import storable
 
 INSERT_PROFILE = (
@@ -74,7 +75,7 @@ def like_pattern(term: str) -> str:
 
 
 class ProfileStore:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: StorageHost) -> None:
         self.db = hs.db
 
     async def get_profile(self, user_id: str) -> Profile | None:

@@ -8,6 +8,7 @@ from typing import Any
 import attrs
 
 from storage.engine import Transaction
+from storage.host import StorageHost
 from storage.streams import Streams, StreamWriter
 
 UPSERT_RECEIPT = (
@@ -58,7 +59,7 @@ def _receipt(row: tuple[Any, ...]) -> Receipt:
 
 
 class ReceiptStore:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: StorageHost) -> None:
         self.db = hs.db
         self.streams: Streams = hs.get(Streams)
 

@@ -7,6 +7,7 @@ from typing import Any
 import attrs
 
 from storage.engine import Transaction
+from storage.host import StorageHost
 from storage.stores.storable import storable
 
 INSERT_TOKEN = (
@@ -46,7 +47,7 @@ def _record(row: tuple[Any, ...]) -> RegistrationToken:
 
 
 class RegistrationTokenStore:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: StorageHost) -> None:
         self.db = hs.db
 
     async def create_token(self, token: str, uses_allowed: int | None, expiry_ms: int | None,

@@ -7,6 +7,7 @@ from typing import Any
 import attrs
 
 from storage.engine import Transaction
+from storage.host import StorageHost
 
 _INSERT = (
     "INSERT INTO event_relations (event_id, relates_to_id, rel_type, aggregation_key, room_id, type,"
@@ -51,7 +52,7 @@ _REFERENCES = (
 
 
 class RelationsStore:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: StorageHost) -> None:
         self.db = hs.db
 
     async def get_relations(self, room_id: str, event_id: str, rel_type: str | None,

@@ -8,6 +8,7 @@ from typing import Any
 import attrs
 
 from storage.engine import Transaction
+from storage.host import StorageHost
 from storage.stores.storable import storable
 
 _COLUMNS = ("media_origin, media_id, file_id, media_type, media_length, upload_name, sha256, created_ts,"
@@ -52,7 +53,7 @@ def _cached(row: Sequence[Any]) -> RemoteMedia:
 
 
 class RemoteMediaCacheStore:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: StorageHost) -> None:
         self.db = hs.db
 
     async def get_cached(self, origin: str, media_id: str) -> RemoteMedia | None:

@@ -9,9 +9,9 @@ inside its one transaction.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
-from typing import Any
 
 from storage.engine import Transaction
+from storage.host import StorageHost
 
 _EXTREMITIES = (
     "SELECT f.event_id, e.depth FROM event_forward_extremities f"
@@ -74,7 +74,7 @@ def _in_list(n: int) -> str:
 
 
 class RoomDagStore:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: StorageHost) -> None:
         self.db = hs.db
 
     async def get_forward_extremities(self, room_id: str) -> dict[str, int]:

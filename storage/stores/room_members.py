@@ -7,11 +7,11 @@ This is the shared contract other areas read (sync, e2ee device lists):
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 import attrs
 
 from storage.engine import Transaction
+from storage.host import StorageHost
 
 _ROOMS_FOR_USER = "SELECT room_id FROM room_members_current WHERE user_id = ? AND membership = 'join'"
 _USERS_IN_ROOM = "SELECT user_id FROM room_members_current WHERE room_id = ? AND membership = 'join'"
@@ -83,7 +83,7 @@ class MemberRow:
 
 
 class RoomMemberStore:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: StorageHost) -> None:
         self.db = hs.db
 
     async def get_rooms_for_user(self, user_id: str) -> set[str]:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import attrs
 
 from storage.engine import Transaction
+from storage.host import StorageHost
 
 _ROOM = "SELECT room_version, creator, is_public FROM rooms WHERE room_id = ?"
 _INSERT_ROOM = (
@@ -25,7 +24,7 @@ class RoomRow:
 
 
 class RoomStore:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: StorageHost) -> None:
         self.db = hs.db
         self._versions: dict[str, str] = {}
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 import attrs
 
 from storage.engine import Transaction
+from storage.host import StorageHost
 
 COLUMNS = "server_name, key_id, verify_key, valid_until_ts, expired_ts, fetched_ts, from_server, key_json"
 SELECT_FOR_SERVERS = f"SELECT {COLUMNS} FROM server_signing_keys WHERE server_name IN ({{placeholders}})"
@@ -33,7 +33,7 @@ class StoredServerKey:
 
 
 class ServerKeyStore:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: StorageHost) -> None:
         self.db = hs.db
 
     async def get_keys_for_servers(self, server_names: Iterable[str]) -> dict[str, list[StoredServerKey]]:

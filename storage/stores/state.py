@@ -14,6 +14,7 @@ from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from storage.engine import Transaction
+from storage.host import StorageHost
 
 StateKey = tuple[str, str]
 StateMap = dict[StateKey, str]
@@ -51,7 +52,7 @@ _CHAIN_LENGTH = "SELECT chain_length FROM state_groups WHERE id = ?"
 class StateGroupStore:
     """Reads state groups (cached: groups never change) and allocates new group ids."""
 
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: StorageHost) -> None:
         self.db = hs.db
         self._cache: OrderedDict[int, StateMap] = OrderedDict()
         self._last_id: int | None = None

@@ -7,11 +7,11 @@ here so sync does not need to change their stores.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 import attrs
 
 from storage.engine import Transaction
+from storage.host import StorageHost
 
 # The room's current state as of a position: the last change at or before it.
 _STATE_GROUP_AT = (
@@ -50,7 +50,7 @@ class MembershipAt:
 
 
 class SyncEventsStore:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: StorageHost) -> None:
         self.db = hs.db
 
     async def state_group_at(self, room_id: str, position: int) -> int | None:

@@ -7,11 +7,11 @@ Owners write their timer rows inside their own transactions (``schedule_timer_tx
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import attrs
 
 from storage.engine import Transaction
+from storage.host import StorageHost
 
 _UPSERT = (
     "INSERT INTO timers (kind, timer_key, due_ts) VALUES (?, ?, ?)"
@@ -43,7 +43,7 @@ def _kinds_clause(kinds: Sequence[str]) -> str:
 
 
 class TimerStore:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: StorageHost) -> None:
         self.db = hs.db
 
     async def get_due(self, kinds: Sequence[str], now_ms: int, limit: int) -> list[DueTimer]:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from storage.engine import Transaction
+from storage.host import StorageHost
 
 _GET = "SELECT event_id FROM event_txn_ids WHERE txn_scope = ? AND txn_id = ?"
 _INSERT = (
@@ -13,7 +12,7 @@ _INSERT = (
 
 
 class TxnIdStore:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: StorageHost) -> None:
         self.db = hs.db
 
     async def get_event_id(self, scope: str, txn_id: str) -> str | None:

@@ -7,6 +7,7 @@ from typing import Any
 import attrs
 
 from storage.engine import Transaction
+from storage.host import StorageHost
 from storage.stores.profiles import create_profile_txn
 from storage.stores.storable import storable
 
@@ -39,7 +40,7 @@ def _record(row: tuple[Any, ...]) -> UserRecord:
 
 
 class UserStore:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: StorageHost) -> None:
         self.db = hs.db
 
     async def create_user(self, user_id: str, password_hash: str | None, created_ms: int,

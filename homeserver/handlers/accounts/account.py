@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from homeserver.handlers.accounts.auth import Requester
 from homeserver.handlers.accounts.devices import DeviceHandler
 from homeserver.handlers.accounts.passwords import PasswordHasher
 from homeserver.handlers.accounts.profile import ProfileHandler
 from homeserver.handlers.accounts.registration import check_password_length
+from homeserver.server import Server
 from storage.stores.access_tokens import AccessTokenStore
 from storage.stores.users import UserStore
 
@@ -25,7 +25,7 @@ UserHook = Callable[[str], Awaitable[None]]
 
 
 class AccountHandler:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: Server) -> None:
         self.users = hs.get(UserStore)
         self.tokens = hs.get(AccessTokenStore)
         self.devices = hs.get(DeviceHandler)

@@ -8,6 +8,7 @@ from homeserver.errors import MatrixError, bad_json, forbidden, invalid_param, n
 from homeserver.handlers.accounts.auth import Requester
 from homeserver.handlers.rooms.room_state import check_room_id
 from homeserver.handlers.validation import check_storable_text
+from homeserver.server import Server
 from storage.stores.account_data import AccountDataStore
 
 MAX_TYPE_LENGTH = 255
@@ -18,7 +19,7 @@ ROOM_TYPES_ELSEWHERE = {"m.fully_read": "Cannot set m.fully_read through this AP
 
 
 class AccountDataHandler:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: Server) -> None:
         self.store = hs.get(AccountDataStore)
 
     def _check(self, requester: Requester, user_id: str, room_id: str | None, data_type: str) -> None:

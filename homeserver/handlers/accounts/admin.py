@@ -19,6 +19,7 @@ from homeserver.handlers.accounts.auth import now_ms
 from homeserver.handlers.accounts.login import LoginHandler
 from homeserver.handlers.accounts.registration import RegistrationHandler, check_password_length
 from homeserver.handlers.validation import check_storable_text
+from homeserver.server import Server
 from storage.stores.profiles import ProfileStore
 from storage.stores.registration_tokens import RegistrationToken, RegistrationTokenStore
 from storage.stores.users import UserStore
@@ -44,7 +45,7 @@ def shared_secret_mac(secret: str, nonce: str, username: str, password: str, adm
 
 
 class SharedSecretRegistration:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: Server) -> None:
         self.hs = hs
         self.secret: str | None = hs.config.registration_shared_secret
         self.registration = hs.get(RegistrationHandler)
@@ -98,7 +99,7 @@ class SharedSecretRegistration:
 class RegistrationTokenAdmin:
     """The admin API for registration tokens (Synapse's /_synapse/admin/v1/registration_tokens)."""
 
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: Server) -> None:
         self.hs = hs
         self.store = hs.get(RegistrationTokenStore)
 

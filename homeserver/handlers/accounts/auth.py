@@ -10,12 +10,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-from typing import Any
 
 import attrs
 from twisted.internet.defer import Deferred
 
 from homeserver.errors import MatrixError, unknown_token
+from homeserver.server import Server
 from storage.stores.access_tokens import AccessTokenInfo, AccessTokenStore
 from storage.stores.devices import DeviceStore
 
@@ -44,12 +44,12 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def now_ms(hs: Any) -> int:
+def now_ms(hs: Server) -> int:
     return int(hs.reactor.seconds() * 1000)
 
 
 class Auth:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: Server) -> None:
         self.hs = hs
         self.tokens = hs.get(AccessTokenStore)
         self.devices = hs.get(DeviceStore)

@@ -15,11 +15,11 @@ import logging
 import secrets
 import string
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
 
 from homeserver.errors import not_found
 from homeserver.handlers.accounts.auth import now_ms
 from homeserver.handlers.validation import check_storable_text
+from homeserver.server import Server
 from storage.stores.access_tokens import AccessTokenStore
 from storage.stores.devices import DeviceRecord, DeviceStore
 
@@ -35,7 +35,7 @@ def generate_device_id() -> str:
 
 
 class DeviceHandler:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: Server) -> None:
         self.hs = hs
         self.store = hs.get(DeviceStore)
         self.tokens = hs.get(AccessTokenStore)

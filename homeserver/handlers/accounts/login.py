@@ -12,6 +12,7 @@ from homeserver.handlers.accounts.devices import DeviceHandler, generate_device_
 from homeserver.handlers.accounts.passwords import PasswordHasher
 from homeserver.handlers.accounts.user_ids import split_user_id
 from homeserver.handlers.ratelimit import RateLimiters
+from homeserver.server import Server
 from storage.stores.access_tokens import AccessTokenStore
 from storage.stores.users import UserStore
 
@@ -41,7 +42,7 @@ def user_deactivated() -> MatrixError:
 
 
 class LoginHandler:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: Server) -> None:
         self.hs = hs
         self.server_name: str = hs.server_name
         self.users = hs.get(UserStore)
@@ -138,7 +139,7 @@ class LoginHandler:
 class PasswordLogin:
     """POST /login with m.login.password, behind the rc_login limits."""
 
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: Server) -> None:
         self.hs = hs
         self.login = hs.get(LoginHandler)
         self.limits = hs.get(RateLimiters)

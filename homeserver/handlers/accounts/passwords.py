@@ -5,10 +5,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
-from typing import Any
 
 import bcrypt
 from twisted.internet.threads import deferToThread
+
+from homeserver.server import Server
 
 BCRYPT_MAX_BYTES = 72
 
@@ -33,7 +34,7 @@ def _verify(password: str, stored_hash: str) -> bool:
 
 
 class PasswordHasher:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: Server) -> None:
         self.rounds = hs.config.bcrypt_rounds
         self._decoy_hash: str | None = None
 

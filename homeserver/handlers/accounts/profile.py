@@ -24,6 +24,7 @@ from homeserver.handlers.accounts.auth import Requester
 from homeserver.handlers.ratelimit import RateLimiters
 from homeserver.handlers.rooms.members import joined_rooms
 from homeserver.handlers.validation import check_storable_text
+from homeserver.server import Server
 from storage.stores.profiles import Profile, ProfileStore
 from storage.stores.users import UserStore
 
@@ -61,7 +62,7 @@ def check_value(key: str, value: Any) -> None:
 
 
 class ProfileHandler:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: Server) -> None:
         self.hs = hs
         self.store = hs.get(ProfileStore)
         self.users = hs.get(UserStore)

@@ -21,6 +21,7 @@ from homeserver.handlers.accounts.login import LoginHandler
 from homeserver.handlers.accounts.passwords import PasswordHasher
 from homeserver.handlers.accounts.uia import UserInteractiveAuth
 from homeserver.handlers.accounts.user_ids import check_new_localpart
+from homeserver.server import Server
 from storage.stores.registration_tokens import RegistrationTokenStore
 from storage.stores.users import UserStore
 
@@ -55,7 +56,7 @@ class RegisterRequest:
 
 
 class RegistrationHandler:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: Server) -> None:
         self.hs = hs
         self.config = hs.config
         self.server_name: str = hs.server_name

@@ -19,6 +19,7 @@ from homeserver.errors import MatrixError, bad_json
 from homeserver.handlers.accounts.auth import now_ms
 from homeserver.handlers.accounts.login import LoginHandler
 from homeserver.handlers.ratelimit import RateLimiters
+from homeserver.server import Server
 
 PASSWORD = "m.login.password"
 SESSION_LIFETIME_MS = 15 * 60 * 1000
@@ -53,7 +54,7 @@ class UiaRequired(MatrixError):
 
 
 class UserInteractiveAuth:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: Server) -> None:
         self.hs = hs
         self._sessions: dict[str, UiaSession] = {}
 
@@ -67,7 +68,7 @@ class UserInteractiveAuth:
         session = self._session_for(auth, purpose)
         failure: MatrixError | None = None
         stage = auth.get("type") if auth else None
-        if stage is not None:
+        if auth and stage is not None:
             checker = checkers.get(stage) if isinstance(stage, str) else None
             if checker is None or not any(stage in flow for flow in flows):
                 failure = MatrixError(400, "M_UNRECOGNIZED", "Unrecognised authentication type")
@@ -118,7 +119,7 @@ class UserInteractiveAuth:
 class PasswordUia:
     """The ``m.login.password`` UIA stage for a logged-in user confirming a sensitive action."""
 
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: Server) -> None:
         self.uia = hs.get(UserInteractiveAuth)
         self.login = hs.get(LoginHandler)
         self.failed_attempts = hs.get(RateLimiters).login_failed_attempts

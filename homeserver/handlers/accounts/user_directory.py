@@ -15,11 +15,10 @@ server.  Searches count against ``rc_user_directory`` per searcher.
 
 from __future__ import annotations
 
-from typing import Any
-
 from homeserver.events.identifiers import server_name_of
 from homeserver.handlers.ratelimit import RateLimiters
 from homeserver.handlers.rooms.room_state import RoomStateHandler
+from homeserver.server import Server
 from storage.stores.profiles import Profile, ProfileStore
 from storage.stores.room_members import RoomMemberStore
 from storage.stores.rooms import RoomStore
@@ -28,7 +27,7 @@ MAX_LIMIT = 50
 
 
 class UserDirectoryHandler:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: Server) -> None:
         self.server_name: str = hs.server_name
         self.config = hs.config.user_directory
         self.limiter = hs.get(RateLimiters).user_directory

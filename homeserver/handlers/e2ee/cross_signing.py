@@ -30,6 +30,7 @@ from homeserver.handlers.e2ee.e2e_json import (
     signable_part,
     single_ed25519_key,
 )
+from homeserver.server import Server
 from storage.stores.e2e_cross_signing import E2eCrossSigningStore, Signature
 from storage.stores.e2e_device_keys import E2eDeviceKeysStore
 
@@ -41,7 +42,7 @@ def _failure(errcode: str, message: str) -> dict[str, str]:
 
 
 class CrossSigningHandler:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: Server) -> None:
         self.hs = hs
         self.store = hs.get(E2eCrossSigningStore)
         self.device_keys = hs.get(E2eDeviceKeysStore)

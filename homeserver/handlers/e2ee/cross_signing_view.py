@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from homeserver.server import Server
 from storage.stores.e2e_cross_signing import E2eCrossSigningStore, Signature
 
 MASTER, SELF_SIGNING, USER_SIGNING = "master", "self_signing", "user_signing"
@@ -36,7 +37,7 @@ def add_signature(key: dict[str, Any], signature: Signature) -> None:
 
 
 class KeyViewer:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: Server) -> None:
         self.store = hs.get(E2eCrossSigningStore)
 
     async def decorate(self, viewer_id: str, device_keys: dict[str, dict[str, Any]],
@@ -61,7 +62,7 @@ class KeyViewer:
                 if public_key is not None:
                     targets[(user_id, public_key)] = key
         for signature in signatures:
-            key = targets.get((signature.target_user_id, signature.target_key_id))
-            if key is not None and visible_to(signature, viewer_id):
-                add_signature(key, signature)
+            target = targets.get((signature.target_user_id, signature.target_key_id))
+            if target is not None and visible_to(signature, viewer_id):
+                add_signature(target, signature)
         return response

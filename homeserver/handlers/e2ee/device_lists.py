@@ -8,11 +8,10 @@ fetch their keys) and ceasing to share the last room makes them "left".
 
 from __future__ import annotations
 
-from typing import Any
-
 import attrs
 
 from homeserver.handlers.accounts.devices import DeviceHandler
+from homeserver.server import Server
 from storage.stores.device_lists import DeviceListsStore
 from storage.stores.room_members import RoomMemberStore
 from storage.streams import Streams
@@ -27,7 +26,7 @@ class DeviceListDelta:
 
 
 class DeviceListsHandler:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: Server) -> None:
         self.hs = hs
         self.store = hs.get(DeviceListsStore)
         self.members = hs.get(RoomMemberStore)

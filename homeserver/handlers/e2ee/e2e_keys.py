@@ -31,6 +31,7 @@ from homeserver.handlers.e2ee.e2e_json import (
     signable_part,
     split_key_id,
 )
+from homeserver.server import Server
 from homeserver.stream_token import StreamToken
 from storage.stores.devices import DeviceStore
 from storage.stores.e2e_device_keys import E2eDeviceKeysStore
@@ -58,7 +59,7 @@ class UploadResult:
 
 
 class E2eKeysHandler:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: Server) -> None:
         self.hs = hs
         self.server_name: str = hs.server_name
         self.device_keys = hs.get(E2eDeviceKeysStore)

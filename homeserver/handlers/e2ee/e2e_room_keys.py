@@ -11,6 +11,7 @@ from typing import Any
 
 from homeserver.errors import MatrixError, bad_json, invalid_param, not_found, too_large
 from homeserver.handlers.e2ee.e2e_json import require_object, require_string
+from homeserver.server import Server
 from storage.stores.e2e_room_keys import BackupVersion, E2eRoomKeysStore, KeySelector, RoomKey
 
 # The value types the HTTP layer needs, so it never imports storage itself.
@@ -69,7 +70,7 @@ def parse_sessions(value: Any, room_id: str) -> dict[tuple[str, str], RoomKey]:
 
 
 class RoomKeysHandler:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: Server) -> None:
         self.store = hs.get(E2eRoomKeysStore)
 
     async def create_version(self, user_id: str, body: dict[str, Any]) -> str:

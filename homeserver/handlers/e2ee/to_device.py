@@ -23,6 +23,7 @@ from homeserver.events.identifiers import server_name_of
 from homeserver.handlers.accounts.auth import now_ms
 from homeserver.handlers.e2ee.e2e_json import require_object, require_string, require_user_id
 from homeserver.handlers.ratelimit import RateLimiters
+from homeserver.server import Server
 from storage.stores.device_inbox import DeviceInboxStore, InboxFull, ToDeviceMessage
 from storage.stores.devices import DeviceStore
 from storage.streams import Streams
@@ -45,7 +46,7 @@ def inbox_full(user_id: str, device_id: str, limit: int) -> MatrixError:
 
 
 class ToDeviceHandler:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: Server) -> None:
         self.hs = hs
         self.server_name: str = hs.server_name
         self.store = hs.get(DeviceInboxStore)

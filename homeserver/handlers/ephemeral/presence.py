@@ -21,6 +21,7 @@ from twisted.internet.task import LoopingCall
 from homeserver.errors import forbidden, invalid_param
 from homeserver.handlers.ratelimit import RateLimiters
 from homeserver.handlers.rooms.members import users_sharing_a_room
+from homeserver.server import Server
 from storage.stores.presence import PresenceState, PresenceStore
 
 logger = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ def presence_event(state: PresenceState, now: int) -> dict[str, Any]:
 
 
 class PresenceHandler:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: Server) -> None:
         self.hs = hs
         self.enabled: bool = hs.config.presence.enabled
         self.store: PresenceStore = hs.get(PresenceStore)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from homeserver.errors import MatrixError, forbidden, invalid_param
 from homeserver.handlers.rooms.members import is_joined
 from homeserver.handlers.rooms.room_state import check_room_id
+from homeserver.server import Server
 from storage.stores.account_data import AccountDataStore
 from storage.stores.receipts import UNTHREADED, ReceiptStore
 from storage.stores.sync_events import SyncEventsStore
@@ -19,7 +19,7 @@ RECEIPT_TYPES = (READ, READ_PRIVATE, FULLY_READ)
 
 
 class ReceiptHandler:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: Server) -> None:
         self.hs = hs
         self.store: ReceiptStore = hs.get(ReceiptStore)
 

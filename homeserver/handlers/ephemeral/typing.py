@@ -7,13 +7,12 @@ timeout they asked for (capped); one timer per typing user, not per second.
 
 from __future__ import annotations
 
-from typing import Any
-
 from twisted.internet.interfaces import IDelayedCall
 
 from homeserver.errors import forbidden
 from homeserver.handlers.rooms.members import is_joined
 from homeserver.handlers.rooms.room_state import check_room_id
+from homeserver.server import Server
 from storage.streams import Streams
 
 MAX_TYPING_TIMEOUT_MS = 120_000
@@ -24,7 +23,7 @@ FORGET_AFTER_CHANGES = 10_000
 
 
 class TypingHandler:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: Server) -> None:
         self.hs = hs
         self.reactor = hs.reactor
         self.stream = hs.get(Streams).in_memory("typing")

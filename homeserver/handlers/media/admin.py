@@ -13,6 +13,7 @@ from typing import Any
 from homeserver.errors import MatrixError, invalid_param, not_found
 from homeserver.events.identifiers import is_valid_user_id, server_name_of
 from homeserver.handlers.media.filestore import MediaFileStore, is_valid_file_id
+from homeserver.server import Server
 from storage.stores.local_media import LocalMedia, LocalMediaStore
 from storage.stores.media_references import MediaReferenceStore
 from storage.stores.remote_media import RemoteMedia, RemoteMediaCacheStore
@@ -48,7 +49,7 @@ def remote_media_json(media: RemoteMedia) -> dict[str, Any]:
 
 
 class MediaAdmin:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: Server) -> None:
         self.server_name: str = hs.server_name
         self.local = hs.get(LocalMediaStore)
         self.remote = hs.get(RemoteMediaCacheStore)

@@ -21,10 +21,11 @@ import re
 import secrets
 import shutil
 import string
-from typing import IO, Any, Literal
+from typing import IO, Literal
 
 from twisted.internet.threads import deferToThread
 
+from homeserver.server import Server
 from homeserver.spooled_file import SpooledFile
 
 logger = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ def _sharded(file_id: str) -> str:
 class MediaFileStore:
     """Built once at start-up: makes the directories and clears what a crash left in tmp/."""
 
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: Server) -> None:
         config = hs.config
         self.base = os.path.abspath(config.media_store_path)
         self.tmp_dir = os.path.join(self.base, "tmp")

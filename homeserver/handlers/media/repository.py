@@ -25,6 +25,7 @@ from homeserver.handlers.media.filestore import MediaFileStore, is_valid_file_id
 from homeserver.handlers.media.sources import LocalMediaSource, RemoteMediaSource, StoredMedia
 from homeserver.handlers.media.thumbnails import Thumbnails
 from homeserver.handlers.ratelimit import RateLimiters
+from homeserver.server import Server
 from homeserver.spooled_file import SpooledFile
 from storage.stores.local_media import LocalMediaStore, NewUpload
 from storage.stores.remote_media import RemoteMediaCacheStore
@@ -52,7 +53,7 @@ def cannot_overwrite() -> MatrixError:
 
 
 class MediaRepository:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: Server) -> None:
         self.hs = hs
         config = hs.config
         self.server_name: str = hs.server_name

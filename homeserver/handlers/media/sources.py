@@ -9,13 +9,14 @@ none, and uncached remote media is 404).
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Protocol
 
 import attrs
 from twisted.internet.defer import Deferred
 
 from homeserver.errors import MatrixError, not_found
 from homeserver.handlers.media.filestore import FileKind, is_valid_file_id
+from homeserver.server import Server
 from homeserver.spooled_file import SpooledFile
 from storage.stores.local_media import LocalMediaStore
 from storage.stores.remote_media import RemoteMediaCacheStore
@@ -58,7 +59,7 @@ def not_yet_uploaded() -> MatrixError:
 class LocalMediaSource:
     """Uploads to this server, waiting (up to a timeout) for an asynchronous upload to arrive."""
 
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: Server) -> None:
         self.hs = hs
         self.store = hs.get(LocalMediaStore)
         self.unused_expiration_ms = int(hs.config.unused_expiration_time)
@@ -92,7 +93,11 @@ class LocalMediaSource:
     async def _wait(self, media_id: str, seconds: float) -> None:
         waiter: Deferred[None] = Deferred()
         self._waiters.setdefault(media_id, []).append(waiter)
-        timer = self.hs.reactor.callLater(seconds, lambda: waiter.called or waiter.callback(None))
+        def wake() -> None:
+            if not waiter.called:
+                waiter.callback(None)
+
+        timer = self.hs.reactor.callLater(seconds, wake)
         try:
             await waiter
         finally:
@@ -108,7 +113,7 @@ class LocalMediaSource:
 class RemoteMediaSource:
     """Our copies of other servers' media."""
 
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: Server) -> None:
         self.store = hs.get(RemoteMediaCacheStore)
         self.fetcher: RemoteMediaFetcher | None = None
 

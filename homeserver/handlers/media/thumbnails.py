@@ -26,6 +26,7 @@ from homeserver.handlers.media.thumbnailer import (
     is_animated,
     make_thumbnail,
 )
+from homeserver.server import Server
 
 
 def cannot_thumbnail(reason: str) -> MatrixError:
@@ -50,7 +51,7 @@ def nearest_size(sizes: list[ThumbnailSpec], width: int, height: int, method: st
 
 
 class Thumbnails:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: Server) -> None:
         config = hs.config
         self.files = hs.get(MediaFileStore)
         self.max_pixels = int(config.max_image_pixels)
@@ -87,7 +88,11 @@ class Thumbnails:
         running = self._in_flight.get(path)
         if running is not None:
             waiter: Deferred[None] = Deferred()
-            running.addBoth(lambda result: (waiter.callback(None), result)[1])
+            def wake(result: Any) -> Any:
+                waiter.callback(None)
+                return result
+
+            running.addBoth(wake)
             await waiter
             if os.path.exists(path):
                 return

@@ -30,6 +30,7 @@ from homeserver.handlers.accounts.registration import RegistrationHandler
 from homeserver.handlers.rooms.membership import RoomMemberHandler
 from homeserver.handlers.rooms.room_create import RoomCreationHandler, parse_create_room
 from homeserver.handlers.rooms.room_state import RoomStateHandler
+from homeserver.server import Server
 from storage.stores.aliases import AliasStore
 from storage.stores.users import UserStore
 
@@ -39,7 +40,7 @@ INVITE_ONLY_PRESETS = ("private_chat", "trusted_private_chat")
 
 
 class AutoJoinHandler:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: Server) -> None:
         self.hs = hs
         self.config = hs.config
         self.server_name: str = hs.server_name

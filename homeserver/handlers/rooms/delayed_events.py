@@ -41,6 +41,7 @@ from homeserver.handlers.rooms.message_send import EventSendHandler
 from homeserver.handlers.rooms.room_state import RoomStateHandler, check_room_id
 from homeserver.handlers.timers import TimerService
 from homeserver.notifier import Notifier, StreamAdvance
+from homeserver.server import Server
 from storage.stores.delayed_events import (
     DELAYED_EVENT_TIMER,
     DelayedEvent,
@@ -88,7 +89,7 @@ def check_buildable(version: RoomVersion, sender: str, room_id: str, event_type:
 
 
 class DelayedEventsHandler:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: Server) -> None:
         config = hs.config
         self.max_delay_ms = int(config.max_event_delay_duration or 0)
         self.max_per_user = int(config.max_delayed_events_per_user)

@@ -18,6 +18,7 @@ from homeserver.events.auth import AuthError, check_auth_rules
 from homeserver.events.event import Event
 from homeserver.events.identifiers import is_valid_room_alias, server_name_of
 from homeserver.handlers.rooms.room_state import RoomStateHandler, check_room_id
+from homeserver.server import Server
 from storage.stores.aliases import AliasStore
 from storage.stores.room_members import RoomMemberStore
 from storage.stores.rooms import RoomStore
@@ -31,7 +32,7 @@ def check_alias(alias: str) -> None:
 
 
 class DirectoryHandler:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: Server) -> None:
         self.hs = hs
         self.server_name: str = hs.server_name
         self.aliases = hs.get(AliasStore)

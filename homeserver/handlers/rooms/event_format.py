@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from homeserver.server import Server
 from storage.stores.events import EventStore, StoredEvent
 from storage.stores.relations import RelationsStore, ThreadSummary
 
@@ -39,7 +40,7 @@ def requester_scope(requester: Any) -> str | None:
 
 
 class EventFormatter:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: Server) -> None:
         self.events = hs.get(EventStore)
         self.relations = hs.get(RelationsStore)
 

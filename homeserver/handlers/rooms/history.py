@@ -25,6 +25,7 @@ from homeserver.errors import MatrixError, invalid_param, not_found
 from homeserver.handlers.rooms.event_format import EventFormatter
 from homeserver.handlers.rooms.room_state import RoomStateHandler
 from homeserver.handlers.rooms.visibility import filter_events_for_client
+from homeserver.server import Server
 from homeserver.stream_token import StreamToken
 from storage.stores.events import EventFilter, EventStore, StoredEvent, TopologicalKey
 from storage.stores.state import StateGroupStore
@@ -116,7 +117,7 @@ def parse_room_event_filter(value: Any) -> RoomEventFilter:
 
 
 class HistoryHandler:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: Server) -> None:
         self.hs = hs
         self.events = hs.get(EventStore)
         self.state = hs.get(RoomStateHandler)

@@ -25,6 +25,7 @@ from homeserver.handlers.accounts.profile import ProfileHandler
 from homeserver.handlers.ratelimit import RateLimiters, ratelimit_all
 from homeserver.handlers.rooms.room_state import RoomStateHandler, check_room_id
 from homeserver.pipeline import EventPipeline, EventSpec
+from homeserver.server import Server
 from storage.stores.aliases import AliasStore
 from storage.stores.events import StoredEvent
 from storage.stores.profiles import ProfileStore
@@ -35,7 +36,7 @@ logger = logging.getLogger(__name__)
 RESTRICTED_RULES = ("restricted", "knock_restricted")
 
 
-async def member_content(hs: Any, user_id: str, membership: str) -> dict[str, Any]:
+async def member_content(hs: Server, user_id: str, membership: str) -> dict[str, Any]:
     """m.room.member content, with the user's profile for join/invite/knock."""
     content: dict[str, Any] = {"membership": membership}
     if membership in ("join", "invite", "knock") and server_name_of(user_id) == hs.server_name:
@@ -49,7 +50,7 @@ async def member_content(hs: Any, user_id: str, membership: str) -> dict[str, An
 
 
 class RoomMemberHandler:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: Server) -> None:
         self.hs = hs
         self.server_name: str = hs.server_name
         self.pipeline = hs.get(EventPipeline)

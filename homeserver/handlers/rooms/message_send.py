@@ -23,13 +23,14 @@ from homeserver.handlers.rooms.content_validation import validate_state_content
 from homeserver.handlers.rooms.event_format import txn_scope_for
 from homeserver.handlers.rooms.room_state import RoomStateHandler, check_room_id
 from homeserver.pipeline import EventPipeline, EventSpec
+from homeserver.server import Server
 from storage.stores.aliases import AliasStore
 from storage.stores.events import EventStore
 from storage.stores.txn_ids import TxnIdStore
 
 
 class EventSendHandler:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: Server) -> None:
         self.hs = hs
         self.pipeline = hs.get(EventPipeline)
         self.state = hs.get(RoomStateHandler)

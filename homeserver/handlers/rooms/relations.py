@@ -12,6 +12,7 @@ from homeserver.handlers.rooms.event_format import EventFormatter
 from homeserver.handlers.rooms.history import HistoryHandler, parse_token
 from homeserver.handlers.rooms.room_state import RoomStateHandler
 from homeserver.handlers.rooms.visibility import filter_events_for_client
+from homeserver.server import Server
 from storage.stores.events import EventStore
 from storage.stores.relations import RelationsStore
 
@@ -19,7 +20,7 @@ MAX_LIMIT = 1000
 
 
 class RelationsHandler:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: Server) -> None:
         self.hs = hs
         self.store = hs.get(RelationsStore)
         self.events = hs.get(EventStore)

@@ -28,6 +28,7 @@ from homeserver.handlers.ratelimit import RateLimiters, ratelimit_all
 from homeserver.handlers.rooms.content_validation import validate_state_content
 from homeserver.handlers.rooms.membership import member_content
 from homeserver.pipeline import EventPipeline, EventSpec, NewRoom
+from homeserver.server import Server
 from storage.stores.aliases import AliasStore
 from storage.stores.rooms import RoomRow
 
@@ -138,7 +139,7 @@ def _optional_str(body: dict[str, Any], key: str) -> str | None:
 
 
 class RoomCreationHandler:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: Server) -> None:
         self.hs = hs
         self.server_name: str = hs.server_name
         self.key: ServerSigningKey = hs.signing_key
@@ -192,10 +193,10 @@ class RoomCreationHandler:
                      "m.topic": {"m.text": [{"body": request.topic, "mimetype": "text/plain"}]}}
             specs.append(EventSpec("m.room.topic", user_id, topic, ""))
         for invitee in request.invite:
-            content = await member_content(self.hs, invitee, "invite")
+            invite = await member_content(self.hs, invitee, "invite")
             if request.is_direct:
-                content["is_direct"] = True
-            specs.append(EventSpec("m.room.member", user_id, content, invitee))
+                invite["is_direct"] = True
+            specs.append(EventSpec("m.room.member", user_id, invite, invitee))
         if alias is not None and not rules_allow(self.config.alias_creation_rules, user_id, room_id, [alias],
                                                  unset_allows=True):
             raise MatrixError(403, "M_FORBIDDEN", "Not allowed to create alias")

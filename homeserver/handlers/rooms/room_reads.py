@@ -8,6 +8,7 @@ from homeserver.errors import forbidden, not_found
 from homeserver.handlers.rooms.event_format import EventFormatter
 from homeserver.handlers.rooms.history import parse_token
 from homeserver.handlers.rooms.room_state import RoomStateHandler, StateIds
+from homeserver.server import Server
 from storage.stores.events import EventStore
 from storage.stores.room_dag import RoomDagStore
 from storage.stores.room_members import RoomMemberStore
@@ -15,7 +16,7 @@ from storage.stores.state import StateGroupStore
 
 
 class RoomReadHandler:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: Server) -> None:
         self.hs = hs
         self.state = hs.get(RoomStateHandler)
         self.events = hs.get(EventStore)

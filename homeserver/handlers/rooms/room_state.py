@@ -6,12 +6,11 @@ as it was when they left; anyone sees a world-readable room's current state.
 
 from __future__ import annotations
 
-from typing import Any
-
 from homeserver.errors import MatrixError, forbidden, not_found
 from homeserver.events.event import Event
 from homeserver.events.identifiers import is_valid_room_id
 from homeserver.events.room_versions import KNOWN_ROOM_VERSIONS, RoomVersion
+from homeserver.server import Server
 from storage.stores.current_state import CurrentStateStore, StateKey
 from storage.stores.events import EventStore, StoredEvent
 from storage.stores.room_members import Membership, RoomMemberStore
@@ -28,7 +27,7 @@ def check_room_id(room_id: str) -> None:
 
 
 class RoomStateHandler:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: Server) -> None:
         self.hs = hs
         self.rooms = hs.get(RoomStore)
         self.events = hs.get(EventStore)

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from homeserver.server import Server
 from storage.stores.events import EventStore, StoredEvent
 from storage.stores.room_members import Membership, RoomMemberStore
 from storage.stores.state import StateGroupStore
@@ -37,7 +38,7 @@ def _membership(value: Any) -> str:
     return value if value in MEMBERSHIP_PRIORITY else "leave"
 
 
-async def filter_events_for_client(hs: Any, user_id: str,
+async def filter_events_for_client(hs: Server, user_id: str,
                                    events: Sequence[StoredEvent]) -> list[StoredEvent]:
     """The events `user_id` may see, in the order given.
 

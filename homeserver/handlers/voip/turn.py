@@ -18,6 +18,8 @@ from typing import Any
 
 import attrs
 
+from homeserver.server import Server
+
 
 @attrs.frozen
 class TurnCredentials:
@@ -38,7 +40,7 @@ def rest_api_password(secret: str, username: str) -> str:
 
 
 class TurnHandler:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: Server) -> None:
         config = hs.config
         self.reactor = hs.reactor
         self.uris: list[str] = list(config.turn_uris)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from homeserver.server import Server
 from homeserver.sync.provider import SyncRequest
 from homeserver.sync.providers.common import joined_room_entry, request_filter
 from storage.stores.account_data import AccountDataStore
@@ -16,7 +17,7 @@ def _events(data: dict[str, Any]) -> list[dict[str, Any]]:
 class AccountDataProvider:
     stream = "account_data"
 
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: Server) -> None:
         self.store = hs.get(AccountDataStore)
         self._position = 0
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from homeserver.handlers.e2ee.device_lists import DEVICE_LISTS_STREAM, DeviceListsHandler
+from homeserver.server import Server
 from homeserver.sync.provider import StreamToken, SyncRequest
 
 EVENTS_STREAM = "events"
@@ -18,7 +19,7 @@ EVENTS_STREAM = "events"
 class E2eeDeviceListsProvider:
     stream = DEVICE_LISTS_STREAM
 
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: Server) -> None:
         self.device_lists = hs.get(DeviceListsHandler)
 
     async def prepare(self) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 
 from homeserver.handlers.e2ee.e2e_keys import E2eKeysHandler
 from homeserver.handlers.e2ee.to_device import TO_DEVICE_STREAM, ToDeviceHandler
+from homeserver.server import Server
 from homeserver.sync.provider import SyncRequest
 from storage.stores.e2e_fallback_keys import E2eFallbackKeysStore
 
@@ -19,7 +20,7 @@ from storage.stores.e2e_fallback_keys import E2eFallbackKeysStore
 class E2eeToDeviceProvider:
     stream = TO_DEVICE_STREAM
 
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: Server) -> None:
         self.to_device = hs.get(ToDeviceHandler)
         self.keys = hs.get(E2eKeysHandler)
         self.fallback_keys = hs.get(E2eFallbackKeysStore)

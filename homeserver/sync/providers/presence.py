@@ -6,6 +6,7 @@ from typing import Any
 
 from homeserver.handlers.ephemeral.presence import PresenceHandler, now_ms, presence_event
 from homeserver.handlers.rooms.members import joined_users
+from homeserver.server import Server
 from homeserver.sync.provider import SyncRequest
 from homeserver.sync.providers.common import request_filter
 from storage.stores.presence import PresenceStore
@@ -14,7 +15,7 @@ from storage.stores.presence import PresenceStore
 class PresenceProvider:
     stream = "presence"
 
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: Server) -> None:
         self.hs = hs
         self.handler: PresenceHandler = hs.get(PresenceHandler)
         self.store: PresenceStore = hs.get(PresenceStore)

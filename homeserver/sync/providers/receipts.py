@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from homeserver.handlers.ephemeral.receipts import ReceiptHandler
+from homeserver.server import Server
 from homeserver.sync.provider import SyncRequest
 from homeserver.sync.providers.common import joined_room_entry, request_filter
 from storage.stores.receipts import UNTHREADED, Receipt, ReceiptStore
@@ -27,7 +28,7 @@ def receipt_event(receipts: list[Receipt]) -> dict[str, Any]:
 class ReceiptsProvider:
     stream = "receipts"
 
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: Server) -> None:
         self.handler: ReceiptHandler = hs.get(ReceiptHandler)
         self.store: ReceiptStore = hs.get(ReceiptStore)
         self._position = 0

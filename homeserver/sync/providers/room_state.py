@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Any
 
+from homeserver.server import Server
 from homeserver.sync.filtering import SyncFilter
 from storage.stores.current_state import CurrentStateStore
 from storage.stores.events import EventStore, StoredEvent
@@ -17,7 +18,7 @@ MAX_HEROES = 5
 
 
 class RoomStateReader:
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: Server) -> None:
         self.hs = hs
         self.events: EventStore = hs.get(EventStore)
         self.groups: StateGroupStore = hs.get(StateGroupStore)
@@ -94,7 +95,7 @@ class RoomStateReader:
                 for room, count in counts.items()}
 
 
-async def room_summaries(hs: Any, user_id: str, room_ids: Collection[str]) -> dict[str, dict[str, Any]]:
+async def room_summaries(hs: Server, user_id: str, room_ids: Collection[str]) -> dict[str, dict[str, Any]]:
     """m.heroes, m.joined_member_count and m.invited_member_count (spec: RoomSummary) per room."""
     by_room = await hs.get(RoomMemberStore).get_memberships_in_rooms(room_ids)
     return {room: summary_of(user_id, memberships) for room, memberships in by_room.items()}

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from homeserver.server import Server
 from homeserver.sync.filtering import SyncFilter, select_fields
 from homeserver.sync.provider import SyncRequest
 from homeserver.sync.providers.common import joined_room_entry, request_filter, room_entry
@@ -48,7 +49,7 @@ def formatter_for(request: SyncRequest) -> Formatter:
     return Formatter(request.user_id, request.device_id, request.access_token_id)
 
 
-async def render(hs: Any, request: SyncRequest, sync_filter: SyncFilter,
+async def render(hs: Server, request: SyncRequest, sync_filter: SyncFilter,
                  events: list[StoredEvent]) -> list[dict[str, Any]]:
     """Events as the filter asks: client format (or the raw PDU), then event_fields."""
     if sync_filter.event_format == "federation":
@@ -61,7 +62,7 @@ async def render(hs: Any, request: SyncRequest, sync_filter: SyncFilter,
 class RoomsProvider:
     stream = "events"
 
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: Server) -> None:
         self.hs = hs
         self.events: EventStore = hs.get(EventStore)
         self.members: RoomMemberStore = hs.get(RoomMemberStore)

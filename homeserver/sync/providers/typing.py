@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from homeserver.handlers.ephemeral.typing import TypingHandler
+from homeserver.server import Server
 from homeserver.sync.provider import SyncRequest
 from homeserver.sync.providers.common import joined_room_entry, request_filter
 
@@ -12,7 +13,7 @@ from homeserver.sync.providers.common import joined_room_entry, request_filter
 class TypingProvider:
     stream = "typing"
 
-    def __init__(self, hs: Any) -> None:
+    def __init__(self, hs: Server) -> None:
         self.typing: TypingHandler = hs.get(TypingHandler)
 
     def current_position(self) -> int:
