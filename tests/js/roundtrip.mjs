@@ -41,7 +41,30 @@ const result = {
     homeserver: baseUrl,
     users: {},
     messages: [],
+    // Every request of the SDK that the server refused, for diagnosis (the run may still pass:
+    // the SDK probes some optional endpoints).
+    http_errors: [],
 };
+
+/** The SDK's fetch, observed: non-2xx answers are recorded, nothing is changed. */
+async function observedFetch(input, init) {
+    const response = await fetch(input, init);
+    if (!response.ok) {
+        const url = new URL(input instanceof Request ? input.url : String(input));
+        let errcode = null;
+        try {
+            errcode = (await response.clone().json()).errcode ?? null;
+        } catch {
+            // not JSON
+        }
+        const method = init?.method ?? "GET";
+        const seen = result.http_errors.find((e) =>
+            e.method === method && e.path === url.pathname && e.status === response.status && e.errcode === errcode);
+        if (seen) seen.count += 1;
+        else result.http_errors.push({ method, path: url.pathname, status: response.status, errcode, count: 1 });
+    }
+    return response;
+}
 
 function finish(code, error) {
     if (error !== undefined) {
@@ -84,7 +107,7 @@ function waitFor(step, emitter, someEvents, check) {
 async function registerAndStart(name) {
     result.step = `register ${name}`;
     const username = `js-${name}-${randomBytes(4).toString("hex")}`;
-    const registrar = sdk.createClient({ baseUrl });
+    const registrar = sdk.createClient({ baseUrl, fetchFn: observedFetch });
     const registered = await registrar.registerRequest({
         username,
         password: PASSWORD,
@@ -96,14 +119,16 @@ async function registerAndStart(name) {
         userId: registered.user_id,
         deviceId: registered.device_id,
         accessToken: registered.access_token,
+        fetchFn: observedFetch,
     });
     result.step = `initRustCrypto ${name}`;
     await client.initRustCrypto({ useIndexedDB: false });
     result.users[name] = { user_id: registered.user_id, device_id: registered.device_id };
 
     const syncStates = [];
-    client.on(sdk.ClientEvent.Sync, (state) => {
+    client.on(sdk.ClientEvent.Sync, (state, _previous, data) => {
         if (syncStates.at(-1) !== state) syncStates.push(state);
+        if (state === "ERROR") result.users[name].sync_error = String(data?.error ?? "");
     });
     result.users[name].sync_states = syncStates;
     await client.startClient({ initialSyncLimit: 20 });
@@ -125,15 +150,22 @@ async function sendAndDecrypt(sender, receiver, roomId) {
     result.step = `${sender.name} sends`;
     const { event_id: eventId } = await sender.client.sendMessage(roomId, { msgtype: "m.text", body: text });
     const room = receiver.client.getRoom(roomId);
+    const progress = { event_id: eventId, seen: false };
+    result.waiting_for = progress;
     const event = await waitFor(`${receiver.name} decrypts ${sender.name}'s message`, receiver.client,
         [sdk.RoomEvent.Timeline, sdk.MatrixEventEvent.Decrypted],
         () => {
             const found = room.getLiveTimeline().getEvents().find((e) => e.getId() === eventId);
+            if (found) {
+                Object.assign(progress, { seen: true, type: found.getType(),
+                    decryption_failure: found.decryptionFailureReason ?? null });
+            }
             return found && !found.isBeingDecrypted() && !found.isDecryptionFailure()
                 && found.getType() === "m.room.message" ? found : undefined;
         });
     const info = await receiver.client.getCrypto().getEncryptionInfoForEvent(event);
     const raw = await rawEvent(sender, roomId, eventId);
+    delete result.waiting_for;
     result.messages.push({
         from: sender.name,
         to: receiver.name,
