@@ -28,6 +28,7 @@ from homeserver.api import (
     presence,
     profile,
     public_rooms,
+    push_rules,
     read_markers,
     receipts,
     register,
@@ -83,6 +84,7 @@ API_MODULES: list[ModuleType] = [
     media,
     media_admin,
     voip,
+    push_rules,
     *FEDERATION_API_MODULES,
 ]
 
