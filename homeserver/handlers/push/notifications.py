@@ -46,6 +46,7 @@ logger = logging.getLogger(__name__)
 MAX_CACHED_RULESETS = 100_000
 #: How long a /sync waits for evaluation to catch up before it shows counts anyway.
 WAIT_TIMEOUT_S = 10.0
+IGNORED_USERS_TYPE = "m.ignored_user_list"
 _EVENT_KEYS = ("event_id", "type", "sender", "room_id", "state_key", "origin_server_ts", "content", "redacts")
 
 
@@ -61,6 +62,19 @@ class Notification:
     thread_id: str | None
     actions: list[Any]
     highlight: bool
+
+
+@attrs.frozen
+class UserRules:
+    """One user's compiled rules, and whom they ignore (no notifications from them)."""
+
+    rules: tuple[CompiledRule, ...]
+    ignored: frozenset[str]
+
+
+def ignored_users(content: Any) -> frozenset[str]:
+    found = content.get("ignored_users") if isinstance(content, dict) else None
+    return frozenset(u for u in found if isinstance(u, str)) if isinstance(found, dict) else frozenset()
 
 
 NotificationListener = Callable[[list[Notification]], Awaitable[Any] | None]
@@ -83,7 +97,7 @@ class PushRuleEvaluator:
         self.store: PushActionsStore = hs.get(PushActionsStore)
         self.account_data: AccountDataStore = hs.get(AccountDataStore)
         self.rooms = RoomContexts(hs)
-        self._rules: dict[str, tuple[CompiledRule, ...]] = {}
+        self._rules: dict[str, UserRules] = {}
         self._generation = 0
         self._queues: dict[str, list[list[StoredEvent]]] = {}
         self._pending: Counter[int] = Counter()
@@ -205,14 +219,18 @@ class PushRuleEvaluator:
         thread_id = thread_of(event.content)
         found = []
         joined = context.joined
+        sender = event.sender
         for user_id in users:
-            rule = first_match(rules[user_id], facts, joined.get(user_id))
+            mine = rules[user_id]
+            if sender in mine.ignored:
+                continue
+            rule = first_match(mine.rules, facts, joined.get(user_id))
             if rule is not None and rule.notify:
                 found.append(PushAction(user_id, event.room_id, event.event_id, stored.stream_ordering,
                                         thread_id, True, rule.highlight, rule.actions, now))
         return found
 
-    async def _rules_for(self, users: Iterable[str]) -> dict[str, tuple[CompiledRule, ...]]:
+    async def _rules_for(self, users: Iterable[str]) -> dict[str, UserRules]:
         cached = self._rules
         result = {}
         missing = []
@@ -225,8 +243,10 @@ class PushRuleEvaluator:
         if missing:
             generation = self._generation
             stored = await self.account_data.get_global_account_data_for_users(missing, PUSH_RULES_TYPE)
+            ignoring = await self.account_data.get_global_account_data_for_users(missing, IGNORED_USERS_TYPE)
             for user_id in missing:
-                result[user_id] = compile_rules(Ruleset.from_account_data(user_id, stored.get(user_id)).render())
+                ruleset = Ruleset.from_account_data(user_id, stored.get(user_id))
+                result[user_id] = UserRules(compile_rules(ruleset.render()), ignored_users(ignoring.get(user_id)))
             if generation == self._generation:
                 if len(cached) + len(missing) > MAX_CACHED_RULESETS:
                     cached.clear()
