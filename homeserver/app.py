@@ -81,8 +81,9 @@ class HomeServer:
         await prepare_database(self._db)
         # The notifier listens to every stream from the start, so no announcement is missed.
         self.get(Notifier)
-        # Push rules are evaluated for every event persisted from now on.
-        self.get(PushRuleEvaluator)
+        # Push rules are evaluated for every event persisted from now on, and for those a
+        # crash left unevaluated.
+        await self.get(PushRuleEvaluator).start()
 
     async def start_background_work(self) -> None:
         """What runs on its own once we serve: persisted timers, including those that fell
