@@ -25,6 +25,7 @@ from homeserver.api import (
     media,
     media_admin,
     metrics,
+    notifications,
     presence,
     profile,
     public_rooms,
@@ -85,6 +86,7 @@ API_MODULES: list[ModuleType] = [
     media_admin,
     voip,
     push_rules,
+    notifications,
     *FEDERATION_API_MODULES,
 ]
 
