@@ -14,6 +14,7 @@ from twisted.web.server import Site
 from homeserver.api import modules_for_resources
 from homeserver.config.schema import HomeserverConfig, Listener
 from homeserver.events.builder import ServerSigningKey
+from homeserver.handlers.pushers.pool import PusherPool
 from homeserver.handlers.rooms.delayed_events import DelayedEventsHandler
 from homeserver.handlers.timers import TimerService
 from homeserver.http.request import bounded_request_factory
@@ -89,6 +90,10 @@ class HomeServer:
             await self.get(DelayedEventsHandler).start()
         except Exception:  # its state check runs again with the next event in each room
             logger.exception("delayed events: the start-up state check failed")
+        try:
+            await self.get(PusherPool).start()  # resume queued pushes; retries register their timer kind
+        except Exception:  # each pusher resumes with its next notification
+            logger.exception("pushers: resuming queued notifications failed")
         await self.get(TimerService).start()  # never raises: it retries on its own
 
     def build_router(self, listener: Listener) -> Router:

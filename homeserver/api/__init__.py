@@ -28,6 +28,7 @@ from homeserver.api import (
     presence,
     profile,
     public_rooms,
+    pushers,
     read_markers,
     receipts,
     register,
@@ -83,6 +84,7 @@ API_MODULES: list[ModuleType] = [
     media,
     media_admin,
     voip,
+    pushers,
     *FEDERATION_API_MODULES,
 ]
 
