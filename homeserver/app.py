@@ -14,6 +14,7 @@ from twisted.web.server import Site
 from homeserver.api import modules_for_resources
 from homeserver.config.schema import HomeserverConfig, Listener
 from homeserver.events.builder import ServerSigningKey
+from homeserver.handlers.push.notifications import PushRuleEvaluator
 from homeserver.handlers.pushers.pool import PusherPool
 from homeserver.handlers.rooms.delayed_events import DelayedEventsHandler
 from homeserver.handlers.timers import TimerService
@@ -81,6 +82,10 @@ class HomeServer:
         await prepare_database(self._db)
         # The notifier listens to every stream from the start, so no announcement is missed.
         self.get(Notifier)
+        # Push rules are evaluated for every event persisted from now on.
+        self.get(PushRuleEvaluator)
+        # ...and the pushers hear of each notification (and of deleted devices) from the start.
+        self.get(PusherPool)
 
     async def start_background_work(self) -> None:
         """What runs on its own once we serve: persisted timers, including those that fell

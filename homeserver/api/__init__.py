@@ -28,6 +28,7 @@ from homeserver.api import (
     presence,
     profile,
     public_rooms,
+    push_rules,
     pushers,
     read_markers,
     receipts,
@@ -84,6 +85,7 @@ API_MODULES: list[ModuleType] = [
     media,
     media_admin,
     voip,
+    push_rules,
     pushers,
     *FEDERATION_API_MODULES,
 ]

@@ -19,9 +19,6 @@ RESOURCES = ("client",)
 
 def register_routes(router: Router, hs: Server) -> None:
     max_body = hs.config.max_request_body_size
-    # Built now, not on first use: it registers the device hook, the notification listener
-    # and its retry timers before anything can happen that it must hear of.
-    pool = hs.get(PusherPool)
 
     async def get_pushers(request: Request) -> tuple[int, dict[str, Any]]:
         requester = await get_user_by_req(request, hs.get(Auth))
@@ -33,7 +30,7 @@ def register_routes(router: Router, hs: Server) -> None:
         pusher_request = parse_pusher_request(parse_json_object(request, max_body))
         pusher = await hs.get(PusherSettings).set_pusher(
             requester.user_id, requester.device_id, requester.access_token_id, pusher_request)
-        pool.pusher_changed(pusher)
+        hs.get(PusherPool).pusher_changed(pusher)
         return 200, {}
 
     router.add("GET", client_paths("/pushers"), get_pushers)

@@ -93,6 +93,7 @@ class EventFilter:
     contains_url: bool | None = None
     lazy_load_members: bool = False
     include_redundant_members: bool = False
+    unread_thread_notifications: bool = False
 
     @classmethod
     def from_json(cls, value: dict[str, Any] | None, default_limit: int | None = None) -> EventFilter:
@@ -106,6 +107,7 @@ class EventFilter:
             contains_url=value.get("contains_url"),
             lazy_load_members=bool(value.get("lazy_load_members", False)),
             include_redundant_members=bool(value.get("include_redundant_members", False)),
+            unread_thread_notifications=bool(value.get("unread_thread_notifications", False)),
         )
 
     def allows_type(self, event_type: str) -> bool:
@@ -185,6 +187,11 @@ class SyncFilter:
     @property
     def lazy_load_members(self) -> bool:
         return self.state.lazy_load_members
+
+    @property
+    def unread_thread_notifications(self) -> bool:
+        """Per-thread unread counts (the timeline filter's flag, as Synapse reads it)."""
+        return self.timeline.unread_thread_notifications
 
 
 def select_fields(event: dict[str, Any], fields: list[str] | None) -> dict[str, Any]:

@@ -8,6 +8,7 @@ only once the stream's current token covers the write, never past a gap.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 import attrs
@@ -27,6 +28,10 @@ UPSERT_ACCOUNT_DATA = (
 )
 SELECT_ONE = "SELECT content FROM account_data WHERE user_id = ? AND room_id = ? AND data_type = ?"
 SELECT_ALL = "SELECT room_id, data_type, content FROM account_data WHERE user_id = ?"
+SELECT_TYPE_FOR_USERS = (
+    "SELECT user_id, content FROM account_data WHERE room_id = '' AND data_type = ? AND user_id IN ({users})"
+)
+USERS_PER_QUERY = 500
 SELECT_CHANGES = (
     "SELECT room_id, data_type, content FROM account_data"
     " WHERE user_id = ? AND stream_id > ? AND stream_id <= ?"
@@ -81,6 +86,23 @@ class AccountDataStore:
             return None
         rows = await self.db.execute("get_account_data", SELECT_ONE, user_id, room_id or GLOBAL, data_type)
         return json.loads(rows[0][0]) if rows else None
+
+    async def get_global_account_data_for_users(self, user_ids: Iterable[str],
+                                                data_type: str) -> dict[str, Any]:
+        """One global type for many users at once (push rules of a room's members); absent users left out."""
+        users = list(user_ids)
+
+        def select(txn: Transaction) -> dict[str, Any]:
+            found: dict[str, Any] = {}
+            for start in range(0, len(users), USERS_PER_QUERY):
+                batch = users[start:start + USERS_PER_QUERY]
+                txn.execute(SELECT_TYPE_FOR_USERS.format(users=",".join("?" * len(batch))), (data_type, *batch))
+                found.update((user_id, json.loads(content)) for user_id, content in txn.fetchall())
+            return found
+
+        if not users:
+            return {}
+        return await self.db.run_interaction("get_global_account_data_for_users", select)
 
     async def get_all_account_data(self, user_id: str) -> AccountData:
         """Everything (for an initial sync)."""

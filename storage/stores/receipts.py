@@ -29,12 +29,6 @@ SELECT_USER_READ_RECEIPTS = (
     " WHERE room_id = ? AND user_id = ? AND receipt_type IN ('m.read', 'm.read.private')"
 )
 
-SELECT_USER_READ_RECEIPTS_IN_ROOMS = (
-    "SELECT room_id, event_id, thread_id FROM receipts"
-    " WHERE user_id = ? AND receipt_type IN ('m.read', 'm.read.private') AND room_id IN ({rooms})"
-)
-# Rooms per IN (...) list: well under SQLite's bound-parameter limit.
-ROOMS_PER_QUERY = 500
 
 UNTHREADED = ""
 
@@ -100,23 +94,3 @@ class ReceiptStore:
         """The events the user's unthreaded m.read / m.read.private receipts point at."""
         rows = await self.db.execute("get_read_receipts", SELECT_USER_READ_RECEIPTS, room_id, user_id)
         return [row[1] for row in rows if row[2] == UNTHREADED]
-
-    async def get_read_receipt_event_ids_in_rooms(self, user_id: str,
-                                                  room_ids: Iterable[str]) -> dict[str, list[str]]:
-        """get_read_receipt_event_ids for many rooms in one transaction (initial sync asks for all)."""
-        rooms = list(room_ids)
-
-        def select(txn: Transaction) -> dict[str, list[str]]:
-            found: dict[str, list[str]] = {room: [] for room in rooms}
-            for start in range(0, len(rooms), ROOMS_PER_QUERY):
-                batch = rooms[start:start + ROOMS_PER_QUERY]
-                sql = SELECT_USER_READ_RECEIPTS_IN_ROOMS.format(rooms=",".join("?" * len(batch)))
-                txn.execute(sql, (user_id, *batch))
-                for room_id, event_id, thread_id in txn.fetchall():
-                    if thread_id == UNTHREADED:
-                        found[room_id].append(event_id)
-            return found
-
-        if not rooms:
-            return {}
-        return await self.db.run_interaction("get_read_receipts_in_rooms", select)

@@ -28,19 +28,6 @@ _ROOMS_WITH_EVENTS = (
     " AND outlier = 0 AND rejected = 0 AND soft_failed = 0"
 )
 _STREAM_OF_EVENT = "SELECT stream_ordering, room_id FROM events WHERE event_id = ?"
-_COUNT_UNREAD = (
-    "SELECT COUNT(*) FROM events WHERE room_id = ? AND stream_ordering > ? AND stream_ordering <= ?"
-    " AND sender <> ? AND state_key IS NULL AND redacted_by IS NULL"
-    " AND outlier = 0 AND rejected = 0 AND soft_failed = 0"
-    " AND type IN ('m.room.message', 'm.room.encrypted', 'm.sticker')"
-)
-# A user's earliest membership in a room: unread counts start there when there is no receipt.
-_FIRST_JOIN = (
-    "SELECT MIN(stream_ordering) FROM room_membership_changes"
-    " WHERE user_id = ? AND room_id = ? AND membership = 'join'"
-)
-
-
 @attrs.frozen
 class MembershipAt:
     membership: str
@@ -85,39 +72,3 @@ class SyncEventsStore:
         """(stream_ordering, room_id) of an event we hold."""
         rows = await self.db.execute("sync_event_position", _STREAM_OF_EVENT, event_id)
         return (int(rows[0][0]), rows[0][1]) if rows else None
-
-    async def count_unread_in_rooms(self, user_id: str, read_event_ids: dict[str, list[str]],
-                                    upto: int) -> dict[str, int]:
-        """Per room, messages from others after the user's furthest read receipt (or first join).
-
-        ``read_event_ids``: each room's read-receipt event ids. All rooms in one transaction:
-        on PostgreSQL each transaction is a pool thread hop plus network round trips.
-        """
-
-        def count(txn: Transaction) -> dict[str, int]:
-            counts = {}
-            for room_id, event_ids in read_event_ids.items():
-                positions = []
-                for event_id in event_ids:
-                    txn.execute(_STREAM_OF_EVENT, (event_id,))
-                    row = txn.fetchone()
-                    if row is not None:
-                        positions.append(int(row[0]))
-                counts[room_id] = _count_unread_txn(txn, room_id, user_id, positions, upto)
-            return counts
-
-        if not read_event_ids:
-            return {}
-        return await self.db.run_interaction("sync_count_unread_in_rooms", count)
-
-
-def _count_unread_txn(txn: Transaction, room_id: str, user_id: str, read_positions: list[int],
-                      upto: int) -> int:
-    after = max(read_positions) if read_positions else None
-    if after is None:
-        txn.execute(_FIRST_JOIN, (user_id, room_id))
-        row = txn.fetchone()
-        after = int(row[0]) if row and row[0] is not None else upto
-    txn.execute(_COUNT_UNREAD, (room_id, after, upto, user_id))
-    found = txn.fetchone()
-    return int(found[0]) if found else 0

@@ -18,16 +18,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any
 
 from twisted.internet.defer import Deferred
 
 from homeserver.handlers.accounts.auth import now_ms
 from homeserver.handlers.accounts.devices import DeviceHandler
+from homeserver.handlers.push.notifications import Notification, PushRuleEvaluator
 from homeserver.handlers.pushers.http_pusher import HttpPusher
 from homeserver.handlers.pushers.settings import PusherSettings
 from homeserver.handlers.timers import TimerService
 from homeserver.server import Server
+from storage.stores.push_actions import PushActionsStore
 from storage.stores.pushers import PUSHER_TIMER, Pusher, PusherStore, QueuedNotification
 
 logger = logging.getLogger(__name__)
@@ -37,21 +39,6 @@ MAX_BACKOFF_MS = 60 * 60 * 1000
 GIVE_UP_AFTER_MS = 24 * 60 * 60 * 1000
 #: Queued notifications read per query while a pusher works off its queue.
 BATCH = 50
-
-
-class NotificationLike(Protocol):
-    """What the pool reads of a push-rule notification (push/notifications.py ``Notification``)."""
-
-    @property
-    def user_id(self) -> str: ...
-    @property
-    def room_id(self) -> str: ...
-    @property
-    def event_id(self) -> str: ...
-    @property
-    def stream_ordering(self) -> int: ...
-    @property
-    def actions(self) -> Sequence[Any]: ...
 
 
 def wants_push(actions: Sequence[Any]) -> bool:
@@ -65,7 +52,9 @@ class PusherPool:
         self.http = hs.get(HttpPusher)
         self.timers = hs.get(TimerService)
         self.timers.register(PUSHER_TIMER, self._on_timer)
+        self.push_actions = hs.get(PushActionsStore)
         hs.get(DeviceHandler).on_devices_deleted.append(hs.get(PusherSettings).on_devices_deleted)
+        hs.get(PushRuleEvaluator).add_notification_listener(self.on_notifications)
         self._running: set[int] = set()
         self._again: set[int] = set()
 
@@ -76,14 +65,14 @@ class PusherPool:
 
     # -- input -------------------------------------------------------------------------
 
-    def on_notifications(self, notifications: Sequence[NotificationLike]) -> None:
+    def on_notifications(self, notifications: Sequence[Notification]) -> None:
         """The push actions of one event are committed: queue and send in the background."""
         wanted = [n for n in notifications if wants_push(n.actions)]
         if wanted:
             Deferred.fromCoroutine(self._queue(wanted)).addErrback(
                 lambda failure: logger.error("pushers: queueing notifications failed: %s", failure.getTraceback()))
 
-    async def _queue(self, notifications: Sequence[NotificationLike]) -> None:
+    async def _queue(self, notifications: Sequence[Notification]) -> None:
         pushers = await self.store.get_pushers_for_users({n.user_id for n in notifications})
         by_user: dict[str, list[Pusher]] = {}
         for pusher in pushers:
@@ -168,4 +157,5 @@ class PusherPool:
         return False
 
     async def _unread(self, user_id: str) -> int:
-        return 0
+        """``counts.unread``: the user's badge, read at send time (so it is current)."""
+        return await self.push_actions.get_badge_count(user_id)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from homeserver.handlers.push.rules import PUSH_RULES_TYPE
+from homeserver.handlers.push.ruleset import Ruleset
 from homeserver.server import Server
 from homeserver.sync.provider import SyncRequest
 from homeserver.sync.providers.common import joined_room_entry, request_filter
@@ -32,6 +34,9 @@ class AccountDataProvider:
         sync_filter = request_filter(request, context)
         if since is None:
             data = await self.store.get_all_account_data(request.user_id)
+            if PUSH_RULES_TYPE not in data.global_data:
+                # As Synapse: an initial sync always carries the rules, defaults included.
+                data.global_data[PUSH_RULES_TYPE] = Ruleset.empty(request.user_id).to_account_data()
         else:
             data = await self.store.get_account_data_changes(request.user_id, since, upto)
         global_events = sync_filter.account_data.filter(_events(data.global_data))

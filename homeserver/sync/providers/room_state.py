@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Any
 
+from homeserver.handlers.push.notifications import PushRuleEvaluator
 from homeserver.server import Server
 from homeserver.sync.filtering import SyncFilter
 from storage.stores.current_state import CurrentStateStore
 from storage.stores.events import EventStore, StoredEvent
-from storage.stores.receipts import ReceiptStore
+from storage.stores.push_actions import MAIN_THREAD, Counts, PushActionsStore, RoomCounts
 from storage.stores.room_members import RoomMemberStore
 from storage.stores.state import StateGroupStore, StateMap
 from storage.stores.sync_events import SyncEventsStore
@@ -24,7 +25,6 @@ class RoomStateReader:
         self.groups: StateGroupStore = hs.get(StateGroupStore)
         self.sync_store: SyncEventsStore = hs.get(SyncEventsStore)
         self.current: CurrentStateStore = hs.get(CurrentStateStore)
-        self.receipts: ReceiptStore = hs.get(ReceiptStore)
 
     async def state_at(self, room_id: str, position: int) -> StateMap:
         """Room state after the room's last event at or before ``position``."""
@@ -83,16 +83,33 @@ class RoomStateReader:
         found = await self.events.get_events(ids)
         return sorted(found.values(), key=lambda e: e.stream_ordering)
 
-    async def unread_counts_in_rooms(self, user_id: str, room_ids: Collection[str],
-                                     upto: int) -> dict[str, dict[str, int]]:
-        """Messages from others after the user's (public or private) read receipt, per room.
+    async def unread_counts_in_rooms(self, user_id: str, room_ids: Collection[str], upto: int,
+                                     per_thread: bool) -> dict[str, dict[str, Any]]:
+        """``unread_notifications`` (and, when asked, ``unread_thread_notifications``) per room:
+        the push actions after the user's read receipts (homeserver/handlers/push/).
 
-        Two transactions for all rooms, not several per room.
+        Waits until push evaluation has caught up with ``upto``, so the counts cover every
+        event this sync shows; one transaction for all rooms.
         """
-        read = await self.receipts.get_read_receipt_event_ids_in_rooms(user_id, room_ids)
-        counts = await self.sync_store.count_unread_in_rooms(user_id, read, upto)
-        return {room: {"notification_count": count, "highlight_count": 0}
-                for room, count in counts.items()}
+        if not room_ids:
+            return {}
+        await self.hs.get(PushRuleEvaluator).wait_for(upto)
+        counts = await self.hs.get(PushActionsStore).get_unread_counts(user_id, room_ids, upto)
+        return {room: _unread_entry(by_thread, per_thread) for room, by_thread in counts.items()}
+
+
+def _counts(counts: Counts) -> dict[str, int]:
+    return {"notification_count": counts.notifications, "highlight_count": counts.highlights}
+
+
+def _unread_entry(by_thread: RoomCounts, per_thread: bool) -> dict[str, Any]:
+    if not per_thread:
+        total = Counts(sum(c.notifications for c in by_thread.values()),
+                       sum(c.highlights for c in by_thread.values()))
+        return {"unread_notifications": _counts(total)}
+    main = by_thread.get(MAIN_THREAD, Counts())
+    threads = {thread: _counts(c) for thread, c in sorted(by_thread.items()) if thread != MAIN_THREAD}
+    return {"unread_notifications": _counts(main), "unread_thread_notifications": threads}
 
 
 async def room_summaries(hs: Server, user_id: str, room_ids: Collection[str]) -> dict[str, dict[str, Any]]:

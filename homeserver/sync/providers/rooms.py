@@ -238,10 +238,11 @@ class RoomsProvider:
         joined = response.get("rooms", {}).get("join", {})
         upto = context["events_upto"]
         # Batched over rooms: per-room reads cost a round trip each on PostgreSQL.
-        unread = await self.state.unread_counts_in_rooms(request.user_id, list(joined), upto)
+        per_thread = request_filter(request, context).unread_thread_notifications
+        unread = await self.state.unread_counts_in_rooms(request.user_id, list(joined), upto, per_thread)
         needing = [room for room in joined if room in context.get("rooms_needing_summary", ())]
         summaries = await room_summaries(self.hs, request.user_id, needing)
         for room_id, entry in joined.items():
-            entry["unread_notifications"] = unread[room_id]
+            entry.update(unread[room_id])
             if room_id in summaries:
                 entry["summary"] = summaries[room_id]

@@ -1,0 +1,249 @@
+"""Push-rule evaluation of every new event, once, after it is persisted (spec "Push Rules").
+
+The evaluator hears each committed batch from the event pipeline and works through each
+room's events in order, in the background: for each event it takes the room's local joined
+members (and a local invitee), evaluates everyone's compiled rules against facts prepared
+once for the event (conditions.py), writes the notifying ones to ``event_push_actions`` in
+one transaction, and then tells its listeners (the pushers) what it wrote.
+
+Each user's rules are compiled once and cached until an account-data write for the user is
+announced on the Streams registry. ``/sync`` calls ``wait_for`` before reading counts, so
+the counts it shows cover every event it shows.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+import attrs
+from twisted.internet.defer import Deferred
+
+from homeserver.handlers.push.conditions import (
+    CompiledRule,
+    EventFacts,
+    compile_rules,
+    first_match,
+    flatten,
+)
+from homeserver.handlers.push.room_context import MEMBER, RoomContext, RoomContexts
+from homeserver.handlers.push.rules import PUSH_RULES_TYPE
+from homeserver.handlers.push.ruleset import Ruleset
+from homeserver.pipeline import EventPipeline, PersistedBatch
+from homeserver.server import Server
+from storage.stores.account_data import AccountDataStore
+from storage.stores.events import StoredEvent
+from storage.stores.push_actions import MAIN_THREAD, PushAction, PushActionsStore
+from storage.streams import StreamAdvance, Streams
+
+logger = logging.getLogger(__name__)
+
+#: Users whose compiled rules stay in memory.
+MAX_CACHED_RULESETS = 100_000
+#: How long a /sync waits for evaluation to catch up before it shows counts anyway.
+WAIT_TIMEOUT_S = 10.0
+_EVENT_KEYS = ("event_id", "type", "sender", "room_id", "state_key", "origin_server_ts", "content", "redacts")
+
+
+@attrs.frozen
+class Notification:
+    """One event that notifies one user, as committed to ``event_push_actions``."""
+
+    user_id: str
+    room_id: str
+    event_id: str
+    stream_ordering: int
+    #: The thread root's event ID, or None for the main timeline.
+    thread_id: str | None
+    actions: list[Any]
+    highlight: bool
+
+
+NotificationListener = Callable[[list[Notification]], Awaitable[Any] | None]
+
+
+def thread_of(content: dict[str, Any]) -> str:
+    relates = content.get("m.relates_to")
+    if isinstance(relates, dict) and relates.get("rel_type") == "m.thread":
+        root = relates.get("event_id")
+        if isinstance(root, str):
+            return root
+    return MAIN_THREAD
+
+
+class PushRuleEvaluator:
+    def __init__(self, hs: Server) -> None:
+        self.hs = hs
+        self.server_name = hs.server_name
+        self._suffix = ":" + hs.server_name
+        self.store: PushActionsStore = hs.get(PushActionsStore)
+        self.account_data: AccountDataStore = hs.get(AccountDataStore)
+        self.rooms = RoomContexts(hs)
+        self._rules: dict[str, tuple[CompiledRule, ...]] = {}
+        self._generation = 0
+        self._queues: dict[str, list[list[StoredEvent]]] = {}
+        self._pending: Counter[int] = Counter()
+        self._waiters: list[tuple[int, Deferred[None]]] = []
+        self._listeners: list[NotificationListener] = []
+        hs.get(EventPipeline).add_persisted_listener(self._on_persisted)
+        hs.get(Streams).add_listener(self._on_advance)
+
+    def add_notification_listener(self, listener: NotificationListener) -> None:
+        """``listener(notifications)`` after the push actions of one event are committed."""
+        self._listeners.append(listener)
+
+    # Keeping up with the pipeline ---------------------------------------------------------
+
+    def _on_persisted(self, batch: PersistedBatch) -> None:
+        events = [e for e in batch.timeline_events() if e.stream_ordering > 0]
+        if not events:
+            return
+        self._pending[min(e.stream_ordering for e in events)] += 1
+        queue = self._queues.get(batch.room_id)
+        if queue is not None:
+            queue.append(events)  # its worker is running and will take them
+            return
+        self._queues[batch.room_id] = [events]
+        Deferred.fromCoroutine(self._work(batch.room_id))
+
+    async def _work(self, room_id: str) -> None:
+        """One worker per room: events in stream order, everything queued taken at once."""
+        queue = self._queues[room_id]
+        try:
+            while queue:
+                taken = list(queue)
+                queue.clear()
+                try:
+                    await self._evaluate(room_id, [e for events in taken for e in events])
+                except Exception:
+                    logger.exception("push: evaluating events in %s failed", room_id)
+                    self.rooms.forget(room_id)
+                finally:
+                    for events in taken:
+                        self._finished(min(e.stream_ordering for e in events))
+        finally:
+            del self._queues[room_id]
+
+    def _finished(self, position: int) -> None:
+        self._pending[position] -= 1
+        if self._pending[position] <= 0:
+            del self._pending[position]
+        low = min(self._pending) if self._pending else None
+        ready = [w for w in self._waiters if low is None or low > w[0]]
+        if ready:
+            self._waiters = [w for w in self._waiters if not (low is None or low > w[0])]
+            for _position, waiter in ready:
+                if not waiter.called:
+                    waiter.callback(None)
+
+    async def wait_for(self, position: int, timeout_s: float = WAIT_TIMEOUT_S) -> None:
+        """Until every event at or before ``position`` has been evaluated (or the timeout)."""
+        if not self._pending or min(self._pending) > position:
+            return
+        waiter: Deferred[None] = Deferred()
+        self._waiters.append((position, waiter))
+
+        def give_up() -> None:
+            if not waiter.called:
+                waiter.callback(None)
+
+        timer = self.hs.reactor.callLater(timeout_s, give_up)
+        await waiter
+        if timer.active():
+            timer.cancel()
+
+    def _on_advance(self, advance: StreamAdvance) -> None:
+        if advance.stream == "account_data" and advance.users:
+            self._generation += 1
+            for user_id in advance.users:
+                self._rules.pop(user_id, None)
+
+    # Evaluation -------------------------------------------------------------------------
+
+    async def _evaluate(self, room_id: str, events: list[StoredEvent]) -> None:
+        context = await self.rooms.get(room_id)
+        now = int(time.time() * 1000)
+        actions: list[PushAction] = []
+        per_event: list[list[Notification]] = []
+        for stored in events:
+            found = await self._evaluate_one(context, stored, now)
+            context.apply(stored.event, self.server_name)
+            if found:
+                actions.extend(found)
+                per_event.append([Notification(a.user_id, a.room_id, a.event_id, a.stream_ordering,
+                                               None if a.thread_id == MAIN_THREAD else a.thread_id,
+                                               a.actions, a.highlight) for a in found])
+        await self.store.add_push_actions(actions)
+        for notifications in per_event:
+            self._tell(notifications)
+
+    def _recipients(self, context: RoomContext, stored: StoredEvent) -> list[str]:
+        event = stored.event
+        sender, suffix = event.sender, self._suffix
+        users = [u for u in context.joined if u != sender and u.endswith(suffix)]
+        target = event.state_key
+        if event.type == MEMBER and target is not None and event.content.get("membership") == "invite" \
+                and target != sender and target.endswith(suffix) and target not in context.joined:
+            users.append(target)
+        return users
+
+    async def _evaluate_one(self, context: RoomContext, stored: StoredEvent, now: int) -> list[PushAction]:
+        users = self._recipients(context, stored)
+        if not users:
+            return []
+        event = stored.event
+        rules = await self._rules_for(users)
+        pdu = event.pdu
+        shown = {key: pdu[key] for key in _EVENT_KEYS if key in pdu}
+        shown["event_id"] = event.event_id
+        facts = EventFacts(flatten(shown), event.sender, event.room_id, len(context.joined), context.auth)
+        thread_id = thread_of(event.content)
+        found = []
+        joined = context.joined
+        for user_id in users:
+            rule = first_match(rules[user_id], facts, joined.get(user_id))
+            if rule is not None and rule.notify:
+                found.append(PushAction(user_id, event.room_id, event.event_id, stored.stream_ordering,
+                                        thread_id, True, rule.highlight, rule.actions, now))
+        return found
+
+    async def _rules_for(self, users: Iterable[str]) -> dict[str, tuple[CompiledRule, ...]]:
+        cached = self._rules
+        result = {}
+        missing = []
+        for user_id in users:
+            rules = cached.get(user_id)
+            if rules is None:
+                missing.append(user_id)
+            else:
+                result[user_id] = rules
+        if missing:
+            generation = self._generation
+            stored = await self.account_data.get_global_account_data_for_users(missing, PUSH_RULES_TYPE)
+            for user_id in missing:
+                result[user_id] = compile_rules(Ruleset.from_account_data(user_id, stored.get(user_id)).render())
+            if generation == self._generation:
+                if len(cached) + len(missing) > MAX_CACHED_RULESETS:
+                    cached.clear()
+                cached.update((user_id, result[user_id]) for user_id in missing)
+        return result
+
+    def _tell(self, notifications: list[Notification]) -> None:
+        for listener in self._listeners:
+            try:
+                outcome = listener(notifications)
+                if inspect.isawaitable(outcome):
+                    Deferred.fromCoroutine(_logged(outcome))
+            except Exception:
+                logger.exception("push: a notification listener failed")
+
+
+async def _logged(awaitable: Awaitable[Any]) -> None:
+    try:
+        await awaitable
+    except Exception:
+        logger.exception("push: a notification listener failed")
