@@ -51,6 +51,8 @@ _DEQUEUE = "DELETE FROM pusher_queue WHERE pusher_id = ? AND stream_ordering = ?
 _CLEAR_FAILING = "UPDATE pushers SET failing_since = NULL, backoff_ms = 0 WHERE id = ?"
 _SET_FAILING = "UPDATE pushers SET failing_since = ?, backoff_ms = ? WHERE id = ?"
 _WITH_QUEUE = f"{_SELECT} WHERE id IN (SELECT DISTINCT pusher_id FROM pusher_queue)"
+_USERS = "SELECT DISTINCT user_id FROM pushers"
+_OF_USER = "SELECT id FROM pushers WHERE user_id = ?"
 
 
 @attrs.frozen
@@ -123,6 +125,17 @@ def _delete_txn(txn: Transaction, pusher_id: int) -> None:
 class PusherStore:
     def __init__(self, hs: StorageHost) -> None:
         self.db = hs.db
+        #: Users who may have a pusher (a superset: deletions leave them in until a restart).
+        #: Most users have none, so a busy room's notifications need no query at all.
+        self._users: set[str] | None = None
+
+    async def users_with_pushers(self, user_ids: Iterable[str]) -> set[str]:
+        """Those of ``user_ids`` who may have a pusher (one process writes pushers)."""
+        if self._users is None:
+            rows = await self.db.execute("users_with_pushers", _USERS)
+            if self._users is None:
+                self._users = {row[0] for row in rows}
+        return self._users.intersection(user_ids)
 
     async def set_pusher(self, spec: PusherSpec, append: bool, now_ms: int) -> Pusher:
         """Create or update the user's pusher with this app_id and pushkey; without ``append``,
@@ -149,6 +162,8 @@ class PusherStore:
             return pusher_id
 
         pusher_id = await self.db.run_interaction("set_pusher", txn_fn)
+        if self._users is not None:
+            self._users.add(spec.user_id)
         pusher = await self.get_pusher(pusher_id)
         assert pusher is not None
         return pusher
@@ -202,6 +217,15 @@ class PusherStore:
             return deleted
 
         return await self.db.run_interaction("delete_pushers_of_devices", txn_fn)
+
+    async def delete_pushers_of_user(self, user_id: str) -> None:
+        """Every pusher of the user (the account was deactivated)."""
+        def txn_fn(txn: Transaction) -> None:
+            txn.execute(_OF_USER, (user_id,))
+            for (pusher_id,) in txn.fetchall():
+                _delete_txn(txn, int(pusher_id))
+
+        await self.db.run_interaction("delete_pushers_of_user", txn_fn)
 
     async def enqueue(self, items: Sequence[tuple[int, int, str, str, list[Any]]], now_ms: int) -> None:
         """Queue ``(pusher_id, stream_ordering, event_id, room_id, actions)`` for delivery; a

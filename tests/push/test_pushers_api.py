@@ -223,3 +223,4 @@ def test_setting_from_another_device_moves_the_pusher_to_it(server: RunningServe
     set_pusher(phone, pusher_body(URL, "moved"))
     assert phone.post(f"{V3}/logout", {}).status == 200
     assert pushers(alice) == []
+

@@ -22,6 +22,7 @@ from typing import Any
 
 from twisted.internet.defer import Deferred
 
+from homeserver.handlers.accounts.account import AccountHandler
 from homeserver.handlers.accounts.auth import now_ms
 from homeserver.handlers.accounts.devices import DeviceHandler
 from homeserver.handlers.push.notifications import Notification, PushRuleEvaluator
@@ -29,6 +30,7 @@ from homeserver.handlers.pushers.http_pusher import HttpPusher
 from homeserver.handlers.pushers.settings import PusherSettings
 from homeserver.handlers.timers import TimerService
 from homeserver.server import Server
+from storage.engine import DatabaseClosedError
 from storage.stores.push_actions import PushActionsStore
 from storage.stores.pushers import PUSHER_TIMER, Pusher, PusherStore, QueuedNotification
 
@@ -37,6 +39,8 @@ logger = logging.getLogger(__name__)
 INITIAL_BACKOFF_MS = 1_000
 MAX_BACKOFF_MS = 60 * 60 * 1000
 GIVE_UP_AFTER_MS = 24 * 60 * 60 * 1000
+#: After an unexpected error (the database away), when to try a pusher's queue again.
+ERROR_RETRY_S = 30
 #: Queued notifications read per query while a pusher works off its queue.
 BATCH = 50
 
@@ -53,10 +57,18 @@ class PusherPool:
         self.timers = hs.get(TimerService)
         self.timers.register(PUSHER_TIMER, self._on_timer)
         self.push_actions = hs.get(PushActionsStore)
-        hs.get(DeviceHandler).on_devices_deleted.append(hs.get(PusherSettings).on_devices_deleted)
+        settings = hs.get(PusherSettings)
+        hs.get(DeviceHandler).on_devices_deleted.append(settings.on_devices_deleted)
+        hs.get(AccountHandler).on_user_deactivated.append(settings.on_user_deactivated)
         hs.get(PushRuleEvaluator).add_notification_listener(self.on_notifications)
         self._running: set[int] = set()
         self._again: set[int] = set()
+        self._stopped = False
+        hs.reactor.addSystemEventTrigger("before", "shutdown", self.stop)
+
+    def stop(self) -> None:
+        """Shutting down: start nothing new (what is queued waits for the next start)."""
+        self._stopped = True
 
     async def start(self) -> None:
         """Resume every pusher that still has queued notifications (after a restart)."""
@@ -73,7 +85,10 @@ class PusherPool:
                 lambda failure: logger.error("pushers: queueing notifications failed: %s", failure.getTraceback()))
 
     async def _queue(self, notifications: Sequence[Notification]) -> None:
-        pushers = await self.store.get_pushers_for_users({n.user_id for n in notifications})
+        users = await self.store.users_with_pushers({n.user_id for n in notifications})
+        if not users:
+            return
+        pushers = await self.store.get_pushers_for_users(users)
         by_user: dict[str, list[Pusher]] = {}
         for pusher in pushers:
             by_user.setdefault(pusher.user_id, []).append(pusher)
@@ -98,6 +113,8 @@ class PusherPool:
 
     def kick(self, pusher_id: int) -> None:
         """Work off this pusher's queue now (once at a time per pusher)."""
+        if self._stopped:
+            return
         if pusher_id in self._running:
             self._again.add(pusher_id)
             return
@@ -109,19 +126,25 @@ class PusherPool:
             while True:
                 self._again.discard(pusher_id)
                 await self._work_off(pusher_id)
-                if pusher_id not in self._again:
+                if pusher_id not in self._again or self._stopped:
                     return
-        except Exception:  # the database may be away; the next notification or a restart retries
-            logger.exception("pushers: delivering for pusher %d failed", pusher_id)
+        except DatabaseClosedError:  # shutting down; the queue is still there at the next start
+            return
+        except Exception:  # the database may be away for a moment: look again later
+            logger.exception("pushers: delivering for pusher %d failed; retrying in %d s", pusher_id,
+                             ERROR_RETRY_S)
+            self.hs.reactor.callLater(ERROR_RETRY_S, self.kick, pusher_id)
         finally:
             self._running.discard(pusher_id)
 
     async def _work_off(self, pusher_id: int) -> None:
-        while True:
+        while not self._stopped:
             queued = await self.store.get_queued(pusher_id, BATCH)
             if not queued:
                 return
             for item in queued:
+                if self._stopped:
+                    return
                 pusher = await self.store.get_pusher(pusher_id)
                 if pusher is None or not await self._deliver(pusher, item):
                     return

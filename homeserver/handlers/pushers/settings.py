@@ -129,3 +129,7 @@ class PusherSettings:
     async def on_devices_deleted(self, user_id: str, device_ids: list[str]) -> None:
         """A device went (deleted, logged out, the account deactivated): so do its pushers."""
         await self.store.delete_pushers_of_devices(user_id, device_ids)
+
+    async def on_user_deactivated(self, user_id: str) -> None:
+        """A deactivated account keeps no pusher, whichever token set it (as Synapse)."""
+        await self.store.delete_pushers_of_user(user_id)
