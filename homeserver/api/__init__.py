@@ -25,6 +25,7 @@ from homeserver.api import (
     media,
     media_admin,
     metrics,
+    notifications,
     presence,
     profile,
     public_rooms,
@@ -86,6 +87,7 @@ API_MODULES: list[ModuleType] = [
     media_admin,
     voip,
     push_rules,
+    notifications,
     pushers,
     *FEDERATION_API_MODULES,
 ]

@@ -75,6 +75,8 @@ class EventFacts:
     room_id: str
     member_count: int
     auth: AuthEvents
+    #: The content has ``m.mentions`` (even empty, which flattens to nothing).
+    has_mentions: bool = False
     memo: dict[tuple[Any, ...], bool] = attrs.field(factory=dict)
     sender_level: float | None = None
 
@@ -147,8 +149,7 @@ def _display_name(facts: EventFacts, name: str | None) -> bool:
 
 
 def _no_mentions(facts: EventFacts, _name: str | None) -> bool:
-    return not any(key == "content.m\\.mentions" or key.startswith("content.m\\.mentions.")
-                   for key in facts.flat)
+    return not facts.has_mentions
 
 
 def _never(_facts: EventFacts, _name: str | None) -> bool:

@@ -200,7 +200,8 @@ class PushRuleEvaluator:
         pdu = event.pdu
         shown = {key: pdu[key] for key in _EVENT_KEYS if key in pdu}
         shown["event_id"] = event.event_id
-        facts = EventFacts(flatten(shown), event.sender, event.room_id, len(context.joined), context.auth)
+        facts = EventFacts(flatten(shown), event.sender, event.room_id, len(context.joined), context.auth,
+                           has_mentions="m.mentions" in event.content)
         thread_id = thread_of(event.content)
         found = []
         joined = context.joined
