@@ -58,9 +58,13 @@ def run(engine: str, messages: int) -> None:
             room_id = create_room(alice, preset="private_chat", invite=[bob.user_id])
             join(bob, room_id)
             print(f"{engine}:")
-            plain = [time.perf_counter() - send(alice, room_id, f"plain{i}")[1] for i in range(messages)]
+            plain = []
+            for i in range(messages):
+                _, started = send(alice, room_id, f"plain{i}")
+                plain.append(time.perf_counter() - started)
             summary("send_no_pusher", plain)
-            assert bob.post(f"{V3}/pushers/set", pusher_body(gateway.url, "bench-key")).status == 200
+            response = bob.post(f"{V3}/pushers/set", pusher_body(gateway.url, "bench-key"))
+            assert response.status == 200, (response, server.output())
             sends, pushes = [], []
             for i in range(messages):
                 event_id, started = send(alice, room_id, f"pushed{i}")

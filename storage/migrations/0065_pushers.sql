@@ -14,6 +14,8 @@ CREATE TABLE pushers (
     lang TEXT NOT NULL,
     profile_tag TEXT NOT NULL,
     data TEXT NOT NULL,
+    -- The events stream position when it was (last) set: only later events are pushed.
+    since_stream BIGINT NOT NULL,
     -- While the gateway fails: since when (ms), and the current backoff (ms).
     failing_since BIGINT,
     backoff_ms BIGINT NOT NULL DEFAULT 0,

@@ -23,16 +23,16 @@ from storage.stores.timers import cancel_timer_txn, schedule_timer_txn
 PUSHER_TIMER = "pusher_retry"
 
 _COLUMNS = ("id, user_id, device_id, access_token_id, kind, app_id, app_display_name, device_display_name,"
-            " pushkey, pushkey_ts, lang, profile_tag, data, failing_since, backoff_ms")
+            " pushkey, pushkey_ts, lang, profile_tag, data, failing_since, backoff_ms, since_stream")
 _SELECT = f"SELECT {_COLUMNS} FROM pushers"
 _BY_IDENTITY = f"{_SELECT} WHERE app_id = ? AND pushkey = ? AND user_id = ?"
 _BY_ID = f"{_SELECT} WHERE id = ?"
 _BY_USER = f"{_SELECT} WHERE user_id = ? ORDER BY app_id, pushkey"
-_INSERT = f"INSERT INTO pushers ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT = f"INSERT INTO pushers ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _UPDATE = (
     "UPDATE pushers SET device_id = ?, access_token_id = ?, kind = ?, app_display_name = ?,"
     " device_display_name = ?, pushkey_ts = ?, lang = ?, profile_tag = ?, data = ?,"
-    " failing_since = NULL, backoff_ms = 0 WHERE id = ?"
+    " failing_since = NULL, backoff_ms = 0, since_stream = ? WHERE id = ?"
 )
 _OTHER_USERS = "SELECT id FROM pushers WHERE app_id = ? AND pushkey = ? AND user_id <> ?"
 _FOR_DEVICE = "SELECT id FROM pushers WHERE user_id = ? AND device_id = ?"
@@ -51,6 +51,7 @@ _DEQUEUE = "DELETE FROM pusher_queue WHERE pusher_id = ? AND stream_ordering = ?
 _CLEAR_FAILING = "UPDATE pushers SET failing_since = NULL, backoff_ms = 0 WHERE id = ?"
 _SET_FAILING = "UPDATE pushers SET failing_since = ?, backoff_ms = ? WHERE id = ?"
 _WITH_QUEUE = f"{_SELECT} WHERE id IN (SELECT DISTINCT pusher_id FROM pusher_queue)"
+_EXISTS = "SELECT 1 FROM pushers WHERE id = ?"
 _USERS = "SELECT DISTINCT user_id FROM pushers"
 _OF_USER = "SELECT id FROM pushers WHERE user_id = ?"
 
@@ -90,6 +91,8 @@ class Pusher:
     data: dict[str, Any]
     failing_since: int | None
     backoff_ms: int
+    #: The events stream position when it was set: earlier events are not pushed to it.
+    since_stream: int
 
     def to_json(self) -> dict[str, Any]:
         """The pusher as ``GET /pushers`` lists it."""
@@ -113,7 +116,7 @@ class QueuedNotification:
 def _pusher(row: Sequence[Any]) -> Pusher:
     return Pusher(int(row[0]), row[1], row[2], None if row[3] is None else int(row[3]), row[4], row[5], row[6],
                   row[7], row[8], int(row[9]), row[10], row[11], json.loads(row[12]),
-                  None if row[13] is None else int(row[13]), int(row[14]))
+                  None if row[13] is None else int(row[13]), int(row[14]), int(row[15]))
 
 
 def _delete_txn(txn: Transaction, pusher_id: int) -> None:
@@ -137,7 +140,7 @@ class PusherStore:
                 self._users = {row[0] for row in rows}
         return self._users.intersection(user_ids)
 
-    async def set_pusher(self, spec: PusherSpec, append: bool, now_ms: int) -> Pusher:
+    async def set_pusher(self, spec: PusherSpec, append: bool, now_ms: int, since_stream: int) -> Pusher:
         """Create or update the user's pusher with this app_id and pushkey; without ``append``,
         the same app_id and pushkey of every other user goes (the spec's rule)."""
         data = json.dumps(spec.data, ensure_ascii=False, separators=(",", ":"))
@@ -152,13 +155,13 @@ class PusherStore:
             if existing is not None:
                 txn.execute(_UPDATE, (spec.device_id, spec.access_token_id, spec.kind, spec.app_display_name,
                                       spec.device_display_name, now_ms, spec.lang, spec.profile_tag, data,
-                                      existing[0]))
+                                      since_stream, existing[0]))
                 cancel_timer_txn(txn, PUSHER_TIMER, str(existing[0]))
                 return int(existing[0])
             pusher_id = secrets.randbits(62) + 1
             txn.execute(_INSERT, (pusher_id, spec.user_id, spec.device_id, spec.access_token_id, spec.kind,
                                   spec.app_id, spec.app_display_name, spec.device_display_name, spec.pushkey,
-                                  now_ms, spec.lang, spec.profile_tag, data, None, 0))
+                                  now_ms, spec.lang, spec.profile_tag, data, None, 0, since_stream))
             return pusher_id
 
         pusher_id = await self.db.run_interaction("set_pusher", txn_fn)
@@ -240,15 +243,18 @@ class PusherStore:
         rows = await self.db.execute("get_queued_pushes", _QUEUED, pusher_id, limit)
         return [QueuedNotification(pusher_id, int(r[0]), r[1], r[2], json.loads(r[3]), int(r[4])) for r in rows]
 
-    async def mark_sent(self, pusher_id: int, stream_ordering: int, was_failing: bool) -> None:
-        """The gateway took (or we gave up on) this notification: the position moves past it."""
-        def txn_fn(txn: Transaction) -> None:
+    async def mark_sent(self, pusher_id: int, stream_ordering: int, was_failing: bool) -> bool:
+        """The gateway took (or we gave up on) this notification: the position moves past it.
+        False if the pusher was deleted meanwhile (send it nothing more)."""
+        def txn_fn(txn: Transaction) -> bool:
             txn.execute(_DEQUEUE, (pusher_id, stream_ordering))
             if was_failing:
                 txn.execute(_CLEAR_FAILING, (pusher_id,))
                 cancel_timer_txn(txn, PUSHER_TIMER, str(pusher_id))
+            txn.execute(_EXISTS, (pusher_id,))
+            return txn.fetchone() is not None
 
-        await self.db.run_interaction("mark_push_sent", txn_fn)
+        return await self.db.run_interaction("mark_push_sent", txn_fn)
 
     async def mark_failing(self, pusher_id: int, failing_since: int, backoff_ms: int, retry_at: int) -> None:
         """The gateway failed: remember since when, and retry at ``retry_at`` (a persisted timer)."""

@@ -41,6 +41,8 @@ MAX_BACKOFF_MS = 60 * 60 * 1000
 GIVE_UP_AFTER_MS = 24 * 60 * 60 * 1000
 #: After an unexpected error (the database away), when to try a pusher's queue again.
 ERROR_RETRY_S = 30
+#: What one delivery means for the rest of the batch.
+NEXT, REREAD, STOP = "next", "reread", "stop"
 #: Queued notifications read per query while a pusher works off its queue.
 BATCH = 50
 
@@ -93,7 +95,8 @@ class PusherPool:
         for pusher in pushers:
             by_user.setdefault(pusher.user_id, []).append(pusher)
         items = [(pusher.id, n.stream_ordering, n.event_id, n.room_id, list(n.actions))
-                 for n in notifications for pusher in by_user.get(n.user_id, ())]
+                 for n in notifications for pusher in by_user.get(n.user_id, ())
+                 if n.stream_ordering > pusher.since_stream]
         await self.store.enqueue(items, now_ms(self.hs))
         for pusher in pushers:
             if pusher.failing_since is None:  # a failing one waits for its retry timer
@@ -139,45 +142,54 @@ class PusherPool:
 
     async def _work_off(self, pusher_id: int) -> None:
         while not self._stopped:
-            queued = await self.store.get_queued(pusher_id, BATCH)
-            if not queued:
+            pusher = await self.store.get_pusher(pusher_id)
+            queued = await self.store.get_queued(pusher_id, BATCH) if pusher is not None else []
+            if pusher is None or not queued:
                 return
+            # One badge per batch: the count as it is now, for every notification sent now.
+            unread = await self._unread(pusher.user_id)
             for item in queued:
                 if self._stopped:
                     return
-                pusher = await self.store.get_pusher(pusher_id)
-                if pusher is None or not await self._deliver(pusher, item):
+                outcome = await self._deliver(pusher, item, unread)
+                if outcome == STOP:
                     return
+                if outcome == REREAD:
+                    break
 
-    async def _deliver(self, pusher: Pusher, item: QueuedNotification) -> bool:
-        """Send one notification; False when the pusher must stop (backing off, or removed)."""
-        body = await self.http.build(pusher, item, await self._unread(pusher.user_id))
+    async def _deliver(self, pusher: Pusher, item: QueuedNotification, unread: int) -> str:
+        """Send one notification: NEXT, REREAD (the pusher's state changed) or STOP (backing
+        off, or the pusher was removed)."""
+        was_failing = pusher.failing_since is not None
+        body = await self.http.build(pusher, item, unread)
         if body is None:  # the event is gone: nothing to tell
-            await self.store.mark_sent(pusher.id, item.stream_ordering, pusher.failing_since is not None)
-            return True
+            exists = await self.store.mark_sent(pusher.id, item.stream_ordering, was_failing)
+            return STOP if not exists else REREAD if was_failing else NEXT
         result = await self.http.send(pusher, body)
-        if result.delivered:
-            await self.store.mark_sent(pusher.id, item.stream_ordering, pusher.failing_since is not None)
-            if pusher.pushkey in result.rejected:
-                logger.info("pushers: the gateway rejected pushkey of pusher %d (%s); removing it",
-                            pusher.id, pusher.app_id)
-                await self.store.delete_pusher_by_id(pusher.id)
-                return False
-            return True
-        return await self._failed(pusher, item)
+        if not result.delivered:
+            return await self._failed(pusher, item)
+        exists = await self.store.mark_sent(pusher.id, item.stream_ordering, was_failing)
+        if not exists:  # deleted while this request was out
+            return STOP
+        if pusher.pushkey in result.rejected:
+            logger.info("pushers: the gateway rejected the pushkey of pusher %d (%s); removing it",
+                        pusher.id, pusher.app_id)
+            await self.store.delete_pusher_by_id(pusher.id)
+            return STOP
+        return REREAD if was_failing else NEXT
 
-    async def _failed(self, pusher: Pusher, item: QueuedNotification) -> bool:
+    async def _failed(self, pusher: Pusher, item: QueuedNotification) -> str:
         now = now_ms(self.hs)
         failing_since = pusher.failing_since if pusher.failing_since is not None else now
         if now - failing_since >= GIVE_UP_AFTER_MS:
             logger.warning("pushers: giving up on %s for pusher %d after a day of failures",
                            item.event_id, pusher.id)
-            await self.store.mark_sent(pusher.id, item.stream_ordering, was_failing=True)
-            return True
+            exists = await self.store.mark_sent(pusher.id, item.stream_ordering, was_failing=True)
+            return REREAD if exists else STOP
         backoff = min(max(pusher.backoff_ms * 2, INITIAL_BACKOFF_MS), MAX_BACKOFF_MS)
         await self.store.mark_failing(pusher.id, failing_since, backoff, now + backoff)
         self.timers.timer_set(now + backoff)
-        return False
+        return STOP
 
     async def _unread(self, user_id: str) -> int:
         """``counts.unread``: the user's badge, read at send time (so it is current)."""

@@ -15,6 +15,7 @@ import attrs
 from homeserver.errors import MatrixError, bad_json, invalid_param
 from homeserver.handlers.accounts.auth import now_ms
 from homeserver.server import Server
+from storage.stores.events import EventStore
 from storage.stores.pushers import Pusher, PusherSpec, PusherStore
 
 NOTIFY_PATH = "/_matrix/push/v1/notify"
@@ -111,6 +112,7 @@ class PusherSettings:
     def __init__(self, hs: Server) -> None:
         self.hs = hs
         self.store = hs.get(PusherStore)
+        self.events = hs.get(EventStore)
 
     async def get_pushers(self, user_id: str) -> list[Pusher]:
         return await self.store.get_pushers_for_user(user_id)
@@ -124,7 +126,8 @@ class PusherSettings:
         spec = PusherSpec(user_id, device_id, access_token_id, request.kind, request.app_id,
                           request.app_display_name, request.device_display_name, request.pushkey, request.lang,
                           request.profile_tag, request.data)
-        return await self.store.set_pusher(spec, request.append, now_ms(self.hs))
+        since = await self.events.get_max_stream_position()
+        return await self.store.set_pusher(spec, request.append, now_ms(self.hs), since)
 
     async def on_devices_deleted(self, user_id: str, device_ids: list[str]) -> None:
         """A device went (deleted, logged out, the account deactivated): so do its pushers."""
