@@ -82,10 +82,12 @@ class HomeServer:
         await prepare_database(self._db)
         # The notifier listens to every stream from the start, so no announcement is missed.
         self.get(Notifier)
-        # Push rules are evaluated for every event persisted from now on.
-        self.get(PushRuleEvaluator)
-        # ...and the pushers hear of each notification (and of deleted devices) from the start.
+        # The pushers listen to the push rule evaluator (and to deleted devices) before it
+        # evaluates anything, the events a crash left unevaluated included.
         self.get(PusherPool)
+        # Push rules are evaluated for every event persisted from now on, and for those a
+        # crash left unevaluated.
+        await self.get(PushRuleEvaluator).start()
 
     async def start_background_work(self) -> None:
         """What runs on its own once we serve: persisted timers, including those that fell

@@ -58,6 +58,17 @@ _NOTIFICATIONS = (
     " WHERE user_id = ? AND notif = 1 AND stream_ordering < ? {highlight}"
     " ORDER BY stream_ordering DESC LIMIT ?"
 )
+_GET_EVALUATED = "SELECT stream_ordering FROM push_evaluated_upto WHERE id = 1"
+_SET_EVALUATED = (
+    "INSERT INTO push_evaluated_upto (id, stream_ordering) VALUES (1, ?)"
+    " ON CONFLICT (id) DO UPDATE SET stream_ordering = excluded.stream_ordering"
+)
+_MAX_EVENT = "SELECT MAX(stream_ordering) FROM events"
+_EVENTS_AFTER = (
+    "SELECT event_id FROM events WHERE stream_ordering > ? AND stream_ordering <= ?"
+    " AND outlier = 0 AND rejected = 0 AND soft_failed = 0 ORDER BY stream_ordering LIMIT ?"
+)
+_EXISTING = "SELECT user_id, event_id FROM event_push_actions WHERE event_id IN ({events})"
 
 
 @attrs.frozen
@@ -179,3 +190,43 @@ class PushActionsStore:
         rows = await self.db.execute("get_notifications", sql, user_id,
                                      before if before is not None else 2 ** 62, limit)
         return [_row(row) for row in rows]
+
+    async def get_evaluated_upto(self) -> int:
+        """Where evaluation had got to; the newest event when it never ran (history is not evaluated)."""
+
+        def read(txn: Transaction) -> int:
+            txn.execute(_GET_EVALUATED)
+            row = txn.fetchone()
+            if row is not None:
+                return int(row[0])
+            txn.execute(_MAX_EVENT)
+            found = txn.fetchone()
+            position = int(found[0]) if found and found[0] is not None else 0
+            txn.execute(_SET_EVALUATED, (position,))
+            return position
+
+        return await self.db.run_interaction("get_push_evaluated_upto", read)
+
+    async def set_evaluated_upto(self, position: int) -> None:
+        await self.db.execute("set_push_evaluated_upto", _SET_EVALUATED, position)
+
+    async def get_event_ids_after(self, position: int, upto: int, limit: int) -> list[str]:
+        """Timeline events in (position, upto], oldest first (what evaluation missed in a crash)."""
+        rows = await self.db.execute("push_events_after", _EVENTS_AFTER, position, upto, limit)
+        return [row[0] for row in rows]
+
+    async def get_existing(self, event_ids: Iterable[str]) -> set[tuple[str, str]]:
+        """The (user_id, event_id) rows already written for these events."""
+        events = list(event_ids)
+
+        def select(txn: Transaction) -> set[tuple[str, str]]:
+            found: set[tuple[str, str]] = set()
+            for start in range(0, len(events), ROOMS_PER_QUERY):
+                batch = events[start:start + ROOMS_PER_QUERY]
+                txn.execute(_EXISTING.format(events=",".join("?" * len(batch))), batch)
+                found.update((row[0], row[1]) for row in txn.fetchall())
+            return found
+
+        if not events:
+            return set()
+        return await self.db.run_interaction("push_existing_actions", select)

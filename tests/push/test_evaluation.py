@@ -248,3 +248,15 @@ def test_notifications_bad_params(server: RunningServer, params: dict[str, str])
 def test_notifications_needs_a_token(server: RunningServer) -> None:
     response = Client(server.base_url).get(f"{V3}/notifications")
     assert response.status == 401
+
+
+def test_ignored_users_do_not_notify(trio: tuple[Client, Client, Client, str]) -> None:
+    alice, bob, carol, room_id = trio
+    send(carol, room_id, text("before"))
+    assert unread(bob, room_id) == (1, 0)
+    response = bob.put(f"{V3}/user/{q(bob.user_id)}/account_data/m.ignored_user_list",
+                       {"ignored_users": {carol.user_id: {}}})
+    assert response.status == 200, response
+    send(carol, room_id, text("ignored", **{"m.mentions": {"user_ids": [bob.user_id]}}))
+    send(alice, room_id, text("not ignored"))
+    assert unread(bob, room_id) == (2, 0)

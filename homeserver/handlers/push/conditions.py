@@ -95,7 +95,21 @@ Test = Callable[[EventFacts, str | None], bool]
 
 
 def _event_match(key: str, pattern: str) -> Test:
-    matcher = word_matcher(pattern) if key == "content.body" else whole_matcher(pattern)
+    words = key == "content.body"
+    if "*" not in pattern and "?" not in pattern:
+        # The common case (a type, a user ID, a localpart): no regex unless the text is there.
+        wanted = pattern.casefold()
+        if not words:
+            def equal(facts: EventFacts, _name: str | None) -> bool:
+                value = facts.flat.get(key)
+                return isinstance(value, str) and value.casefold() == wanted
+            return equal
+        def word(facts: EventFacts, _name: str | None) -> bool:
+            value = facts.flat.get(key)
+            return isinstance(value, str) and wanted in value.casefold() \
+                and word_matcher(pattern, literal=True).search(value) is not None
+        return word
+    matcher = word_matcher(pattern) if words else whole_matcher(pattern)
 
     def test(facts: EventFacts, _name: str | None) -> bool:
         value = facts.flat.get(key)
@@ -145,7 +159,9 @@ def _notification_permission(key: str) -> Test:
 
 def _display_name(facts: EventFacts, name: str | None) -> bool:
     body = facts.body
-    return bool(name) and body is not None and word_matcher(name, literal=True).search(body) is not None
+    if not name or body is None or name.casefold() not in body.casefold():
+        return False
+    return word_matcher(name, literal=True).search(body) is not None
 
 
 def _no_mentions(facts: EventFacts, _name: str | None) -> bool:
@@ -166,6 +182,19 @@ class Condition:
 
 
 def compile_condition(condition: dict[str, Any]) -> Condition:
+    """The compiled condition; the same one for every rule (of any user) that has it."""
+    try:
+        return _compile_cached(tuple(sorted((k, (type(v).__name__, v)) for k, v in condition.items())))
+    except TypeError:  # an unhashable value (a list in an unknown condition): never cached
+        return _compile(condition)
+
+
+@lru_cache(maxsize=65536)
+def _compile_cached(frozen: tuple[tuple[str, tuple[str, Any]], ...]) -> Condition:
+    return _compile({k: v for k, (_type, v) in frozen})
+
+
+def _compile(condition: dict[str, Any]) -> Condition:
     kind = condition.get("kind")
     key, pattern, value = condition.get("key"), condition.get("pattern"), condition.get("value")
     if kind == "event_match" and isinstance(key, str) and isinstance(pattern, str):

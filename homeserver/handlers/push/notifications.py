@@ -36,7 +36,7 @@ from homeserver.handlers.push.ruleset import Ruleset
 from homeserver.pipeline import EventPipeline, PersistedBatch
 from homeserver.server import Server
 from storage.stores.account_data import AccountDataStore
-from storage.stores.events import StoredEvent
+from storage.stores.events import EventStore, StoredEvent
 from storage.stores.push_actions import MAIN_THREAD, PushAction, PushActionsStore
 from storage.streams import StreamAdvance, Streams
 
@@ -46,6 +46,11 @@ logger = logging.getLogger(__name__)
 MAX_CACHED_RULESETS = 100_000
 #: How long a /sync waits for evaluation to catch up before it shows counts anyway.
 WAIT_TIMEOUT_S = 10.0
+IGNORED_USERS_TYPE = "m.ignored_user_list"
+#: How often, at most, the evaluated-up-to watermark is stored.
+WATERMARK_INTERVAL_S = 2.0
+#: Events evaluated at start-up after a crash, at most.
+MAX_CATCH_UP = 10_000
 _EVENT_KEYS = ("event_id", "type", "sender", "room_id", "state_key", "origin_server_ts", "content", "redacts")
 
 
@@ -61,6 +66,19 @@ class Notification:
     thread_id: str | None
     actions: list[Any]
     highlight: bool
+
+
+@attrs.frozen
+class UserRules:
+    """One user's compiled rules, and whom they ignore (no notifications from them)."""
+
+    rules: tuple[CompiledRule, ...]
+    ignored: frozenset[str]
+
+
+def ignored_users(content: Any) -> frozenset[str]:
+    found = content.get("ignored_users") if isinstance(content, dict) else None
+    return frozenset(u for u in found if isinstance(u, str)) if isinstance(found, dict) else frozenset()
 
 
 NotificationListener = Callable[[list[Notification]], Awaitable[Any] | None]
@@ -83,9 +101,10 @@ class PushRuleEvaluator:
         self.store: PushActionsStore = hs.get(PushActionsStore)
         self.account_data: AccountDataStore = hs.get(AccountDataStore)
         self.rooms = RoomContexts(hs)
-        self._rules: dict[str, tuple[CompiledRule, ...]] = {}
+        self._rules: dict[str, UserRules] = {}
         self._generation = 0
-        self._queues: dict[str, list[list[StoredEvent]]] = {}
+        self._queues: dict[str, list[tuple[list[StoredEvent], bool]]] = {}
+        self._watermark_written = 0.0
         self._pending: Counter[int] = Counter()
         self._waiters: list[tuple[int, Deferred[None]]] = []
         self._listeners: list[NotificationListener] = []
@@ -98,17 +117,39 @@ class PushRuleEvaluator:
 
     # Keeping up with the pipeline ---------------------------------------------------------
 
+    async def start(self) -> None:
+        """Evaluate what a crash left unevaluated (events after the stored watermark), first
+        in each room's queue; called before the server serves."""
+        store, events = self.store, self.hs.get(EventStore)
+        position = await store.get_evaluated_upto()
+        upto = self.hs.get(Streams).current_position("events") or await events.get_max_stream_position()
+        ids = await store.get_event_ids_after(position, upto, MAX_CATCH_UP)
+        if len(ids) == MAX_CATCH_UP:
+            logger.warning("push: more than %d events were never evaluated; the oldest are skipped",
+                           MAX_CATCH_UP)
+        found = await events.get_events(ids)
+        by_room: dict[str, list[StoredEvent]] = {}
+        for event_id in ids:
+            if event_id in found:
+                by_room.setdefault(found[event_id].event.room_id, []).append(found[event_id])
+        for room_id, room_events in by_room.items():
+            self._enqueue(room_id, room_events, catch_up=True)
+        if ids:
+            logger.info("push: evaluating %d events missed before the restart", len(ids))
+
     def _on_persisted(self, batch: PersistedBatch) -> None:
         events = [e for e in batch.timeline_events() if e.stream_ordering > 0]
-        if not events:
-            return
+        if events:
+            self._enqueue(batch.room_id, events, catch_up=False)
+
+    def _enqueue(self, room_id: str, events: list[StoredEvent], catch_up: bool) -> None:
         self._pending[min(e.stream_ordering for e in events)] += 1
-        queue = self._queues.get(batch.room_id)
+        queue = self._queues.get(room_id)
         if queue is not None:
-            queue.append(events)  # its worker is running and will take them
+            queue.append((events, catch_up))  # its worker is running and will take them
             return
-        self._queues[batch.room_id] = [events]
-        Deferred.fromCoroutine(self._work(batch.room_id))
+        self._queues[room_id] = [(events, catch_up)]
+        Deferred.fromCoroutine(self._work(room_id))
 
     async def _work(self, room_id: str) -> None:
         """One worker per room: events in stream order, everything queued taken at once."""
@@ -118,15 +159,35 @@ class PushRuleEvaluator:
                 taken = list(queue)
                 queue.clear()
                 try:
-                    await self._evaluate(room_id, [e for events in taken for e in events])
+                    await self._evaluate(room_id, [e for events, _ in taken for e in events],
+                                         catch_up=any(catch_up for _, catch_up in taken))
                 except Exception:
                     logger.exception("push: evaluating events in %s failed", room_id)
                     self.rooms.forget(room_id)
                 finally:
-                    for events in taken:
+                    for events, _ in taken:
                         self._finished(min(e.stream_ordering for e in events))
+                await self._maybe_write_watermark()
         finally:
             del self._queues[room_id]
+
+    async def _maybe_write_watermark(self) -> None:
+        """Every few seconds at most: the position every event up to which is evaluated.
+
+        The events token only covers committed batches, and each batch's listener call comes
+        in the same turn as the token passing it, so nothing at or below the result is unseen.
+        """
+        now = time.monotonic()
+        if now - self._watermark_written < WATERMARK_INTERVAL_S:
+            return
+        self._watermark_written = now
+        position = self.hs.get(Streams).current_position("events")
+        if self._pending:
+            position = min(position, min(self._pending) - 1)
+        try:
+            await self.store.set_evaluated_upto(position)
+        except Exception:
+            logger.exception("push: storing the evaluated position failed")
 
     def _finished(self, position: int) -> None:
         self._pending[position] -= 1
@@ -164,7 +225,7 @@ class PushRuleEvaluator:
 
     # Evaluation -------------------------------------------------------------------------
 
-    async def _evaluate(self, room_id: str, events: list[StoredEvent]) -> None:
+    async def _evaluate(self, room_id: str, events: list[StoredEvent], catch_up: bool) -> None:
         context = await self.rooms.get(room_id)
         now = int(time.time() * 1000)
         actions: list[PushAction] = []
@@ -172,6 +233,9 @@ class PushRuleEvaluator:
         for stored in events:
             found = await self._evaluate_one(context, stored, now)
             context.apply(stored.event, self.server_name)
+            if found and catch_up:
+                done = await self.store.get_existing([stored.event_id])
+                found = [a for a in found if (a.user_id, a.event_id) not in done]
             if found:
                 actions.extend(found)
                 per_event.append([Notification(a.user_id, a.room_id, a.event_id, a.stream_ordering,
@@ -205,14 +269,18 @@ class PushRuleEvaluator:
         thread_id = thread_of(event.content)
         found = []
         joined = context.joined
+        sender = event.sender
         for user_id in users:
-            rule = first_match(rules[user_id], facts, joined.get(user_id))
+            mine = rules[user_id]
+            if sender in mine.ignored:
+                continue
+            rule = first_match(mine.rules, facts, joined.get(user_id))
             if rule is not None and rule.notify:
                 found.append(PushAction(user_id, event.room_id, event.event_id, stored.stream_ordering,
                                         thread_id, True, rule.highlight, rule.actions, now))
         return found
 
-    async def _rules_for(self, users: Iterable[str]) -> dict[str, tuple[CompiledRule, ...]]:
+    async def _rules_for(self, users: Iterable[str]) -> dict[str, UserRules]:
         cached = self._rules
         result = {}
         missing = []
@@ -225,8 +293,10 @@ class PushRuleEvaluator:
         if missing:
             generation = self._generation
             stored = await self.account_data.get_global_account_data_for_users(missing, PUSH_RULES_TYPE)
+            ignoring = await self.account_data.get_global_account_data_for_users(missing, IGNORED_USERS_TYPE)
             for user_id in missing:
-                result[user_id] = compile_rules(Ruleset.from_account_data(user_id, stored.get(user_id)).render())
+                ruleset = Ruleset.from_account_data(user_id, stored.get(user_id))
+                result[user_id] = UserRules(compile_rules(ruleset.render()), ignored_users(ignoring.get(user_id)))
             if generation == self._generation:
                 if len(cached) + len(missing) > MAX_CACHED_RULESETS:
                     cached.clear()
