@@ -15,6 +15,7 @@ from homeserver.api import modules_for_resources
 from homeserver.config.schema import HomeserverConfig, Listener
 from homeserver.events.builder import ServerSigningKey
 from homeserver.handlers.push.notifications import PushRuleEvaluator
+from homeserver.handlers.pushers.pool import PusherPool
 from homeserver.handlers.rooms.delayed_events import DelayedEventsHandler
 from homeserver.handlers.timers import TimerService
 from homeserver.http.request import bounded_request_factory
@@ -81,6 +82,9 @@ class HomeServer:
         await prepare_database(self._db)
         # The notifier listens to every stream from the start, so no announcement is missed.
         self.get(Notifier)
+        # The pushers listen to the push rule evaluator (and to deleted devices) before it
+        # evaluates anything, the events a crash left unevaluated included.
+        self.get(PusherPool)
         # Push rules are evaluated for every event persisted from now on, and for those a
         # crash left unevaluated.
         await self.get(PushRuleEvaluator).start()
@@ -93,6 +97,10 @@ class HomeServer:
             await self.get(DelayedEventsHandler).start()
         except Exception:  # its state check runs again with the next event in each room
             logger.exception("delayed events: the start-up state check failed")
+        try:
+            await self.get(PusherPool).start()  # resume queued pushes; retries register their timer kind
+        except Exception:  # each pusher resumes with its next notification
+            logger.exception("pushers: resuming queued notifications failed")
         await self.get(TimerService).start()  # never raises: it retries on its own
 
     def build_router(self, listener: Listener) -> Router:

@@ -30,6 +30,7 @@ from homeserver.api import (
     profile,
     public_rooms,
     push_rules,
+    pushers,
     read_markers,
     receipts,
     register,
@@ -87,6 +88,7 @@ API_MODULES: list[ModuleType] = [
     voip,
     push_rules,
     notifications,
+    pushers,
     *FEDERATION_API_MODULES,
 ]
 
