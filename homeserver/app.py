@@ -11,10 +11,12 @@ from twisted.internet.interfaces import IListeningPort, IReactorCore
 from twisted.web.resource import Resource
 from twisted.web.server import Site
 
+from federation.membership.joining import FederationRoomJoiner
 from homeserver.api import modules_for_resources
 from homeserver.config.schema import HomeserverConfig, Listener
 from homeserver.events.builder import ServerSigningKey
 from homeserver.handlers.rooms.delayed_events import DelayedEventsHandler
+from homeserver.handlers.rooms.remote_rooms import RemoteRooms
 from homeserver.handlers.timers import TimerService
 from homeserver.http.request import bounded_request_factory
 from homeserver.http.resource import JsonApiResource, ListenerRoot
@@ -80,6 +82,8 @@ class HomeServer:
         await prepare_database(self._db)
         # The notifier listens to every stream from the start, so no announcement is missed.
         self.get(Notifier)
+        # Handlers reach rooms on other servers through this hook (they may not import federation).
+        self.get(RemoteRooms).joiner = self.get(FederationRoomJoiner)
 
     async def start_background_work(self) -> None:
         """What runs on its own once we serve: persisted timers, including those that fell
