@@ -198,6 +198,9 @@ class ResidentMembership:
         state_ids = await self.state.get_state_ids_before_event(stored)
         chain_ids = await self.dag.get_auth_chain_ids({*state_ids.values(), event.event_id})
         chain_ids.discard(event.event_id)
+        create_id = state_ids.get(("m.room.create", ""))
+        if create_id is not None:  # v12 events never cite it, but every chain rests on it
+            chain_ids.add(create_id)
         loaded = await self.events.get_events({*state_ids.values(), *chain_ids})
         members = await self.members.get_users_in_room(room_id)
         return {
