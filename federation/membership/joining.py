@@ -70,10 +70,10 @@ class FederationRoomJoiner:
         except FederationRequestError as exc:
             if exc.code == 404:
                 raise not_found("Room alias not found") from None
-            raise MatrixError(502, "M_UNKNOWN", f"Could not resolve the alias through {server}") from None
+            raise not_found(f"Room alias not found: {server} could not be asked ({exc})") from None
         room_id = body.get("room_id") if isinstance(body, dict) else None
         if not isinstance(room_id, str) or not is_valid_room_id(room_id):
-            raise MatrixError(502, "M_UNKNOWN", f"{server} answered the alias query with no room ID")
+            raise not_found(f"Room alias not found: {server} answered with no room ID")
         servers = body.get("servers") if isinstance(body, dict) else None
         listed = [s for s in servers if isinstance(s, str)] if isinstance(servers, list) else []
         return ResolvedAlias(room_id, tuple(dict.fromkeys([server, *listed])))
@@ -141,7 +141,7 @@ class FederationRoomJoiner:
             return parse_pdu(sign_event(pdu, room_version, key.server_name, key.key_id, key.signing_key),
                              room_version)
         except (BadPduError, TypeError, ValueError) as exc:
-            raise JoinAttemptError(MatrixError(502, "M_UNKNOWN", f"The join template is unusable: {exc}")) from None
+            raise JoinAttemptError(_bad_answer(server, f"make_join ({exc})")) from None
 
     async def _send_join(self, server: str, room_id: str, event: Event) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"timeout_s": SEND_JOIN_TIMEOUT_S, "max_response_bytes": SEND_JOIN_MAX_BYTES}
@@ -195,7 +195,8 @@ def _peer_error(exc: FederationRequestError) -> MatrixError:
 
 
 def _bad_answer(server: str, what: str) -> MatrixError:
-    return MatrixError(502, "M_UNKNOWN", f"{server} answered {what} with something unusable")
+    """A peer answering junk is, for the client, a server that could not let us in."""
+    return not_found(f"{server} answered {what} with something unusable")
 
 
 def _client_error(failures: list[MatrixError]) -> MatrixError:
