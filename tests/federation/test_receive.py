@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tests.events.stateres_support import load_json, load_snapshot
 from tests.support.client import Client, q
 from tests.support.fed_rooms import PeerRoom, peer_user
 from tests.support.federation import ScriptedPeer
@@ -152,3 +153,60 @@ def test_replayed_transaction_gets_the_same_answer_and_writes_nothing(room: Peer
     ids = timeline_ids(owner, room.room_id)
     assert ids.count(event.event_id) == 1
     assert other.event_id not in ids
+
+
+def test_fork_is_merged_by_state_resolution(peer: ScriptedPeer, fed_server: RunningServer, owner: Client) -> None:
+    """ruma's power_levels_admin_vs_mod scenario over the wire: the fixture's alice (admin) and bob
+    (moderator) are the peer's users, and the room's creator, ours, keeps level 100 throughout."""
+    alice, bob = peer_user(peer, "alice"), peer_user(peer, "bob")
+    users = {"@alice:example.com": alice, "@bob:example.com": bob}
+    room = PeerRoom.create(peer, fed_server, owner,
+                           power_level_content_override={"users": {owner.user_id: 100, alice: 100}})
+    ours: dict[str, Any] = {}
+
+    def mirror(fixture: dict[str, Any], prev: list[str]) -> Any:
+        content = json_map(fixture["content"], users)
+        if fixture["type"] == "m.room.power_levels":
+            content["users"][owner.user_id] = 100
+        state_key = users.get(fixture["state_key"], fixture["state_key"])
+        before = dict(room.state_at[prev[0]]) if prev[0] in room.state_at else dict(room.state)
+        event = room.build(users[fixture["sender"]], fixture["type"], content, state_key, prev=prev, state=before)
+        room.state_at[event.event_id] = {**before, (fixture["type"], state_key): event.event_id}
+        ours[fixture["event_id"]] = event
+        return event
+
+    bootstrap = {e["event_id"]: e for e in load_json("bootstrap-public-chat.json")}
+    for fixture_id in ("$00-m-room-member-join-alice", "$00-m-room-member-join-bob", "$01-m-room-power_levels"):
+        event = mirror(bootstrap[fixture_id], room.extremities)
+        assert room.send([event]) == {event.event_id: {}}
+    base = ours["$01-m-room-power_levels"].event_id
+    # bob's change first, then alice's, each on $01: both pass on arrival, so the room forks.
+    for name in ("power-levels-admin-vs-mod-bob.json", "power-levels-admin-vs-mod-alice.json"):
+        (fixture,) = load_json(name)
+        event = mirror(fixture, [base])
+        assert room.send([event]) == {event.event_id: {}}
+    for fixture_id in ("$02-m-room-power_levels-bob", "$02-m-room-power_levels-alice"):
+        # Neither was soft-failed: both are in the room's DAG as forward extremities.
+        assert client_event(owner, room.room_id, ours[fixture_id].event_id).status == 200
+    expected = load_snapshot("power_levels_admin_vs_mod")
+    state = owner.get(f"{V3}/rooms/{q(room.room_id)}/state").body
+    resolved = {(e["type"], e["state_key"]): e["event_id"] for e in state}
+    for (event_type, state_key), fixture_id in expected.items():
+        if fixture_id in ours:
+            assert resolved[(event_type, users.get(state_key, state_key))] == ours[fixture_id].event_id
+    assert resolved[("m.room.power_levels", "")] == ours["$02-m-room-power_levels-alice"].event_id
+    # A merge event on both branches is accepted, on the resolved state.
+    room.state = {k: v for k, v in resolved.items()}
+    merge = message(room, alice, "merged", prev=[ours["$02-m-room-power_levels-bob"].event_id,
+                                                 ours["$02-m-room-power_levels-alice"].event_id])
+    assert room.send([merge]) == {merge.event_id: {}}
+    assert timeline_ids(owner, room.room_id)[-1] == merge.event_id
+
+
+def json_map(value: Any, names: dict[str, str]) -> Any:
+    """The fixture's JSON with its user IDs replaced (keys and values)."""
+    if isinstance(value, dict):
+        return {names.get(k, k): json_map(v, names) for k, v in value.items()}
+    if isinstance(value, list):
+        return [json_map(v, names) for v in value]
+    return names.get(value, value) if isinstance(value, str) else value

@@ -51,6 +51,8 @@ class PeerRoom:
     gme_answer: list[str] | None = None
     #: For /state_ids: the state before an event, as the peer says it was.
     state_before: dict[str, dict[StateKey, str]] = attrs.field(factory=dict)
+    #: The state after events the test builds on forks (its own bookkeeping).
+    state_at: dict[str, dict[StateKey, str]] = attrs.field(factory=dict)
 
     @classmethod
     def create(cls, peer: ScriptedPeer, server: RunningServer, owner: Client,
