@@ -7,11 +7,13 @@ import os
 from typing import Any, TypeVar, cast
 
 from twisted.internet import ssl
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IListeningPort, IReactorCore
 from twisted.web.resource import Resource
 from twisted.web.server import Site
 
 from federation.membership.joining import FederationRoomJoiner
+from federation.receiver.transaction import TransactionReceiver
 from homeserver.api import modules_for_resources
 from homeserver.config.schema import HomeserverConfig, Listener
 from homeserver.events.builder import ServerSigningKey
@@ -94,6 +96,9 @@ class HomeServer:
         except Exception:  # its state check runs again with the next event in each room
             logger.exception("delayed events: the start-up state check failed")
         await self.get(TimerService).start()  # never raises: it retries on its own
+        # Inbound transactions a crash left unanswered, worked on again from their stored PDUs
+        # (in the background: they may need to fetch from their origin).
+        Deferred.fromCoroutine(self.get(TransactionReceiver).recover())
 
     def build_router(self, listener: Listener) -> Router:
         router = Router()
