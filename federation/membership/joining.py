@@ -16,8 +16,8 @@ import secrets
 from collections.abc import Sequence
 from typing import Any
 
-from federation.keys.keyring import KeyRing
 from federation.membership.pdus import BadPduError, checked_events, parse_pdu
+from federation.receiver.pdu_checks import PduChecker
 from federation.transport.client import (
     FederationClient,
     FederationDeniedError,
@@ -57,7 +57,7 @@ class FederationRoomJoiner:
         self.clock = hs.clock
         self.signing_key = hs.signing_key
         self.client = hs.get(FederationClient)
-        self.keyring = hs.get(KeyRing)
+        self.checker = hs.get(PduChecker)
         self.pipeline = hs.get(EventPipeline)
 
     async def resolve_alias(self, alias: str) -> ResolvedAlias:
@@ -164,8 +164,8 @@ class FederationRoomJoiner:
 
     async def _enter_room(self, server: str, room_id: str, room_version: RoomVersion, join: Event,
                           answer: dict[str, Any]) -> None:
-        state_events = await checked_events(self.keyring, answer["state"], room_version, room_id)
-        chain = await checked_events(self.keyring, answer["auth_chain"], room_version, room_id)
+        state_events = await checked_events(self.checker, answer["state"], room_version, room_id)
+        chain = await checked_events(self.checker, answer["auth_chain"], room_version, room_id)
         wanted = {e.event_id: e for e in [*chain, *state_events] if e.event_id != join.event_id}
         results = await self.pipeline.store_outliers(room_id, list(wanted.values()), server)
         held = {r.event_id for r in results if r.outcome in (Outcome.OUTLIER, Outcome.DUPLICATE)}

@@ -1,6 +1,6 @@
-"""Turning untrusted PDUs from another server into Events we may hand to the pipeline:
-format, then signatures (batched through the KeyRing), then the content hash (an event
-whose hash is wrong is kept in its redacted form, as the spec says)."""
+"""Turning untrusted PDUs of a join into Events we may hand to the pipeline: one event
+parsed and format-checked (``send_join``'s body), or many through the receiver's
+``PduChecker`` (format, signatures in one batch, content hash), dropping the bad ones."""
 
 from __future__ import annotations
 
@@ -8,9 +8,8 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from federation.keys.keyring import KeyRing
+from federation.receiver.pdu_checks import CheckedPdu, PduChecker
 from homeserver.events.event import Event, InvalidEventError
-from homeserver.events.hashing import pdu_after_content_hash_check
 from homeserver.events.pdu_format import PDUFormatError, check_pdu_format
 from homeserver.events.room_versions import RoomVersion
 
@@ -32,28 +31,15 @@ def parse_pdu(pdu: Any, room_version: RoomVersion) -> Event:
         raise BadPduError(str(exc)) from None
 
 
-async def checked_events(keyring: KeyRing, pdus: Iterable[Any], room_version: RoomVersion,
+async def checked_events(checker: PduChecker, pdus: Iterable[Any], room_version: RoomVersion,
                          room_id: str) -> list[Event]:
-    """The PDUs that are well formed, of ``room_id`` and validly signed, each once; the others
-    are dropped (and logged), so one bad event does not spoil the rest."""
-    parsed: dict[str, Event] = {}
-    for pdu in pdus:
-        try:
-            event = parse_pdu(pdu, room_version)
-        except BadPduError as exc:
-            logger.info("dropping a malformed PDU of %s: %s", room_id, exc)
-            continue
-        if event.room_id != room_id:
-            logger.info("dropping %s: it is for another room", event.event_id)
-            continue
-        parsed.setdefault(event.event_id, event)
-    events = list(parsed.values())
-    problems = await keyring.verify_events_signatures([e.pdu for e in events], room_version)
-    kept = []
-    for event, problem in zip(events, problems, strict=True):
-        if problem is not None:
-            logger.info("dropping %s of %s: %s", event.event_id, room_id, problem)
-            continue
-        pdu = pdu_after_content_hash_check(event.pdu, room_version)
-        kept.append(event if pdu is event.pdu else Event(pdu, event.event_id, room_version))
-    return kept
+    """The PDUs that are well formed, of ``room_id`` and validly signed (the receiver's checks),
+    each once; the others are dropped (and logged), so one bad event does not spoil the rest."""
+    results = await checker.check(list(pdus), room_version, room_id)
+    kept: dict[str, Event] = {}
+    for result in results:
+        if isinstance(result, CheckedPdu):
+            kept.setdefault(result.event.event_id, result.event)
+        else:
+            logger.info("dropping a PDU of %s from a join: %s", room_id, result.reason)
+    return list(kept.values())
