@@ -144,3 +144,47 @@ class _PrefixRoutes(dict):  # type: ignore[type-arg]
             if method == prefix_method and path.startswith(prefix):
                 return super().get((prefix_method, prefix))
         return default
+
+
+# -- rooms shared by real servers (Vignette and Synapse), seen through their clients ---------
+
+def timeline_bodies(body: dict[str, Any], room_id: str) -> list[str]:
+    room = body.get("rooms", {}).get("join", {}).get(room_id)
+    events = room["timeline"]["events"] if room else []
+    return [e.get("content", {}).get("body") for e in events if e.get("type") == "m.room.message"]
+
+
+def ephemeral(body: dict[str, Any], room_id: str, event_type: str) -> list[dict[str, Any]]:
+    room = body.get("rooms", {}).get("join", {}).get(room_id)
+    return [e for e in (room or {}).get("ephemeral", {}).get("events", []) if e.get("type") == event_type]
+
+
+def sync_until(client: Any, predicate: Any, since: str | None = None, attempts: int = 30) -> dict[str, Any]:
+    """Long-poll /sync (5 s at a time) until ``predicate(body)``; fails after ``attempts`` polls."""
+    for _ in range(attempts):
+        params: dict[str, Any] = {"timeout": 5000}
+        if since is not None:
+            params["since"] = since
+        response = client.get("/_matrix/client/v3/sync", params=params, timeout=60)
+        assert response.status == 200, response
+        if predicate(response.body):
+            return response.body
+        since = response.body["next_batch"]
+    raise AssertionError("the expected change never arrived")
+
+
+def sync_token(client: Any) -> str:
+    response = client.get("/_matrix/client/v3/sync", params={"timeout": 0}, timeout=60)
+    assert response.status == 200, response
+    return str(response.body["next_batch"])
+
+
+def typing_user_ids(body: dict[str, Any], room_id: str) -> set[str]:
+    return {user for e in ephemeral(body, room_id, "m.typing") for user in e["content"].get("user_ids", [])}
+
+
+def receipt_readers(body: dict[str, Any], room_id: str, event_id: str) -> set[str]:
+    readers: set[str] = set()
+    for e in ephemeral(body, room_id, "m.receipt"):
+        readers |= set(e["content"].get(event_id, {}).get("m.read", {}))
+    return readers
