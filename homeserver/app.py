@@ -11,6 +11,7 @@ from twisted.internet.interfaces import IListeningPort, IReactorCore
 from twisted.web.resource import Resource
 from twisted.web.server import Site
 
+from federation.sender import EduForwarder, FederationSender
 from homeserver.api import modules_for_resources
 from homeserver.config.schema import HomeserverConfig, Listener
 from homeserver.events.builder import ServerSigningKey
@@ -83,13 +84,19 @@ class HomeServer:
 
     async def start_background_work(self) -> None:
         """What runs on its own once we serve: persisted timers, including those that fell
-        due while the server was down (they fire now). Every timer owner is built first,
-        so each has registered its kind before the first due timer is read."""
+        due while the server was down (they fire now), and the federation sender with what
+        its queues hold. Every timer owner is built first, so each has registered its kind
+        before the first due timer is read."""
         try:
             await self.get(DelayedEventsHandler).start()
         except Exception:  # its state check runs again with the next event in each room
             logger.exception("delayed events: the start-up state check failed")
         await self.get(TimerService).start()  # never raises: it retries on its own
+        try:
+            await self.get(FederationSender).start()
+            await self.get(EduForwarder).start()
+        except Exception:  # the queues stay in the database; the next start sends them
+            logger.exception("federation sender: start-up failed")
 
     def build_router(self, listener: Listener) -> Router:
         router = Router()
@@ -146,6 +153,9 @@ class HomeServer:
                 handle.write(f"{os.getpid()}\n")
 
     async def shutdown(self) -> None:
+        sender = self._components.get(FederationSender)
+        if sender is not None:
+            sender.stop()
         for port in self._ports:
             stopped = port.stopListening()
             if stopped is not None:
