@@ -14,6 +14,7 @@ from twisted.web.server import Site
 
 from federation.membership.joining import FederationRoomJoiner
 from federation.receiver.transaction import TransactionReceiver
+from federation.sender import EduForwarder, FederationSender
 from homeserver.api import modules_for_resources
 from homeserver.config.schema import HomeserverConfig, Listener
 from homeserver.events.builder import ServerSigningKey
@@ -89,8 +90,9 @@ class HomeServer:
 
     async def start_background_work(self) -> None:
         """What runs on its own once we serve: persisted timers, including those that fell
-        due while the server was down (they fire now). Every timer owner is built first,
-        so each has registered its kind before the first due timer is read."""
+        due while the server was down (they fire now), and the federation sender with what
+        its queues hold. Every timer owner is built first, so each has registered its kind
+        before the first due timer is read."""
         try:
             await self.get(DelayedEventsHandler).start()
         except Exception:  # its state check runs again with the next event in each room
@@ -99,6 +101,11 @@ class HomeServer:
         # Inbound transactions a crash left unanswered, worked on again from their stored PDUs
         # (in the background: they may need to fetch from their origin).
         Deferred.fromCoroutine(self.get(TransactionReceiver).recover())
+        try:
+            await self.get(FederationSender).start()
+            await self.get(EduForwarder).start()
+        except Exception:  # the queues stay in the database; the next start sends them
+            logger.exception("federation sender: start-up failed")
 
     def build_router(self, listener: Listener) -> Router:
         router = Router()
@@ -155,6 +162,9 @@ class HomeServer:
                 handle.write(f"{os.getpid()}\n")
 
     async def shutdown(self) -> None:
+        sender = self._components.get(FederationSender)
+        if sender is not None:
+            sender.stop()
         for port in self._ports:
             stopped = port.stopListening()
             if stopped is not None:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from homeserver.events.event import Event
 from tests.events.stateres_support import load_json, load_snapshot
 from tests.support.client import Client, q
 from tests.support.fed_rooms import PeerRoom, peer_user
@@ -210,3 +211,60 @@ def json_map(value: Any, names: dict[str, str]) -> Any:
     if isinstance(value, list):
         return [json_map(v, names) for v in value]
     return names.get(value, value) if isinstance(value, str) else value
+
+
+@pytest.mark.parametrize("raw, errcode", [
+    (b"{not json", "M_NOT_JSON"),
+    (b"[]", "M_BAD_JSON"),
+    (b'{"pdus": {}}', "M_BAD_JSON"),
+    (b'{"pdus": [], "edus": "x"}', "M_BAD_JSON"),
+    (b'{"pdus": [], "origin_server_ts": "soon"}', "M_BAD_JSON"),
+])
+def test_malformed_transactions(room: PeerRoom, raw: bytes, errcode: str) -> None:
+    import json as json_module
+
+    body = json_module.loads(raw) if errcode != "M_NOT_JSON" else None
+    uri = "/_matrix/federation/v1/send/bad-body"
+    header = room.peer.authorization("PUT", uri, room.server.server_name, body)
+    response = room.peer.request("PUT", room.server, uri, raw_body=raw, authorization=header)
+    assert response.status_code == 400, response.text
+    assert response.json()["errcode"] == errcode
+
+
+def test_too_many_pdus_or_edus(room: PeerRoom) -> None:
+    user = joined(room)
+    pdus = [message(room, user, f"n{i}", advance=False).pdu for i in range(51)]
+    response = room.send_raw({"origin": room.peer.server_name, "origin_server_ts": 1, "pdus": pdus})
+    assert (response.status_code, response.json()["errcode"]) == (400, "M_BAD_JSON")
+    edus = [{"edu_type": "m.typing", "content": {}}] * 101
+    response = room.send_raw({"origin": room.peer.server_name, "origin_server_ts": 1, "pdus": [], "edus": edus})
+    assert (response.status_code, response.json()["errcode"]) == (400, "M_BAD_JSON")
+
+
+def test_unsigned_transaction_is_unauthorized(room: PeerRoom) -> None:
+    response = room.peer.request("PUT", room.server, "/_matrix/federation/v1/send/x", {"pdus": []},
+                                 authorization=False)
+    assert (response.status_code, response.json()["errcode"]) == (401, "M_UNAUTHORIZED")
+
+
+def test_bad_pdus_get_errors_never_a_500(room: PeerRoom, owner: Client) -> None:
+    user = joined(room)
+    oversized = message(room, user, "x" * 70_000, advance=False)
+    malformed = message(room, user, "m", advance=False)
+    broken = dict(malformed.pdu, depth="deep")
+    broken_id = Event.from_pdu(broken, room.room_version).event_id
+    elsewhere = PeerRoom(room.peer, room.server, "!nowhere:" + room.peer.server_name, room.room_version)
+    # A room we do not know:
+    unknown = elsewhere.build(user, "m.room.message", {"body": "?"}, prev=["$whatever"], auth=[], depth=3)
+    result = room.send([oversized, broken, "not an object", {"room_id": 7}, unknown])
+    assert "65536" in result[oversized.event_id]["error"]
+    assert "malformed" in result[broken_id]["error"]
+    assert unknown.event_id not in result  # a room we do not know: dropped, as Synapse does
+    assert client_event(owner, room.room_id, oversized.event_id).status == 404
+
+
+def test_pdus_for_a_room_we_left(room: PeerRoom, owner: Client) -> None:
+    user = joined(room)
+    assert owner.post(f"{V3}/rooms/{q(room.room_id)}/leave", {}).status == 200
+    late = message(room, user, "anyone there?")
+    assert room.send([late]) == {late.event_id: {"error": "This server is not in the room"}}

@@ -166,6 +166,12 @@ class PeerRoom:
             return 404, {"errcode": "M_NOT_FOUND", "error": "unknown"}
         return 200, {"pdu_ids": sorted(state.values()), "auth_chain_ids": []}
 
+    def remember_pdu(self, pdu: dict[str, Any]) -> str:
+        """Hold a PDU the server served; its event ID."""
+        event = Event.from_pdu(pdu, self.room_version)
+        self.remember(event)
+        return event.event_id
+
     def remember(self, event: Event) -> None:
         """Hold the PDU and serve it at /event."""
         self.events[event.event_id] = event
