@@ -24,7 +24,12 @@ from federation.sender import FederationSender
 from storage.stores.federation_queue import FederationQueueStore
 from tests.support.client import Client, q
 from tests.support.databases import ENGINES, drop_database, fresh_database_config
-from tests.support.fed_sender import InProcessServer, RecordingPeer, in_process_config, start_in_process
+from tests.support.fed_sender import (
+    InProcessServer,
+    RecordingPeer,
+    in_process_config,
+    start_in_process,
+)
 from tests.support.federation import FederationNet, ScriptedPeer, TlsHttpServer
 
 T = TypeVar("T")
