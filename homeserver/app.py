@@ -162,9 +162,9 @@ class HomeServer:
                 handle.write(f"{os.getpid()}\n")
 
     async def shutdown(self) -> None:
-        sender = self._components.get(FederationSender)
-        if sender is not None:
-            sender.stop()
+        for component in (self._components.get(EduForwarder), self._components.get(FederationSender)):
+            if component is not None:
+                component.stop()
         for port in self._ports:
             stopped = port.stopListening()
             if stopped is not None:

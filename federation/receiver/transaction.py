@@ -40,8 +40,10 @@ MAX_PDUS = 50
 MAX_EDUS = 100
 #: Transactions of one origin allowed to wait behind the one being worked on.
 MAX_QUEUED_PER_ORIGIN = 10
-#: Answers to old transactions are forgotten after this long.
+#: Answers to old transactions are forgotten after this long (checked at start-up and every
+#: ``PURGE_EVERY`` transactions).
 TXN_RETENTION_MS = 7 * 24 * 3600 * 1000
+PURGE_EVERY = 1000
 _OK_OUTCOMES = (Outcome.ACCEPTED, Outcome.SOFT_FAILED, Outcome.DUPLICATE, Outcome.OUTLIER)
 
 
@@ -80,6 +82,7 @@ class TransactionReceiver:
         self.acl = hs.get(FederationAuth)
         self._origins: dict[str, _Origin] = {}
         self._inflight: dict[tuple[str, str], list[Deferred[dict[str, Any]]]] = {}
+        self._finished = 0
 
     async def on_transaction(self, origin: str, txn_id: str, body: Any) -> dict[str, Any]:
         pdus, edus = validate_transaction(body)
@@ -124,6 +127,9 @@ class TransactionReceiver:
         for edu in edus:
             await self.edus.handle(origin, edu)
         await self.store.finish(origin, txn_id, response)
+        self._finished += 1
+        if self._finished % PURGE_EVERY == 0:
+            await self.store.purge_older_than(int(time.time() * 1000) - TXN_RETENTION_MS)
         return response
 
     async def recover(self) -> None:

@@ -4,7 +4,8 @@ Every write is announced on ``Streams`` (storage/streams.py); this listener turn
 announcements of local users' changes into EDUs for the sender:
 
 - typing: ``m.typing`` per local user whose typing changed, to the servers in the room
-  (in memory only: typing means nothing after a restart);
+  (in memory only: typing means nothing after a restart), and again every 40 seconds
+  while they still type, since receivers time remote typing out (Synapse: after 60s);
 - receipts: ``m.receipt`` for local users' public ``m.read`` receipts, to the servers in
   the room;
 - presence (only with ``presence.enabled``): ``m.presence`` to the servers sharing a room
@@ -23,6 +24,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from twisted.internet.defer import Deferred
+from twisted.internet.task import LoopingCall
 
 from federation.sender.destinations import (
     server_of,
@@ -39,6 +41,9 @@ from storage.stores.receipts import UNTHREADED, ReceiptStore
 from storage.streams import StreamAdvance, Streams
 
 logger = logging.getLogger(__name__)
+
+#: How often a user who is still typing is announced again (Synapse's FEDERATION_PING_INTERVAL).
+TYPING_KEEPALIVE_S = 40.0
 
 
 class _Serial:
@@ -84,6 +89,7 @@ class EduForwarder:
         self._presence_seen = 0
         self._typing_rooms: set[str] = set()
         self._typing_sent: dict[str, set[str]] = {}  # room -> local users we said are typing
+        self._keepalive: LoopingCall | None = None
         self._serials = {
             "typing": _Serial("typing", self._forward_typing),
             "receipts": _Serial("receipts", self._forward_receipts),
@@ -95,6 +101,20 @@ class EduForwarder:
         self._receipts_seen = (await self.receipts.stream_writer()).get_current_token()
         self._presence_seen = (await self.presence.stream_writer()).get_current_token()
         self.hs.get(Streams).add_listener(self._on_advance)
+        self._keepalive = LoopingCall(self._typing_keepalive)
+        self._keepalive.clock = self.hs.reactor
+        self._keepalive.start(TYPING_KEEPALIVE_S, now=False)
+
+    def stop(self) -> None:
+        if self._keepalive is not None and self._keepalive.running:
+            self._keepalive.stop()
+
+    def _typing_keepalive(self) -> None:
+        for room_id, users in list(self._typing_sent.items()):
+            still = [u for u in self.typing.typing_users(room_id) if u in users]
+            if still:
+                Deferred.fromCoroutine(self._send_typing(room_id, [(u, True) for u in still])).addErrback(
+                    lambda failure: logger.error("typing keepalive failed: %s", failure.getErrorMessage()))
 
     def _on_advance(self, advance: StreamAdvance) -> None:
         if advance.stream == "typing":
@@ -123,10 +143,13 @@ class EduForwarder:
             else:
                 self._typing_sent.pop(room_id, None)
             changes = [(u, True) for u in sorted(now - before)] + [(u, False) for u in sorted(before - now)]
-            for destination in await servers_in_room(self.hs, room_id):
-                for user_id, typing in changes:
-                    self.sender.send_ephemeral_edu(destination, "m.typing", {
-                        "room_id": room_id, "user_id": user_id, "typing": typing}, f"{room_id} {user_id}")
+            await self._send_typing(room_id, changes)
+
+    async def _send_typing(self, room_id: str, changes: list[tuple[str, bool]]) -> None:
+        for destination in await servers_in_room(self.hs, room_id):
+            for user_id, typing in changes:
+                self.sender.send_ephemeral_edu(destination, "m.typing", {
+                    "room_id": room_id, "user_id": user_id, "typing": typing}, f"{room_id} {user_id}")
 
     async def _forward_receipts(self) -> None:
         upto = self.receipts.current_position()

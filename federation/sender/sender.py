@@ -29,7 +29,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall
 
 from federation.sender.backoff import after_failure, remaining_ms
-from federation.sender.destinations import membership_target_server, servers_in_room
+from federation.sender.destinations import membership_target_server, servers_in_room, servers_of
 from federation.transport.auth import FederationAuth
 from federation.transport.client import (
     FederationClient,
@@ -39,6 +39,7 @@ from federation.transport.client import (
 )
 from homeserver.events.identifiers import server_name_of
 from homeserver.pipeline import EventPipeline, PersistedBatch
+from homeserver.pipeline.head import RoomHeads
 from homeserver.server import Server
 from storage.stores.events import EventStore
 from storage.stores.federation_queue import FederationQueueStore, QueuedPdu, RetryTimings
@@ -87,7 +88,7 @@ class FederationSender:
         self.events = hs.get(EventStore)
         self.client = hs.get(FederationClient)
         self._destinations: dict[str, _Destination] = {}
-        self._batches: list[tuple[PersistedBatch, int]] = []
+        self._batches: list[tuple[PersistedBatch, set[str] | None, int]] = []
         self._queueing = False
         self._caught_up = False
         self._started = False
@@ -149,13 +150,11 @@ class FederationSender:
 
     async def on_peer_contact(self, origin: str) -> None:
         """``origin`` just reached us with a valid signature: it is up, so stop backing off."""
-        queue = self._destinations.get(origin)
-        if queue is None or not queue.loaded:
+        queue = self._queue(origin)
+        if not queue.loaded:  # one read per origin; from then on memory knows
             timings = await self.store.get_retry(origin)
-            if timings is None or timings.retry_interval <= 0:
-                return
-            queue = self._queue(origin)
-            queue.loaded, queue.retry = True, timings
+            if not queue.loaded:
+                queue.loaded, queue.retry = True, timings
         if queue.retry is None or queue.retry.retry_interval <= 0:
             return
         logger.info("%s contacted us: retrying it now", origin)
@@ -183,7 +182,12 @@ class FederationSender:
         # token is a position up to which everything is queued.
         if not batch.local_events():
             return
-        self._batches.append((batch, self.hs.get(Streams).current_position("events")))
+        # The servers in the room right after this batch (queueing runs later, when the
+        # membership may have moved on); from the tables when the head is not in memory.
+        head = self.hs.get(RoomHeads).cached(batch.room_id)
+        servers = None if head is None else \
+            servers_of(u for u, m in head.memberships.items() if m == "join") - {self.server_name}
+        self._batches.append((batch, servers, self.hs.get(Streams).current_position("events")))
         self._kick_queueing()
 
     def _kick_queueing(self) -> None:
@@ -194,10 +198,10 @@ class FederationSender:
         self._queueing = True
         try:
             while self._batches and not self._stopped:
-                batch, position = self._batches.pop(0)
+                batch, servers, position = self._batches.pop(0)
                 try:
                     rows = await self._rows_for(batch.room_id, [(s.stream_ordering, s.event) for s in
-                                                                batch.local_events()])
+                                                                batch.local_events()], servers)
                     await self.store.queue_pdus(rows, position)
                 except Exception:
                     logger.exception("room %s: queueing events for federation failed", batch.room_id)
@@ -207,8 +211,10 @@ class FederationSender:
         finally:
             self._queueing = False
 
-    async def _rows_for(self, room_id: str, events: Sequence[tuple[int, Any]]) -> list[QueuedPdu]:
-        in_room = await servers_in_room(self.hs, room_id)
+    async def _rows_for(self, room_id: str, events: Sequence[tuple[int, Any]],
+                        in_room: set[str] | None = None) -> list[QueuedPdu]:
+        if in_room is None:
+            in_room = await servers_in_room(self.hs, room_id)
         rows: list[QueuedPdu] = []
         for ordering, event in events:
             targets = set(in_room)

@@ -100,6 +100,12 @@ async def send_text(server: InProcessServer, client: Client, room_id: str, body:
     return str(answer["event_id"])
 
 
+def _per_transaction(peer: RecordingPeer) -> list[list[Any]]:
+    from homeserver.events.event import Event
+    from homeserver.events.room_versions import KNOWN_ROOM_VERSIONS
+    return [[Event.from_pdu(p, KNOWN_ROOM_VERSIONS["10"]) for p in t.body["pdus"]] for t in peer.accepted()]
+
+
 def arrived_ids(peer: RecordingPeer) -> list[str]:
     """Event IDs in first-arrival order."""
     return list(dict.fromkeys(event.event_id for event in peer.events()))
@@ -136,12 +142,20 @@ async def test_an_outage_backs_off_then_everything_arrives_in_order_in_batches(s
     peer.hold_s = 0.2  # a second transaction sent alongside would overlap this one
     peer.fail_with = None
     await eventually(lambda: set(sent) <= set(arrived_ids(peer)))
-    assert arrived_ids(peer) == sent
+    positions = {event_id: i for i, event_id in enumerate(sent)}
+    assert [positions.get(event_id) for event_id in arrived_ids(peer)] == list(range(len(sent))), \
+        [[positions.get(e.event_id) for e in t_events] for t_events in _per_transaction(peer)]
     assert all(len(t.body["pdus"]) <= 50 for t in peer.accepted())
     assert len(peer.accepted()) >= 3
     assert peer.max_in_flight == 1
+    # The peer records a transaction before its answer reaches us: wait for us to hear it.
+    await eventually_async(lambda: _drained(store, peer.server_name))
     assert await store.get_retry(peer.server_name) == type(timings)(0, 0, None)
-    assert await store.count_pdus(peer.server_name) == 0
+
+
+async def _drained(store: FederationQueueStore, destination: str) -> bool:
+    timings = await store.get_retry(destination)
+    return await store.count_pdus(destination) == 0 and timings is not None and timings.retry_interval == 0
 
 
 @pytest_twisted.ensureDeferred

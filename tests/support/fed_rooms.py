@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -51,6 +52,8 @@ class PeerRoom:
     gme_answer: list[str] | None = None
     #: For /state_ids: the state before an event, as the peer says it was.
     state_before: dict[str, dict[StateKey, str]] = attrs.field(factory=dict)
+    #: Called (in the peer's thread) before /get_missing_events answers: a test can hold it there.
+    before_gme: Callable[[], None] | None = None
     #: The state after events the test builds on forks (its own bookkeeping).
     state_at: dict[str, dict[StateKey, str]] = attrs.field(factory=dict)
 
@@ -144,6 +147,8 @@ class PeerRoom:
         length = int(handler.headers.get("Content-Length", "0"))
         body = json.loads(handler.rfile.read(length))
         self.asked.append("get_missing_events")
+        if self.before_gme is not None:
+            self.before_gme()
         earliest = set(body.get("earliest_events", []))
         found: list[Event] = []
         frontier = [p for e in body["latest_events"] if e in self.events for p in self.events[e].prev_event_ids]
