@@ -95,10 +95,7 @@ class FederationRoomJoiner:
         answer = await self._send_join(server, room_id, event)
         returned = answer.get("event")
         if isinstance(returned, dict):  # a restricted join comes back with the authoriser's signature
-            try:
-                signed = parse_pdu(returned, room_version)
-            except BadPduError:
-                signed = event
+            (signed,) = await checked_events(self.checker, [returned], room_version, room_id) or [event]
             if signed.event_id == event.event_id:
                 event = signed
         await self._enter_room(server, room_id, room_version, event, answer)

@@ -20,7 +20,15 @@ from tests.support.federation_rooms import (
     timeline_bodies,
     typing_user_ids,
 )
-from tests.support.rooms import V3, create_room, joined_members, new_user, send_message
+from tests.support.rooms import (
+    V3,
+    create_room,
+    get_state,
+    joined_members,
+    new_user,
+    put_state,
+    send_message,
+)
 from tests.support.server import RunningServer
 
 
@@ -111,3 +119,19 @@ def test_read_receipts_both_ways(pair: Pair) -> None:
 def _timeline(body: dict[str, Any], room_id: str) -> list[dict[str, Any]]:
     room = body.get("rooms", {}).get("join", {}).get(room_id)
     return room["timeline"]["events"] if room else []
+
+
+def test_a_restricted_room_on_a_is_joined_from_b_through_an_allowed_room(pair: Pair) -> None:
+    space = create_room(pair.alice, preset="public_chat")
+    room_id = create_room(pair.alice, preset="private_chat")
+    rules = {"join_rule": "restricted", "allow": [{"type": "m.room_membership", "room_id": space}]}
+    assert put_state(pair.alice, room_id, "m.room.join_rules", rules).status == 200
+    erin = new_user(pair.b.base_url)
+    refused = erin.post(f"{V3}/join/{q(room_id)}", {}, params={"via": pair.a.server_name})
+    assert (refused.status, refused.errcode) == (403, "M_FORBIDDEN")
+    assert erin.post(f"{V3}/join/{q(space)}", {}, params={"via": pair.a.server_name}).status == 200
+    response = erin.post(f"{V3}/join/{q(room_id)}", {}, params={"via": pair.a.server_name})
+    assert response.status == 200, response
+    member = get_state(erin, room_id, "m.room.member", str(erin.user_id)).body
+    assert member["join_authorised_via_users_server"] == pair.alice.user_id
+    assert erin.user_id in joined_members(pair.alice, room_id)
