@@ -7,16 +7,21 @@ import os
 from typing import Any, TypeVar, cast
 
 from twisted.internet import ssl
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IListeningPort, IReactorCore
 from twisted.web.resource import Resource
 from twisted.web.server import Site
 
+from federation.membership.joining import FederationRoomJoiner
+from federation.receiver.transaction import TransactionReceiver
+from federation.sender import EduForwarder, FederationSender
 from homeserver.api import modules_for_resources
 from homeserver.config.schema import HomeserverConfig, Listener
 from homeserver.events.builder import ServerSigningKey
 from homeserver.handlers.push.notifications import PushRuleEvaluator
 from homeserver.handlers.pushers.pool import PusherPool
 from homeserver.handlers.rooms.delayed_events import DelayedEventsHandler
+from homeserver.handlers.rooms.remote_rooms import RemoteRooms
 from homeserver.handlers.timers import TimerService
 from homeserver.http.request import bounded_request_factory
 from homeserver.http.resource import JsonApiResource, ListenerRoot
@@ -88,11 +93,14 @@ class HomeServer:
         # Push rules are evaluated for every event persisted from now on, and for those a
         # crash left unevaluated.
         await self.get(PushRuleEvaluator).start()
+        # Handlers reach rooms on other servers through this hook (they may not import federation).
+        self.get(RemoteRooms).joiner = self.get(FederationRoomJoiner)
 
     async def start_background_work(self) -> None:
         """What runs on its own once we serve: persisted timers, including those that fell
-        due while the server was down (they fire now). Every timer owner is built first,
-        so each has registered its kind before the first due timer is read."""
+        due while the server was down (they fire now), and the federation sender with what
+        its queues hold. Every timer owner is built first, so each has registered its kind
+        before the first due timer is read."""
         try:
             await self.get(DelayedEventsHandler).start()
         except Exception:  # its state check runs again with the next event in each room
@@ -102,6 +110,14 @@ class HomeServer:
         except Exception:  # each pusher resumes with its next notification
             logger.exception("pushers: resuming queued notifications failed")
         await self.get(TimerService).start()  # never raises: it retries on its own
+        # Inbound transactions a crash left unanswered, worked on again from their stored PDUs
+        # (in the background: they may need to fetch from their origin).
+        Deferred.fromCoroutine(self.get(TransactionReceiver).recover())
+        try:
+            await self.get(FederationSender).start()
+            await self.get(EduForwarder).start()
+        except Exception:  # the queues stay in the database; the next start sends them
+            logger.exception("federation sender: start-up failed")
 
     def build_router(self, listener: Listener) -> Router:
         router = Router()
@@ -158,6 +174,9 @@ class HomeServer:
                 handle.write(f"{os.getpid()}\n")
 
     async def shutdown(self) -> None:
+        for component in (self._components.get(EduForwarder), self._components.get(FederationSender)):
+            if component is not None:
+                component.stop()
         for port in self._ports:
             stopped = port.stopListening()
             if stopped is not None:

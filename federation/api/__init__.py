@@ -6,6 +6,16 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from federation.api import keys, public_rooms, queries, server_well_known, version
+from federation.api import (
+    keys,
+    membership,
+    public_rooms,
+    queries,
+    room_events,
+    send,
+    server_well_known,
+    version,
+)
 
-FEDERATION_API_MODULES: list[ModuleType] = [server_well_known, keys, version, queries, public_rooms]
+FEDERATION_API_MODULES: list[ModuleType] = [server_well_known, keys, version, queries, public_rooms, send,
+                                            room_events, membership]

@@ -16,7 +16,7 @@ from homeserver.handlers.rooms.room_create import RoomCreationHandler, parse_cre
 from homeserver.handlers.rooms.room_reads import RoomReadHandler
 from homeserver.handlers.rooms.room_state import check_room_id
 from homeserver.http.auth import get_user_by_req
-from homeserver.http.request import optional, parse_json_object, query_str, require
+from homeserver.http.request import optional, parse_json_object, query_str, query_str_list, require
 from homeserver.http.router import Router, client_paths
 from homeserver.server import Server
 
@@ -81,14 +81,16 @@ def register_routes(router: Router, hs: Server) -> None:
         requester = await get_user_by_req(request, auth, allow_guest=True)
         check_room_id(room_id)
         body = body_of(request, hs, allow_empty=True)
-        joined = await members().join(requester.user_id, room_id, join_content_of(body), requester.is_guest)
+        joined = await members().join(requester.user_id, room_id, join_content_of(body), requester.is_guest,
+                                      via=query_str_list(request, "via"))
         return 200, {"room_id": joined}
 
     async def join_by_id_or_alias(request: Request, room: str) -> tuple[int, dict[str, Any]]:
         requester = await get_user_by_req(request, auth, allow_guest=True)
         body = body_of(request, hs, allow_empty=True)
-        query_str(request, "server_name")  # accepted; only local rooms can be joined for now
-        joined = await members().join(requester.user_id, room, join_content_of(body), requester.is_guest)
+        # ``via`` since v1.12; ``server_name`` is the older name, still sent by clients.
+        via = query_str_list(request, "via") + query_str_list(request, "server_name")
+        joined = await members().join(requester.user_id, room, join_content_of(body), requester.is_guest, via=via)
         return 200, {"room_id": joined}
 
     async def knock(request: Request, room: str) -> tuple[int, dict[str, Any]]:

@@ -170,6 +170,24 @@ class OldSigningKey:
     expired_ts: int = field(check=_non_negative)
 
 
+def _multiplier(value: float) -> str | None:
+    return None if value >= 1 else "must be at least 1"
+
+
+@attrs.frozen(kw_only=True)
+class FederationSection:
+    """Synapse's ``federation`` section: the backoff of the transaction sender per destination.
+
+    After a first failure a destination is retried after ``destination_min_retry_interval``;
+    each further failure multiplies the wait by ``destination_retry_multiplier`` (with
+    jitter), up to ``destination_max_retry_interval``.
+    """
+
+    destination_min_retry_interval: Duration = field(Duration(600_000), check=_positive)
+    destination_max_retry_interval: Duration = field(Duration(86_400_000), check=_positive)
+    destination_retry_multiplier: float = field(2.0, check=_multiplier, expected="a number, at least 1")
+
+
 @attrs.frozen(kw_only=True)
 class PresenceSection:
     enabled: bool = field(False)
@@ -277,6 +295,7 @@ class HomeserverConfig:
     old_signing_keys: dict[str, OldSigningKey] = field(factory=dict, check=_old_signing_keys)
     key_refresh_interval: Duration = field(Duration(86_400_000))
     allow_public_rooms_over_federation: bool = field(False)
+    federation: FederationSection = field(factory=FederationSection)
 
     media_store_path: str = field("media_store")
     max_upload_size: ByteSize = field(ByteSize(50 * 1024 * 1024))

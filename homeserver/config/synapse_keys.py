@@ -105,6 +105,11 @@ SYNAPSE_SECTION_KEYS: dict[str, frozenset[str]] = {
         "enabled", "host", "port", "path", "dbid", "password", "password_path", "use_tls",
         "certificate_file", "private_key_file", "ca_file", "ca_path",
     }),
+    "federation": frozenset({
+        "client_timeout", "max_short_retry_delay", "max_long_retry_delay", "max_short_retries",
+        "max_long_retries", "destination_min_retry_interval", "destination_max_retry_interval",
+        "destination_retry_multiplier",
+    }),
     "presence": frozenset({
         "enabled", "include_offline_users_on_sync", "sync_online_timeout",
         "idle_timeout", "last_active_granularity", "presence_router",

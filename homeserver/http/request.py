@@ -267,6 +267,20 @@ def query_str(request: Request, name: str, default: str | None = None, required:
     return text
 
 
+def query_str_list(request: Request, name: str) -> list[str]:
+    """Every value of a repeated query parameter (``?via=a&via=b``), in order."""
+    texts = []
+    for value in request.args.get(name.encode(), []):
+        try:
+            text = value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise invalid_param(f"{name} is not UTF-8") from None
+        if "\x00" in text:
+            raise invalid_param(f"{name} may not contain U+0000")
+        texts.append(text)
+    return texts
+
+
 def query_filter(request: Request, name: str = "filter") -> str | dict[str, Any] | None:
     """A filter parameter: inline JSON (decoded by ``parse_json``, like bodies) or a saved filter's ID.
 

@@ -87,6 +87,10 @@ class RoomHeads:
         self.remember(room_id, head)
         return head
 
+    def cached(self, room_id: str) -> RoomHead | None:
+        """The head if it is in memory (it is, right after a batch of the room committed)."""
+        return self._heads.get(room_id)
+
     def remember(self, room_id: str, head: RoomHead) -> None:
         self._heads[room_id] = head
         self._heads.move_to_end(room_id)

@@ -8,13 +8,14 @@ does; those never acknowledged are purged after the retention period.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import attrs
 
 from storage.engine import Transaction
 from storage.host import StorageHost
+from storage.stores.federation_queue import OutboxMessage, insert_to_device_outbox_txn
 from storage.streams import Streams, StreamWriter
 
 INSERT_TXN = (
@@ -69,9 +70,12 @@ class DeviceInboxStore:
 
     async def add_messages(self, sender_user_id: str, sender_device_id: str, txn_id: str,
                            messages: list[ToDeviceMessage], stream_ids: list[int], now_ms: int,
-                           inbox_limit: int) -> bool:
+                           inbox_limit: int, outbox: Sequence[OutboxMessage] = (),
+                           outbox_ids: Sequence[int] = ()) -> bool:
         """Queue the messages under the given stream ids; False if this txn id was already used.
 
+        ``outbox`` holds the request's EDUs for other servers (the federation sender's
+        to-device outbox), written in the same transaction so the txn id covers them too.
         Raises InboxFull (and writes nothing) when a recipient's inbox is at the limit.
         """
 
@@ -88,8 +92,9 @@ class DeviceInboxStore:
                 (m.user_id, m.device_id, stream_id, m.sender, m.event_type, json.dumps(m.content), now_ms)
                 for m, stream_id in zip(messages, stream_ids, strict=True)
             ])
-            if stream_ids:
-                txn.execute(INSERT_HIGH_WATER, (max(stream_ids),))
+            insert_to_device_outbox_txn(txn, outbox, outbox_ids, now_ms)
+            if stream_ids or outbox_ids:
+                txn.execute(INSERT_HIGH_WATER, (max([*stream_ids, *outbox_ids]),))
             return True
 
         return await self.db.run_interaction("add_to_device_messages", store)

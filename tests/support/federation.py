@@ -108,7 +108,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self) -> None:
         self.server.hits.append((self.command, self.path, self.headers.get("Host", "")))
-        route = self.server.routes.get((self.command, self.path.split("?")[0]))
+        path = self.path.split("?")[0]
+        route = self.server.routes.get((self.command, path)) or next(
+            (handler for (method, pattern), handler in self.server.routes.items()
+             if method == self.command and pattern.endswith("*") and path.startswith(pattern[:-1])), None)
         status, body = route(self) if route else (404, {"errcode": "M_UNRECOGNIZED", "error": "no route"})
         if status == 0:
             return  # the route wrote its own response
@@ -136,7 +139,8 @@ class _RoutingServer(ThreadingHTTPServer):
 
 
 class TlsHttpServer:
-    """HTTPS on (address, port) with a certificate from the test CA; routes by (method, path)."""
+    """HTTPS on (address, port) with a certificate from the test CA; routes by (method, path),
+    where a path ending in ``*`` matches every path it begins."""
 
     def __init__(self, net: FederationNet, names: list[str], address: str = "127.0.0.1", port: int = 0) -> None:
         cert, key = net.ca.issue([*names, "localhost"], [address])

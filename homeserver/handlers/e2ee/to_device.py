@@ -4,8 +4,10 @@ A message stays in the recipient device's inbox until that device syncs with a
 token covering it (Signal-Server's rule), or until ``to_device_retention``
 passes. Each inbox holds at most ``to_device_inbox_limit`` messages; past that the sender
 gets M_LIMIT_EXCEEDED (429), since the inbox drains as soon as the device syncs.
-Only local recipients are delivered to for now: messages for users on other
-servers are dropped (there is no federation sender yet).  ``m.room_key_request``
+Messages for users on other servers become one ``m.direct_to_device`` EDU per
+server (with a fresh ``message_id``, which the receiver deduplicates by), written to
+the federation sender's outbox in the same transaction as the local messages, and
+announced on the same stream; the sender (federation/sender/) delivers them.  ``m.room_key_request``
 messages to other users count against ``rc_key_requests`` per sending device, one
 action per recipient user; past the limit they are dropped silently, as Synapse does.
 """
@@ -13,6 +15,7 @@ action per recipient user; past the limit they are dropped silently, as Synapse 
 from __future__ import annotations
 
 import logging
+import secrets
 from typing import Any
 
 from twisted.internet import task
@@ -26,6 +29,7 @@ from homeserver.handlers.ratelimit import RateLimiters
 from homeserver.server import Server
 from storage.stores.device_inbox import DeviceInboxStore, InboxFull, ToDeviceMessage
 from storage.stores.devices import DeviceStore
+from storage.stores.federation_queue import OutboxMessage
 from storage.streams import Streams
 
 logger = logging.getLogger(__name__)
@@ -85,17 +89,20 @@ class ToDeviceHandler:
                    body: dict[str, Any]) -> None:
         by_user = require_object(body.get("messages"), "messages")
         messages: list[ToDeviceMessage] = []
+        remote: dict[str, dict[str, Any]] = {}  # destination -> {user_id: {device_id: content}}
         for user_id, by_device in by_user.items():
             require_user_id(user_id, "messages")
             by_device = require_object(by_device, f"messages[{user_id}]")
             for device_id, content in by_device.items():
                 require_string(device_id, "device IDs")
                 require_object(content, f"messages[{user_id}][{device_id}]")
-            if server_name_of(user_id) != self.server_name:
-                continue  # no federation yet: remote recipients get nothing (see module doc)
             if event_type == ROOM_KEY_REQUEST and user_id != sender_user_id and \
                     self.key_request_limiter.retry_after(f"{sender_user_id} {sender_device_id}") is not None:
                 logger.info("dropping room key requests from %s to %s: rate limited", sender_user_id, user_id)
+                continue
+            destination = server_name_of(user_id)
+            if destination != self.server_name:
+                remote.setdefault(destination, {})[user_id] = dict(by_device)
                 continue
             existing = {d.device_id for d in await self.devices.get_devices_by_user(user_id)}
             for device_id, content in by_device.items():
@@ -106,16 +113,23 @@ class ToDeviceHandler:
             if len(messages) > MAX_MESSAGES_PER_REQUEST:
                 raise too_large(f"At most {MAX_MESSAGES_PER_REQUEST} to-device messages per request")
         writer = await self.store.stream_writer()
-        if not messages:
+        outbox = [OutboxMessage(destination, message_id, {
+            "sender": sender_user_id, "type": event_type, "message_id": message_id, "messages": by_device})
+            for destination, by_device in remote.items() for message_id in [secrets.token_urlsafe(12)]]
+        if not messages and not outbox:
             return
-        async with writer.allocate(len(messages)) as stream_ids:
+        async with writer.allocate(len(messages) + len(outbox)) as ids:
+            stream_ids, outbox_ids = ids[:len(messages)], ids[len(messages):]
             try:
                 stored = await self.store.add_messages(sender_user_id, sender_device_id, txn_id, messages,
-                                                       stream_ids, now_ms(self.hs), self.inbox_limit)
+                                                       stream_ids, now_ms(self.hs), self.inbox_limit,
+                                                       outbox, outbox_ids)
             except InboxFull as full:
                 raise inbox_full(full.user_id, full.device_id, self.inbox_limit) from None
         if stored:
-            writer.announce(stream_ids[-1], users={m.user_id for m in messages})
+            # Remote recipients are named too: the federation sender wakes their servers from it.
+            users = {m.user_id for m in messages} | {u for by_device in remote.values() for u in by_device}
+            writer.announce(ids[-1], users=users)
 
     async def messages_for_sync(self, user_id: str, device_id: str, since: int | None,
                                 upto: int) -> list[dict[str, Any]]:

@@ -1,9 +1,11 @@
 """Membership changes: join (by ID or alias, restricted joins), invite, leave, kick,
 ban, unban, knock and forget.
 
-Only rooms on this server can be joined for now; a room or alias we do not hold is
-404 M_NOT_FOUND with a message saying that joining over federation is not supported
-yet. Inviting users of other servers is refused (403) for the same reason.
+A room we are not in (unknown here, or with no member of ours joined) is joined over
+federation through the ``RemoteRoomJoiner`` registered on ``RemoteRooms``
+(remote_rooms.py), trying the ``via`` servers, the alias's servers and the room's
+known servers in turn; a remote alias is resolved by its server. Inviting users of
+other servers is refused (403) for now.
 
 Rate limits, as Synapse applies them: a join (unless already joined) counts
 against ``rc_joins.local`` for the user and must fit ``rc_joins_per_room`` for
@@ -23,6 +25,7 @@ from homeserver.events.identifiers import is_valid_room_alias, is_valid_room_id,
 from homeserver.events.power_levels import get_named_level, get_user_power_level
 from homeserver.handlers.accounts.profile import ProfileHandler
 from homeserver.handlers.ratelimit import RateLimiters, ratelimit_all
+from homeserver.handlers.rooms.remote_rooms import RemoteRoomJoiner, RemoteRooms
 from homeserver.handlers.rooms.room_state import RoomStateHandler, check_room_id
 from homeserver.pipeline import EventPipeline, EventSpec
 from homeserver.server import Server
@@ -83,9 +86,13 @@ class RoomMemberHandler:
         return room_id_or_alias
 
     async def join(self, user_id: str, room_id_or_alias: str, extra_content: dict[str, Any] | None = None,
-                   is_guest: bool = False, ratelimit: bool = True) -> str:
+                   is_guest: bool = False, ratelimit: bool = True, via: Sequence[str] = ()) -> str:
         """Join; ``extra_content`` (reason, a per-room displayname...) goes into the member event,
-        and the profile fills in displayname and avatar_url where it does not say otherwise."""
+        and the profile fills in displayname and avatar_url where it does not say otherwise.
+        ``via``: servers to join through when the room is on another server."""
+        remote = await self._remote_join_target(room_id_or_alias, via)
+        if remote is not None:
+            return await self._join_remote(user_id, remote[0], remote[1], extra_content, is_guest, ratelimit)
         room_id = await self.resolve_room(room_id_or_alias)
         current = await self.members.get_membership(room_id, user_id)
         if current is not None and current.membership == "join" and not extra_content:
@@ -112,6 +119,55 @@ class RoomMemberHandler:
         await self._send(room_id, user_id, user_id, content)
         self.limits.joins_per_room.record_action(room_id)
         return room_id
+
+    async def _remote_join_target(self, room_id_or_alias: str,
+                                  via: Sequence[str]) -> tuple[str, list[str]] | None:
+        """(room ID, servers to try) when the join must go over federation, else None."""
+        joiner = self.hs.get(RemoteRooms).joiner
+        if joiner is None:
+            return None
+        servers = list(via)
+        if room_id_or_alias.startswith("#"):
+            if not is_valid_room_alias(room_id_or_alias) or await self.aliases.get_alias(room_id_or_alias):
+                return None
+            if server_name_of(room_id_or_alias) == self.server_name:
+                return None
+            resolved = await joiner.resolve_alias(room_id_or_alias)
+            room_id = resolved.room_id
+            servers += resolved.servers
+        elif is_valid_room_id(room_id_or_alias):
+            room_id = room_id_or_alias
+        else:
+            return None
+        members = await self.members.get_users_in_room(room_id)
+        if any(server_name_of(member) == self.server_name for member in members):
+            return None
+        if ":" in room_id:  # before v12 the room ID names the server that made it
+            servers.append(room_id.split(":", 1)[1])
+        servers += sorted({server_name_of(member) for member in members})
+        candidates = list(dict.fromkeys(s for s in servers if s and s != self.server_name))
+        if not candidates:
+            return None
+        return room_id, candidates
+
+    async def _join_remote(self, user_id: str, room_id: str, servers: list[str],
+                           extra_content: dict[str, Any] | None, is_guest: bool, ratelimit: bool) -> str:
+        if is_guest:
+            raise MatrixError(403, "M_GUEST_ACCESS_FORBIDDEN", "Guests may not join rooms on other servers")
+        if ratelimit:
+            self.limits.joins_remote.ratelimit(user_id)
+        content = {**await member_content(self.hs, user_id, "join"), **(extra_content or {})}
+        content["membership"] = "join"
+        content.pop("join_authorised_via_users_server", None)  # the resident server vouches
+        joiner: RemoteRoomJoiner | None = self.hs.get(RemoteRooms).joiner
+        assert joiner is not None
+        await joiner.join(user_id, room_id, servers, content)
+        return room_id
+
+    async def restricted_join_authoriser(self, room_id: str, user_id: str) -> str | None:
+        """For restricted rooms: a local member able to invite, if the user qualifies
+        (403 when the user is in none of the allowed rooms, or nobody here may invite)."""
+        return await self._restricted_join_authoriser(room_id, user_id)
 
     async def _restricted_join_authoriser(self, room_id: str, user_id: str) -> str | None:
         """For restricted rooms: a local member able to invite, if the user qualifies."""

@@ -1,0 +1,51 @@
+"""Which servers a room's events and EDUs go to.
+
+Every other server with a joined member in the room's current state; a membership
+event also goes to the server of its target (an invite, a knock, a kick or ban of a
+user whose server has nobody else in the room), so that server learns of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from homeserver.events.event import Event
+from homeserver.events.identifiers import server_name_of
+from homeserver.server import Server
+from storage.stores.room_members import RoomMemberStore
+
+
+def server_of(user_id: str) -> str | None:
+    try:
+        return server_name_of(user_id)
+    except ValueError:
+        return None
+
+
+def servers_of(user_ids: Iterable[str]) -> set[str]:
+    return {server for server in map(server_of, user_ids) if server is not None}
+
+
+async def servers_in_room(hs: Server, room_id: str) -> set[str]:
+    """Servers with a joined member now, ourselves excluded."""
+    servers = servers_of(await hs.get(RoomMemberStore).get_users_in_room(room_id))
+    servers.discard(hs.server_name)
+    return servers
+
+
+def membership_target_server(event: Event, own_server: str) -> str | None:
+    """The target's server of a membership event about a user of another server."""
+    if event.type != "m.room.member" or event.state_key is None:
+        return None
+    server = server_of(event.state_key)
+    return server if server is not None and server != own_server else None
+
+
+async def servers_sharing_a_room(hs: Server, user_id: str) -> set[str]:
+    """Servers with a member joined to any room ``user_id`` is joined to, ourselves excluded."""
+    members = hs.get(RoomMemberStore)
+    servers: set[str] = set()
+    for room_id in await members.get_rooms_for_user(user_id):
+        servers |= servers_of(await members.get_users_in_room(room_id))
+    servers.discard(hs.server_name)
+    return servers
