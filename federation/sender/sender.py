@@ -138,7 +138,7 @@ class FederationSender:
 
     def wake(self, destination: str) -> None:
         """Something was queued for ``destination``: send it unless busy or backing off."""
-        if self._stopped or destination == self.server_name:
+        if self._stopped or not self._may_send_to(destination):
             return
         queue = self._queue(destination)
         if queue.sending:

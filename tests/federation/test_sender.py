@@ -286,3 +286,22 @@ async def test_a_destination_at_a_blocked_address_is_never_dialled(server: InPro
     finally:
         listener.stop()
         blocked.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_no_presence_goes_out_when_presence_is_disabled(fednet: FederationNet, tmp_path: Path,
+                                                              database: dict[str, Any], peers: Any) -> None:
+    config = in_process_config(fednet, tmp_path / "hs", database, presence={"enabled": False},
+                               federation=FAST_BACKOFF)
+    server = await start_in_process(config)
+    peer = peers(lambda: server)
+    try:
+        alice, room_id = await room_with(server, peer.scripted)
+        user = alice.user_id or ""
+        await server.call(alice, "PUT", f"/_matrix/client/v3/presence/{q(user)}/status", {"presence": "online"})
+        event_id = await send_text(server, alice, room_id, "after the presence change")
+        await eventually(lambda: event_id in arrived_ids(peer))
+        assert peer.edus("m.presence") == []
+        assert await server.hs.get(FederationQueueStore).pending_edus(peer.server_name, 10) == []
+    finally:
+        await server.stop()

@@ -59,6 +59,7 @@ class ReceivedTransaction:
     body: dict[str, Any]
     verified: bool
     answered: int
+    parsed: list[Event] | None = None  # the PDUs as events, once asked for
 
 
 class RecordingPeer:
@@ -150,7 +151,12 @@ class RecordingPeer:
     def events(self, room_version: str = "10") -> list[Event]:
         """Every PDU of every accepted transaction, in arrival order (duplicates kept)."""
         version = KNOWN_ROOM_VERSIONS[room_version]
-        return [Event.from_pdu(pdu, version) for t in self.accepted() for pdu in t.body["pdus"]]
+        events: list[Event] = []
+        for txn in self.accepted():
+            if txn.parsed is None:
+                txn.parsed = [Event.from_pdu(pdu, version) for pdu in txn.body["pdus"]]
+            events.extend(txn.parsed)
+        return events
 
     def edus(self, edu_type: str) -> list[dict[str, Any]]:
         return [edu["content"] for t in self.accepted() for edu in t.body["edus"] if edu["edu_type"] == edu_type]

@@ -59,6 +59,8 @@ class ToDeviceHandler:
         self.streams: Streams = hs.get(Streams)
         self.retention_ms = int(hs.config.to_device_retention)
         self.key_request_limiter = hs.get(RateLimiters).key_requests
+        whitelist = hs.config.federation_domain_whitelist
+        self.domain_whitelist = frozenset(whitelist) if whitelist is not None else None
         self._purger: task.LoopingCall | None = None
 
     async def prepare(self) -> None:
@@ -102,8 +104,9 @@ class ToDeviceHandler:
                 continue
             destination = server_name_of(user_id)
             if destination != self.server_name:
-                remote.setdefault(destination, {})[user_id] = dict(by_device)
-                continue
+                if self.domain_whitelist is None or destination in self.domain_whitelist:
+                    remote.setdefault(destination, {})[user_id] = dict(by_device)
+                continue  # (a server outside federation_domain_whitelist gets nothing)
             existing = {d.device_id for d in await self.devices.get_devices_by_user(user_id)}
             for device_id, content in by_device.items():
                 targets = sorted(existing) if device_id == ALL_DEVICES else \
