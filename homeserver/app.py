@@ -15,6 +15,7 @@ from homeserver.api import modules_for_resources
 from homeserver.config.schema import HomeserverConfig, Listener
 from homeserver.events.builder import ServerSigningKey
 from homeserver.handlers.rooms.delayed_events import DelayedEventsHandler
+from homeserver.handlers.rooms.self_destruct import SelfDestructHandler
 from homeserver.handlers.timers import TimerService
 from homeserver.http.request import bounded_request_factory
 from homeserver.http.resource import JsonApiResource, ListenerRoot
@@ -89,6 +90,10 @@ class HomeServer:
             await self.get(DelayedEventsHandler).start()
         except Exception:  # its state check runs again with the next event in each room
             logger.exception("delayed events: the start-up state check failed")
+        try:
+            await self.get(SelfDestructHandler).start()
+        except Exception:  # each room is checked again with its next receipt
+            logger.exception("self-destruct: the start-up read check failed")
         await self.get(TimerService).start()  # never raises: it retries on its own
 
     def build_router(self, listener: Listener) -> Router:

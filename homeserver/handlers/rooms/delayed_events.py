@@ -39,6 +39,7 @@ from homeserver.handlers.rooms.content_validation import validate_state_content
 from homeserver.handlers.rooms.event_format import DELAYED_TXN_SCOPE, txn_scope_for
 from homeserver.handlers.rooms.message_send import EventSendHandler
 from homeserver.handlers.rooms.room_state import RoomStateHandler, check_room_id
+from homeserver.handlers.rooms.self_destruct import check_self_destruct
 from homeserver.handlers.timers import TimerService
 from homeserver.notifier import Notifier, StreamAdvance
 from homeserver.server import Server
@@ -136,6 +137,8 @@ class DelayedEventsHandler:
             validate_state_content(event_type, content)
         now = self.timers.now_ms()
         check_buildable(version, requester.user_id, room_id, event_type, state_key, content, now)
+        if state_key is None:
+            check_self_destruct(event_type, content, now)
         self.limiter.ratelimit(requester.user_id)
         position = (await self.events.stream_writer()).get_current_token()
         delayed = DelayedEvent(new_delay_id(), requester.user_id, requester.device_id, room_id, event_type,

@@ -15,6 +15,7 @@ from typing import Any
 from homeserver.server import Server
 from storage.stores.events import EventStore, StoredEvent
 from storage.stores.relations import RelationsStore, ThreadSummary
+from storage.stores.self_destruct import EXPUNGED_MARK
 
 #: Top-level keys a client event keeps (PDU-only keys such as hashes are dropped).
 _CLIENT_KEYS = ("event_id", "type", "content", "sender", "origin_server_ts", "room_id", "state_key")
@@ -50,7 +51,7 @@ class EventFormatter:
         scope = requester_scope(requester)
         extra_ids: set[str] = set()
         for stored in stored_events:
-            if stored.redacted_by:
+            if stored.redacted_by and stored.redacted_by != EXPUNGED_MARK:
                 extra_ids.add(stored.redacted_by)
             if with_prev_content and stored.replaces_state:
                 extra_ids.add(stored.replaces_state)
@@ -99,7 +100,9 @@ class EventFormatter:
         elif stored.txn_scope == DELAYED_TXN_SCOPE and scope is not None \
                 and scope.partition("|")[0] == event.sender:
             unsigned[DELAY_ID_KEY] = stored.txn_id
-        if stored.redacted_by:
+        if stored.redacted_by == EXPUNGED_MARK:
+            unsigned["redacted_because"] = expunged_because(stored)
+        elif stored.redacted_by:
             redaction = extras.get(stored.redacted_by)
             if redaction is not None:
                 unsigned["redacted_because"] = self._format(redaction, None, now, {}, False)
@@ -111,6 +114,14 @@ class EventFormatter:
                 unsigned["prev_sender"] = previous.event.sender
         formatted["unsigned"] = unsigned
         return formatted
+
+
+def expunged_because(stored: StoredEvent) -> dict[str, Any]:
+    """What clients read to show an expunged (self-destructed) event as redacted: there was
+    no redaction event, so this one is described, not stored (it has no event ID)."""
+    return {"type": "m.room.redaction", "sender": stored.event.sender, "room_id": stored.event.room_id,
+            "redacts": stored.event_id, "content": {"redacts": stored.event_id, "reason": EXPUNGED_MARK},
+            "origin_server_ts": stored.event.origin_server_ts, "unsigned": {}}
 
 
 def client_event_dict(stored: StoredEvent) -> dict[str, Any]:

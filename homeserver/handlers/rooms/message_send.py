@@ -22,6 +22,7 @@ from homeserver.handlers.ratelimit import RateLimiters
 from homeserver.handlers.rooms.content_validation import validate_state_content
 from homeserver.handlers.rooms.event_format import txn_scope_for
 from homeserver.handlers.rooms.room_state import RoomStateHandler, check_room_id
+from homeserver.handlers.rooms.self_destruct import check_self_destruct
 from homeserver.pipeline import EventPipeline, EventSpec
 from homeserver.server import Server
 from storage.stores.aliases import AliasStore
@@ -52,6 +53,9 @@ class EventSendHandler:
         counted when they were scheduled.
         """
         check_room_id(room_id)
+        # A delayed event's expiry may have passed while it waited: sent, then expunged at once.
+        now_ms = None if txn_scope is not None else int(self.hs.clock.seconds() * 1000)
+        check_self_destruct(event_type, content, now_ms)
         if event_type == "m.call.invite":
             await self._check_call_invite_allowed(room_id)
         scope = txn_scope or txn_scope_for(requester.user_id, requester.device_id, requester.access_token_id)
