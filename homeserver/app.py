@@ -15,6 +15,7 @@ from homeserver.api import modules_for_resources
 from homeserver.config.schema import HomeserverConfig, Listener
 from homeserver.events.builder import ServerSigningKey
 from homeserver.handlers.rooms.delayed_events import DelayedEventsHandler
+from homeserver.handlers.rooms.retention import RetentionHandler
 from homeserver.handlers.rooms.self_destruct import SelfDestructHandler
 from homeserver.handlers.timers import TimerService
 from homeserver.http.request import bounded_request_factory
@@ -94,6 +95,10 @@ class HomeServer:
             await self.get(SelfDestructHandler).start()
         except Exception:  # each room is checked again with its next receipt
             logger.exception("self-destruct: the start-up read check failed")
+        try:
+            await self.get(RetentionHandler).start()
+        except Exception:  # its jobs keep the timers they had
+            logger.exception("retention: setting up the purge jobs failed")
         await self.get(TimerService).start()  # never raises: it retries on its own
 
     def build_router(self, listener: Listener) -> Router:

@@ -38,6 +38,7 @@ from homeserver.handlers.ratelimit import RateLimiters
 from homeserver.handlers.rooms.content_validation import validate_state_content
 from homeserver.handlers.rooms.event_format import DELAYED_TXN_SCOPE, txn_scope_for
 from homeserver.handlers.rooms.message_send import EventSendHandler
+from homeserver.handlers.rooms.retention import RETENTION_EVENT, RetentionHandler
 from homeserver.handlers.rooms.room_state import RoomStateHandler, check_room_id
 from homeserver.handlers.rooms.self_destruct import check_self_destruct
 from homeserver.handlers.timers import TimerService
@@ -100,6 +101,7 @@ class DelayedEventsHandler:
         self.sender = hs.get(EventSendHandler)
         self.state = hs.get(RoomStateHandler)
         self.limiter = hs.get(RateLimiters).message
+        self.retention = hs.get(RetentionHandler)
         self._locks: dict[str, DeferredLock] = {}
         # Rooms with delayed state events -> the "events" position checked up to.
         self._watched: dict[str, int] = {}
@@ -135,6 +137,8 @@ class DelayedEventsHandler:
             raise not_found(f"Unknown room {room_id}")
         if state_key is not None:
             validate_state_content(event_type, content)
+            if event_type == RETENTION_EVENT:
+                self.retention.check_policy(content)
         now = self.timers.now_ms()
         check_buildable(version, requester.user_id, room_id, event_type, state_key, content, now)
         if state_key is None:

@@ -51,7 +51,7 @@ class EventFormatter:
         scope = requester_scope(requester)
         extra_ids: set[str] = set()
         for stored in stored_events:
-            if stored.redacted_by and stored.redacted_by != EXPUNGED_MARK:
+            if stored.redacted_by and is_redaction_id(stored.redacted_by):
                 extra_ids.add(stored.redacted_by)
             if with_prev_content and stored.replaces_state:
                 extra_ids.add(stored.replaces_state)
@@ -100,7 +100,7 @@ class EventFormatter:
         elif stored.txn_scope == DELAYED_TXN_SCOPE and scope is not None \
                 and scope.partition("|")[0] == event.sender:
             unsigned[DELAY_ID_KEY] = stored.txn_id
-        if stored.redacted_by == EXPUNGED_MARK:
+        if stored.redacted_by and not is_redaction_id(stored.redacted_by):
             unsigned["redacted_because"] = expunged_because(stored)
         elif stored.redacted_by:
             redaction = extras.get(stored.redacted_by)
@@ -116,11 +116,19 @@ class EventFormatter:
         return formatted
 
 
+def is_redaction_id(redacted_by: str) -> bool:
+    """``events.redacted_by`` names a redaction event, or is a mark: self-destructed
+    (storage/stores/self_destruct.py EXPUNGED_MARK), or its redaction purged by retention."""
+    return redacted_by.startswith("$")
+
+
 def expunged_because(stored: StoredEvent) -> dict[str, Any]:
-    """What clients read to show an expunged (self-destructed) event as redacted: there was
-    no redaction event, so this one is described, not stored (it has no event ID)."""
+    """What clients read to show an event redacted without a redaction event we hold (it
+    self-destructed, or retention purged its redaction): described, not stored, so no event ID.
+    The reason is the mark (org.matrix.self_destruct or org.matrix.redaction_purged)."""
+    mark = stored.redacted_by or EXPUNGED_MARK
     return {"type": "m.room.redaction", "sender": stored.event.sender, "room_id": stored.event.room_id,
-            "redacts": stored.event_id, "content": {"redacts": stored.event_id, "reason": EXPUNGED_MARK},
+            "redacts": stored.event_id, "content": {"redacts": stored.event_id, "reason": mark},
             "origin_server_ts": stored.event.origin_server_ts, "unsigned": {}}
 
 

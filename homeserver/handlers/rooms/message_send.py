@@ -21,6 +21,7 @@ from homeserver.events.identifiers import server_name_of
 from homeserver.handlers.ratelimit import RateLimiters
 from homeserver.handlers.rooms.content_validation import validate_state_content
 from homeserver.handlers.rooms.event_format import txn_scope_for
+from homeserver.handlers.rooms.retention import RETENTION_EVENT, RetentionHandler
 from homeserver.handlers.rooms.room_state import RoomStateHandler, check_room_id
 from homeserver.handlers.rooms.self_destruct import check_self_destruct
 from homeserver.pipeline import EventPipeline, EventSpec
@@ -100,6 +101,8 @@ class EventSendHandler:
         """
         check_room_id(room_id)
         validate_state_content(event_type, content)
+        if event_type == RETENTION_EVENT:
+            self.hs.get(RetentionHandler).check_policy(content)
         if event_type == "m.room.canonical_alias":
             await self._check_aliases_point_here(room_id, content)
 

@@ -29,7 +29,12 @@ from homeserver.server import Server
 from storage.stores.events import EventStore
 from storage.stores.receipts import ReceiptStore
 from storage.stores.room_members import RoomMemberStore
-from storage.stores.self_destruct import SELF_DESTRUCT_TIMER, PendingRead, ReadPosition, SelfDestructStore
+from storage.stores.self_destruct import (
+    SELF_DESTRUCT_TIMER,
+    PendingRead,
+    ReadPosition,
+    SelfDestructStore,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -121,7 +126,7 @@ class SelfDestructHandler:
             return
         self._mark({r.room_id for r in changes} & self._pending_rooms)
 
-    def _mark(self, rooms: set[str]) -> None:
+    def _mark(self, rooms: set[str] | frozenset[str]) -> None:
         if not rooms:
             return
         self._dirty |= rooms
