@@ -44,6 +44,11 @@ _EVENT = "SELECT e.json, e.redacted_by, r.room_version FROM events e JOIN rooms 
 _PRUNE = "UPDATE events SET json = ?, redacted_by = ?, contains_url = 0 WHERE event_id = ?"
 _DROP_RELATION = "DELETE FROM event_relations WHERE event_id = ?"
 _DELETE = "DELETE FROM self_destruct_events WHERE event_id = ?"
+# Edits carry the message's content in m.new_content: the sender's go with the message.
+_EDITS = (
+    "SELECT r.event_id FROM event_relations r JOIN events e ON e.event_id = r.relates_to_id"
+    " WHERE r.relates_to_id = ? AND r.rel_type = 'm.replace' AND r.sender = e.sender"
+)
 
 
 @attrs.frozen(slots=True)
@@ -85,9 +90,18 @@ def insert_self_destructs_txn(txn: Transaction, rows: Iterable[SelfDestructRow])
             schedule_timer_txn(txn, SELF_DESTRUCT_TIMER, row.event_id, row.expires_at)
 
 
-def expunge_event_txn(txn: Transaction, event_id: str) -> bool:
-    """Leave only the redacted form of the event wherever its content is stored. True if
-    the events row changed (a redacted event's row already holds the redacted form)."""
+def expunge_event_txn(txn: Transaction, event_id: str) -> list[str]:
+    """Leave only the redacted form of the event, and of its sender's edits of it, wherever
+    their content is stored; the IDs of the events whose stored form changed."""
+    txn.execute(_EDITS, (event_id,))
+    edits = [row[0] for row in txn.fetchall()]
+    changed = [e for e in [event_id, *edits] if _prune_txn(txn, e)]
+    txn.execute(_DELETE, (event_id,))
+    cancel_timer_txn(txn, SELF_DESTRUCT_TIMER, event_id)
+    return changed
+
+
+def _prune_txn(txn: Transaction, event_id: str) -> bool:
     txn.execute(_EVENT, (event_id,))
     row = txn.fetchone()
     changed = False
@@ -100,8 +114,6 @@ def expunge_event_txn(txn: Transaction, event_id: str) -> bool:
                                  event_id))
             changed = True
     txn.execute(_DROP_RELATION, (event_id,))
-    txn.execute(_DELETE, (event_id,))
-    cancel_timer_txn(txn, SELF_DESTRUCT_TIMER, event_id)
     return changed
 
 
@@ -135,5 +147,5 @@ class SelfDestructStore:
 
         return await self.db.run_interaction("self_destruct_start_after_read", start)
 
-    async def expunge(self, event_id: str) -> bool:
+    async def expunge(self, event_id: str) -> list[str]:
         return await self.db.run_interaction("self_destruct_expunge", expunge_event_txn, event_id)

@@ -58,7 +58,7 @@ def everything_seen(client: Client, room_id: str, event_ids: list[str]) -> str:
 
 def test_self_destruct_after_expunges_everywhere(expiry_server: ExpiryServer) -> None:
     (alice, bob), room_id = members(expiry_server, 2)
-    secret, reaction_key, cipher = (f"secret-{secrets.token_hex(6)}" for _ in range(3))
+    secret, reaction_key, cipher, edited = (f"secret-{secrets.token_hex(6)}" for _ in range(4))
     root = send_message(alice, room_id, "the thread root")
     due = now_ms() + 3000
     reply = sent(send(alice, room_id, {
@@ -70,17 +70,21 @@ def test_self_destruct_after_expunges_everywhere(expiry_server: ExpiryServer) ->
     encrypted = sent(send(alice, room_id, {
         "algorithm": "m.megolm.v1.aes-sha2", "ciphertext": cipher, "sender_key": "k", "device_id": "D",
         "session_id": "s", "org.matrix.self_destruct_after": due}, "m.room.encrypted"))
+    # The sender's edit carries the new text in m.new_content: it goes with the message.
+    edit = sent(send(alice, room_id, {"msgtype": "m.text", "body": f"* {edited}",
+                                      "m.new_content": {"msgtype": "m.text", "body": edited},
+                                      "m.relates_to": {"rel_type": "m.replace", "event_id": reply}}))
     later = send_message(bob, room_id, "a reply that stays")
-    ids = [root, reply, reaction, encrypted, later]
+    ids = [root, reply, reaction, encrypted, edit, later]
 
     # Before its time everyone sees it, and the probes find it in the database.
     assert get_event(bob, room_id, reply).body["content"]["body"] == secret
     seen = everything_seen(bob, room_id, ids)
-    assert secret in seen and reaction_key in seen and cipher in seen
-    for needle in (secret, reaction_key, cipher):
+    assert secret in seen and reaction_key in seen and cipher in seen and edited in seen
+    for needle in (secret, reaction_key, cipher, edited):
         assert rows_containing(expiry_server.database, needle)
 
-    for event_id in (reply, reaction, encrypted):
+    for event_id in (reply, reaction, encrypted, edit):
         wait_for(lambda e=event_id: is_expunged(bob, room_id, e), "the event to be expunged")
     assert now_ms() >= due
     expunged = get_event(alice, room_id, reply).body
@@ -88,9 +92,9 @@ def test_self_destruct_after_expunges_everywhere(expiry_server: ExpiryServer) ->
     assert expunged["unsigned"]["redacted_because"]["redacts"] == reply
     for client in (alice, bob):
         seen = everything_seen(client, room_id, ids)
-        for needle in (secret, reaction_key, cipher, "org.matrix.self_destruct_after"):
+        for needle in (secret, reaction_key, cipher, edited, "org.matrix.self_destruct_after"):
             assert needle not in seen
-    for needle in (secret, reaction_key, cipher):
+    for needle in (secret, reaction_key, cipher, edited):
         assert rows_containing(expiry_server.database, needle) == []
     # What was not asked to self-destruct is untouched.
     assert get_event(bob, room_id, later).body["content"]["body"] == "a reply that stays"

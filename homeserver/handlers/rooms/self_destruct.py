@@ -87,8 +87,9 @@ class SelfDestructHandler:
 
     async def _on_timer(self, event_id: str) -> None:
         changed = await self.store.expunge(event_id)
-        self.events.invalidate(event_id)
-        logger.info("self-destruct: expunged %s%s", event_id, "" if changed else " (already redacted or gone)")
+        for expunged in {event_id, *changed}:
+            self.events.invalidate(expunged)
+        logger.info("self-destruct: expunged %s (%d stored events changed)", event_id, len(changed))
 
     def _on_persisted(self, batch: PersistedBatch) -> None:
         for persisted in batch.events:
