@@ -99,8 +99,14 @@ class RetentionHandler:
         return None if max_lifetime is None else self.config.clamp(int(max_lifetime))
 
     async def run_job(self, job: PurgeJob) -> Job | None:
+        """One run of a purge job (None if the rooms could not even be listed: the next run tries)."""
+        try:
+            policies = await self.store.room_policies()
+        except Exception:
+            logger.exception("retention: listing rooms for purge job %s failed", job.job_id)
+            return None
         rooms = []
-        for policy in await self.store.room_policies():
+        for policy in policies:
             lifetime = self.effective_max_lifetime(policy.max_lifetime)
             if lifetime is not None and job.covers(lifetime):
                 rooms.append((policy.room_id, lifetime))
