@@ -137,3 +137,13 @@ def test_alone_in_the_room_the_timer_starts_at_once(expiry_server: ExpiryServer)
     event_id = sent(send(alice, room_id, {"msgtype": "m.text", "body": secret, "org.matrix.self_destruct": 200}))
     wait_for(lambda: is_expunged(alice, room_id, event_id), "the event to be expunged")
     assert rows_containing(expiry_server.database, secret) == []
+
+
+def test_a_retry_after_expiry_returns_the_same_event(expiry_server: ExpiryServer) -> None:
+    (alice,), room_id = members(expiry_server, 1)
+    content = {"msgtype": "m.text", "body": "once", "org.matrix.self_destruct_after": now_ms() + 1000}
+    event_id = sent(send(alice, room_id, content, txn_id="retried-txn"))
+    wait_for(lambda: is_expunged(alice, room_id, event_id), "the event to be expunged")
+    assert sent(send(alice, room_id, content, txn_id="retried-txn")) == event_id
+    refused = send(alice, room_id, content, txn_id="a-new-txn")
+    assert (refused.status, refused.errcode) == (400, "M_INVALID_PARAM")

@@ -54,14 +54,17 @@ class EventSendHandler:
         counted when they were scheduled.
         """
         check_room_id(room_id)
-        # A delayed event's expiry may have passed while it waited: sent, then expunged at once.
-        now_ms = None if txn_scope is not None else int(self.hs.clock.seconds() * 1000)
-        check_self_destruct(event_type, content, now_ms)
+        check_self_destruct(event_type, content, None)
         if event_type == "m.call.invite":
             await self._check_call_invite_allowed(room_id)
         scope = txn_scope or txn_scope_for(requester.user_id, requester.device_id, requester.access_token_id)
 
         async def send() -> str:
+            # Only a new send must expire in the future: a retry of one that has since expired
+            # gets its event ID, and a delayed event whose expiry passed while it waited is
+            # sent and expunged at once.
+            if txn_scope is None:
+                check_self_destruct(event_type, content, int(self.hs.clock.seconds() * 1000))
             spec = EventSpec(event_type, requester.user_id, content, redacts=redacts,
                              txn_scope=scope if txn_id is not None else None, txn_id=txn_id)
             return await self._send(requester, room_id, spec, ratelimit)
