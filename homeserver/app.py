@@ -22,6 +22,8 @@ from homeserver.handlers.push.notifications import PushRuleEvaluator
 from homeserver.handlers.pushers.pool import PusherPool
 from homeserver.handlers.rooms.delayed_events import DelayedEventsHandler
 from homeserver.handlers.rooms.remote_rooms import RemoteRooms
+from homeserver.handlers.rooms.retention import RetentionHandler
+from homeserver.handlers.rooms.self_destruct import SelfDestructHandler
 from homeserver.handlers.timers import TimerService
 from homeserver.http.request import bounded_request_factory
 from homeserver.http.resource import JsonApiResource, ListenerRoot
@@ -109,6 +111,14 @@ class HomeServer:
             await self.get(PusherPool).start()  # resume queued pushes; retries register their timer kind
         except Exception:  # each pusher resumes with its next notification
             logger.exception("pushers: resuming queued notifications failed")
+        try:
+            await self.get(SelfDestructHandler).start()
+        except Exception:  # each room is checked again with its next receipt
+            logger.exception("self-destruct: the start-up read check failed")
+        try:
+            await self.get(RetentionHandler).start()
+        except Exception:  # its jobs keep the timers they had
+            logger.exception("retention: setting up the purge jobs failed")
         await self.get(TimerService).start()  # never raises: it retries on its own
         # Inbound transactions a crash left unanswered, worked on again from their stored PDUs
         # (in the background: they may need to fetch from their origin).

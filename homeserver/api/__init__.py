@@ -12,6 +12,7 @@ from federation.api import FEDERATION_API_MODULES
 from homeserver.api import (
     account,
     account_data,
+    admin_jobs,
     admin_register,
     capabilities,
     delayed_events,
@@ -85,6 +86,7 @@ API_MODULES: list[ModuleType] = [
     to_device,
     media,
     media_admin,
+    admin_jobs,
     voip,
     push_rules,
     notifications,

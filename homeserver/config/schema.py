@@ -22,6 +22,7 @@ from homeserver.config.ratelimits import (
     RateLimit,
     bucket,
 )
+from homeserver.config.retention import RETENTION_CHECK, RetentionSection
 from homeserver.config.rooms import (
     DirectoryRule,
     LimitRemoteRooms,
@@ -326,6 +327,8 @@ class HomeserverConfig:
     turn_password: str | None = field(None)
     turn_user_lifetime: Duration = field(Duration(3_600_000))
     turn_allow_guests: bool = field(True)
+
+    retention: RetentionSection = field(factory=RetentionSection, check=RETENTION_CHECK)
 
     max_event_delay_duration: Duration | None = field(None, check=_positive)
     max_delayed_events_per_user: int = field(100, check=_non_negative)

@@ -8,8 +8,8 @@ removed it itself in its own transaction); raising means "try again later", and 
 timer is postponed by ``RETRY_AFTER_MS``. A callback may therefore run more than once
 for one timer (a crash after its work but before the delete), so it must be idempotent.
 
-Delayed events (MSC4140) use it now; self-destructing messages will use the same
-table and service with their own kind.
+Delayed events (MSC4140), self-destructing messages and retention purge jobs use it,
+each with its own kind.
 
 One reactor call is armed at a time, for the earliest due timer; owners call
 ``timer_set(due_ms)`` after committing a new or moved timer so an earlier one re-arms it.

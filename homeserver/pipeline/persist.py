@@ -9,6 +9,7 @@ redactions) and storage/stores/events_persist.py writes them.
 from __future__ import annotations
 
 from homeserver.errors import MatrixError
+from homeserver.events.self_destruct import self_destruct_of, thread_of
 from homeserver.pipeline.head import RoomHeads
 from homeserver.pipeline.types import Outcome, PersistedBatch, PersistedEvent
 from homeserver.pipeline.work import Prepared, RoomWork
@@ -22,6 +23,7 @@ from storage.stores.events_persist import (
 )
 from storage.stores.relations import RelationRow
 from storage.stores.room_members import MemberRow
+from storage.stores.self_destruct import SelfDestructRow
 from storage.stores.state import StateGroupStore
 
 
@@ -140,6 +142,7 @@ def _event_rows(batch: PersistBatch, item: Prepared, stored: StoredEvent) -> Non
         batch.backward_added.extend(item.missing_prevs)
     if item.outcome is Outcome.REJECTED:
         batch.rejections.append((event.event_id, item.reason or "rejected"))
+    _self_destruct_row(batch, item, stored)
     if item.outcome is not Outcome.ACCEPTED:
         return
     if event.type == "m.room.member" and event.state_key is not None:
@@ -159,3 +162,18 @@ def _event_rows(batch: PersistBatch, item: Prepared, stored: StoredEvent) -> Non
                 event.event_id, target, rel_type, key if isinstance(key, str) else None,
                 batch.room_id, event.type, event.sender, stored.stream_ordering,
             ))
+
+
+def _self_destruct_row(batch: PersistBatch, item: Prepared, stored: StoredEvent) -> None:
+    """A message event asking to self-destruct gets its row (and timer) with the event,
+    whatever its outcome: a rejected or outlier event's content is stored all the same.
+    A de-outliered event's row moves to its new stream position."""
+    event = stored.event
+    if event.is_state():
+        return
+    destruct = self_destruct_of(event.content)
+    if destruct is None:
+        return
+    batch.self_destructs.append(SelfDestructRow(
+        event.event_id, batch.room_id, event.sender, stored.stream_ordering, thread_of(event.content) or "",
+        destruct.at_ts, destruct.after_read_ms))

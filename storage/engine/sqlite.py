@@ -55,6 +55,9 @@ class SqliteEngine(Engine):
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
+        # Deleted and rewritten content is overwritten with zeros, not left in free space:
+        # an expunged (self-destructed) message must not survive in the file.
+        conn.execute("PRAGMA secure_delete=ON")
         conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
         return conn
 

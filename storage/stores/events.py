@@ -173,6 +173,9 @@ class EventStore:
         self._cache: OrderedDict[str, StoredEvent] = OrderedDict()
         self.streams: Streams = hs.get(Streams)
         self._lowest_outlier: int | None = None
+        #: Bumped by every invalidation: a read that started before one (and may have read
+        #: the row as it was) must not put what it read into the cache.
+        self._epoch = 0
 
     async def stream_writer(self) -> StreamWriter:
         """The "events" stream's writer (created on first use)."""
@@ -209,14 +212,20 @@ class EventStore:
             else:
                 missing.append(event_id)
         if missing:
+            epoch = self._epoch
             fetched = await self.db.run_interaction("get_events", self._fetch, missing)
             for stored in fetched:
                 found[stored.event_id] = stored
-                self._remember(stored)
+            self._remember_read(fetched, epoch)
         return found
 
     def _fetch(self, txn: Transaction, event_ids: list[str]) -> list[StoredEvent]:
         return fetch_events_txn(txn, event_ids)
+
+    def _remember_read(self, events: list[StoredEvent], epoch: int) -> None:
+        if epoch == self._epoch:
+            for stored in events:
+                self._remember(stored)
 
     def _remember(self, stored: StoredEvent) -> None:
         self._cache[stored.event_id] = stored
@@ -228,6 +237,7 @@ class EventStore:
         self._remember(stored)
 
     def invalidate(self, event_id: str) -> None:
+        self._epoch += 1
         self._cache.pop(event_id, None)
 
     async def get_stream_ordering(self, event_id: str) -> int | None:
@@ -256,9 +266,9 @@ class EventStore:
             txn.execute(sql, [room_id, from_stream, to_stream, *args, limit])
             return [row_to_stored(row) for row in txn.fetchall()]
 
+        epoch = self._epoch
         events = await self.db.run_interaction("get_room_events_between", fetch)
-        for stored in events:
-            self._remember(stored)
+        self._remember_read(events, epoch)
         return events
 
 
@@ -295,9 +305,9 @@ class EventStore:
             txn.execute(sql, [room_id, *args, *filter_args, limit])
             return [row_to_stored(row) for row in txn.fetchall()]
 
+        epoch = self._epoch
         events = await self.db.run_interaction("get_room_events_topological", fetch)
-        for stored in events:
-            self._remember(stored)
+        self._remember_read(events, epoch)
         return events
 
 

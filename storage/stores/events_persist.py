@@ -35,6 +35,7 @@ from storage.stores.room_members import (
     write_current_members_txn,
 )
 from storage.stores.rooms import RoomRow, insert_room_txn
+from storage.stores.self_destruct import SelfDestructRow, insert_self_destructs_txn
 from storage.stores.state import write_group_txn
 from storage.stores.txn_ids import insert_txn_id_txn
 
@@ -101,6 +102,8 @@ class PersistBatch:
     relations: list[RelationRow] = attrs.field(factory=list)
     #: (target event ID, redaction event ID) pairs to apply.
     redactions: list[tuple[str, str]] = attrs.field(factory=list)
+    #: Events that asked to self-destruct (their timers are written with them).
+    self_destructs: list[SelfDestructRow] = attrs.field(factory=list)
 
 
 def persist_batch_txn(txn: Transaction, batch: PersistBatch) -> list[str]:
@@ -135,6 +138,7 @@ def persist_batch_txn(txn: Transaction, batch: PersistBatch) -> list[str]:
         update_forward_extremities_txn(txn, room_id, batch.forward_before, batch.forward_extremities)
     update_backward_extremities_txn(txn, room_id, batch.backward_added, batch.backward_removed)
     insert_stream_state_txn(txn, room_id, batch.stream_state)
+    insert_self_destructs_txn(txn, batch.self_destructs)
     redacted = []
     for target_id, redaction_id in batch.redactions:
         if apply_redaction_txn(txn, room_id, target_id, redaction_id):

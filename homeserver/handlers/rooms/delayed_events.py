@@ -38,7 +38,9 @@ from homeserver.handlers.ratelimit import RateLimiters
 from homeserver.handlers.rooms.content_validation import validate_state_content
 from homeserver.handlers.rooms.event_format import DELAYED_TXN_SCOPE, txn_scope_for
 from homeserver.handlers.rooms.message_send import EventSendHandler
+from homeserver.handlers.rooms.retention import RETENTION_EVENT, RetentionHandler
 from homeserver.handlers.rooms.room_state import RoomStateHandler, check_room_id
+from homeserver.handlers.rooms.self_destruct import check_self_destruct
 from homeserver.handlers.timers import TimerService
 from homeserver.notifier import Notifier, StreamAdvance
 from homeserver.server import Server
@@ -99,6 +101,7 @@ class DelayedEventsHandler:
         self.sender = hs.get(EventSendHandler)
         self.state = hs.get(RoomStateHandler)
         self.limiter = hs.get(RateLimiters).message
+        self.retention = hs.get(RetentionHandler)
         self._locks: dict[str, DeferredLock] = {}
         # Rooms with delayed state events -> the "events" position checked up to.
         self._watched: dict[str, int] = {}
@@ -134,8 +137,12 @@ class DelayedEventsHandler:
             raise not_found(f"Unknown room {room_id}")
         if state_key is not None:
             validate_state_content(event_type, content)
+            if event_type == RETENTION_EVENT:
+                self.retention.check_policy(content)
         now = self.timers.now_ms()
         check_buildable(version, requester.user_id, room_id, event_type, state_key, content, now)
+        if state_key is None:
+            check_self_destruct(event_type, content, now)
         self.limiter.ratelimit(requester.user_id)
         position = (await self.events.stream_writer()).get_current_token()
         delayed = DelayedEvent(new_delay_id(), requester.user_id, requester.device_id, room_id, event_type,

@@ -15,6 +15,7 @@ from typing import Any
 from homeserver.server import Server
 from storage.stores.events import EventStore, StoredEvent
 from storage.stores.relations import RelationsStore, ThreadSummary
+from storage.stores.self_destruct import EXPUNGED_MARK
 
 #: Top-level keys a client event keeps (PDU-only keys such as hashes are dropped).
 _CLIENT_KEYS = ("event_id", "type", "content", "sender", "origin_server_ts", "room_id", "state_key")
@@ -50,7 +51,7 @@ class EventFormatter:
         scope = requester_scope(requester)
         extra_ids: set[str] = set()
         for stored in stored_events:
-            if stored.redacted_by:
+            if stored.redacted_by and is_redaction_id(stored.redacted_by):
                 extra_ids.add(stored.redacted_by)
             if with_prev_content and stored.replaces_state:
                 extra_ids.add(stored.replaces_state)
@@ -99,7 +100,9 @@ class EventFormatter:
         elif stored.txn_scope == DELAYED_TXN_SCOPE and scope is not None \
                 and scope.partition("|")[0] == event.sender:
             unsigned[DELAY_ID_KEY] = stored.txn_id
-        if stored.redacted_by:
+        if stored.redacted_by and not is_redaction_id(stored.redacted_by):
+            unsigned["redacted_because"] = expunged_because(stored)
+        elif stored.redacted_by:
             redaction = extras.get(stored.redacted_by)
             if redaction is not None:
                 unsigned["redacted_because"] = self._format(redaction, None, now, {}, False)
@@ -111,6 +114,22 @@ class EventFormatter:
                 unsigned["prev_sender"] = previous.event.sender
         formatted["unsigned"] = unsigned
         return formatted
+
+
+def is_redaction_id(redacted_by: str) -> bool:
+    """``events.redacted_by`` names a redaction event, or is a mark: self-destructed
+    (storage/stores/self_destruct.py EXPUNGED_MARK), or its redaction purged by retention."""
+    return redacted_by.startswith("$")
+
+
+def expunged_because(stored: StoredEvent) -> dict[str, Any]:
+    """What clients read to show an event redacted without a redaction event we hold (it
+    self-destructed, or retention purged its redaction): described, not stored, so no event ID.
+    The reason is the mark (org.matrix.self_destruct or org.matrix.redaction_purged)."""
+    mark = stored.redacted_by or EXPUNGED_MARK
+    return {"type": "m.room.redaction", "sender": stored.event.sender, "room_id": stored.event.room_id,
+            "redacts": stored.event_id, "content": {"redacts": stored.event_id, "reason": mark},
+            "origin_server_ts": stored.event.origin_server_ts, "unsigned": {}}
 
 
 def client_event_dict(stored: StoredEvent) -> dict[str, Any]:

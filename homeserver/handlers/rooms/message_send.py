@@ -21,7 +21,9 @@ from homeserver.events.identifiers import server_name_of
 from homeserver.handlers.ratelimit import RateLimiters
 from homeserver.handlers.rooms.content_validation import validate_state_content
 from homeserver.handlers.rooms.event_format import txn_scope_for
+from homeserver.handlers.rooms.retention import RETENTION_EVENT, RetentionHandler
 from homeserver.handlers.rooms.room_state import RoomStateHandler, check_room_id
+from homeserver.handlers.rooms.self_destruct import check_self_destruct
 from homeserver.pipeline import EventPipeline, EventSpec
 from homeserver.server import Server
 from storage.stores.aliases import AliasStore
@@ -52,11 +54,17 @@ class EventSendHandler:
         counted when they were scheduled.
         """
         check_room_id(room_id)
+        check_self_destruct(event_type, content, None)
         if event_type == "m.call.invite":
             await self._check_call_invite_allowed(room_id)
         scope = txn_scope or txn_scope_for(requester.user_id, requester.device_id, requester.access_token_id)
 
         async def send() -> str:
+            # Only a new send must expire in the future: a retry of one that has since expired
+            # gets its event ID, and a delayed event whose expiry passed while it waited is
+            # sent and expunged at once.
+            if txn_scope is None:
+                check_self_destruct(event_type, content, int(self.hs.clock.seconds() * 1000))
             spec = EventSpec(event_type, requester.user_id, content, redacts=redacts,
                              txn_scope=scope if txn_id is not None else None, txn_id=txn_id)
             return await self._send(requester, room_id, spec, ratelimit)
@@ -96,6 +104,8 @@ class EventSendHandler:
         """
         check_room_id(room_id)
         validate_state_content(event_type, content)
+        if event_type == RETENTION_EVENT:
+            self.hs.get(RetentionHandler).check_policy(content)
         if event_type == "m.room.canonical_alias":
             await self._check_aliases_point_here(room_id, content)
 

@@ -27,6 +27,7 @@ from homeserver.events.room_versions import KNOWN_ROOM_VERSIONS, RoomVersion
 from homeserver.handlers.ratelimit import RateLimiters, ratelimit_all
 from homeserver.handlers.rooms.content_validation import validate_state_content
 from homeserver.handlers.rooms.membership import member_content
+from homeserver.handlers.rooms.retention import RETENTION_EVENT, RetentionHandler
 from homeserver.pipeline import EventPipeline, EventSpec, NewRoom
 from homeserver.server import Server
 from storage.stores.aliases import AliasStore
@@ -152,6 +153,9 @@ class RoomCreationHandler:
     async def create_room(self, user_id: str, request: CreateRoomRequest, *, is_admin: bool = False,
                           ratelimit: bool = True) -> tuple[str, str | None]:
         """Create the room; returns (room_id, alias or None)."""
+        for event_type, _, content in request.initial_state:
+            if event_type == RETENTION_EVENT:
+                self.hs.get(RetentionHandler).check_policy(content)
         if ratelimit:
             ratelimit_all((self.limits.room_creation, user_id), (self.limits.message, user_id))
         if self.limits.invites_per_room.exceeds_burst(len(request.invite)):
