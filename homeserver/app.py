@@ -14,6 +14,7 @@ from twisted.web.server import Site
 from homeserver.api import modules_for_resources
 from homeserver.config.schema import HomeserverConfig, Listener
 from homeserver.events.builder import ServerSigningKey
+from homeserver.handlers.mls.hygiene import MlsHygiene
 from homeserver.handlers.rooms.delayed_events import DelayedEventsHandler
 from homeserver.handlers.timers import TimerService
 from homeserver.http.request import bounded_request_factory
@@ -90,6 +91,7 @@ class HomeServer:
         except Exception:  # its state check runs again with the next event in each room
             logger.exception("delayed events: the start-up state check failed")
         await self.get(TimerService).start()  # never raises: it retries on its own
+        self.get(MlsHygiene).start()
 
     def build_router(self, listener: Listener) -> Router:
         router = Router()

@@ -25,6 +25,7 @@ from homeserver.api import (
     media,
     media_admin,
     metrics,
+    mls,
     presence,
     profile,
     public_rooms,
@@ -82,6 +83,7 @@ API_MODULES: list[ModuleType] = [
     to_device,
     media,
     media_admin,
+    mls,
     voip,
     *FEDERATION_API_MODULES,
 ]

@@ -7,7 +7,7 @@ import hashlib
 import pytest
 
 from homeserver.mls import wire
-from tests.mls.mls_clients import new_client
+from tests.support.mls import new_client
 
 
 @pytest.fixture(scope="module")
