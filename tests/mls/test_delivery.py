@@ -6,20 +6,8 @@ import pytest
 
 from tests.support.client import q, register_user
 from tests.support.e2ee import database_text
-from tests.support.mls import KP_ALGORITHM, MLS_PREFIX, MlsDevice, create_mls_room
+from tests.support.mls import KP_ALGORITHM, MLS_PREFIX, MlsDevice, create_mls_room, login
 from tests.support.sync import invite, join
-
-
-def login(server, user) -> MlsDevice:
-    from tests.support.client import Client
-    client = Client(server.base_url)
-    response = client.post("/_matrix/client/v3/login", {
-        "type": "m.login.password", "identifier": {"type": "m.id.user", "user": user.user_id},
-        "password": "correct horse battery"})
-    assert response.status == 200, response
-    client.access_token, client.user_id = response.body["access_token"], response.body["user_id"]
-    client.device_id = response.body["device_id"]
-    return MlsDevice(client)
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +15,7 @@ def trio(server):
     """alice (device A) creates an MLS room; bob has devices B1 and B2."""
     alice_http = register_user(server.base_url)
     bob_http = register_user(server.base_url)
-    alice, bob1, bob2 = MlsDevice(alice_http), MlsDevice(bob_http), login(server, bob_http)
+    alice, bob1, bob2 = MlsDevice(alice_http), MlsDevice(bob_http), login(server.base_url, bob_http)
     room_id = create_mls_room(alice_http)
     invite(alice_http, room_id, bob1.user_id)
     join(bob_http, room_id)

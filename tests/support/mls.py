@@ -37,6 +37,41 @@ def create_mls_room(client: Client) -> str:
     return response.body["room_id"]
 
 
+def login(base_url: str, user: Client) -> MlsDevice:
+    """A further device of an existing user (password login)."""
+    client = Client(base_url)
+    response = client.post("/_matrix/client/v3/login", {
+        "type": "m.login.password", "identifier": {"type": "m.id.user", "user": user.user_id},
+        "password": "correct horse battery"})
+    assert response.status == 200, response
+    client.access_token, client.user_id = response.body["access_token"], response.body["user_id"]
+    client.device_id = response.body["device_id"]
+    return MlsDevice(client)
+
+
+def mls_room_with(owner: MlsDevice, *others: MlsDevice) -> str:
+    """An MLS room the owner created, every other user joined, and a group holding every device."""
+    room_id = create_mls_room(owner.http)
+    for user_id in dict.fromkeys(o.user_id for o in others if o.user_id != owner.user_id):
+        response = owner.http.post(f"/_matrix/client/v3/rooms/{q(room_id)}/invite", {"user_id": user_id})
+        assert response.status == 200, response
+        joiner = next(o for o in others if o.user_id == user_id)
+        assert joiner.http.post(f"/_matrix/client/v3/join/{q(room_id)}", {}).status == 200
+    for device in (owner, *others):
+        device.sync()
+    for other in others:
+        other.upload_key_packages(1)
+    wanted: dict[str, list[str]] = {}
+    for other in others:
+        wanted.setdefault(other.user_id, []).append(other.device_id)
+    owner.create_group(room_id)
+    response = owner.commit_and_apply(owner.group.add_members(owner.claim(wanted)))
+    assert response.status == 200, response
+    for other in others:
+        other.join_from_welcome(other.sync())
+    return room_id
+
+
 class MlsDevice:
     """One Matrix device with its own mls-rs client, group state and sync position."""
 
@@ -83,6 +118,13 @@ class MlsDevice:
         if response.status == 200:
             self.group.process_incoming_message(output.commit_message)
         return response
+
+    def discard_pending(self) -> None:
+        """Forget a commit the server refused (mls-rs keeps one pending commit per group)."""
+        self.group = self.mls.load_group(self.room_id.encode())
+
+    def checkpoint(self) -> None:
+        self.group.write_to_storage()
 
     # sync
     def sync(self, timeout: int = 0) -> dict[str, Any]:
