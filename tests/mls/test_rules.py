@@ -178,3 +178,46 @@ def test_future_epoch_commit_is_refused(group) -> None:
     assert response.status == 400 and response.errcode == "M_INVALID_PARAM", response
     assert response.body["current_epoch"] < alice.group_epoch()
     alice.discard_pending()
+
+
+def test_only_the_winning_commits_welcome_is_delivered(group) -> None:
+    server, room_id, alice, bob = group
+    for device in (alice, bob):
+        device.apply_commits(device.sync())
+    newcomer_a, newcomer_b = login(server.base_url, bob.http), login(server.base_url, bob.http)
+    for newcomer in (newcomer_a, newcomer_b):
+        newcomer.upload_key_packages(1, fallback=False)
+        newcomer.sync()
+    alice.checkpoint()
+    bob.checkpoint()
+    outputs = {
+        alice: alice.group.add_members(alice.claim({bob.user_id: [newcomer_a.device_id]})),
+        bob: bob.group.add_members(bob.claim({bob.user_id: [newcomer_b.device_id]})),
+    }
+    results: dict[MlsDevice, Any] = {}
+    barrier = threading.Barrier(2)
+
+    def post(device: MlsDevice) -> None:
+        barrier.wait()
+        results[device] = device.post_commit(outputs[device])
+
+    threads = [threading.Thread(target=post, args=(d,)) for d in outputs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(r.status for r in results.values()) == [200, 409]
+    winner = next(d for d, r in results.items() if r.status == 200)
+    loser = next(d for d, r in results.items() if r.status == 409)
+    welcomed, not_welcomed = (newcomer_a, newcomer_b) if winner is alice else (newcomer_b, newcomer_a)
+    winner.group.process_incoming_message(outputs[winner].commit_message)
+    loser.discard_pending()
+    loser.apply_commits(loser.sync())
+    assert welcomed.join_from_welcome(welcomed.sync()) >= 0
+    body = not_welcomed.sync()
+    assert not [e for e in body.get("to_device", {}).get("events", []) if e["type"] == "org.vignette.mls.welcome"]
+    epoch = results[winner].body["epoch"] - 1
+    assert not_welcomed.http.get(f"{MLS_PREFIX}/rooms/{q(room_id)}/welcome/{epoch}").status == 404
+    winner.send(b"welcome aboard")
+    assert welcomed.received(welcomed.sync()) == [b"welcome aboard"]
+    assert loser.received(loser.sync()) == [b"welcome aboard"]
