@@ -60,6 +60,10 @@ def test_racing_commits_exactly_one_wins(group) -> None:
     assert loser.group_epoch() == winner.group_epoch() == 2
     loser.send(b"still in sync")
     assert winner.received(winner.sync()) == [b"still in sync"]
+    # Retrying the winner's commit (a lost response) answers 200 again and changes nothing.
+    retry = winner.post_commit(outputs[winner])
+    assert retry.status == 200 and retry.body == {"epoch": 2}
+    assert commit_count(server, room_id) == 2
     # The loser's stale commit stays refused.
     again = loser.post_commit(outputs[loser])
     assert again.status == 409 and again.body["current_epoch"] == 2

@@ -71,6 +71,8 @@ class MlsDeliveryService:
         suite = await self.groups.require_member_of_mls_room(user_id, room_id)
         framed = parse_or_400(wire.parse_framed, commit_bytes, "commit")
         current = await self.store.current_epoch(room_id)
+        if framed.epoch < current and await self._already_accepted(user_id, room_id, framed.epoch, commit_b64):
+            return framed.epoch + 1
         checked = await self._check(user_id, device_id, room_id, suite, framed, current, welcome)
         if group_info is not None and parse_or_400(wire.wire_format_of, group_info, "group_info") \
                 != wire.WIRE_GROUP_INFO:
@@ -82,10 +84,19 @@ class MlsDeliveryService:
         async with writer.allocate(1) as ids:
             won = await self.store.accept_commit(new, ids[0], now_ms(self.hs))
         if not won:
+            if await self._already_accepted(user_id, room_id, framed.epoch, commit_b64):
+                return framed.epoch + 1  # a retry that raced the original
             raise epoch_conflict(await self.store.current_epoch(room_id))
         writer.announce(ids[0], rooms={room_id})
         await self._send_welcomes(user_id, device_id, room_id, framed.epoch, checked.recipients)
         return framed.epoch + 1
+
+    async def _already_accepted(self, user_id: str, room_id: str, epoch: int, commit_b64: str) -> bool:
+        """Is this very commit the one accepted for its epoch? (A retry after a lost response gets 200 again.)"""
+        for stored in await self.store.commits_from(room_id, epoch, self.store.streams.current_position("mls"), 1):
+            if stored.epoch == epoch and stored.sender == user_id:
+                return await self.body(room_id, stored) == _canonical(commit_b64)
+        return False
 
     def _optional(self, body: dict[str, Any], field: str) -> tuple[str | None, bytes | None]:
         value = body.get(field)
