@@ -4,7 +4,9 @@
     python -m bench.mls_bench --engine postgres --members 1500 --commits 5 --messages 20
 
 Reports, from the POST (or PUT) until every member's stream has it, p50/p99/max of:
-- the commit adding all members (about 460 KB), then ``--commits`` small update commits;
+- the commit adding all members (about 460 KB): until each joiner's stream has its Welcome note
+  (joiners never process the commit that adds them), then until all have fetched the ~480 KB Welcome;
+- ``--commits`` update commits in the 1,500-member group (every member gets each);
 - ``--messages`` application messages (org.vignette.mls.message);
 - for comparison, the Megolm way of rekeying the same devices: one /sendToDevice carrying a
   new room key (an Olm ciphertext of Olm's usual size) to each of the 1,500 devices.
@@ -80,6 +82,8 @@ class Member:
         for event in body.get("to_device", {}).get("events", []):
             if event["type"] == "m.room.encrypted":
                 self._saw(f"key:{event['content'].get('bench_seq')}", at)
+            elif event["type"] == "org.vignette.mls.welcome":
+                self._saw(f"welcome:{event['content']['epoch']}", at)
 
     async def run(self) -> None:
         """Hold the stream; if the server drops it, reconnect from the last acknowledged token."""
@@ -206,7 +210,17 @@ async def workload(base_url: str, pid: int, args: argparse.Namespace) -> dict[st
     results["welcome_bytes"] = len(added.welcome_message.to_bytes())
     results["client_add_members_s"] = round(time.perf_counter() - add_start, 2)
     await connect(members)
-    results["add_commit"] = await measure(pid, members, "commit:0", lambda: post_commit(added))
+    # The joiners do not process the commit that adds them: they get a Welcome note, then the Welcome.
+    results["add_commit_welcome_note"] = await measure(pid, members, "welcome:0", lambda: post_commit(added))
+
+    async def fetch_welcomes() -> None:
+        async def fetch(member: Member) -> None:
+            await member.client.request("GET", f"{MLS}/rooms/{q(room_id)}/welcome/0")
+            member._saw("welcome_fetched", time.perf_counter())
+
+        await gather_limited([fetch(m) for m in members], 32)
+
+    results["welcome_fetch_all"] = await measure(pid, members, "welcome_fetched", fetch_welcomes)
 
     updates = []
     for epoch in range(1, args.commits + 1):

@@ -46,13 +46,18 @@ CREATE TABLE mls_welcome_recipients (
     PRIMARY KEY (room_id, epoch, user_id, device_id)
 );
 
--- Which device sits at each leaf of the group's ratchet tree, from public commits.
+-- Which device sits at each leaf of the group's ratchet tree, from public commits:
+-- added by the commit of added_epoch (-1: the creator), removed by the commit of
+-- removed_epoch (NULL while it is still there). A device needs exactly the commits
+-- in (added_epoch, removed_epoch], so sync sends it those and no others.
 CREATE TABLE mls_leaves (
     room_id TEXT NOT NULL,
     leaf_index BIGINT NOT NULL,
+    added_epoch BIGINT NOT NULL,
+    removed_epoch BIGINT,
     user_id TEXT NOT NULL,
     device_id TEXT NOT NULL,
-    PRIMARY KEY (room_id, leaf_index)
+    PRIMARY KEY (room_id, leaf_index, added_epoch)
 );
 CREATE INDEX mls_leaves_user ON mls_leaves (user_id, room_id);
 

@@ -41,10 +41,20 @@ INSERT_RECIPIENT = (
     "INSERT INTO mls_welcome_recipients (room_id, epoch, user_id, device_id) VALUES (?, ?, ?, ?)"
     " ON CONFLICT (room_id, epoch, user_id, device_id) DO NOTHING"
 )
-SELECT_LEAVES = "SELECT leaf_index, user_id, device_id FROM mls_leaves WHERE room_id = ? ORDER BY leaf_index"
-COUNT_LEAVES = "SELECT COUNT(*) FROM mls_leaves WHERE room_id = ?"
-DELETE_LEAF = "DELETE FROM mls_leaves WHERE room_id = ? AND leaf_index = ?"
-INSERT_LEAF = "INSERT INTO mls_leaves (room_id, leaf_index, user_id, device_id) VALUES (?, ?, ?, ?)"
+SELECT_LEAVES = (
+    "SELECT leaf_index, user_id, device_id FROM mls_leaves WHERE room_id = ? AND removed_epoch IS NULL"
+    " ORDER BY leaf_index"
+)
+COUNT_LEAVES = "SELECT COUNT(*) FROM mls_leaves WHERE room_id = ? AND removed_epoch IS NULL"
+REMOVE_LEAF = (
+    "UPDATE mls_leaves SET removed_epoch = ? WHERE room_id = ? AND leaf_index = ? AND removed_epoch IS NULL"
+)
+INSERT_LEAF = (
+    "INSERT INTO mls_leaves (room_id, leaf_index, added_epoch, user_id, device_id) VALUES (?, ?, ?, ?, ?)"
+)
+SELECT_DEVICE_WINDOWS = (
+    "SELECT added_epoch, removed_epoch FROM mls_leaves WHERE room_id = ? AND user_id = ? AND device_id = ?"
+)
 DELETE_PENDING = "DELETE FROM mls_pending_removals WHERE room_id = ? AND leaf_index = ?"
 INSERT_PENDING = (
     "INSERT INTO mls_pending_removals (room_id, leaf_index, since_ms) VALUES (?, ?, ?)"
@@ -52,11 +62,15 @@ INSERT_PENDING = (
 )
 SELECT_PENDING = (
     "SELECT p.leaf_index, l.user_id, l.device_id, p.since_ms FROM mls_pending_removals p"
-    " JOIN mls_leaves l ON l.room_id = p.room_id AND l.leaf_index = p.leaf_index"
+    " JOIN mls_leaves l ON l.room_id = p.room_id AND l.leaf_index = p.leaf_index AND l.removed_epoch IS NULL"
     " WHERE p.room_id = ? ORDER BY p.leaf_index"
 )
-SELECT_USER_LEAVES = "SELECT leaf_index FROM mls_leaves WHERE room_id = ? AND user_id = ?"
-SELECT_DEVICE_ROOMS = "SELECT room_id, leaf_index FROM mls_leaves WHERE user_id = ? AND device_id = ?"
+SELECT_USER_LEAVES = (
+    "SELECT leaf_index FROM mls_leaves WHERE room_id = ? AND user_id = ? AND removed_epoch IS NULL"
+)
+SELECT_DEVICE_ROOMS = (
+    "SELECT room_id, leaf_index FROM mls_leaves WHERE user_id = ? AND device_id = ? AND removed_epoch IS NULL"
+)
 SELECT_CHANGED_ROOMS = "SELECT DISTINCT room_id FROM mls_stream WHERE stream_id > ? AND stream_id <= ?"
 SELECT_COMMITS_IN_RANGE = (
     "SELECT epoch, sender, sender_device FROM mls_commits"
@@ -195,18 +209,23 @@ class MlsStore:
         txn.execute(SELECT_LEAVES, (commit.room_id,))
         occupied = {int(row[0]) for row in txn.fetchall()}
         if commit.creator_device is not None and 0 not in occupied:
-            txn.execute(INSERT_LEAF, (commit.room_id, 0, commit.sender, commit.creator_device))
+            txn.execute(INSERT_LEAF, (commit.room_id, 0, -1, commit.sender, commit.creator_device))
             occupied.add(0)
         for index in commit.removed:
-            txn.execute(DELETE_LEAF, (commit.room_id, index))
+            txn.execute(REMOVE_LEAF, (commit.epoch, commit.room_id, index))
             txn.execute(DELETE_PENDING, (commit.room_id, index))
         places = _place(occupied, commit.removed, len(commit.added))
-        txn.executemany(INSERT_LEAF, [(commit.room_id, index, user_id, device_id)
+        txn.executemany(INSERT_LEAF, [(commit.room_id, index, commit.epoch, user_id, device_id)
                                       for index, (user_id, device_id) in zip(places, commit.added, strict=True)])
 
     async def leaves(self, room_id: str) -> list[Leaf]:
         rows = await self.db.execute("mls_leaves", SELECT_LEAVES, room_id)
         return [Leaf(int(row[0]), row[1], row[2]) for row in rows]
+
+    async def device_windows(self, room_id: str, user_id: str, device_id: str) -> list[tuple[int, int | None]]:
+        """The (added_epoch, removed_epoch) spans the device sat in the group: it needs the commits inside."""
+        rows = await self.db.execute("mls_device_windows", SELECT_DEVICE_WINDOWS, room_id, user_id, device_id)
+        return [(int(row[0]), None if row[1] is None else int(row[1])) for row in rows]
 
     async def leaf_count(self, room_id: str) -> int:
         rows = await self.db.execute("mls_leaf_count", COUNT_LEAVES, room_id)

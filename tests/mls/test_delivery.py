@@ -49,6 +49,7 @@ def test_three_devices_two_users(trio) -> None:
         body = bob.sync()
         assert bob.join_from_welcome(body) == 0
         assert body["org.vignette.mls"]["rooms"][room_id]["epoch"] == 1
+        assert body["org.vignette.mls"]["rooms"][room_id]["commits"] == []  # joiners start from the Welcome
         assert bob.group_epoch() == 1
 
     alice.send(b"hello bob, secretly")

@@ -239,6 +239,11 @@ class MlsDeliveryService:
         return {"epoch": await self.store.current_epoch(room_id), "group_info": info}
 
 
+def _needs(windows: list[tuple[int, int | None]], epoch: int) -> bool:
+    """A device processes the commits after the one that added it, up to the one that removed it."""
+    return any(added < epoch and (removed is None or epoch <= removed) for added, removed in windows)
+
+
 def _canonical(value: str) -> str:
     """Unpadded base64, as stored and served."""
     return value.rstrip("=")
@@ -274,14 +279,16 @@ class MlsSyncView:
             entry: dict[str, Any] = {"epoch": await self.store.current_epoch(room_id)}
             if since is not None:
                 commits = await self.store.commits_in_range(room_id, since, upto, MAX_COMMITS_PER_PAGE + 1)
+                windows = await self.store.device_windows(room_id, user_id, device_id or "")
+                needed = [c for c in commits[:MAX_COMMITS_PER_PAGE] if _needs(windows, c.epoch)]
                 entry["commits"] = []
-                for commit in commits[:MAX_COMMITS_PER_PAGE]:
+                for commit in needed:
                     if budget <= 0:
                         break
                     item = await self.delivery.entry(room_id, commit)
                     budget -= len(item["commit"])
                     entry["commits"].append(item)
-                entry["limited"] = len(entry["commits"]) < len(commits)
+                entry["limited"] = len(entry["commits"]) < len(needed) or len(commits) > MAX_COMMITS_PER_PAGE
             entry["pending_removals"] = [
                 {"user_id": p.leaf.user_id, "device_id": p.leaf.device_id, "leaf_index": p.leaf.index,
                  "since_ts": p.since_ms}
