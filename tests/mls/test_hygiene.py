@@ -8,16 +8,17 @@ import pytest
 
 from tests.support.client import q, register_user
 from tests.support.databases import drop_database
-from tests.support.mls import MlsDevice, mls_room_with
+from tests.support.mls import MlsDevice, create_mls_room, login, mls_room_with
 from tests.support.server import RunningServer, start_test_server
 from tests.support.sync import leave
 
 
 @pytest.fixture(scope="module", params=["sqlite3", pytest.param("psycopg2", marks=pytest.mark.postgres)])
 def no_grace_server(request, tmp_path_factory) -> Iterator[RunningServer]:
-    """A server whose mls_removal_grace is zero: a departure blocks messages at once."""
+    """A server whose mls_removal_grace is zero (a departure blocks messages at once) and whose
+    max_group_size is 3."""
     running, database = start_test_server(tmp_path_factory.mktemp("mls-grace"), request.param,
-                                          mls_removal_grace=0)
+                                          mls_removal_grace=0, max_group_size=3)
     try:
         yield running
     finally:
@@ -76,3 +77,23 @@ def test_a_deleted_device_becomes_a_pending_removal(no_grace_server) -> None:
     assert [(p["user_id"], p["device_id"]) for p in sync_until_pending(alice)] == [(bob.user_id, bob.device_id)]
     alice.send(b"nobody left to read", expect=403)
     assert q(room_id)
+
+
+def test_max_group_size_bounds_the_groups_devices(no_grace_server) -> None:
+    server = no_grace_server
+    alice, bob = MlsDevice(register_user(server.base_url)), MlsDevice(register_user(server.base_url))
+    bobs = [bob, login(server.base_url, bob.http), login(server.base_url, bob.http)]
+    room_id = create_mls_room(alice.http)
+    assert alice.http.post(f"/_matrix/client/v3/rooms/{q(room_id)}/invite", {"user_id": bob.user_id}).status == 200
+    assert bob.http.post(f"/_matrix/client/v3/join/{q(room_id)}", {}).status == 200
+    for device in bobs:
+        device.upload_key_packages(1)
+    alice.create_group(room_id)
+    alice.checkpoint()
+    too_many = alice.group.add_members(alice.claim({bob.user_id: [d.device_id for d in bobs]}))
+    refused = alice.post_commit(too_many)
+    assert refused.status == 403 and refused.errcode == "M_FORBIDDEN", refused
+    assert "3" in refused.body["error"]
+    alice.discard_pending()
+    fits = alice.group.add_members(alice.claim({bob.user_id: [d.device_id for d in bobs[:2]]}))
+    assert alice.commit_and_apply(fits).status == 200

@@ -250,16 +250,25 @@ def _canonical(value: str) -> str:
 
 
 
+#: Answers shared between the devices syncing the same stream range.
+SHARED_ANSWERS = 1024
 #: Commit bytes (base64) one sync response carries before it says ``limited`` and leaves the rest to GET .../commits.
 SYNC_BUDGET = 8 * 1024 * 1024
 
 
 class MlsSyncView:
-    """The ``org.vignette.mls`` sync section: per room, new commits in epoch order, the epoch, pending removals."""
+    """The ``org.vignette.mls`` sync section: per room, new commits in epoch order, the epoch, pending removals.
+
+    When one commit wakes 1,500 devices they all ask the same questions for the same stream
+    range, so the answers are shared, keyed by stream positions (every change to a group writes
+    a new position, so an answer for a given ``upto`` never goes stale); only which commits a
+    device needs is asked per device.
+    """
 
     def __init__(self, hs: Server) -> None:
         self.store = hs.get(MlsStore)
         self.delivery = hs.get(MlsDeliveryService)
+        self._shared: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
 
     async def prepare(self) -> None:
         await self.store.stream_writer()
@@ -267,18 +276,45 @@ class MlsSyncView:
     def current_position(self) -> int:
         return self.store.streams.current_position("mls")
 
+    async def _once(self, key: tuple[Any, ...], compute: Any) -> Any:
+        if key in self._shared:
+            self._shared.move_to_end(key)
+            return self._shared[key]
+        value = await compute()
+        self._shared[key] = value
+        while len(self._shared) > SHARED_ANSWERS:
+            self._shared.popitem(last=False)
+        return value
+
+    async def _room_state(self, room_id: str, upto: int) -> tuple[int, list[dict[str, Any]]]:
+        async def compute() -> tuple[int, list[dict[str, Any]]]:
+            removals = [{"user_id": p.leaf.user_id, "device_id": p.leaf.device_id, "leaf_index": p.leaf.index,
+                         "since_ts": p.since_ms} for p in await self.store.pending_removals(room_id)]
+            return await self.store.current_epoch(room_id), removals
+
+        result: tuple[int, list[dict[str, Any]]] = await self._once(("state", room_id, upto), compute)
+        return result
+
     async def section(self, user_id: str, device_id: str | None, joined: set[str], since: int | None,
                       upto: int) -> dict[str, Any]:
         if since is None:  # initial: the groups this device is in, with their epoch and hygiene
             rooms = {room for room, _ in await self.store.device_leaves(user_id, device_id or "")} & joined
+        elif upto > since:
+            changed: set[str] = await self._once(("changed", since, upto),
+                                                 lambda: self.store.changed_rooms(since, upto))
+            rooms = changed & joined
         else:
-            rooms = await self.store.changed_rooms(since, upto) & joined if upto > since else set()
+            rooms = set()
         budget = SYNC_BUDGET
         result: dict[str, Any] = {}
         for room_id in sorted(rooms):
-            entry: dict[str, Any] = {"epoch": await self.store.current_epoch(room_id)}
+            epoch, removals = await self._room_state(room_id, upto)
+            entry: dict[str, Any] = {"epoch": epoch}
             if since is not None:
-                commits = await self.store.commits_in_range(room_id, since, upto, MAX_COMMITS_PER_PAGE + 1)
+                commits: list[StoredCommit] = await self._once(
+                    ("commits", room_id, since, upto),
+                    lambda room_id=room_id: self.store.commits_in_range(room_id, since, upto,
+                                                                        MAX_COMMITS_PER_PAGE + 1))
                 windows = await self.store.device_windows(room_id, user_id, device_id or "")
                 needed = [c for c in commits[:MAX_COMMITS_PER_PAGE] if _needs(windows, c.epoch)]
                 entry["commits"] = []
@@ -289,9 +325,6 @@ class MlsSyncView:
                     budget -= len(item["commit"])
                     entry["commits"].append(item)
                 entry["limited"] = len(entry["commits"]) < len(needed) or len(commits) > MAX_COMMITS_PER_PAGE
-            entry["pending_removals"] = [
-                {"user_id": p.leaf.user_id, "device_id": p.leaf.device_id, "leaf_index": p.leaf.index,
-                 "since_ts": p.since_ms}
-                for p in await self.store.pending_removals(room_id)]
+            entry["pending_removals"] = removals
             result[room_id] = entry
         return {"rooms": result} if result else {}
