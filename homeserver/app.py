@@ -18,6 +18,7 @@ from federation.sender import EduForwarder, FederationSender
 from homeserver.api import modules_for_resources
 from homeserver.config.schema import HomeserverConfig, Listener
 from homeserver.events.builder import ServerSigningKey
+from homeserver.handlers.mls.hygiene import MlsHygiene
 from homeserver.handlers.push.notifications import PushRuleEvaluator
 from homeserver.handlers.pushers.pool import PusherPool
 from homeserver.handlers.rooms.delayed_events import DelayedEventsHandler
@@ -128,6 +129,7 @@ class HomeServer:
             await self.get(EduForwarder).start()
         except Exception:  # the queues stay in the database; the next start sends them
             logger.exception("federation sender: start-up failed")
+        self.get(MlsHygiene).start()
 
     def build_router(self, listener: Listener) -> Router:
         router = Router()

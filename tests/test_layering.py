@@ -27,6 +27,8 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "homeserver.metrics": (),
     "homeserver.spooled_file": (),
     "homeserver.async_utils": (),
+    # MLS public framing (RFC 9420 wire format): pure parsing, like the kernel.
+    "homeserver.mls": (),
     # Infrastructure: storage engines and stores, and the notifier.
     "storage": ("homeserver.events",),
     # What components may ask of the running server (a Protocol; the server itself is homeserver.app).
@@ -42,7 +44,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "homeserver.handlers": (
         "homeserver.server", "homeserver.events", "homeserver.errors", "homeserver.stream_token", "homeserver.config",
         "homeserver.signing_key", "homeserver.notifier", "homeserver.spooled_file", "homeserver.pipeline",
-        "homeserver.outbound", "storage",
+        "homeserver.outbound", "homeserver.mls", "storage",
     ),
     # The sync core, above the handlers whose data it gathers.
     "homeserver.sync": (

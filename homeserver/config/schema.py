@@ -344,6 +344,12 @@ class HomeserverConfig:
     to_device_retention: Duration = field(Duration(30 * 86_400_000))
     to_device_inbox_limit: int = field(10_000, check=_positive)
 
+    # The MLS delivery service (docs/mls.md).
+    mls_commit_retention: Duration = field(Duration(30 * 86_400_000))
+    mls_epoch_lag: int = field(3, check=_non_negative)
+    mls_removal_grace: Duration = field(Duration(3_600_000))
+    mls_max_message_size: ByteSize = field(ByteSize(2 * 1024 * 1024), check=_positive)
+
     def federation_ip_ranges(self) -> tuple[list[str], list[str]]:
         """(blocked, allowed) ranges for outbound federation requests.
 

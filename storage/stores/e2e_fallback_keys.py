@@ -8,7 +8,7 @@ replacement, and sync tells the device which algorithms still have an unused one
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from storage.engine import Transaction
 from storage.host import StorageHost
@@ -43,10 +43,13 @@ class E2eFallbackKeysStore:
     def __init__(self, hs: StorageHost) -> None:
         self.db = hs.db
 
-    async def claim_keys(self, wanted: list[tuple[str, str, str]]) -> list[ClaimedKey]:
+    async def claim_keys(self, wanted: list[tuple[str, str, str]],
+                         on_claimed: Callable[[Transaction, list[ClaimedKey]], None] | None = None,
+                         ) -> list[ClaimedKey]:
         """Claim one key per (user_id, device_id, algorithm): a one-time key, else the fallback key.
 
-        One transaction for the whole request, so a failure hands out nothing.
+        One transaction for the whole request, so a failure hands out nothing;
+        ``on_claimed`` writes what must go with the claim (MLS KeyPackageRefs) in it.
         """
 
         def claim(txn: Transaction) -> list[ClaimedKey]:
@@ -57,6 +60,8 @@ class E2eFallbackKeysStore:
                     key = claim_fallback_key_txn(txn, user_id, device_id, algorithm)
                 if key is not None:
                     claimed.append(key)
+            if on_claimed is not None:
+                on_claimed(txn, claimed)
             return claimed
 
         return await self.db.run_interaction("claim_e2e_keys", claim)

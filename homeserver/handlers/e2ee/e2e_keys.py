@@ -5,7 +5,7 @@ key.  New identity keys for a device that has some replace them, as Synapse
 does (a client that lost its store may reuse its device ID), with a warning in
 the log and a device-list change so that everyone re-queries.  One-time keys are
 handed out once each, oldest first, and the fallback key stands in when they
-run out.
+run out. MLS KeyPackages are one-time keys too (homeserver/handlers/mls/key_packages.py).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from homeserver.handlers.e2ee.e2e_json import (
     signable_part,
     split_key_id,
 )
+from homeserver.handlers.mls.key_packages import check_uploaded_key_packages, claim_recorder
 from homeserver.server import Server
 from homeserver.stream_token import StreamToken
 from storage.stores.devices import DeviceStore
@@ -83,6 +84,7 @@ class E2eKeysHandler:
                 break
         if len({key.algorithm for key in fallback}) != len(fallback):
             raise invalid_param("At most one fallback key per algorithm")
+        check_uploaded_key_packages(user_id, device_id, [*one_time, *fallback])
         if device_keys is not None:
             await self._upload_device_keys(user_id, device_id, device_keys)
         if one_time:
@@ -176,7 +178,7 @@ class E2eKeysHandler:
                 requests.append((user_id, device_id, algorithm))
         if len(requests) > MAX_CLAIM_DEVICES:
             raise too_large(f"At most {MAX_CLAIM_DEVICES} keys per claim")
-        claimed = await self.fallback_keys.claim_keys(requests)
+        claimed = await self.fallback_keys.claim_keys(requests, claim_recorder(now_ms(self.hs)))
         one_time_keys: dict[str, dict[str, dict[str, Any]]] = {}
         for key in claimed:
             one_time_keys.setdefault(key.user_id, {}).setdefault(key.device_id, {})[

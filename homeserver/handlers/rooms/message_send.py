@@ -18,6 +18,8 @@ from twisted.internet.defer import Deferred
 
 from homeserver.errors import MatrixError, forbidden
 from homeserver.events.identifiers import server_name_of
+from homeserver.handlers.mls.common import MESSAGE_EVENT as MLS_MESSAGE
+from homeserver.handlers.mls.hygiene import MlsHygiene
 from homeserver.handlers.ratelimit import RateLimiters
 from homeserver.handlers.rooms.content_validation import validate_state_content
 from homeserver.handlers.rooms.event_format import txn_scope_for
@@ -57,6 +59,8 @@ class EventSendHandler:
         check_self_destruct(event_type, content, None)
         if event_type == "m.call.invite":
             await self._check_call_invite_allowed(room_id)
+        elif event_type == MLS_MESSAGE:
+            await self.hs.get(MlsHygiene).check_message(requester.user_id, room_id, content)
         scope = txn_scope or txn_scope_for(requester.user_id, requester.device_id, requester.access_token_id)
 
         async def send() -> str:

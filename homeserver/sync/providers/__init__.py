@@ -9,6 +9,7 @@ from __future__ import annotations
 from homeserver.sync.providers.account_data import AccountDataProvider
 from homeserver.sync.providers.e2ee_device_lists import E2eeDeviceListsProvider
 from homeserver.sync.providers.e2ee_to_device import E2eeToDeviceProvider
+from homeserver.sync.providers.mls import MlsProvider
 from homeserver.sync.providers.presence import PresenceProvider
 from homeserver.sync.providers.receipts import ReceiptsProvider
 from homeserver.sync.providers.rooms import RoomsProvider
@@ -22,4 +23,5 @@ PROVIDERS: list[type] = [
     PresenceProvider,
     E2eeToDeviceProvider,
     E2eeDeviceListsProvider,
+    MlsProvider,
 ]
