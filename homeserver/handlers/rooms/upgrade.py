@@ -7,7 +7,8 @@ room's state copied; send the tombstone pointing at the new room; move the local
 aliases and the directory listing; and raise the old room's ``events_default`` and
 ``invite`` levels so that ordinary members can no longer talk or invite there.
 
-Concurrent upgrades of one room share one run, so a double click makes one new room.
+Concurrent identical upgrades (same room, user and version) share one run, so a double
+click makes one new room.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from homeserver.async_utils import SharedLookups
+from twisted.internet.defer import Deferred
+
 from homeserver.errors import MatrixError, bad_json, forbidden
 from homeserver.events.auth import AuthError, check_auth_rules
 from homeserver.events.event import Event
@@ -69,14 +71,30 @@ class RoomUpgradeHandler:
         self.aliases = hs.get(AliasStore)
         self.rooms = hs.get(RoomStore)
         self.pipeline = hs.get(EventPipeline)
-        self._running: SharedLookups[str, str] = SharedLookups()
+        self._running: dict[tuple[str, str, str], list[Deferred[str]]] = {}
 
     async def upgrade(self, user_id: str, room_id: str, version: RoomVersion,
                       additional_creators: tuple[str, ...] = ()) -> str:
         """Upgrade the room; returns the replacement room's ID."""
         check_room_id(room_id)
-        return await self._running.run(
-            room_id, lambda: self._upgrade(user_id, room_id, version, additional_creators))
+        key = (room_id, user_id, version.identifier)
+        waiters = self._running.get(key)
+        if waiters is not None:
+            mine: Deferred[str] = Deferred()
+            waiters.append(mine)
+            return await mine
+        waiters = self._running[key] = []
+        try:
+            new_room_id = await self._upgrade(user_id, room_id, version, additional_creators)
+        except Exception as exc:
+            del self._running[key]
+            for waiter in waiters:
+                waiter.errback(exc)
+            raise
+        del self._running[key]
+        for waiter in waiters:
+            waiter.callback(new_room_id)
+        return new_room_id
 
     async def _upgrade(self, user_id: str, room_id: str, version: RoomVersion,
                        additional_creators: tuple[str, ...]) -> str:
