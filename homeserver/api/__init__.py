@@ -32,6 +32,8 @@ from homeserver.api import (
     receipts,
     register,
     relations,
+    reports,
+    reports_admin,
     room_history,
     room_keys,
     room_send,
@@ -86,6 +88,8 @@ API_MODULES: list[ModuleType] = [
     to_device,
     media,
     media_admin,
+    reports,
+    reports_admin,
     voip,
     *FEDERATION_API_MODULES,
 ]
