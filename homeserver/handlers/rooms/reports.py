@@ -72,7 +72,9 @@ class ReportHandler:
             raise not_found("The user was not found")
         await self.store.add_report(USER, self._now(), user_id, target_user_id=target_user_id, reason=reason)
 
-    async def list_event_reports(self, query: ReportQuery) -> dict[str, Any]:
+    async def list_event_reports(self, *, offset: int, limit: int, backwards: bool, room_id: str | None,
+                                 user_id: str | None, event_sender: str | None) -> dict[str, Any]:
+        query = ReportQuery(EVENT, offset, limit, backwards, room_id, user_id, event_sender)
         reports, total = await self.store.list_reports(query)
         result: dict[str, Any] = {"event_reports": [await self._event_entry(r) for r in reports],
                                   "total": total}
