@@ -9,6 +9,7 @@ _GET = "SELECT room_id, creator FROM room_aliases WHERE alias = ?"
 _FOR_ROOM = "SELECT alias FROM room_aliases WHERE room_id = ? ORDER BY alias"
 _INSERT = "INSERT INTO room_aliases (alias, room_id, creator) VALUES (?, ?, ?) ON CONFLICT (alias) DO NOTHING"
 _DELETE = "DELETE FROM room_aliases WHERE alias = ?"
+_MOVE = "UPDATE room_aliases SET room_id = ? WHERE room_id = ?"
 
 
 class AliasStore:
@@ -38,6 +39,17 @@ class AliasStore:
             return txn.rowcount > 0
 
         return await self.db.run_interaction("delete_alias", delete)
+
+    async def move_aliases(self, old_room_id: str, new_room_id: str) -> list[str]:
+        """Point every alias of one room at another (a room upgrade); returns the aliases moved."""
+
+        def move(txn: Transaction) -> list[str]:
+            txn.execute(_FOR_ROOM, (old_room_id,))
+            moved = [row[0] for row in txn.fetchall()]
+            txn.execute(_MOVE, (new_room_id, old_room_id))
+            return moved
+
+        return await self.db.run_interaction("move_aliases", move)
 
 
 def insert_alias_txn(txn: Transaction, alias: str, room_id: str, creator: str) -> bool:

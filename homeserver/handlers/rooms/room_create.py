@@ -77,6 +77,10 @@ class CreateRoomRequest:
     creation_content: dict[str, Any] = attrs.field(factory=dict)
     power_level_content_override: dict[str, Any] | None = None
     is_direct: bool = False
+    #: False for a room upgrade: the state comes from the old room, not from the preset.
+    preset_defaults: bool = True
+    #: State sent last, after the invites (a room upgrade's real power levels).
+    final_state: tuple[tuple[str, str, dict[str, Any]], ...] = ()
 
 
 def parse_create_room(body: dict[str, Any], default_version: str) -> CreateRoomRequest:
@@ -185,7 +189,7 @@ class RoomCreationHandler:
         ]
         if preset.guest_can_join:
             defaults.append(("m.room.guest_access", {"guest_access": "can_join"}))
-        for event_type, content in defaults:
+        for event_type, content in defaults if request.preset_defaults else []:
             if (event_type, "") not in state:
                 specs.append(EventSpec(event_type, user_id, content, ""))
         for (event_type, state_key), content in state.items():
@@ -201,6 +205,8 @@ class RoomCreationHandler:
             if request.is_direct:
                 invite["is_direct"] = True
             specs.append(EventSpec("m.room.member", user_id, invite, invitee))
+        for event_type, state_key, content in request.final_state:
+            specs.append(EventSpec(event_type, user_id, content, state_key))
         if alias is not None and not rules_allow(self.config.alias_creation_rules, user_id, room_id, [alias],
                                                  unset_allows=True):
             raise MatrixError(403, "M_FORBIDDEN", "Not allowed to create alias")
