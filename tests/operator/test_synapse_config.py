@@ -28,7 +28,7 @@ SYNAPSE_ONLY = {
     "enable_media_repo": True,
     "experimental_features": {"msc3266_enabled": True},
     "admin_contact": "mailto:admin@example.com",
-    "retention": {"enabled": False},
+    "enable_ephemeral_messages": False,
 }
 
 #: Keys the issue lists, which Vignette implements (no warning for these).
