@@ -21,11 +21,12 @@ from storage.host import StorageHost
 MAIN_THREAD = "main"
 UNTHREADED = ""
 #: Rows per multi-row INSERT: one round trip for a chunk, not one per row (PostgreSQL).
-ROWS_PER_INSERT = 200
+ROWS_PER_INSERT = 100
 ROOMS_PER_QUERY = 500
 
 _COLUMNS = "user_id, room_id, event_id, stream_ordering, thread_id, notif, highlight, actions, received_ts"
 _INSERT = "INSERT INTO event_push_actions (" + _COLUMNS + ") VALUES {values} ON CONFLICT DO NOTHING"
+_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _READ_POSITIONS = (
     "SELECT r.room_id, r.thread_id, MAX(e.stream_ordering) FROM receipts r"
     " JOIN events e ON e.event_id = r.event_id"
@@ -68,7 +69,7 @@ _EVENTS_AFTER = (
     "SELECT event_id FROM events WHERE stream_ordering > ? AND stream_ordering <= ?"
     " AND outlier = 0 AND rejected = 0 AND soft_failed = 0 ORDER BY stream_ordering LIMIT ?"
 )
-_EXISTING = "SELECT user_id, event_id FROM event_push_actions WHERE event_id IN ({events})"
+_EXISTING = "SELECT user_id FROM event_push_actions WHERE stream_ordering = ? AND user_id IN ({users})"
 
 
 @attrs.frozen
@@ -139,15 +140,24 @@ class PushActionsStore:
         """Write one event's (or several events') actions; a row already there is kept."""
         if not actions:
             return
-        rows = [(a.user_id, a.room_id, a.event_id, a.stream_ordering, a.thread_id, int(a.notif),
-                 int(a.highlight), json.dumps(a.actions, separators=(",", ":")), a.received_ts)
-                for a in actions]
+        encoded: dict[int, str] = {}  # many rows share one rule's actions list
+        rows = []
+        for a in actions:
+            text = encoded.get(id(a.actions))
+            if text is None:
+                text = encoded[id(a.actions)] = json.dumps(a.actions, separators=(",", ":"))
+            rows.append((a.user_id, a.room_id, a.event_id, a.stream_ordering, a.thread_id, int(a.notif),
+                         int(a.highlight), text, a.received_ts))
 
         def insert(txn: Transaction) -> None:
+            if txn.engine_name == "sqlite3":
+                # In-process: one prepared statement for every row is cheapest.
+                txn.executemany(_INSERT.format(values=_ROW), rows)
+                return
+            # Over the network: a round trip per chunk of rows, not per row.
             for start in range(0, len(rows), ROWS_PER_INSERT):
                 chunk = rows[start:start + ROWS_PER_INSERT]
-                values = ",".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
-                txn.execute(_INSERT.format(values=values), [v for row in chunk for v in row])
+                txn.execute(_INSERT.format(values=",".join([_ROW] * len(chunk))), [v for row in chunk for v in row])
 
         await self.db.run_interaction("add_push_actions", insert)
 
@@ -215,18 +225,18 @@ class PushActionsStore:
         rows = await self.db.execute("push_events_after", _EVENTS_AFTER, position, upto, limit)
         return [row[0] for row in rows]
 
-    async def get_existing(self, event_ids: Iterable[str]) -> set[tuple[str, str]]:
-        """The (user_id, event_id) rows already written for these events."""
-        events = list(event_ids)
+    async def get_existing(self, stream_ordering: int, user_ids: Sequence[str]) -> set[str]:
+        """The users who already have a row for the event at ``stream_ordering``."""
+        users = list(user_ids)
 
-        def select(txn: Transaction) -> set[tuple[str, str]]:
-            found: set[tuple[str, str]] = set()
-            for start in range(0, len(events), ROOMS_PER_QUERY):
-                batch = events[start:start + ROOMS_PER_QUERY]
-                txn.execute(_EXISTING.format(events=",".join("?" * len(batch))), batch)
-                found.update((row[0], row[1]) for row in txn.fetchall())
+        def select(txn: Transaction) -> set[str]:
+            found: set[str] = set()
+            for start in range(0, len(users), ROOMS_PER_QUERY):
+                batch = users[start:start + ROOMS_PER_QUERY]
+                txn.execute(_EXISTING.format(users=",".join("?" * len(batch))), (stream_ordering, *batch))
+                found.update(row[0] for row in txn.fetchall())
             return found
 
-        if not events:
+        if not users:
             return set()
         return await self.db.run_interaction("push_existing_actions", select)

@@ -30,6 +30,7 @@ from homeserver.handlers.push.conditions import (
     first_match,
     flatten,
 )
+from homeserver.handlers.push.group_writer import GroupWriter
 from homeserver.handlers.push.room_context import MEMBER, RoomContext, RoomContexts
 from homeserver.handlers.push.rules import PUSH_RULES_TYPE
 from homeserver.handlers.push.ruleset import Ruleset
@@ -101,6 +102,7 @@ class PushRuleEvaluator:
         self.store: PushActionsStore = hs.get(PushActionsStore)
         self.account_data: AccountDataStore = hs.get(AccountDataStore)
         self.rooms = RoomContexts(hs)
+        self.writer = GroupWriter(self.store, hs.reactor)
         self._rules: dict[str, UserRules] = {}
         self._generation = 0
         self._queues: dict[str, list[tuple[list[StoredEvent], bool]]] = {}
@@ -234,14 +236,15 @@ class PushRuleEvaluator:
             found = await self._evaluate_one(context, stored, now)
             context.apply(stored.event, self.server_name)
             if found and catch_up:
-                done = await self.store.get_existing([stored.event_id])
-                found = [a for a in found if (a.user_id, a.event_id) not in done]
+                done = await self.store.get_existing(stored.stream_ordering, [a.user_id for a in found])
+                found = [a for a in found if a.user_id not in done]
             if found:
                 actions.extend(found)
+            if found and self._listeners:
                 per_event.append([Notification(a.user_id, a.room_id, a.event_id, a.stream_ordering,
                                                None if a.thread_id == MAIN_THREAD else a.thread_id,
                                                a.actions, a.highlight) for a in found])
-        await self.store.add_push_actions(actions)
+        await self.writer.write(actions)
         for notifications in per_event:
             self._tell(notifications)
 
