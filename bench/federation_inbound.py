@@ -18,10 +18,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tests.support.client import register_user
 from tests.support.databases import drop_database
 from tests.support.fed_rooms import PeerRoom, peer_user
 from tests.support.federation import FederationNet, ScriptedPeer
-from tests.support.client import register_user
 from tests.support.rooms import messages
 from tests.support.server import free_port
 from tests.support.synapse_server import SynapseServer
