@@ -27,7 +27,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator
 from typing import Any
 
-from twisted.internet.defer import Deferred, DeferredLock
+from twisted.internet.defer import DeferredLock
 
 from homeserver.errors import MatrixError, bad_json, forbidden, invalid_param, not_found
 from homeserver.events.identifiers import is_valid_user_id
@@ -35,6 +35,7 @@ from homeserver.events.pdu_format import PDUFormatError, check_pdu_format
 from homeserver.events.room_versions import RoomVersion
 from homeserver.handlers.accounts.auth import Requester
 from homeserver.handlers.ratelimit import RateLimiters
+from homeserver.handlers.room_checks import RoomCheckQueue
 from homeserver.handlers.rooms.content_validation import validate_state_content
 from homeserver.handlers.rooms.event_format import DELAYED_TXN_SCOPE, txn_scope_for
 from homeserver.handlers.rooms.message_send import EventSendHandler
@@ -105,8 +106,7 @@ class DelayedEventsHandler:
         self._locks: dict[str, DeferredLock] = {}
         # Rooms with delayed state events -> the "events" position checked up to.
         self._watched: dict[str, int] = {}
-        self._dirty: set[str] = set()
-        self._checking = False
+        self._checks = RoomCheckQueue(self._check_room, "delayed events: checking state in %s failed")
         self.timers.register(DELAYED_EVENT_TIMER, self._on_timer)
         hs.get(Notifier).add_listener(self._on_advance)
 
@@ -117,8 +117,7 @@ class DelayedEventsHandler:
     async def start(self) -> None:
         """At start-up: catch up on state set since each delayed state event was scheduled."""
         self._watched = await self.store.rooms_with_state_events()
-        self._dirty.update(self._watched)
-        await self._check_rooms()
+        await self._checks.check_now(self._watched)
 
     # Scheduling and managing
 
@@ -240,25 +239,7 @@ class DelayedEventsHandler:
     def _on_advance(self, advance: StreamAdvance) -> None:
         if advance.stream != "events" or not self._watched:
             return
-        rooms = advance.rooms & self._watched.keys()
-        if rooms:
-            self._dirty |= rooms
-            if not self._checking:
-                Deferred.fromCoroutine(self._check_rooms())
-
-    async def _check_rooms(self) -> None:
-        if self._checking:
-            return
-        self._checking = True
-        try:
-            while self._dirty:
-                room_id = self._dirty.pop()
-                try:
-                    await self._check_room(room_id)
-                except Exception:  # checked again with the room's next event
-                    logger.exception("delayed events: checking state in %s failed", room_id)
-        finally:
-            self._checking = False
+        self._checks.mark(advance.rooms & self._watched.keys())
 
     async def _check_room(self, room_id: str) -> None:
         since = self._watched.get(room_id)

@@ -21,6 +21,7 @@ from twisted.internet.defer import Deferred
 
 from homeserver.errors import MatrixError
 from homeserver.events.self_destruct import SelfDestructError, parse_self_destruct, self_destruct_of
+from homeserver.handlers.room_checks import RoomCheckQueue
 from homeserver.handlers.timers import TimerService
 from homeserver.notifier import Notifier, StreamAdvance
 from homeserver.pipeline import EventPipeline
@@ -71,8 +72,7 @@ class SelfDestructHandler:
         self.timers = hs.get(TimerService)
         #: Rooms with events waiting to be read by everyone.
         self._pending_rooms: set[str] = set()
-        self._dirty: set[str] = set()
-        self._checking = False
+        self._checks = RoomCheckQueue(self._check_room, "self-destruct: checking %s for read events failed")
         self._receipts_seen: int | None = None
         self.timers.register(SELF_DESTRUCT_TIMER, self._on_timer)
         hs.get(EventPipeline).add_persisted_listener(self._on_persisted)
@@ -82,8 +82,7 @@ class SelfDestructHandler:
         """At start-up: rooms where receipts may have arrived before a crash let us look."""
         self._receipts_seen = (await self.receipts.stream_writer()).get_current_token()
         self._pending_rooms |= await self.store.rooms_pending_read()
-        self._dirty |= self._pending_rooms
-        await self._check_rooms()
+        await self._checks.check_now(self._pending_rooms)
 
     async def _on_timer(self, event_id: str) -> None:
         changed = await self.store.expunge(event_id)
@@ -103,13 +102,13 @@ class SelfDestructHandler:
                 self.timers.timer_set(destruct.at_ts)
             if destruct.after_read_ms is not None:
                 self._pending_rooms.add(batch.room_id)
-                self._mark({batch.room_id})
+                self._checks.mark({batch.room_id})
 
     def _on_advance(self, advance: StreamAdvance) -> None:
         if not self._pending_rooms:
             return
         if advance.stream == "events":
-            self._mark(advance.rooms & self._pending_rooms)
+            self._checks.mark(advance.rooms & self._pending_rooms)
         elif advance.stream == "receipts":
             # Private receipts are announced to their user alone: find their rooms.
             Deferred.fromCoroutine(self._receipts_advanced(advance.position))
@@ -123,30 +122,9 @@ class SelfDestructHandler:
             changes = await self.receipts.get_changes(since, position)
         except Exception:
             logger.exception("self-destruct: reading receipts failed")
-            self._mark(set(self._pending_rooms))
+            self._checks.mark(set(self._pending_rooms))
             return
-        self._mark({r.room_id for r in changes} & self._pending_rooms)
-
-    def _mark(self, rooms: set[str] | frozenset[str]) -> None:
-        if not rooms:
-            return
-        self._dirty |= rooms
-        if not self._checking:
-            Deferred.fromCoroutine(self._check_rooms())
-
-    async def _check_rooms(self) -> None:
-        if self._checking:
-            return
-        self._checking = True
-        try:
-            while self._dirty:
-                room_id = self._dirty.pop()
-                try:
-                    await self._check_room(room_id)
-                except Exception:  # looked at again with the next receipt, or at start-up
-                    logger.exception("self-destruct: checking %s for read events failed", room_id)
-        finally:
-            self._checking = False
+        self._checks.mark({r.room_id for r in changes} & self._pending_rooms)
 
     async def _check_room(self, room_id: str) -> None:
         pending = await self.store.pending_read(room_id)
