@@ -9,6 +9,7 @@ import pytest
 from tests.support.databases import ENGINES, drop_database
 from tests.support.federation import FederationNet, ScriptedPeer
 from tests.support.server import RunningServer
+from tests.support.synapse_server import SynapseServer
 
 
 @pytest.fixture(scope="session")
@@ -32,6 +33,17 @@ def fed_server(request: pytest.FixtureRequest, fednet: FederationNet,
     finally:
         server.stop()
         drop_database(database)
+
+
+
+@pytest.fixture(scope="module")
+def synapse(fednet: FederationNet, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SynapseServer]:
+    """A real Synapse (matrix-synapse from PyPI) on the test network, one per module."""
+    server = SynapseServer.start(tmp_path_factory.mktemp("synapse"), fednet.ca)
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture

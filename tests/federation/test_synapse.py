@@ -3,7 +3,6 @@ accepts the other's signed requests, over TLS checked against the test CA on bot
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from urllib.parse import quote
 
 import nacl.signing
@@ -14,32 +13,18 @@ from homeserver.events.signing import verify_json_signature
 from homeserver.events.unpadded_base64 import decode_base64, encode_base64
 from homeserver.signing_key import read_signing_keys
 from tests.support.client import Client, register_user
-from tests.support.databases import ENGINES, drop_database
 from tests.support.federation import FederationNet, federation_url
 from tests.support.rooms import new_user
 from tests.support.server import RunningServer
 from tests.support.synapse_server import SynapseServer
 
+FED_SERVER_CONFIG = {"localhost_name": True, "ip_range_whitelist": ["127.0.0.1/32", "::1/128"]}
+
 
 @pytest.fixture(scope="module")
-def synapse(fednet: FederationNet, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SynapseServer]:
-    server = SynapseServer.start(tmp_path_factory.mktemp("synapse"), fednet.ca)
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module", params=ENGINES)
-def vignette(request: pytest.FixtureRequest, fednet: FederationNet,
-             tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    server, database = fednet.start_server(tmp_path_factory.mktemp(f"vig-{request.param}"), request.param,
-                                           localhost_name=True, ip_range_whitelist=["127.0.0.1/32", "::1/128"])
-    try:
-        yield server
-    finally:
-        server.stop()
-        drop_database(database)
+def vignette(fed_server: RunningServer) -> RunningServer:
+    """Reachable from Synapse as ``localhost:<port>`` (Synapse can use no DNS server of ours)."""
+    return fed_server
 
 
 def our_keys(server: RunningServer) -> dict[str, nacl.signing.VerifyKey]:

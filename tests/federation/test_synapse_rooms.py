@@ -4,38 +4,21 @@ then messages and typing notifications flow both ways, each seen through the oth
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from tests.support.client import Client, q, register_user
-from tests.support.databases import ENGINES, drop_database
-from tests.support.federation import FederationNet
 from tests.support.federation_rooms import sync_token, sync_until, timeline_bodies, typing_user_ids
 from tests.support.rooms import V3, create_room, joined_members, new_user, send_message
 from tests.support.server import RunningServer
 from tests.support.synapse_server import SynapseServer
 
+FED_SERVER_CONFIG = {"localhost_name": True, "ip_range_whitelist": ["127.0.0.1/32", "::1/128"]}
+
 
 @pytest.fixture(scope="module")
-def synapse(fednet: FederationNet, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SynapseServer]:
-    server = SynapseServer.start(tmp_path_factory.mktemp("synapse-rooms"), fednet.ca)
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module", params=ENGINES)
-def vignette(request: pytest.FixtureRequest, fednet: FederationNet,
-             tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    server, database = fednet.start_server(tmp_path_factory.mktemp(f"vig-rooms-{request.param}"), request.param,
-                                           localhost_name=True, ip_range_whitelist=["127.0.0.1/32", "::1/128"])
-    try:
-        yield server
-    finally:
-        server.stop()
-        drop_database(database)
+def vignette(fed_server: RunningServer) -> RunningServer:
+    """Reachable from Synapse as ``localhost:<port>`` (Synapse can use no DNS server of ours)."""
+    return fed_server
 
 
 def join_via(client: Client, room_id: str, server_name: str) -> None:
