@@ -20,6 +20,9 @@ OLD_KEY_B64 = encode_base64(bytes(OLD_KEY))
 FED_SERVER_CONFIG = {
     # Synapse's shape; padded base64 is accepted as Synapse accepts it.
     "old_signing_keys": {"ed25519:retired_1": {"key": OLD_KEY_B64 + "=", "expired_ts": 1_600_000_000_000}},
+    # Delegation through a reverse proxy: /.well-known/matrix/server points at it.
+    "serve_server_wellknown": True,
+    "public_baseurl": "https://matrix.example.org/",
 }
 DAY_MS = 86_400_000
 
@@ -171,3 +174,11 @@ def test_client_api_is_not_on_the_federation_listener(fed_server: RunningServer,
 def test_old_key_is_the_one_configured(fed_server: RunningServer, fednet: FederationNet) -> None:
     document = get(fed_server, "/_matrix/key/v2/server", fednet).json()
     assert decode_base64(document["old_verify_keys"]["ed25519:retired_1"]["key"]) == bytes(OLD_KEY)
+
+
+def test_server_well_known_delegates_to_public_baseurl(fed_server: RunningServer, fednet: FederationNet) -> None:
+    for response in (get(fed_server, "/.well-known/matrix/server", fednet),
+                     requests.get(fed_server.base_url + "/.well-known/matrix/server", timeout=30)):
+        assert response.status_code == 200, response.text
+        assert response.json() == {"m.server": "matrix.example.org:443"}
+        assert response.headers["Cache-Control"] == "max-age=86400"

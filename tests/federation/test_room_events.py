@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+import requests
 
 from tests.support.client import Client, q
 from tests.support.fed_rooms import PeerRoom, peer_user
@@ -166,3 +167,8 @@ def test_bad_get_missing_events(scene: dict[str, Any], fed_server: RunningServer
     room: PeerRoom = scene["room"]
     response = peer.request("POST", fed_server, f"{V1}/get_missing_events/{quote(room.room_id, safe='')}", body)
     assert (response.status_code, response.json()["errcode"]) == (400, errcode), response.text
+
+
+def test_server_well_known_is_not_served_by_default(fed_server: RunningServer) -> None:
+    response = requests.get(fed_server.base_url + "/.well-known/matrix/server", timeout=30)
+    assert response.status_code == 404 and response.json()["errcode"] == "M_NOT_FOUND"
