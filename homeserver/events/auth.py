@@ -38,6 +38,7 @@ __all__ = [
     "auth_types_for_event",
     "check_auth_events_selection",
     "check_auth_rules",
+    "may_send_state",
     "get_user_power_level",
     "listed_auth_types_for_event",
     "should_apply_redaction",
@@ -158,6 +159,22 @@ def check_auth_rules(event: Event, auth_events: Mapping[StateKey, Event]) -> Non
 
     if room_version.redaction_rule_in_auth and event.type == "m.room.redaction":
         _check_v1_redaction(event, auth_events, sender_level)
+
+
+def may_send_state(room_id: str, sender: str, event_type: str, state: Mapping[StateKey, Event]) -> bool:
+    """Would the auth rules accept an empty ``event_type`` state event (state key "") from ``sender``
+    against ``state``? For permission questions asked before building a real event."""
+    create = state.get(CREATE_KEY)
+    if create is None:
+        return False
+    probe = Event(pdu={"type": event_type, "state_key": "", "sender": sender, "content": {},
+                       "room_id": room_id, "prev_events": [], "auth_events": []},
+                  event_id="$probe", room_version=create.room_version)
+    try:
+        check_auth_rules(probe, state)
+    except AuthError:
+        return False
+    return True
 
 
 def _domain(identifier: str) -> str | None:

@@ -14,8 +14,7 @@ from typing import Any
 
 from homeserver.config.rooms import rules_allow
 from homeserver.errors import MatrixError, forbidden, invalid_param, not_found
-from homeserver.events.auth import AuthError, check_auth_rules
-from homeserver.events.event import Event
+from homeserver.events.auth import may_send_state
 from homeserver.events.identifiers import is_valid_room_alias, server_name_of
 from homeserver.handlers.rooms.room_state import RoomStateHandler, check_room_id
 from homeserver.server import Server
@@ -81,24 +80,11 @@ class DirectoryHandler:
 
     async def _may_change_state(self, room_id: str, user_id: str, event_type: str) -> bool:
         """Would the auth rules let this user send this state event now?"""
-        room_version = await self.state.get_room_version(room_id)
-        if room_version is None:
-            return False
         state = await self.state.auth_state(room_id)
         member = await self.state.get_current_state_event(room_id, "m.room.member", user_id)
         if member is not None:
             state[("m.room.member", user_id)] = member.event
-        create = state.get(("m.room.create", ""))
-        if create is None:
-            return False
-        probe = Event(pdu={"type": event_type, "state_key": "", "sender": user_id, "content": {},
-                           "room_id": room_id, "prev_events": [], "auth_events": []},
-                      event_id="$probe", room_version=room_version)
-        try:
-            check_auth_rules(probe, state)
-        except AuthError:
-            return False
-        return True
+        return may_send_state(room_id, user_id, event_type, state)
 
     async def get_visibility(self, room_id: str) -> str:
         check_room_id(room_id)

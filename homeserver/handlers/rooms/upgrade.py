@@ -19,7 +19,7 @@ from typing import Any
 from twisted.internet.defer import Deferred
 
 from homeserver.errors import MatrixError, bad_json, forbidden
-from homeserver.events.auth import AuthError, check_auth_rules
+from homeserver.events.auth import may_send_state
 from homeserver.events.event import Event
 from homeserver.events.identifiers import is_valid_user_id
 from homeserver.events.power_levels import parse_power_level
@@ -99,7 +99,8 @@ class RoomUpgradeHandler:
     async def _upgrade(self, user_id: str, room_id: str, version: RoomVersion,
                        additional_creators: tuple[str, ...]) -> str:
         state = await self.state.get_current_state_events(room_id)
-        if not self._may_send_tombstone(room_id, user_id, state):
+        auth_state = {key: stored.event for key, stored in state.items()}
+        if not may_send_state(room_id, user_id, "m.room.tombstone", auth_state):
             raise forbidden("You cannot upgrade this room")
         request = await self._new_room_request(user_id, room_id, version, additional_creators, state)
         new_room_id, _ = await self.hs.get(RoomCreationHandler).create_room(user_id, request)
@@ -116,21 +117,6 @@ class RoomUpgradeHandler:
             except MatrixError as error:  # the room is upgraded; as Synapse, carry on
                 logger.warning("upgrade of %s: could not send %s: %s", room_id, spec.event_type, error)
         return new_room_id
-
-    def _may_send_tombstone(self, room_id: str, user_id: str, state: dict[StateKey, Any]) -> bool:
-        """Would the auth rules accept a tombstone from this user in the old room now?"""
-        auth_state = {key: stored.event for key, stored in state.items()}
-        create = auth_state.get(("m.room.create", ""))
-        if create is None:
-            return False
-        probe = Event(pdu={"type": "m.room.tombstone", "state_key": "", "sender": user_id, "content": {},
-                           "room_id": room_id, "prev_events": [], "auth_events": []},
-                      event_id="$probe", room_version=create.room_version)
-        try:
-            check_auth_rules(probe, auth_state)
-        except AuthError:
-            return False
-        return True
 
     async def _new_room_request(self, user_id: str, room_id: str, version: RoomVersion,
                                 additional_creators: tuple[str, ...],
