@@ -33,6 +33,23 @@ LOOPBACK = ["127.0.0.1/32", "::1/128"]
 SYNAPSE = {"rc_joins_per_room": {"per_second": 1_000_000, "burst_count": 1_000_000}}
 
 
+def start_two_of_each(workdir: Path, net: FederationNet, started: list[Any],
+                      labels: tuple[str, str]) -> tuple[list[SynapseServer], list[RunningServer]]:
+    """Two Synapses and two Vignettes (SQLite) on the test network, named so that each can reach the
+    others; each is appended to ``started`` as it comes up, for the caller to stop."""
+    synapses = []
+    for label in labels:
+        synapses.append(SynapseServer.start(workdir / f"synapse-{label}", net.ca, **SYNAPSE))
+        started.append(synapses[-1])
+    vignettes = []
+    for label in labels:
+        server, _database = net.start_server(workdir / f"v{label}", "sqlite3", f"v{label}", localhost_name=True,
+                                             ip_range_whitelist=LOOPBACK)
+        started.append(server)
+        vignettes.append(server)
+    return synapses, vignettes
+
+
 def fill_room(owner: Client, make_user: Callable[[], Client], members: int) -> str:
     room_id = create_room(owner, preset="public_chat")
 
@@ -75,17 +92,8 @@ def main() -> None:
     started: list[Any] = []
     results: dict[str, dict[str, float]] = {}
     try:
-        synapse_host = SynapseServer.start(workdir / "synapse-host", net.ca, **SYNAPSE)
-        started.append(synapse_host)
-        synapse_joiner = SynapseServer.start(workdir / "synapse-joiner", net.ca, **SYNAPSE)
-        started.append(synapse_joiner)
-        vignettes: list[RunningServer] = []
-        for label in ("vhost", "vjoiner"):
-            server, _database = net.start_server(workdir / label, "sqlite3", label, localhost_name=True,
-                                                 ip_range_whitelist=LOOPBACK)
-            started.append(server)
-            vignettes.append(server)
-        vignette_host, vignette_joiner = vignettes
+        (synapse_host, synapse_joiner), (vignette_host, vignette_joiner) = start_two_of_each(
+            workdir, net, started, ("host", "joiner"))
 
         on_synapse = fill_room(register_user(synapse_host.base_url),
                                lambda: register_user(synapse_host.base_url), args.members)

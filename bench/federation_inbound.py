@@ -17,6 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from tests.support.client import register_user
 from tests.support.databases import drop_database
@@ -37,6 +38,21 @@ class _SynapseTarget:
         self.config = {"listeners": [{}, {"port": synapse.federation_port}]}
 
 
+def serve_state(room: PeerRoom, events: list[Any]) -> None:
+    """Answer /state_ids and /state for the messages, as a real sending server would.
+
+    Synapse takes staged PDUs by receive time, and the PDUs of one transaction share a millisecond,
+    so it may handle them out of order and then ask the sender for the state before one. The state
+    does not change after the peer's join: it is the room's state, fetched once in full."""
+    state_pdus = [room.fetch(event_id).pdu for event_id in room.state.values()]
+    room.state_before.update({event.event_id: dict(room.state) for event in events})
+
+    def full_state(_handler: Any) -> tuple[int, Any]:
+        return 200, {"pdus": state_pdus, "auth_chain": state_pdus}
+
+    room.peer.http.routes[("GET", f"/_matrix/federation/v1/state/{quote(room.room_id, safe='')}")] = full_state
+
+
 def measure(peer: ScriptedPeer, target: Any, base_url: str, pdus: int) -> dict[str, float]:
     owner = register_user(base_url)
     room = PeerRoom.create(peer, target, owner)
@@ -44,9 +60,7 @@ def measure(peer: ScriptedPeer, target: Any, base_url: str, pdus: int) -> dict[s
     join = room.join(sender)
     assert room.send([join]) == {join.event_id: {}}, "the peer's join was not accepted"
     events = [room.build(sender, "m.room.message", {"msgtype": "m.text", "body": f"m{i}"}) for i in range(pdus)]
-    # Synapse takes staged PDUs by receive time, so PDUs of one transaction (same millisecond) may be
-    # handled out of order; it then asks the sender for the state before them, as a real sender answers.
-    room.state_before.update({event.event_id: dict(room.state) for event in events})
+    serve_state(room, events)
     batches = [events[i:i + PER_TRANSACTION] for i in range(0, len(events), PER_TRANSACTION)]
     start = time.perf_counter()
     for batch in batches:
