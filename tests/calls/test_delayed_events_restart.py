@@ -48,8 +48,9 @@ def test_timers_fire_after_a_crash(restart_server: RunningServer) -> None:
     join(bob, room_id)
     overdue = delay_id_of(delayed_send(alice, room_id, {"msgtype": "m.text", "body": "overdue"}, 1000))
     state = delay_id_of(delayed_state(alice, room_id, "m.room.topic", "", {"topic": "overdue too"}, 1000))
-    later = delay_id_of(delayed_send(alice, room_id, {"msgtype": "m.text", "body": "later"}, 8000))
-    cancelled = delay_id_of(delayed_send(alice, room_id, {"msgtype": "m.text", "body": "cancelled"}, 1500))
+    # "later" must outlast the crash and restart, "cancelled" the request that cancels it, on a loaded machine.
+    later = delay_id_of(delayed_send(alice, room_id, {"msgtype": "m.text", "body": "later"}, 20000))
+    cancelled = delay_id_of(delayed_send(alice, room_id, {"msgtype": "m.text", "body": "cancelled"}, 15000))
     assert manage(alice, cancelled, "cancel").status == 200
     due = scheduled(alice)
     kill(restart_server)

@@ -9,6 +9,7 @@ Element Web lets every member send call.member (level 0) in rooms with group cal
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -66,16 +67,24 @@ def test_without_element_call_levels_members_may_not_join_calls(server: RunningS
     assert response.status == 403 and response.errcode == "M_FORBIDDEN"
 
 
+DELAY_MS = 3000
+
+
 def test_element_call_leave_on_disconnect(delayed_server: RunningServer) -> None:
     """Element Call's order: schedule the delayed leave, join, keep restarting it; then vanish."""
     owner, member, room_id = call_room(delayed_server)
     event_type, key = "org.matrix.msc3401.call.member", device_key(member)
-    leave = delay_id_of(delayed_state(member, room_id, event_type, key, {}, 1500))
+    leave = delay_id_of(delayed_state(member, room_id, event_type, key, {}, DELAY_MS))
     assert put_state(member, room_id, event_type, membership(member), key).status == 200
     for _ in range(3):
+        restarted = time.monotonic()
         assert manage(member, leave, "restart", token=False).status == 200
-        assert get_state(owner, room_id, event_type, key).body == membership(member)
-    # Our own join did not cancel our own delayed leave; now the heartbeats stop.
-    assert leave in scheduled(member)
+        body = get_state(owner, room_id, event_type, key).body
+        alive = leave in scheduled(member)
+        # Only a leave before its delay is a fault; a loaded machine may take longer than the delay.
+        if time.monotonic() - restarted < DELAY_MS / 1000:
+            # Our own join did not cancel our own delayed leave, and each restart holds it off.
+            assert body == membership(member) and alive
+    # Now the heartbeats stop.
     wait_for(lambda: get_state(owner, room_id, event_type, key).body == {}, "the delayed leave")
     assert scheduled(member) == {}
