@@ -16,12 +16,8 @@ body) 502 M_UNKNOWN.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
 import re
-import tempfile
-from typing import IO
 from urllib.parse import unquote
 
 from federation.media_multipart import MultipartError, MultipartReader, boundary_of
@@ -32,7 +28,7 @@ from federation.transport.client import (
     federation_path,
 )
 from homeserver.errors import MatrixError, forbidden, not_found, too_large
-from homeserver.handlers.media.filestore import MediaFileStore
+from homeserver.handlers.media.filestore import FileSink, MediaFileStore
 from homeserver.handlers.media.sources import FetchedMedia, not_yet_uploaded
 from homeserver.outbound.client import (
     BlockedDestinationError,
@@ -42,7 +38,6 @@ from homeserver.outbound.client import (
     ResponseTooLargeError,
 )
 from homeserver.server import Server
-from homeserver.spooled_file import SpooledFile
 
 logger = logging.getLogger(__name__)
 
@@ -61,40 +56,6 @@ def bad_gateway(message: str) -> MatrixError:
 
 class _Unsupported(Exception):
     """The origin does not serve the federation media endpoint: try the legacy one."""
-
-
-class FileSink:
-    """A body arriving into ``tmp/``: hashed, counted and capped; ``discard()`` removes it."""
-
-    def __init__(self, directory: str, max_size: int) -> None:
-        self.max_size = max_size
-        self.length = 0
-        self._hash = hashlib.sha256()
-        fd, self.path = tempfile.mkstemp(prefix="remote-", dir=directory)
-        self._file: IO[bytes] | None = os.fdopen(fd, "wb")
-
-    def write(self, data: bytes) -> None:
-        self.length += len(data)
-        if self.length > self.max_size:
-            raise too_large(f"The remote media is larger than this server's limit of {self.max_size} bytes")
-        assert self._file is not None
-        self._file.write(data)
-        self._hash.update(data)
-
-    def done(self) -> SpooledFile:
-        assert self._file is not None
-        self._file.close()
-        self._file = None
-        return SpooledFile(self.path, self.length, self._hash.hexdigest())
-
-    def discard(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-        try:
-            os.unlink(self.path)
-        except FileNotFoundError:
-            pass
 
 
 def clean_media_type(value: str | None) -> str:

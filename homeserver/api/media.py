@@ -23,6 +23,7 @@ from homeserver.handlers.media.repository import (
     MediaDownload,
     MediaRepository,
 )
+from homeserver.handlers.media.url_previews import UrlPreviewer
 from homeserver.http.auth import get_user_by_req
 from homeserver.http.media_headers import content_disposition, served_content_type
 from homeserver.http.request import query_bool, query_int, query_str
@@ -94,6 +95,7 @@ def sandboxed(handler: Handler) -> Handler:
 
 def register_routes(router: Router, hs: Server) -> None:
     repository = hs.get(MediaRepository)
+    previewer = hs.get(UrlPreviewer)
     auth = hs.get(Auth)
     upload_spool = SpoolSpec(hs.get(MediaFileStore).tmp_dir, int(hs.config.max_upload_size))
 
@@ -153,10 +155,12 @@ def register_routes(router: Router, hs: Server) -> None:
         return 200, file_response(found, content_disposition(found.media_type, name, inline=True))
 
     async def preview_url(request: Request) -> tuple[int, Any]:
-        await get_user_by_req(request, auth)
-        # URL previews need the outbound HTTP client (with its IP guard); until they exist
-        # this answers as Synapse does when url_preview_enabled is off.
-        raise unrecognized(404, "URL previews are disabled on this server")
+        requester = await get_user_by_req(request, auth)
+        if not previewer.enabled:
+            raise unrecognized(404, "URL previews are disabled on this server")  # as Synapse
+        url = query_str(request, "url", required=True)
+        assert url is not None
+        return 200, await previewer.preview(requester.user_id, url)
 
     def unauthenticated(handler: Handler) -> Handler:
         return functools.partial(handler, authenticated=False)

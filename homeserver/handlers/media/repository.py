@@ -99,11 +99,13 @@ class MediaRepository:
 
     # Uploads
 
-    async def upload(self, user_id: str, body: SpooledFile, media_type: str, upload_name: str | None) -> str:
-        """Store a new upload; its mxc:// URI."""
+    async def upload(self, user_id: str, body: SpooledFile, media_type: str, upload_name: str | None,
+                     quota: bool = True) -> str:
+        """Store a new upload; its mxc:// URI.  ``quota=False`` for files the server fetched
+        itself on a user's behalf (URL preview images), which no upload quota covers."""
         media_id = new_file_id()
         upload = NewUpload(media_type, body.length, upload_name, body.sha256)
-        await self._place(user_id, media_id, body)
+        await self._place(user_id, media_id, body, quota)
         try:
             quarantined = await self.local.record_upload(media_id, user_id, now_ms(self.hs), upload,
                                                          self.authenticated_media)
@@ -167,10 +169,11 @@ class MediaRepository:
         if media.created_ts + self.unused_expiration_ms <= now_ms(self.hs):
             raise not_found("This media ID expired before anything was uploaded to it")
 
-    async def _place(self, user_id: str, media_id: str, body: SpooledFile) -> None:
+    async def _place(self, user_id: str, media_id: str, body: SpooledFile, quota: bool = True) -> None:
         """Check quotas, then move the body durably into place; on any failure it is deleted."""
         try:
-            await self._check_quota(user_id, body.length)
+            if quota:
+                await self._check_quota(user_id, body.length)
             await self.files.commit(body, self.files.content_path("local", media_id))
         except BaseException:
             self.files.discard(body)
