@@ -344,3 +344,41 @@ def test_location_to_a_blocked_address_is_refused(pair: Pair, hostile: HostileOr
     assert response.json()["errcode"] == "M_FORBIDDEN"
     assert tmp_files(pair.b) == []
     assert remote_files(pair.b) == before
+
+
+def test_unauthenticated_requests_never_make_us_fetch(pair: Pair) -> None:
+    alice, bob = new_user(pair.a.base_url), new_user(pair.b.base_url)
+    server_name, media_id = upload(alice, b"not for the legacy endpoints", "text/plain")
+    before = remote_files(pair.b)
+    legacy = download(bob, server_name, media_id, authenticated=False)
+    assert legacy.status_code == 404
+    assert legacy.json()["errcode"] == "M_NOT_FOUND"
+    assert remote_files(pair.b) == before
+    assert download(bob, server_name, media_id).status_code == 200
+    assert len(remote_files(pair.b)) == len(before) + 1
+    # Fetched while enable_authenticated_media is on: still not served on the legacy path.
+    assert download(bob, server_name, media_id, authenticated=False).status_code == 404
+
+
+def test_admin_quarantine_and_purge_of_cached_remote_media(pair: Pair) -> None:
+    alice, bob = new_user(pair.a.base_url), new_user(pair.b.base_url)
+    admin = new_admin(pair.b)
+    admin_api = f"{pair.b.base_url}/_synapse/admin/v1"
+    server_name, quarantined_id = upload(alice, b"to be quarantined", "text/plain")
+    _, purged_id = upload(alice, b"to be purged", "text/plain")
+    for media_id in (quarantined_id, purged_id):
+        assert download(bob, server_name, media_id).status_code == 200
+    response = requests.post(f"{admin_api}/media/quarantine/{server_name}/{quarantined_id}",
+                             headers=auth_headers(admin), timeout=30)
+    assert response.status_code == 200, response.text
+    assert download(bob, server_name, quarantined_id).status_code == 404
+    cached = len(remote_files(pair.b))
+    purge = requests.post(f"{admin_api}/purge_media_cache", params={"before_ts": 10**13},
+                          headers=auth_headers(admin), timeout=30)
+    assert purge.status_code == 200, purge.text
+    assert purge.json()["deleted"] >= 1
+    assert len(remote_files(pair.b)) < cached
+    # Purged from the cache, it is fetched again on the next request.
+    again = download(bob, server_name, purged_id)
+    assert again.status_code == 200
+    assert again.content == b"to be purged"

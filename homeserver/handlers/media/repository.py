@@ -194,8 +194,13 @@ class MediaRepository:
         """The media behind mxc://server_name/media_id, if this request may have it."""
         if server_name_problem(server_name):
             raise invalid_param(f"Not a server name: {server_name!r}")
-        source = self.local_source if server_name == self.server_name else self.remote_source
-        media = await source.find(server_name, media_id, min(max(timeout_ms, 0), MAX_TIMEOUT_MS))
+        timeout_ms = min(max(timeout_ms, 0), MAX_TIMEOUT_MS)
+        if server_name == self.server_name:
+            media = await self.local_source.find(server_name, media_id, timeout_ms)
+        else:
+            # What we would fetch now would be authenticated media, never served here unauthenticated.
+            may_fetch = authenticated or not self.authenticated_media
+            media = await self.remote_source.find(server_name, media_id, timeout_ms, may_fetch)
         if media.quarantined:
             raise not_found("This media has been quarantined by the server's administrators")
         if media.authenticated and self.authenticated_media and not authenticated:

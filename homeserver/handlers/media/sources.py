@@ -132,10 +132,12 @@ class RemoteMediaSource:
         self.fetcher: RemoteMediaFetcher | None = None
         self._fetches: SharedLookups[tuple[str, str], RemoteMedia] = SharedLookups()
 
-    async def find(self, origin: str, media_id: str, timeout_ms: int) -> StoredMedia:
+    async def find(self, origin: str, media_id: str, timeout_ms: int, may_fetch: bool = True) -> StoredMedia:
+        """Our copy; fetched first if we have none and ``may_fetch`` (False: unauthenticated
+        requests under enable_authenticated_media, which must not make us fetch anything)."""
         cached = await self.store.get_cached(origin, media_id)
         if cached is None:
-            if self.fetcher is None or not is_valid_file_id(media_id):
+            if self.fetcher is None or not may_fetch or not is_valid_file_id(media_id):
                 raise not_found(f"No copy of this media is held here, and it cannot be fetched from {origin}")
             cached = await self._fetches.run((origin, media_id), lambda: self._fetch(origin, media_id, timeout_ms))
         return StoredMedia(origin, media_id, "remote", cached.file_id, cached.media_type, cached.media_length,
