@@ -114,9 +114,14 @@ class FederationMediaFetcher:
                                               max_response_bytes=self.max_size + ENVELOPE_ALLOWANCE)
         if response.code != 200:
             await self._refuse(origin, response, fallback=True)
+        try:
+            boundary = boundary_of(response.header("Content-Type"))
+        except MultipartError:
+            response.discard()  # an unread body would hold its connection open
+            raise
         reader_sink = FileSink(self.tmp_dir, self.max_size)
         try:
-            reader = MultipartReader(boundary_of(response.header("Content-Type")), reader_sink.write)
+            reader = MultipartReader(boundary, reader_sink.write)
             await response.stream_to(reader.feed)
             part = reader.finish()
         except BaseException:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import os
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import attrs
 from twisted.internet.threads import deferToThread
@@ -95,9 +95,11 @@ def _content_type(value: str | None) -> tuple[str, str | None]:
     return base.strip().lower() or "application/octet-stream", charset
 
 
-def _read(path: str) -> bytes:
-    with open(path, "rb") as handle:
-        return handle.read()
+def _parse(fetched: Fetched) -> dict[str, str]:
+    """Read and parse a fetched page (in a thread: a large page takes a while)."""
+    with open(fetched.body.path, "rb") as handle:
+        page = handle.read()
+    return parse_page(decode_html(page, fetched.charset), fetched.url)
 
 
 class UrlPreviewer:
@@ -131,15 +133,14 @@ class UrlPreviewer:
         fetched = await self._fetch(url)
         if fetched.media_type in HTML_TYPES:
             try:
-                page = await deferToThread(_read, fetched.body.path)
+                og: dict[str, Any] = await deferToThread(_parse, fetched)  # up to max_spider_size of HTML
             finally:
                 self.files.discard(fetched.body)
-            og: dict[str, Any] = parse_page(decode_html(page, fetched.charset), fetched.url)
             image_url = og.pop("og:image", None)
             if image_url:
                 og.update(await self._image_or_nothing(user_id, image_url))
         elif fetched.media_type.startswith("image/"):
-            name = os.path.basename(urlsplit(fetched.url).path)
+            name = unquote(os.path.basename(urlsplit(fetched.url).path))
             og = {**({"og:title": name} if name else {}), **await self._store_image(user_id, fetched)}
         else:
             self.files.discard(fetched.body)
@@ -161,7 +162,11 @@ class UrlPreviewer:
         if not fetched.media_type.startswith("image/"):
             self.files.discard(fetched.body)
             return {}
-        return await self._store_image(user_id, fetched)
+        try:
+            return await self._store_image(user_id, fetched)
+        except MatrixError as exc:  # the preview is still worth having without its image
+            logger.warning("preview image %s not stored: %s", image_url, exc)
+            return {}
 
     async def _store_image(self, user_id: str, fetched: Fetched) -> dict[str, Any]:
         """Keep a fetched image as media of ours: the og:image keys that describe it."""
