@@ -372,6 +372,10 @@ def test_admin_quarantine_and_purge_of_cached_remote_media(pair: Pair) -> None:
                              headers=auth_headers(admin), timeout=30)
     assert response.status_code == 200, response.text
     assert download(bob, server_name, quarantined_id).status_code == 404
+    # The same bytes under another ID are quarantined as they arrive.
+    _, copy_id = upload(alice, b"to be quarantined", "text/plain")
+    assert download(alice, server_name, copy_id).status_code == 200
+    assert download(bob, server_name, copy_id).status_code == 404
     cached = len(remote_files(pair.b))
     purge = requests.post(f"{admin_api}/purge_media_cache", params={"before_ts": 10**13},
                           headers=auth_headers(admin), timeout=30)

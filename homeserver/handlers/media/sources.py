@@ -160,10 +160,9 @@ class RemoteMediaSource:
         except BaseException:
             await self.files.delete("remote", file_id)
             raise
-        if recorded:
-            return media
-        await self.files.delete("remote", file_id)
-        winner = await self.store.get_cached(origin, media_id)
+        if not recorded:  # another fetch recorded its copy first: serve that one
+            await self.files.delete("remote", file_id)
+        winner = await self.store.get_cached(origin, media_id)  # as recorded (perhaps quarantined on arrival)
         if winner is None:
             raise not_found("The cached copy of this media was removed while it was fetched")
         return winner
