@@ -12,12 +12,14 @@ from twisted.internet.interfaces import IListeningPort, IReactorCore
 from twisted.web.resource import Resource
 from twisted.web.server import Site
 
+from federation.media_fetcher import FederationMediaFetcher
 from federation.membership.joining import FederationRoomJoiner
 from federation.receiver.transaction import TransactionReceiver
 from federation.sender import EduForwarder, FederationSender
 from homeserver.api import modules_for_resources
 from homeserver.config.schema import HomeserverConfig, Listener
 from homeserver.events.builder import ServerSigningKey
+from homeserver.handlers.media.sources import RemoteMediaSource
 from homeserver.handlers.mls.hygiene import MlsHygiene
 from homeserver.handlers.push.notifications import PushRuleEvaluator
 from homeserver.handlers.pushers.pool import PusherPool
@@ -98,6 +100,7 @@ class HomeServer:
         await self.get(PushRuleEvaluator).start()
         # Handlers reach rooms on other servers through this hook (they may not import federation).
         self.get(RemoteRooms).joiner = self.get(FederationRoomJoiner)
+        self.get(RemoteMediaSource).fetcher = self.get(FederationMediaFetcher)
 
     async def start_background_work(self) -> None:
         """What runs on its own once we serve: persisted timers, including those that fell

@@ -44,7 +44,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "homeserver.handlers": (
         "homeserver.server", "homeserver.events", "homeserver.errors", "homeserver.stream_token", "homeserver.config",
         "homeserver.signing_key", "homeserver.notifier", "homeserver.spooled_file", "homeserver.pipeline",
-        "homeserver.outbound", "homeserver.mls", "storage",
+        "homeserver.outbound", "homeserver.mls", "storage", "homeserver.async_utils",
     ),
     # The sync core, above the handlers whose data it gathers.
     "homeserver.sync": (

@@ -8,6 +8,7 @@ from types import ModuleType
 
 from federation.api import (
     keys,
+    media,
     membership,
     public_rooms,
     queries,
@@ -18,4 +19,4 @@ from federation.api import (
 )
 
 FEDERATION_API_MODULES: list[ModuleType] = [server_well_known, keys, version, queries, public_rooms, send,
-                                            room_events, membership]
+                                            room_events, membership, media]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import re
 from typing import Any
-from urllib.parse import quote
 
 from twisted.web.server import Request
 
@@ -24,8 +23,9 @@ from homeserver.handlers.media.repository import (
     MediaDownload,
     MediaRepository,
 )
-from homeserver.handlers.media.thumbnails import base_type
+from homeserver.handlers.media.url_previews import UrlPreviewer
 from homeserver.http.auth import get_user_by_req
+from homeserver.http.media_headers import content_disposition, served_content_type
 from homeserver.http.request import query_bool, query_int, query_str
 from homeserver.http.resource import FileResponse
 from homeserver.http.router import Handler, Router
@@ -45,42 +45,8 @@ SECURITY_HEADERS = {
     b"Cross-Origin-Resource-Policy": b"cross-origin",
     b"Referrer-Policy": b"no-referrer",
 }
-# What a browser may show in place (the spec's "serving inline content" list; no SVG, no HTML).
-INLINE_TYPES = frozenset({
-    "text/css", "text/plain", "text/csv", "application/json", "application/ld+json",
-    "image/jpeg", "image/gif", "image/png", "image/apng", "image/webp", "image/avif",
-    "video/mp4", "video/webm", "video/ogg", "video/quicktime",
-    "audio/mp4", "audio/webm", "audio/aac", "audio/mpeg", "audio/ogg", "audio/wave", "audio/wav",
-    "audio/x-wav", "audio/x-pn-wav", "audio/flac", "audio/x-flac",
-})
-# Text types served with "; charset=UTF-8" when the upload named no charset.
-TEXT_TYPES = frozenset({
-    "text/css", "text/csv", "text/html", "text/calendar", "text/plain", "text/javascript", "text/xml",
-    "application/json", "application/ld+json", "application/rtf", "image/svg+xml",
-})
-# RFC 2616 token characters: a filename made only of these needs no quoting.
-_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _CONTENT_TYPE = re.compile(r"^[\x20-\x7e]{1,255}$")
 MAX_FILENAME_LENGTH = 255
-
-
-def content_disposition(media_type: str, file_name: str | None, inline: bool | None = None) -> bytes:
-    """``inline`` only for types safe to render, ``attachment`` otherwise; RFC 6266 for non-token names."""
-    if inline is None:
-        inline = base_type(media_type) in INLINE_TYPES
-    disposition = "inline" if inline else "attachment"
-    if file_name:
-        if _TOKEN.match(file_name):
-            disposition += f"; filename={file_name}"
-        else:
-            disposition += f"; filename*=utf-8''{quote(file_name, safe='')}"
-    return disposition.encode("ascii")
-
-
-def served_content_type(media_type: str) -> bytes:
-    if base_type(media_type) in TEXT_TYPES and "charset" not in media_type.lower():
-        media_type += "; charset=UTF-8"
-    return media_type.encode("ascii", "replace")
 
 
 def file_response(download: MediaDownload, disposition: bytes) -> FileResponse:
@@ -129,6 +95,7 @@ def sandboxed(handler: Handler) -> Handler:
 
 def register_routes(router: Router, hs: Server) -> None:
     repository = hs.get(MediaRepository)
+    previewer = hs.get(UrlPreviewer)
     auth = hs.get(Auth)
     upload_spool = SpoolSpec(hs.get(MediaFileStore).tmp_dir, int(hs.config.max_upload_size))
 
@@ -188,10 +155,12 @@ def register_routes(router: Router, hs: Server) -> None:
         return 200, file_response(found, content_disposition(found.media_type, name, inline=True))
 
     async def preview_url(request: Request) -> tuple[int, Any]:
-        await get_user_by_req(request, auth)
-        # URL previews need the outbound HTTP client (with its IP guard); until they exist
-        # this answers as Synapse does when url_preview_enabled is off.
-        raise unrecognized(404, "URL previews are disabled on this server")
+        requester = await get_user_by_req(request, auth)
+        if not previewer.enabled:
+            raise unrecognized(404, "URL previews are disabled on this server")  # as Synapse
+        url = query_str(request, "url", required=True)
+        assert url is not None
+        return 200, await previewer.preview(requester.user_id, url)
 
     def unauthenticated(handler: Handler) -> Handler:
         return functools.partial(handler, authenticated=False)

@@ -312,6 +312,8 @@ class HomeserverConfig:
     url_preview_enabled: bool = field(False)
     url_preview_ip_range_blacklist: list[str] | None = field(None, check=_cidr_list)
     url_preview_ip_range_whitelist: list[str] = field(factory=list, check=_cidr_list)
+    url_preview_accept_language: list[str] = field(factory=lambda: ["en"])
+    max_spider_size: ByteSize = field(ByteSize(10 * 1024 * 1024), check=_positive)
 
     max_avatar_size: ByteSize | None = field(None)
     allowed_avatar_mimetypes: list[str] | None = field(None, check=mime_type_list_problem)

@@ -105,12 +105,17 @@ def spooled_body(request: Request) -> SpooledFile:
 
 @attrs.frozen
 class FileResponse:
-    """A body streamed from an open file, ``length`` bytes long, closed once sent."""
+    """A body streamed from an open file, ``length`` bytes long, closed once sent.
+
+    ``prefix`` and ``suffix`` are small bytes sent around the file (a multipart envelope).
+    """
 
     file: IO[bytes]
     length: int
     content_type: bytes
     headers: Mapping[bytes, bytes] = attrs.field(factory=dict)
+    prefix: bytes = b""
+    suffix: bytes = b""
 
 
 @implementer(IPushProducer)
@@ -121,11 +126,15 @@ class FileProducer:
         self.request = request
         self.file = body.file
         self.remaining = body.length
+        self.prefix = body.prefix
+        self.suffix = body.suffix
         self.paused = False
         self.stopped = False
 
     def start(self) -> None:
         self.request.registerProducer(self, True)
+        if self.prefix:
+            self.request.write(self.prefix)
         self.resumeProducing()
 
     def resumeProducing(self) -> None:
@@ -155,6 +164,8 @@ class FileProducer:
     def _finish(self) -> None:
         self.stopProducing()
         self.request.unregisterProducer()
+        if self.suffix and not self.request._disconnected:
+            self.request.write(self.suffix)
         if not self.request._disconnected and not self.request.finished:
             self.request.finish()
 
@@ -168,7 +179,7 @@ def send_file(request: Request, status: int, body: FileResponse) -> None:
     for name, value in body.headers.items():
         request.setHeader(name, value)
     request.setHeader(b"Content-Type", body.content_type)
-    request.setHeader(b"Content-Length", str(body.length).encode())
+    request.setHeader(b"Content-Length", str(len(body.prefix) + body.length + len(body.suffix)).encode())
     if request.method == b"HEAD":
         body.file.close()
         request.finish()

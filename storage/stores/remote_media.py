@@ -18,6 +18,11 @@ INSERT_CACHED = (
     f"INSERT INTO remote_media_cache ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT (media_origin, media_id) DO NOTHING"
 )
+# The same bytes quarantined anywhere here (local or another remote copy) quarantine a new copy.
+SHA256_QUARANTINED = (
+    "SELECT 1 FROM local_media WHERE sha256 = ? AND quarantined_by IS NOT NULL"
+    " UNION ALL SELECT 1 FROM remote_media_cache WHERE sha256 = ? AND quarantined_by IS NOT NULL"
+)
 SET_LAST_ACCESS = "UPDATE remote_media_cache SET last_access_ts = ? WHERE media_origin = ? AND media_id = ?"
 SET_QUARANTINE = "UPDATE remote_media_cache SET quarantined_by = ? WHERE media_origin = ? AND media_id = ?"
 QUARANTINE_IF_CLEAR = (
@@ -63,11 +68,18 @@ class RemoteMediaCacheStore:
         return _cached(rows[0]) if rows else None
 
     async def add_cached(self, media: RemoteMedia) -> bool:
-        """Record a fetched copy; False if another fetch recorded one first (keep that one)."""
+        """Record a fetched copy; False if another fetch recorded one first (keep that one).
+
+        A copy whose SHA-256 matches quarantined media is recorded as quarantined by ``system``."""
         def insert(txn: Transaction) -> bool:
+            quarantined_by = media.quarantined_by
+            if quarantined_by is None and media.sha256 is not None:
+                txn.execute(SHA256_QUARANTINED, (media.sha256, media.sha256))
+                if txn.fetchone() is not None:
+                    quarantined_by = "system"
             txn.execute(INSERT_CACHED, (media.media_origin, media.media_id, media.file_id, media.media_type,
                                         media.media_length, media.upload_name, media.sha256, media.created_ts,
-                                        media.last_access_ts, media.quarantined_by,
+                                        media.last_access_ts, quarantined_by,
                                         1 if media.authenticated else 0))
             return txn.rowcount == 1
 

@@ -50,6 +50,18 @@ async def test_quarantined_remote_hash_quarantines_a_local_upload(store_host: St
 
 
 @pytest_twisted.ensureDeferred
+async def test_a_fetched_copy_of_quarantined_bytes_is_quarantined_on_arrival(store_host: StoreHost) -> None:
+    remote = RemoteMediaCacheStore(store_host)
+    local = LocalMediaStore(store_host)
+    await local.record_upload("LocalBadAAAA", ALICE, 1_000, NewUpload("image/png", 10, None, "a7" * 32), True)
+    assert await local.set_quarantined("LocalBadAAAA", "@admin:x")
+    assert await remote.add_cached(cached("b.example", "same", "FileSameAAAA", 2_000, None, None, sha256="a7" * 32))
+    assert await remote.add_cached(cached("b.example", "other", "FileOtherAAA", 2_000, None, None, sha256="12" * 32))
+    assert (await remote.get_cached("b.example", "same")).quarantined_by == "system"
+    assert (await remote.get_cached("b.example", "other")).quarantined_by is None
+
+
+@pytest_twisted.ensureDeferred
 async def test_pending_ids_count_expire_and_complete_once(store_host: StoreHost) -> None:
     local = LocalMediaStore(store_host)
     await local.create_pending("PendingOneAA", ALICE, 1_000, True)

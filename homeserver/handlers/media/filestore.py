@@ -15,16 +15,19 @@ crash leaves either the whole file or none of it.  Metadata is committed only af
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
 import secrets
 import shutil
 import string
+import tempfile
 from typing import IO, Literal
 
 from twisted.internet.threads import deferToThread
 
+from homeserver.errors import too_large
 from homeserver.server import Server
 from homeserver.spooled_file import SpooledFile
 
@@ -101,6 +104,41 @@ class MediaFileStore:
     def discard(spooled: SpooledFile) -> None:
         try:
             os.unlink(spooled.path)
+        except FileNotFoundError:
+            pass
+
+
+class FileSink:
+    """A body we download into ``tmp/`` (remote media, preview images): hashed, counted, capped at
+    ``max_size`` (413 M_TOO_LARGE past it); ``done()`` hands it over, ``discard()`` removes it."""
+
+    def __init__(self, directory: str, max_size: int) -> None:
+        self.max_size = max_size
+        self.length = 0
+        self._hash = hashlib.sha256()
+        fd, self.path = tempfile.mkstemp(prefix="remote-", dir=directory)
+        self._file: IO[bytes] | None = os.fdopen(fd, "wb")
+
+    def write(self, data: bytes) -> None:
+        self.length += len(data)
+        if self.length > self.max_size:
+            raise too_large(f"The file is larger than this server's limit of {self.max_size} bytes")
+        assert self._file is not None
+        self._file.write(data)
+        self._hash.update(data)
+
+    def done(self) -> SpooledFile:
+        assert self._file is not None
+        self._file.close()
+        self._file = None
+        return SpooledFile(self.path, self.length, self._hash.hexdigest())
+
+    def discard(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        try:
+            os.unlink(self.path)
         except FileNotFoundError:
             pass
 

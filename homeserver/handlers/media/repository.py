@@ -99,11 +99,13 @@ class MediaRepository:
 
     # Uploads
 
-    async def upload(self, user_id: str, body: SpooledFile, media_type: str, upload_name: str | None) -> str:
-        """Store a new upload; its mxc:// URI."""
+    async def upload(self, user_id: str, body: SpooledFile, media_type: str, upload_name: str | None,
+                     quota: bool = True) -> str:
+        """Store a new upload; its mxc:// URI.  ``quota=False`` for files the server fetched
+        itself on a user's behalf (URL preview images), which no upload quota covers."""
         media_id = new_file_id()
         upload = NewUpload(media_type, body.length, upload_name, body.sha256)
-        await self._place(user_id, media_id, body)
+        await self._place(user_id, media_id, body, quota)
         try:
             quarantined = await self.local.record_upload(media_id, user_id, now_ms(self.hs), upload,
                                                          self.authenticated_media)
@@ -167,10 +169,11 @@ class MediaRepository:
         if media.created_ts + self.unused_expiration_ms <= now_ms(self.hs):
             raise not_found("This media ID expired before anything was uploaded to it")
 
-    async def _place(self, user_id: str, media_id: str, body: SpooledFile) -> None:
+    async def _place(self, user_id: str, media_id: str, body: SpooledFile, quota: bool = True) -> None:
         """Check quotas, then move the body durably into place; on any failure it is deleted."""
         try:
-            await self._check_quota(user_id, body.length)
+            if quota:
+                await self._check_quota(user_id, body.length)
             await self.files.commit(body, self.files.content_path("local", media_id))
         except BaseException:
             self.files.discard(body)
@@ -191,8 +194,13 @@ class MediaRepository:
         """The media behind mxc://server_name/media_id, if this request may have it."""
         if server_name_problem(server_name):
             raise invalid_param(f"Not a server name: {server_name!r}")
-        source = self.local_source if server_name == self.server_name else self.remote_source
-        media = await source.find(server_name, media_id, min(max(timeout_ms, 0), MAX_TIMEOUT_MS))
+        timeout_ms = min(max(timeout_ms, 0), MAX_TIMEOUT_MS)
+        if server_name == self.server_name:
+            media = await self.local_source.find(server_name, media_id, timeout_ms)
+        else:
+            # What we would fetch now would be authenticated media, never served here unauthenticated.
+            may_fetch = authenticated or not self.authenticated_media
+            media = await self.remote_source.find(server_name, media_id, timeout_ms, may_fetch)
         if media.quarantined:
             raise not_found("This media has been quarantined by the server's administrators")
         if media.authenticated and self.authenticated_media and not authenticated:

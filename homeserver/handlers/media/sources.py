@@ -1,10 +1,10 @@
 """Where a piece of media comes from: this server's uploads, or our cache of another server's.
 
 Both answer one question, "the file behind mxc://origin/media_id", as a ``StoredMedia``;
-downloads, thumbnails and (later) the federation media endpoints read through them.  The
-remote source serves what is cached; fetching what is not goes through a
-``RemoteMediaFetcher``, which the federation transport provides (until then there is
-none, and uncached remote media is 404).
+downloads, thumbnails and the federation media endpoints read through them.  The remote
+source serves what is cached; fetching what is not goes through a ``RemoteMediaFetcher``,
+which federation provides (``federation/media_fetcher.py``, set at start-up; handlers may
+not import federation).
 """
 
 from __future__ import annotations
@@ -14,12 +14,18 @@ from typing import Protocol
 import attrs
 from twisted.internet.defer import Deferred
 
+from homeserver.async_utils import SharedLookups
 from homeserver.errors import MatrixError, not_found
-from homeserver.handlers.media.filestore import FileKind, is_valid_file_id
+from homeserver.handlers.media.filestore import (
+    FileKind,
+    MediaFileStore,
+    is_valid_file_id,
+    new_file_id,
+)
 from homeserver.server import Server
 from homeserver.spooled_file import SpooledFile
 from storage.stores.local_media import LocalMediaStore
-from storage.stores.remote_media import RemoteMediaCacheStore
+from storage.stores.remote_media import RemoteMedia, RemoteMediaCacheStore
 
 
 @attrs.frozen
@@ -111,16 +117,52 @@ class LocalMediaSource:
 
 
 class RemoteMediaSource:
-    """Our copies of other servers' media."""
+    """Our copies of other servers' media, fetched through ``fetcher`` on first request.
+
+    Concurrent requests for the same uncached media share one fetch.  A fetched body is
+    made durable under a new file ID of ours, then recorded; if another fetch recorded the
+    same media first, ours is deleted and theirs served.
+    """
 
     def __init__(self, hs: Server) -> None:
+        self.hs = hs
         self.store = hs.get(RemoteMediaCacheStore)
+        self.files = hs.get(MediaFileStore)
+        self.authenticated_media = bool(hs.config.enable_authenticated_media)
         self.fetcher: RemoteMediaFetcher | None = None
+        self._fetches: SharedLookups[tuple[str, str], RemoteMedia] = SharedLookups()
 
-    async def find(self, origin: str, media_id: str, timeout_ms: int) -> StoredMedia:
+    async def find(self, origin: str, media_id: str, timeout_ms: int, may_fetch: bool = True) -> StoredMedia:
+        """Our copy; fetched first if we have none and ``may_fetch`` (False: unauthenticated
+        requests under enable_authenticated_media, which must not make us fetch anything)."""
         cached = await self.store.get_cached(origin, media_id)
         if cached is None:
-            # The federation transport will set ``fetcher``; until it does, only cached copies exist.
-            raise not_found(f"No copy of this media is held here, and it cannot be fetched from {origin}")
+            if self.fetcher is None or not may_fetch or not is_valid_file_id(media_id):
+                raise not_found(f"No copy of this media is held here, and it cannot be fetched from {origin}")
+            cached = await self._fetches.run((origin, media_id), lambda: self._fetch(origin, media_id, timeout_ms))
         return StoredMedia(origin, media_id, "remote", cached.file_id, cached.media_type, cached.media_length,
                            cached.upload_name, cached.authenticated, cached.quarantined_by is not None)
+
+    async def _fetch(self, origin: str, media_id: str, timeout_ms: int) -> RemoteMedia:
+        assert self.fetcher is not None
+        fetched = await self.fetcher.fetch(origin, media_id, timeout_ms)
+        file_id = new_file_id()
+        try:
+            await self.files.commit(fetched.body, self.files.content_path("remote", file_id))
+        except BaseException:
+            self.files.discard(fetched.body)
+            raise
+        now = int(self.hs.reactor.seconds() * 1000)
+        media = RemoteMedia(origin, media_id, file_id, fetched.media_type, fetched.body.length, fetched.upload_name,
+                            fetched.body.sha256, now, now, None, self.authenticated_media)
+        try:
+            recorded = await self.store.add_cached(media)
+        except BaseException:
+            await self.files.delete("remote", file_id)
+            raise
+        if not recorded:  # another fetch recorded its copy first: serve that one
+            await self.files.delete("remote", file_id)
+        winner = await self.store.get_cached(origin, media_id)  # as recorded (perhaps quarantined on arrival)
+        if winner is None:
+            raise not_found("The cached copy of this media was removed while it was fetched")
+        return winner
