@@ -87,10 +87,18 @@ def parse_user_devices(user_id: str, body: Any) -> tuple[int, list[RemoteDevice]
             self_signing if _is_key_for(self_signing, user_id) else None)
 
 
-def _served_keys(device: RemoteDevice) -> dict[str, Any] | None:
-    if device.keys is None:
+def _remote_device(user_id: str, device_id: str, keys: Any) -> RemoteDevice | None:
+    """A device from a /user/keys/query answer (its name, if any, from ``unsigned``)."""
+    checked = _device_keys_for(keys, user_id, device_id)
+    if checked is None:
         return None
-    keys = dict(device.keys)
+    unsigned = checked.pop("unsigned", None)
+    name = unsigned.get("device_display_name") if isinstance(unsigned, dict) else None
+    return RemoteDevice(device_id, checked, name if isinstance(name, str) else None)
+
+
+def _served_keys(device: RemoteDevice) -> dict[str, Any]:
+    keys = dict(device.keys or {})
     keys["unsigned"] = {} if device.display_name is None else {"device_display_name": device.display_name}
     return keys
 
@@ -150,9 +158,8 @@ class RemoteDeviceLists:
     def _serve_cached(self, entry: CachedDeviceList, device_ids: list[str], result: QueryResult) -> None:
         devices: dict[str, Any] = {}
         for device in entry.devices:
-            keys = _served_keys(device)
-            if keys is not None and (not device_ids or device.device_id in device_ids):
-                devices[device.device_id] = keys
+            if device.keys is not None and (not device_ids or device.device_id in device_ids):
+                devices[device.device_id] = _served_keys(device)
         result.device_keys[entry.user_id] = devices
         if entry.master_key is not None:
             result.master_keys[entry.user_id] = entry.master_key
@@ -165,10 +172,10 @@ class RemoteDeviceLists:
         by_user = answer.get("device_keys") if isinstance(answer.get("device_keys"), dict) else {}
         for user_id, device_ids in asked.items():
             raw = by_user.get(user_id) if isinstance(by_user.get(user_id), dict) else {}
-            devices = {d: keys for d, k in raw.items()
-                       if (keys := _device_keys_for(k, user_id, d)) is not None
-                       and (not device_ids or d in device_ids)}
-            result.device_keys[user_id] = devices
+            devices = [_remote_device(user_id, d, k) for d, k in raw.items()
+                       if not device_ids or d in device_ids]
+            kept = [d for d in devices if d is not None]
+            result.device_keys[user_id] = {d.device_id: _served_keys(d) for d in kept}
             master = _pick(answer, "master_keys", user_id)
             self_signing = _pick(answer, "self_signing_keys", user_id)
             if master is not None:
@@ -176,17 +183,7 @@ class RemoteDeviceLists:
             if self_signing is not None:
                 result.self_signing_keys[user_id] = self_signing
             if tracked[user_id] and not device_ids:  # the whole list: worth keeping
-                await self._cache_from_query(user_id, devices, master, self_signing)
-
-    async def _cache_from_query(self, user_id: str, devices: dict[str, dict[str, Any]], master: Any,
-                                self_signing: Any) -> None:
-        entries = []
-        for device_id, keys in devices.items():
-            unsigned = keys.get("unsigned")
-            name = unsigned.get("device_display_name") if isinstance(unsigned, dict) else None
-            entries.append(RemoteDevice(device_id, {k: v for k, v in keys.items() if k != "unsigned"},
-                                        name if isinstance(name, str) else None))
-        await self.store.replace(user_id, None, entries, master, self_signing, now_ms(self.hs), None)
+                await self.store.replace(user_id, None, kept, master, self_signing, now_ms(self.hs), None)
 
     # -- /keys/claim ------------------------------------------------------------------------
 
