@@ -133,7 +133,7 @@ class HomeServer:
             await self.get(FederationSender).start()
             await self.get(EduForwarder).start()
             await self.get(DeviceListForwarder).start()
-            await self.get(RemoteDeviceLists).resume()  # resyncs a restart interrupted
+            await self.get(RemoteDeviceLists).start()  # resyncs a restart interrupted
         except Exception:  # the queues stay in the database; the next start sends them
             logger.exception("federation sender: start-up failed")
         self.get(MlsHygiene).start()

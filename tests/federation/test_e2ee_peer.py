@@ -321,3 +321,22 @@ def test_user_endpoints_refuse_bad_requests(peer: ScriptedPeer, fed_server: Runn
     assert peer.request("GET", fed_server, f"{V1}/user/devices/not-a-user").status_code == 400
     missing = peer.request("GET", fed_server, f"{V1}/user/devices/{quote('@nobody:' + fed_server.server_name)}")
     assert missing.status_code == 404
+
+
+def test_leaving_the_last_shared_room_drops_the_cache(room: PeerRoom, keys: PeerKeys, owner: Client) -> None:
+    alice = joined(room)
+    keys.add_device(alice, "A1", 1)
+    query(owner, alice)
+    query(owner, alice)
+    assert len(keys.queries) == 1  # cached while we share the room
+    leave = room.build(alice, "m.room.member", {"membership": "leave"}, alice)
+    assert room.send([leave]) == {leave.event_id: {}}
+    keys.add_device(alice, "A2", 2)  # a change nobody tells us of: we share no room now
+    assert set(query(owner, alice)["device_keys"][alice]) == {"A1", "A2"}  # not served from the cache
+    assert len(keys.queries) == 2
+    keys.add_device(alice, "A3", 3)
+    rejoin = room.join(alice)
+    assert room.send([rejoin]) == {rejoin.event_id: {}}
+    # The first query after the new join asks the peer again instead of serving an old list.
+    assert set(query(owner, alice)["device_keys"][alice]) == {"A1", "A2", "A3"}
+    assert len(keys.queries) == 3

@@ -28,7 +28,8 @@ from twisted.internet.interfaces import IDelayedCall
 from homeserver.events.identifiers import is_valid_user_id, server_name_of
 from homeserver.handlers.accounts.auth import now_ms
 from homeserver.handlers.e2ee.remote_keys import RemoteKeys, RemoteKeysUnavailable
-from homeserver.handlers.rooms.members import users_sharing_a_room
+from homeserver.handlers.rooms.members import joined_users, users_sharing_a_room
+from homeserver.pipeline import EventPipeline, PersistedBatch
 from homeserver.server import Server
 from storage.stores.device_lists import DeviceListsStore
 from storage.stores.remote_device_lists import (
@@ -139,8 +140,10 @@ class RemoteDeviceLists:
             entry = cached.get(user_id)
             if entry is not None and not entry.stale and tracked[user_id]:
                 self._serve_cached(entry, device_ids, result)
-            else:
-                to_fetch[user_id] = device_ids
+                continue
+            if entry is not None and not tracked[user_id]:
+                await self.store.forget(user_id)  # (the leave listener may not have run yet)
+            to_fetch[user_id] = device_ids
         if not to_fetch:
             return
         try:
@@ -277,10 +280,32 @@ class RemoteDeviceLists:
 
     # -- resync -----------------------------------------------------------------------------
 
-    async def resume(self) -> None:
-        """Resyncs a restart interrupted (the stale flag is persisted)."""
+    async def start(self) -> None:
+        """Resume the resyncs a restart interrupted (the stale flag is persisted), and from
+        now on drop the cache of anyone we stop sharing a room with."""
+        self.hs.get(EventPipeline).add_persisted_listener(self._on_persisted)
         for user_id in await self.store.get_stale_users():
             self._start_resync(user_id)
+
+    def _on_persisted(self, batch: PersistedBatch) -> Any:
+        leaves = [e for e in batch.timeline_events() if e.event.type == "m.room.member"
+                  and e.event.state_key is not None and e.event.content.get("membership") != "join"]
+        if not leaves:
+            return None
+        return Deferred.fromCoroutine(self._forget_unshared(batch.room_id, [e.event.state_key for e in leaves
+                                                                            if e.event.state_key]))
+
+    async def _forget_unshared(self, room_id: str, targets: list[str]) -> None:
+        """After leaves in a room: whose cache can no longer be kept up to date?
+
+        Their server stops telling us of changes once we share no room, so a cache kept
+        across that gap could be stale when a room is shared again; dropping it makes the
+        first query after the next join fetch afresh."""
+        candidates = {u for u in await joined_users(self.hs, room_id) | set(targets)
+                      if server_name_of(u) != self.server_name}
+        for user_id in await self.store.get(candidates):
+            if not await self.local_audience(user_id):
+                await self.store.forget(user_id)
 
     def _start_resync(self, user_id: str) -> None:
         if user_id in self._resyncs or user_id in self._retries:
