@@ -172,9 +172,9 @@ class RemoteDeviceLists:
     async def _take_answer(self, asked: dict[str, list[str]], answer: dict[str, Any],
                            tracked: dict[str, set[str]], result: QueryResult) -> None:
         """Keep what the server said about the users we asked it for; cache the tracked ones."""
-        by_user = answer.get("device_keys") if isinstance(answer.get("device_keys"), dict) else {}
+        by_user = _object(answer.get("device_keys"))
         for user_id, device_ids in asked.items():
-            raw = by_user.get(user_id) if isinstance(by_user.get(user_id), dict) else {}
+            raw = _object(by_user.get(user_id))
             devices = [_remote_device(user_id, d, k) for d, k in raw.items()
                        if not device_ids or d in device_ids]
             kept = [d for d in devices if d is not None]
@@ -202,7 +202,7 @@ class RemoteDeviceLists:
                 logger.info("keys claim to %s failed: %s", server, exc)
                 failures[server] = unreachable()
                 return
-            keys = answer.get("one_time_keys") if isinstance(answer.get("one_time_keys"), dict) else {}
+            keys = _object(answer.get("one_time_keys"))
             for user_id, devices in wanted.items():
                 got = keys.get(user_id)
                 if isinstance(got, dict):
@@ -358,6 +358,10 @@ class RemoteDeviceLists:
         for _, call in self._retries.values():
             if call.active():
                 call.cancel()
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _pick(answer: dict[str, Any], field: str, user_id: str) -> Any:
