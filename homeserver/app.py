@@ -13,13 +13,17 @@ from twisted.web.resource import Resource
 from twisted.web.server import Site
 
 from federation.media_fetcher import FederationMediaFetcher
+from federation.e2ee_client import FederationKeyServers
 from federation.membership.joining import FederationRoomJoiner
 from federation.receiver.transaction import TransactionReceiver
 from federation.sender import EduForwarder, FederationSender
+from federation.sender.device_lists import DeviceListForwarder
 from homeserver.api import modules_for_resources
 from homeserver.config.schema import HomeserverConfig, Listener
 from homeserver.events.builder import ServerSigningKey
 from homeserver.handlers.media.sources import RemoteMediaSource
+from homeserver.handlers.e2ee.remote_device_lists import RemoteDeviceLists
+from homeserver.handlers.e2ee.remote_keys import RemoteKeys
 from homeserver.handlers.mls.hygiene import MlsHygiene
 from homeserver.handlers.push.notifications import PushRuleEvaluator
 from homeserver.handlers.pushers.pool import PusherPool
@@ -101,6 +105,7 @@ class HomeServer:
         # Handlers reach rooms on other servers through this hook (they may not import federation).
         self.get(RemoteRooms).joiner = self.get(FederationRoomJoiner)
         self.get(RemoteMediaSource).fetcher = self.get(FederationMediaFetcher)
+        self.get(RemoteKeys).servers = self.get(FederationKeyServers)
 
     async def start_background_work(self) -> None:
         """What runs on its own once we serve: persisted timers, including those that fell
@@ -130,6 +135,8 @@ class HomeServer:
         try:
             await self.get(FederationSender).start()
             await self.get(EduForwarder).start()
+            await self.get(DeviceListForwarder).start()
+            await self.get(RemoteDeviceLists).start()  # resyncs a restart interrupted
         except Exception:  # the queues stay in the database; the next start sends them
             logger.exception("federation sender: start-up failed")
         self.get(MlsHygiene).start()
@@ -189,7 +196,8 @@ class HomeServer:
                 handle.write(f"{os.getpid()}\n")
 
     async def shutdown(self) -> None:
-        for component in (self._components.get(EduForwarder), self._components.get(FederationSender)):
+        for component in (self._components.get(EduForwarder), self._components.get(FederationSender),
+                          self._components.get(RemoteDeviceLists)):
             if component is not None:
                 component.stop()
         for port in self._ports:

@@ -8,7 +8,8 @@ Built in: ``m.typing``, ``m.receipt`` (only ``m.read``), ``m.presence`` and
 ``m.direct_to_device``. Each believes a user only from that user's own server, room EDUs only
 for rooms whose server ACL allows the origin and where the user is joined, and presence only
 for users who share a room with one of ours. ``m.device_list_update`` and
-``m.signing_key_update`` are left for the E2EE code to register.
+``m.signing_key_update`` go to the E2EE code's remote device-list cache
+(homeserver/handlers/e2ee/remote_device_lists.py).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from federation.server_visibility import domain_of
 from federation.transport.auth import FederationAuth
 from homeserver.errors import MatrixError
 from homeserver.events.identifiers import is_valid_room_id, is_valid_user_id
+from homeserver.handlers.e2ee.remote_device_lists import RemoteDeviceLists
 from homeserver.handlers.ephemeral.receipts import READ, ReceiptHandler
 from homeserver.handlers.ephemeral.typing import TypingHandler
 from homeserver.handlers.rooms.members import is_joined, users_sharing_a_room
@@ -51,6 +53,9 @@ class EduRegistry:
         self.register("m.receipt", builtin.receipt)
         self.register("m.presence", builtin.presence)
         self.register("m.direct_to_device", builtin.direct_to_device)
+        remote_lists = hs.get(RemoteDeviceLists)
+        self.register("m.device_list_update", remote_lists.on_device_list_update)
+        self.register("m.signing_key_update", remote_lists.on_signing_key_update)
 
     def register(self, edu_type: str, handler: EduHandler) -> None:
         self._handlers[edu_type] = handler

@@ -36,6 +36,9 @@ DELETE_ACKNOWLEDGED = "DELETE FROM device_inbox WHERE user_id = ? AND device_id 
 DELETE_DEVICE_INBOX = "DELETE FROM device_inbox WHERE user_id = ? AND device_id = ?"
 PURGE_MESSAGES = "DELETE FROM device_inbox WHERE received_ms < ?"
 PURGE_TXNS = "DELETE FROM device_inbox_txns WHERE received_ms < ?"
+# The remote-bound queue keeps the local inboxes' retention: a server down for longer than it
+# gets nothing it would have dropped anyway. (Unindexed by time: it is small, purged hourly.)
+PURGE_OUTBOX = "DELETE FROM device_federation_outbox WHERE queued_ms < ?"
 PRUNE_HIGH_WATER = (
     "DELETE FROM device_inbox_high_water"
     " WHERE stream_id < (SELECT MAX(stream_id) FROM device_inbox_high_water)"
@@ -117,11 +120,13 @@ class DeviceInboxStore:
         return await self.db.run_interaction("delete_acknowledged_to_device", delete)
 
     async def purge_older_than(self, cutoff_ms: int) -> int:
-        """Drop messages and txn ids older than the cutoff; both are indexed by time."""
+        """Drop messages (local and remote-bound) and txn ids older than the cutoff."""
 
         def purge(txn: Transaction) -> int:
             txn.execute(PURGE_MESSAGES, (cutoff_ms,))
             removed = txn.rowcount
+            txn.execute(PURGE_OUTBOX, (cutoff_ms,))
+            removed += txn.rowcount
             txn.execute(PURGE_TXNS, (cutoff_ms,))
             txn.execute(PRUNE_HIGH_WATER)
             return removed

@@ -21,6 +21,16 @@ INSERT_CHANGE = (
     "INSERT INTO device_lists_stream (stream_id, user_id) VALUES (?, ?)"
     " ON CONFLICT (stream_id, user_id) DO NOTHING"
 )
+INSERT_DEVICE_CHANGE = (
+    "INSERT INTO device_lists_stream (stream_id, user_id, device_id) VALUES (?, ?, ?)"
+    " ON CONFLICT (stream_id, user_id) DO NOTHING"
+)
+SELECT_CHANGES = (
+    "SELECT stream_id, user_id, device_id FROM device_lists_stream WHERE stream_id > ? AND stream_id <= ?"
+    " ORDER BY stream_id"
+)
+SELECT_PREVIOUS = "SELECT MAX(stream_id) FROM device_lists_stream WHERE user_id = ? AND stream_id < ?"
+SELECT_LATEST = "SELECT MAX(stream_id) FROM device_lists_stream WHERE user_id = ?"
 SELECT_CHANGED_USERS = (
     "SELECT DISTINCT user_id FROM device_lists_stream WHERE stream_id > ? AND stream_id <= ?"
 )
@@ -50,6 +60,30 @@ class DeviceListsStore:
 
         await self.db.run_interaction("add_device_list_change", store)
 
+    async def add_device_changes(self, user_id: str, changes: list[tuple[int, str | None]]) -> None:
+        """One row per (stream id, device) changed; a None device means the cross-signing keys."""
+
+        def store(txn: Transaction) -> None:
+            txn.executemany(INSERT_DEVICE_CHANGE, [(sid, user_id, device) for sid, device in changes])
+
+        await self.db.run_interaction("add_device_changes", store)
+
+    async def get_changes(self, after: int, upto: int) -> list[tuple[int, str, str | None]]:
+        """(stream id, user, device or None) at stream ids in (after, upto], in stream order."""
+        if upto <= after:
+            return []
+        rows = await self.db.execute("get_device_list_change_rows", SELECT_CHANGES, after, upto)
+        return [(row[0], row[1], row[2]) for row in rows]
+
+    async def previous_stream_id(self, user_id: str, stream_id: int) -> int | None:
+        """The user's change before ``stream_id`` (an update's ``prev_id``)."""
+        rows = await self.db.execute("previous_device_list_change", SELECT_PREVIOUS, user_id, stream_id)
+        return rows[0][0] if rows and rows[0][0] is not None else None
+
+    async def latest_stream_id(self, user_id: str) -> int:
+        rows = await self.db.execute("latest_device_list_change", SELECT_LATEST, user_id)
+        return rows[0][0] if rows and rows[0][0] is not None else 0
+
     async def get_changed_users(self, after: int, upto: int) -> set[str]:
         """Users whose device lists changed at stream ids in (after, upto]."""
         if upto <= after:
@@ -62,8 +96,9 @@ class DeviceListsStore:
         rows = await self.db.execute("get_membership_movers", SELECT_MEMBERSHIP_MOVERS, after, upto)
         return {(row[0], row[1]) for row in rows}
 
-    async def remove_devices_e2e_state(self, user_id: str, device_ids: list[str], stream_id: int) -> None:
-        """Forget everything end-to-end about these devices and record the change, atomically."""
+    async def remove_devices_e2e_state(self, user_id: str, device_ids: list[str], stream_ids: list[int]) -> None:
+        """Forget everything end-to-end about these devices and record the change (a stream id
+        per device, for the federation sender's per-device updates), atomically."""
 
         def remove(txn: Transaction) -> None:
             E2eDeviceKeysStore.delete_device_keys_txn(txn, user_id, device_ids)
@@ -71,6 +106,7 @@ class DeviceListsStore:
             E2eFallbackKeysStore.delete_device_keys_txn(txn, user_id, device_ids)
             E2eCrossSigningStore.delete_device_signatures_txn(txn, user_id, device_ids)
             DeviceInboxStore.delete_device_inbox_txn(txn, user_id, device_ids)
-            txn.execute(INSERT_CHANGE, (stream_id, user_id))
+            txn.executemany(INSERT_DEVICE_CHANGE, [(sid, user_id, device_id)
+                                                   for sid, device_id in zip(stream_ids, device_ids, strict=True)])
 
         await self.db.run_interaction("remove_devices_e2e_state", remove)

@@ -6,6 +6,7 @@ import pytest
 import pytest_twisted
 
 from storage.stores.device_inbox import DeviceInboxStore, InboxFull, ToDeviceMessage
+from storage.stores.federation_queue import FederationQueueStore, OutboxMessage
 from tests.e2ee.conftest import StoreHost
 
 ALICE, BOB = "@alice:test.local", "@bob:test.local"
@@ -40,3 +41,15 @@ async def test_purge_drops_only_old_messages_and_keeps_the_high_water_mark(store
     # Everything is gone, yet a new generator continues after the last id ever used.
     generator = await DeviceInboxStore(StoreHost(store_host.db)).stream_writer()
     assert generator.get_current_token() == 8
+
+
+@pytest_twisted.ensureDeferred
+async def test_purge_applies_the_retention_to_the_remote_bound_queue_too(store_host: StoreHost) -> None:
+    store = DeviceInboxStore(store_host)
+    queue = FederationQueueStore(store_host)
+    old = OutboxMessage("other.test", "m-old", {"message_id": "m-old"})
+    new = OutboxMessage("other.test", "m-new", {"message_id": "m-new"})
+    await store.add_messages(ALICE, "DEV", "o1", [], [], 1_000, 10, [old], [20])
+    await store.add_messages(ALICE, "DEV", "o2", [], [], 5_000, 10, [new], [21])
+    assert await store.purge_older_than(2_000) == 1
+    assert [content["message_id"] for _, content in await queue.pending_to_device("other.test", 10)] == ["m-new"]

@@ -43,6 +43,8 @@ class DeviceHandler:
         self.on_devices_added: list[DeviceHook] = []
         # Called with (user_id, [device_id]) after devices and their tokens are deleted.
         self.on_devices_deleted: list[DeviceHook] = []
+        # Called with (user_id, [device_id]) after a device's display name changed.
+        self.on_devices_renamed: list[DeviceHook] = []
 
     async def ensure_device(self, user_id: str, device_id: str, display_name: str | None) -> bool:
         """Create the device if new (True), else keep it; runs the added-hooks for new ones."""
@@ -64,6 +66,7 @@ class DeviceHandler:
         check_storable_text("display_name", display_name)
         if not await self.store.set_display_name(user_id, device_id, display_name):
             raise not_found("No such device")
+        await self._run_hooks(self.on_devices_renamed, user_id, [device_id])
 
     async def delete_devices(self, user_id: str, device_ids: Iterable[str]) -> None:
         """Delete devices: tokens first (so none outlives its device), then the rows, then hooks."""

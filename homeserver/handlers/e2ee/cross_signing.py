@@ -118,7 +118,10 @@ class CrossSigningHandler:
         if accepted:
             await self.store.add_signatures(accepted)
             for changed_user in sorted({s.target_user_id for s in accepted} | {user_id}):
-                await self.device_lists.changed(changed_user)
+                # The signed key ids (a device ID or a cross-signing public key): the
+                # federation sender tells the two apart.
+                await self.device_lists.changed(changed_user, sorted(
+                    {s.target_key_id for s in accepted if s.target_user_id == changed_user}))
         return {"failures": failures}
 
     async def _check_signed_key(self, user_id: str, mine: dict[str, Any], target_user_id: str,

@@ -8,6 +8,8 @@ fetch their keys) and ceasing to share the last room makes them "left".
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import attrs
 
 from homeserver.handlers.accounts.devices import DeviceHandler
@@ -31,7 +33,9 @@ class DeviceListsHandler:
         self.store = hs.get(DeviceListsStore)
         self.members = hs.get(RoomMemberStore)
         self.streams: Streams = hs.get(Streams)
-        hs.get(DeviceHandler).on_devices_deleted.append(self.on_devices_deleted)
+        devices = hs.get(DeviceHandler)
+        devices.on_devices_deleted.append(self.on_devices_deleted)
+        devices.on_devices_renamed.append(self.on_device_renamed)
 
     async def users_sharing_rooms(self, user_id: str) -> set[str]:
         """Everyone joined to a room the user is joined to (the user included)."""
@@ -40,19 +44,28 @@ class DeviceListsHandler:
             shared |= await self.members.get_users_in_room(room_id)
         return shared
 
-    async def changed(self, user_id: str) -> None:
-        """Record that the user's devices or cross-signing keys changed, and wake whoever cares."""
+    async def changed(self, user_id: str, device_ids: Sequence[str | None] = (None,)) -> None:
+        """Record that the user's devices (these; None: the cross-signing keys) changed, one
+        stream id each (other servers get one update per device), and wake whoever cares."""
+        targets = list(dict.fromkeys(device_ids)) or [None]
         writer = await self.store.stream_writer()
-        async with writer.allocate() as (stream_id,):
-            await self.store.add_change(stream_id, [user_id])
-        writer.announce(stream_id, users=await self.users_sharing_rooms(user_id))
+        async with writer.allocate(len(targets)) as ids:
+            await self.store.add_device_changes(user_id, list(zip(ids, targets, strict=True)))
+        writer.announce(ids[-1], users=await self.users_sharing_rooms(user_id))
 
     async def on_devices_deleted(self, user_id: str, device_ids: list[str]) -> None:
         """A deleted device takes its keys, one-time keys, signatures and inbox with it."""
+        if not device_ids:
+            return
         writer = await self.store.stream_writer()
-        async with writer.allocate() as (stream_id,):
-            await self.store.remove_devices_e2e_state(user_id, device_ids, stream_id)
-        writer.announce(stream_id, users=await self.users_sharing_rooms(user_id))
+        async with writer.allocate(len(device_ids)) as ids:
+            await self.store.remove_devices_e2e_state(user_id, device_ids, list(ids))
+        writer.announce(ids[-1], users=await self.users_sharing_rooms(user_id))
+
+    async def on_device_renamed(self, user_id: str, device_ids: list[str]) -> None:
+        """A new name is news only to servers allowed to see it."""
+        if self.hs.config.allow_device_name_lookup_over_federation:
+            await self.changed(user_id, device_ids)
 
     async def delta(self, user_id: str, since: int, upto: int, events_since: int | None,
                     events_upto: int | None) -> DeviceListDelta:

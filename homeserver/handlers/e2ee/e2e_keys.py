@@ -15,8 +15,8 @@ from typing import Any
 
 import attrs
 
-from homeserver.errors import bad_json, invalid_param, too_large
-from homeserver.events.identifiers import server_name_of
+from homeserver.errors import bad_json, invalid_param, not_found, too_large
+from homeserver.events.identifiers import is_valid_user_id, server_name_of
 from homeserver.handlers.accounts.auth import now_ms
 from homeserver.handlers.e2ee.cross_signing_view import KeyViewer
 from homeserver.handlers.e2ee.device_lists import DeviceListDelta, DeviceListsHandler
@@ -31,9 +31,11 @@ from homeserver.handlers.e2ee.e2e_json import (
     signable_part,
     split_key_id,
 )
+from homeserver.handlers.e2ee.remote_device_lists import RemoteDeviceLists
 from homeserver.handlers.mls.key_packages import check_uploaded_key_packages, claim_recorder
 from homeserver.server import Server
 from homeserver.stream_token import StreamToken
+from storage.stores.device_lists import DeviceListsStore
 from storage.stores.devices import DeviceStore
 from storage.stores.e2e_device_keys import E2eDeviceKeysStore
 from storage.stores.e2e_fallback_keys import E2eFallbackKeysStore
@@ -50,8 +52,25 @@ MAX_KEY_LENGTH = 1024
 FALLBACK_KEYS_FIELDS = ("fallback_keys", "org.matrix.msc2732.fallback_keys")
 
 
-def _federation_failure() -> dict[str, Any]:
-    return {"status": 503, "message": "Querying other servers is not supported yet"}
+DEFAULT_TIMEOUT_MS = 10_000
+MAX_TIMEOUT_MS = 60_000
+
+
+def _timeout_s(value: Any) -> float:
+    """The client's ``timeout`` (ms) for other servers' answers: 10 s unless told, at most 60 s."""
+    if value is None:
+        return DEFAULT_TIMEOUT_MS / 1000
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise invalid_param("timeout must be a non-negative integer (milliseconds)")
+    return max(min(value, MAX_TIMEOUT_MS), 1) / 1000
+
+
+def _wanted_devices(wanted: dict[str, Any]) -> list[tuple[str, list[str]]]:
+    for user_id, device_ids in wanted.items():
+        require_user_id(user_id, "device_keys")
+        if not isinstance(device_ids, list) or not all(isinstance(d, str) for d in device_ids):
+            raise bad_json("device_keys values must be lists of device IDs")
+    return list(wanted.items())
 
 
 @attrs.frozen
@@ -69,6 +88,7 @@ class E2eKeysHandler:
         self.devices = hs.get(DeviceStore)
         self.device_lists = hs.get(DeviceListsHandler)
         self.viewer = hs.get(KeyViewer)
+        self.remote = hs.get(RemoteDeviceLists)
 
     # -- upload ---------------------------------------------------------------------------
 
@@ -126,7 +146,7 @@ class E2eKeysHandler:
             logger.warning("Device %s of %s uploaded new identity keys, replacing its old ones",
                            device_id, user_id)
         if changed:
-            await self.device_lists.changed(user_id)
+            await self.device_lists.changed(user_id, [device_id])
 
     # -- query ----------------------------------------------------------------------------
 
@@ -134,56 +154,95 @@ class E2eKeysHandler:
         wanted = require_object(body.get("device_keys"), "device_keys")
         if len(wanted) > MAX_QUERY_USERS:
             raise too_large(f"At most {MAX_QUERY_USERS} users per query")
+        timeout_s = _timeout_s(body.get("timeout"))
         local: dict[str, list[str]] = {}
-        failures: dict[str, Any] = {}
-        for user_id, device_ids in wanted.items():
-            require_user_id(user_id, "device_keys")
-            if not isinstance(device_ids, list) or not all(isinstance(d, str) for d in device_ids):
-                raise bad_json("device_keys values must be lists of device IDs")
+        remote: dict[str, dict[str, list[str]]] = {}
+        for user_id, device_ids in _wanted_devices(wanted):
             server = server_name_of(user_id)
             if server == self.server_name:
                 local[user_id] = device_ids
             else:
-                failures[server] = _federation_failure()
-        stored = await self.device_keys.get_user_device_keys(local)
+                remote.setdefault(server, {})[user_id] = device_ids
+        device_keys = await self.local_device_keys(local, with_names=True)
+        response = await self.viewer.decorate(viewer_id, device_keys, list(local))
+        found = await self.remote.query(remote, timeout_s)
+        response["device_keys"].update(found.device_keys)
+        response["master_keys"].update(found.master_keys)
+        response["self_signing_keys"].update(found.self_signing_keys)
+        response["failures"] = found.failures
+        return response
+
+    async def local_device_keys(self, wanted: dict[str, list[str]],
+                                with_names: bool) -> dict[str, dict[str, Any]]:
+        """{user: {device: keys}} of local users (all their devices for an empty list)."""
+        stored = await self.device_keys.get_user_device_keys(wanted)
         device_keys: dict[str, dict[str, Any]] = {}
-        for user_id, device_ids in local.items():
+        for user_id, device_ids in wanted.items():
             devices = stored.get(user_id, {})
             if device_ids:
                 devices = {d: keys for d, keys in devices.items() if d in device_ids}
-            names = {d.device_id: d.display_name for d in await self.devices.get_devices_by_user(user_id)}
+            names = {d.device_id: d.display_name for d in await self.devices.get_devices_by_user(user_id)} \
+                if with_names else {}
             for device_id, keys in devices.items():
                 name = names.get(device_id)
                 keys["unsigned"] = {} if name is None else {"device_display_name": name}
             device_keys[user_id] = devices
-        response = await self.viewer.decorate(viewer_id, device_keys, list(local))
-        response["failures"] = failures
+        return device_keys
+
+    async def federation_query(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Another server's ``/user/keys/query``: our users' keys as anyone may see them."""
+        wanted = require_object(body.get("device_keys"), "device_keys")
+        if len(wanted) > MAX_QUERY_USERS:
+            raise too_large(f"At most {MAX_QUERY_USERS} users per query")
+        local = {u: d for u, d in _wanted_devices(wanted) if server_name_of(u) == self.server_name}
+        names = self.hs.config.allow_device_name_lookup_over_federation
+        device_keys = await self.local_device_keys(local, with_names=names)
+        response = await self.viewer.decorate("", device_keys, list(local))
+        response.pop("user_signing_keys", None)
         return response
 
     # -- claim ----------------------------------------------------------------------------
 
     async def claim(self, body: dict[str, Any]) -> dict[str, Any]:
         wanted = require_object(body.get("one_time_keys"), "one_time_keys")
+        timeout_s = _timeout_s(body.get("timeout"))
+        local, remote = self._split_claims(wanted)
+        one_time_keys = await self.claim_local(local)
+        claimed, failures = await self.remote.claim(remote, timeout_s)
+        one_time_keys.update(claimed)
+        return {"one_time_keys": one_time_keys, "failures": failures}
+
+    async def federation_claim(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Another server's ``/user/keys/claim`` for our users' devices."""
+        local, _ = self._split_claims(require_object(body.get("one_time_keys"), "one_time_keys"))
+        return {"one_time_keys": await self.claim_local(local)}
+
+    def _split_claims(self, wanted: dict[str, Any]) -> tuple[list[tuple[str, str, str]],
+                                                             dict[str, dict[str, dict[str, str]]]]:
         requests: list[tuple[str, str, str]] = []
-        failures: dict[str, Any] = {}
+        remote: dict[str, dict[str, dict[str, str]]] = {}
         for user_id, devices in wanted.items():
             require_user_id(user_id, "one_time_keys")
             require_object(devices, f"one_time_keys[{user_id}]")
+            for algorithm in devices.values():
+                require_string(algorithm, "one_time_keys algorithms")
             server = server_name_of(user_id)
             if server != self.server_name:
-                failures[server] = _federation_failure()
+                remote.setdefault(server, {})[user_id] = dict(devices)
                 continue
-            for device_id, algorithm in devices.items():
-                require_string(algorithm, "one_time_keys algorithms")
-                requests.append((user_id, device_id, algorithm))
-        if len(requests) > MAX_CLAIM_DEVICES:
+            requests.extend((user_id, device_id, algorithm) for device_id, algorithm in devices.items())
+        remote_count = sum(len(d) for by_user in remote.values() for d in by_user.values())
+        if len(requests) + remote_count > MAX_CLAIM_DEVICES:
             raise too_large(f"At most {MAX_CLAIM_DEVICES} keys per claim")
+        return requests, remote
+
+    async def claim_local(self, requests: list[tuple[str, str, str]]) -> dict[str, Any]:
         claimed = await self.fallback_keys.claim_keys(requests, claim_recorder(now_ms(self.hs)))
         one_time_keys: dict[str, dict[str, dict[str, Any]]] = {}
         for key in claimed:
             one_time_keys.setdefault(key.user_id, {}).setdefault(key.device_id, {})[
                 f"{key.algorithm}:{key.key_id}"] = key.key
-        return {"one_time_keys": one_time_keys, "failures": failures}
+        return one_time_keys
 
     # -- changes --------------------------------------------------------------------------
 
@@ -216,3 +275,33 @@ def _parse_key_map(value: Any, what: str) -> list[OneTimeKey]:
         keys.append(OneTimeKey(algorithm, ident, key))
     return keys
 
+
+
+async def user_devices(hs: Server, user_id: str) -> dict[str, Any]:
+    """Another server's ``/user/devices/{userId}``: a local user's whole device list, the
+    device-list stream position it reflects, and the public cross-signing keys."""
+    if not is_valid_user_id(user_id) or server_name_of(user_id) != hs.server_name:
+        raise invalid_param("That user is not on this server")
+    handler = hs.get(E2eKeysHandler)
+    # The position first: a change racing this read is then at a later id, which the
+    # asking server applies on top (or resyncs for) as it should.
+    stream_id = await hs.get(DeviceListsStore).latest_stream_id(user_id)
+    devices = await handler.devices.get_devices_by_user(user_id)
+    if not devices:
+        raise not_found("No such user")
+    keys = (await handler.local_device_keys({user_id: []}, with_names=False)).get(user_id, {})
+    decorated = await handler.viewer.decorate("", {user_id: keys}, [user_id])
+    names = hs.config.allow_device_name_lookup_over_federation
+    listed = []
+    for device in devices:
+        entry: dict[str, Any] = {"device_id": device.device_id}
+        if device.device_id in keys:
+            entry["keys"] = {k: v for k, v in keys[device.device_id].items() if k != "unsigned"}
+        if names and device.display_name is not None:
+            entry["device_display_name"] = device.display_name
+        listed.append(entry)
+    body: dict[str, Any] = {"user_id": user_id, "stream_id": stream_id, "devices": listed}
+    for field, key_type in (("master_key", "master_keys"), ("self_signing_key", "self_signing_keys")):
+        if user_id in decorated[key_type]:
+            body[field] = decorated[key_type][user_id]
+    return body

@@ -46,6 +46,11 @@ class RoomStateReader:
             return []
         start = timeline[0].stream_ordering - 1 if timeline else upto
         at_start = await self.state_at(room_id, start)
+        if not at_start and timeline:
+            # A room joined over federation has no position before our join event: its
+            # state then is the state the join came with, i.e. the state after the first
+            # timeline event less that event (left out below, as it is in the timeline).
+            at_start = await self.state_at(room_id, timeline[0].stream_ordering)
         wanted: StateMap
         if full:
             wanted = dict(at_start)
