@@ -76,7 +76,7 @@ class AdminRoomsHandler:
         self.hs = hs
         self.store = hs.get(AdminRoomStore)
         self.state = hs.get(RoomStateHandler)
-        self.members = hs.get(RoomMemberStore)
+        self.member_store = hs.get(RoomMemberStore)
         self.blocked = hs.get(BlockedRoomStore)
         self.dag = hs.get(RoomDagStore)
 
@@ -114,7 +114,7 @@ class AdminRoomsHandler:
 
     async def members(self, room_id: str) -> dict[str, Any]:
         await self.summary(room_id)
-        joined = sorted(await self.members.get_users_in_room(room_id))
+        joined = sorted(await self.member_store.get_users_in_room(room_id))
         return {"members": joined, "total": len(joined)}
 
     async def current_state(self, room_id: str) -> dict[str, Any]:
