@@ -1,7 +1,8 @@
 """Synapse's room admin API (``/_synapse/admin/v1`` and ``/v2``), server admins only.
 
-Rooms: list and search, details, members, state, forward extremities, block, and delete
-(v1 answers when done; v2 answers with a ``delete_id`` whose status can be polled).
+Rooms: list and search, details, members, state, forward extremities, block, delete (v1
+answers when done; v2 answers with a ``delete_id`` whose status can be polled), and
+history purges (a ``purge_id`` to poll).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from twisted.web.server import Request
 
 from homeserver.api.admin_auth import ADMIN_V1, require_admin
 from homeserver.errors import invalid_param
+from homeserver.handlers.admin.history_purge import HistoryPurgeHandler
 from homeserver.handlers.admin.room_deletion import DeleteRequest, RoomDeletionHandler
 from homeserver.handlers.admin.rooms import ORDER_BY, AdminRoomsHandler, RoomQuery
 from homeserver.http.request import optional, parse_json_object, query_int, query_str, require
@@ -98,7 +100,23 @@ def register_routes(router: Router, hs: Server) -> None:
         await require_admin(hs, request)
         return 200, hs.get(RoomDeletionHandler).status(delete_id)
 
+    async def purge_history(request: Request, room_id: str, event_id: str | None = None) -> tuple[int, Any]:
+        await require_admin(hs, request)
+        body = parse_json_object(request, max_body, allow_empty=True)
+        up_to_event = event_id or optional(body, "purge_up_to_event_id", str, "an event ID")
+        up_to_ts = optional(body, "purge_up_to_ts", int, "an integer")
+        purge_id = await hs.get(HistoryPurgeHandler).start(
+            room_id, up_to_event, up_to_ts, optional(body, "delete_local_events", bool, "a boolean", False))
+        return 200, {"purge_id": purge_id}
+
+    async def purge_status(request: Request, purge_id: str) -> tuple[int, Any]:
+        await require_admin(hs, request)
+        return 200, hs.get(HistoryPurgeHandler).status(purge_id)
+
     router.add("GET", [ADMIN_V1 + "/rooms", ADMIN_V2 + "/rooms"], list_rooms)
+    router.add("POST", [ADMIN_V1 + "/purge_history/{room_id}", ADMIN_V1 + "/purge_history/{room_id}/{event_id}"],
+               purge_history)
+    router.add("GET", ADMIN_V1 + "/purge_history_status/{purge_id}", purge_status)
     router.add("GET", ADMIN_V1 + "/rooms/{room_id}", details)
     router.add("GET", ADMIN_V1 + "/rooms/{room_id}/members", members)
     router.add("GET", ADMIN_V1 + "/rooms/{room_id}/state", state)

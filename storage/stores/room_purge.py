@@ -14,6 +14,7 @@ import attrs
 
 from storage.engine import Transaction
 from storage.host import StorageHost
+from storage.stores.self_destruct import SELF_DESTRUCT_TIMER
 
 #: Tables whose rows about a room survive its purge.
 KEPT = frozenset({"blocked_rooms", "events", "state_group_entries", "state_groups"})
@@ -80,6 +81,7 @@ class RoomPurgeStore:
             for table in tables.by_event:
                 txn.execute(f"DELETE FROM {table} WHERE event_id IN ({marks})", ids)
             txn.execute(f"DELETE FROM events WHERE event_id IN ({marks})", ids)
+            txn.execute(f"DELETE FROM timers WHERE kind = ? AND timer_key IN ({marks})", [SELF_DESTRUCT_TIMER, *ids])
             return ids
 
         return await self.db.run_interaction("purge_event_batch", purge)

@@ -193,3 +193,45 @@ ENDPOINTS = [
 def test_non_admins_are_refused_everywhere(server: RunningServer) -> None:
     for method, path in ENDPOINTS:
         refused_to_others(server, method, path, {} if method in ("PUT", "DELETE") else None)
+
+
+def wait_for_purge(admin: Client, purge_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 300
+    while True:
+        status = admin.get(f"{ADMIN_V1}/purge_history_status/{purge_id}")
+        assert status.status == 200, status
+        if status.body["status"] != "active" or time.monotonic() > deadline:
+            return status.body
+        time.sleep(0.1)
+
+
+def test_purge_history(server: RunningServer, admin: Client) -> None:
+    owner = register_user(server.base_url)
+    room_id = create_room(owner)
+    old = [send_message(owner, room_id, f"old {i}") for i in range(5)]
+    time.sleep(0.01)  # the cut-off compares origin_server_ts: the mark must be later than "old"
+    mark = send_message(owner, room_id, "mark")
+    newer = send_message(owner, room_id, "newer")
+    # Local events are kept unless delete_local_events is set (Synapse's default).
+    kept = admin.post(f"{ADMIN_V1}/purge_history/{q(room_id)}", {"purge_up_to_event_id": mark})
+    assert kept.status == 200 and set(kept.body) == {"purge_id"}, kept
+    assert wait_for_purge(admin, kept.body["purge_id"])["status"] == "complete"
+    assert owner.get(f"{V3}/rooms/{q(room_id)}/event/{q(old[0])}").status == 200
+    purged = admin.post(f"{ADMIN_V1}/purge_history/{q(room_id)}/{q(mark)}", {"delete_local_events": True})
+    status = wait_for_purge(admin, purged.body["purge_id"])
+    assert status["status"] == "complete" and status["events_deleted"] == len(old)
+    for event_id in old:
+        assert owner.get(f"{V3}/rooms/{q(room_id)}/event/{q(event_id)}").status == 404
+    for event_id in (mark, newer):
+        assert owner.get(f"{V3}/rooms/{q(room_id)}/event/{q(event_id)}").status == 200
+    assert room_event_ids(server, room_id) >= {mark, newer}
+    assert not room_event_ids(server, room_id) & set(old)
+    send_message(owner, room_id, "the room still works")
+    jobs = admin.get(f"{ADMIN_V1}/jobs").body["jobs"]
+    assert any(j["kind"] == "history_purge" and j["done"] == len(old) for j in jobs)
+    refused_to_others(server, "POST", f"{ADMIN_V1}/purge_history/{q(room_id)}", {})
+    refused_to_others(server, "GET", f"{ADMIN_V1}/purge_history_status/{purged.body['purge_id']}")
+    neither = admin.post(f"{ADMIN_V1}/purge_history/{q(room_id)}", {})
+    assert (neither.status, neither.errcode) == (400, "M_INVALID_PARAM")
+    elsewhere = admin.post(f"{ADMIN_V1}/purge_history/{q(room_id)}", {"purge_up_to_event_id": "$nope"})
+    assert (elsewhere.status, elsewhere.errcode) == (404, "M_NOT_FOUND")
