@@ -16,6 +16,7 @@ from federation.membership.joining import FederationRoomJoiner
 from federation.receiver.transaction import TransactionReceiver
 from federation.sender import EduForwarder, FederationSender
 from homeserver.api import modules_for_resources
+from homeserver.app_metrics import wire_metrics
 from homeserver.config.schema import HomeserverConfig, Listener
 from homeserver.events.builder import ServerSigningKey
 from homeserver.handlers.mls.hygiene import MlsHygiene
@@ -88,6 +89,7 @@ class HomeServer:
         """Open the database and bring its schema up to date."""
         self._db = create_database({"name": self.config.database.name, "args": dict(self.config.database.args)})
         await prepare_database(self._db)
+        wire_metrics(self)  # before anything runs a transaction or persists an event
         # The notifier listens to every stream from the start, so no announcement is missed.
         self.get(Notifier)
         # The pushers listen to the push rule evaluator (and to deleted devices) before it
