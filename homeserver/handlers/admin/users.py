@@ -161,16 +161,12 @@ class AdminUsersHandler:
         self.tokens.invalidate_user(user_id)  # cached tokens carry the old flag
 
     async def whois(self, user_id: str) -> dict[str, Any]:
-        """``GET /v1/whois/{user_id}``: each device's last connection."""
+        """``GET /v1/whois/{user_id}``: each device's last connection, all in one session
+        under the device key "" (Synapse's shape, which admin tools read)."""
         await self.get_existing(user_id)
-        devices: dict[str, Any] = {}
-        for device in await self.devices.get_devices(user_id):
-            connections = []
-            if device.last_seen_ms is not None:
-                connections.append({"ip": device.last_seen_ip, "last_seen": device.last_seen_ms,
-                                    "user_agent": None})
-            devices[device.device_id] = {"sessions": [{"connections": connections}]}
-        return {"user_id": user_id, "devices": devices}
+        connections = [{"ip": device.last_seen_ip, "last_seen": device.last_seen_ms, "user_agent": None}
+                       for device in await self.devices.get_devices(user_id) if device.last_seen_ms is not None]
+        return {"user_id": user_id, "devices": {"": {"sessions": [{"connections": connections}]}}}
 
     async def list_devices(self, user_id: str) -> dict[str, Any]:
         await self.get_existing(user_id)
