@@ -147,7 +147,8 @@ def test_port_sqlite_to_postgres_and_serve(sqlite_server: RunningServer, postgre
         assert time.monotonic() < deadline
         time.sleep(0.02)
     first.kill()
-    first.communicate()
+    first_log = first.communicate()[1]
+    assert "applying migration 0010_accounts (1 of " in first_log and "schema up to date" in first_log
     partial = bookmarks(postgres_database)
     assert any(done for _, done in partial) and len(partial) < 40
 
