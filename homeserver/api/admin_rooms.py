@@ -14,6 +14,7 @@ from twisted.web.server import Request
 from homeserver.api.admin_auth import ADMIN_V1, require_admin
 from homeserver.errors import invalid_param
 from homeserver.handlers.admin.history_purge import HistoryPurgeHandler
+from homeserver.handlers.admin.room_admin import RoomAdminHandler
 from homeserver.handlers.admin.room_deletion import DeleteRequest, RoomDeletionHandler
 from homeserver.handlers.admin.rooms import ORDER_BY, AdminRoomsHandler, RoomQuery
 from homeserver.http.request import optional, parse_json_object, query_int, query_str, require
@@ -113,7 +114,14 @@ def register_routes(router: Router, hs: Server) -> None:
         await require_admin(hs, request)
         return 200, hs.get(HistoryPurgeHandler).status(purge_id)
 
+    async def make_room_admin(request: Request, room_id: str) -> tuple[int, Any]:
+        await require_admin(hs, request)
+        user_id = require(parse_json_object(request, max_body), "user_id", str, "a user ID")
+        await hs.get(RoomAdminHandler).make_room_admin(room_id, user_id)
+        return 200, {}
+
     router.add("GET", [ADMIN_V1 + "/rooms", ADMIN_V2 + "/rooms"], list_rooms)
+    router.add("POST", ADMIN_V1 + "/rooms/{room_id}/make_room_admin", make_room_admin)
     router.add("POST", [ADMIN_V1 + "/purge_history/{room_id}", ADMIN_V1 + "/purge_history/{room_id}/{event_id}"],
                purge_history)
     router.add("GET", ADMIN_V1 + "/purge_history_status/{purge_id}", purge_status)

@@ -235,3 +235,22 @@ def test_purge_history(server: RunningServer, admin: Client) -> None:
     assert (neither.status, neither.errcode) == (400, "M_INVALID_PARAM")
     elsewhere = admin.post(f"{ADMIN_V1}/purge_history/{q(room_id)}", {"purge_up_to_event_id": "$nope"})
     assert (elsewhere.status, elsewhere.errcode) == (404, "M_NOT_FOUND")
+
+
+@pytest.mark.parametrize("room_version", ["10", "12"])
+def test_make_room_admin(server: RunningServer, admin: Client, room_version: str) -> None:
+    owner = register_user(server.base_url)
+    target = register_user(server.base_url)
+    room_id = create_room(owner, preset="private_chat", room_version=room_version)
+    done = admin.post(f"{ADMIN_V1}/rooms/{q(room_id)}/make_room_admin", {"user_id": target.user_id})
+    assert done.status == 200 and done.body == {}, done
+    levels = owner.get(f"{V3}/rooms/{q(room_id)}/state/m.room.power_levels/").body
+    assert levels["users"][target.user_id] == 100
+    join(target, room_id)  # it was invited
+    assert target.put(f"{V3}/rooms/{q(room_id)}/state/m.room.topic/", {"topic": "mine now"}).status == 200
+    missing = admin.post(f"{ADMIN_V1}/rooms/{q(room_id)}/make_room_admin", {})
+    assert (missing.status, missing.errcode) == (400, "M_MISSING_PARAM")
+    unknown = admin.post(f"{ADMIN_V1}/rooms/{q('!nope:' + server.server_name)}/make_room_admin",
+                         {"user_id": target.user_id})
+    assert (unknown.status, unknown.errcode) == (404, "M_NOT_FOUND")
+    refused_to_others(server, "POST", f"{ADMIN_V1}/rooms/{q(room_id)}/make_room_admin", {"user_id": target.user_id})
