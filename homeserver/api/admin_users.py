@@ -1,7 +1,8 @@
 """Synapse's user admin API (``/_synapse/admin/v1`` and ``/v2``), server admins only.
 
 Users: list and search, query, create or modify, deactivate (with erase), reset the
-password, set or read the admin flag, whois, devices, joined rooms, and log in as a user.
+password, set or read the admin flag, whois, devices, joined rooms, log in as a user,
+media statistics per user, and server notices.
 Request and response shapes are Synapse's, so synapse-admin and the admin scripts work.
 """
 
@@ -13,9 +14,12 @@ from twisted.web.server import Request
 
 from homeserver.api.admin_auth import ADMIN_V1, require_admin
 from homeserver.errors import bad_json, invalid_param
+from homeserver.handlers.admin.server_notices import ServerNoticesHandler
 from homeserver.handlers.admin.users import (
+    MEDIA_ORDER,
     ORDER_COLUMNS,
     AdminUsersHandler,
+    MediaQuery,
     UserChanges,
     UserFilter,
 )
@@ -57,6 +61,24 @@ def user_filter(request: Request) -> UserFilter:
         admins=None if admins is None else admins == "true", order_by=order_by or "name",
         descending=direction == "b",
     )
+
+
+def media_query(request: Request) -> MediaQuery:
+    """``GET /v1/statistics/users/media``'s query parameters (Synapse's names)."""
+    order_by = query_str(request, "order_by", "user_id") or "user_id"
+    if order_by not in MEDIA_ORDER:
+        raise invalid_param(f"order_by must be one of {', '.join(sorted(MEDIA_ORDER))}")
+    direction = query_str(request, "dir", "f")
+    if direction not in ("f", "b"):
+        raise invalid_param("dir must be 'f' or 'b'")
+    from_ts = query_int(request, "from_ts", 0, minimum=0, maximum=2**62)
+    until_ts = query_int(request, "until_ts", 2**62, minimum=0, maximum=2**62)
+    if until_ts < from_ts:
+        raise invalid_param("until_ts must not be before from_ts")
+    return MediaQuery(offset=query_int(request, "from", 0, minimum=0, maximum=2**62),
+                      limit=query_int(request, "limit", DEFAULT_PAGE, minimum=0, maximum=1000),
+                      from_ts=from_ts, until_ts=until_ts, search_term=query_str(request, "search_term"),
+                      order_by=order_by, descending=direction == "b")
 
 
 def user_changes(body: dict[str, Any]) -> UserChanges:
@@ -157,6 +179,21 @@ def register_routes(router: Router, hs: Server) -> None:
         body = parse_json_object(request, max_body, allow_empty=True)
         return 200, await users().login_as(user_id, optional(body, "valid_until_ms", int, "an integer"))
 
+    async def media_statistics(request: Request) -> tuple[int, Any]:
+        await require_admin(hs, request)
+        return 200, await users().media_statistics(media_query(request))
+
+    async def server_notice(request: Request, txn_id: str | None = None) -> tuple[int, Any]:
+        await require_admin(hs, request)
+        body = parse_json_object(request, max_body)
+        event_id = await hs.get(ServerNoticesHandler).send(
+            require(body, "user_id", str, "a user ID"), optional(body, "type", str, "a string", "m.room.message"),
+            require(body, "content", dict, "an object"), optional(body, "state_key", str, "a string"), txn_id)
+        return 200, {"event_id": event_id}
+
+    router.add("POST", ADMIN_V1 + "/send_server_notice", server_notice)
+    router.add("PUT", ADMIN_V1 + "/send_server_notice/{txn_id}", server_notice)
+    router.add("GET", ADMIN_V1 + "/statistics/users/media", media_statistics)
     router.add("GET", ADMIN_V2 + "/users", list_users)
     router.add("GET", ADMIN_V2 + "/users/{user_id}", query_user)
     router.add("PUT", ADMIN_V2 + "/users/{user_id}", put_user)

@@ -88,3 +88,46 @@ class AdminUserStore:
             return rows, total
 
         return await self.db.run_interaction("admin_list_users", select)
+
+
+#: ``GET /v1/statistics/users/media``'s order_by values and their columns.
+MEDIA_ORDER = {"user_id": "m.user_id", "displayname": "p.displayname", "media_length": "media_length",
+               "media_count": "media_count"}
+_MEDIA_FROM = (
+    " FROM local_media m LEFT JOIN profiles p ON p.user_id = m.user_id"
+    " WHERE m.created_ts >= ? AND m.created_ts <= ? AND m.media_length IS NOT NULL"
+)
+
+
+@attrs.frozen
+class MediaQuery:
+    offset: int = 0
+    limit: int = 100
+    from_ts: int = 0
+    until_ts: int = 2**62
+    search_term: str | None = None
+    order_by: str = "user_id"
+    descending: bool = False
+
+
+async def media_statistics(store: AdminUserStore, query: MediaQuery) -> tuple[list[dict[str, Any]], int]:
+    """Per uploader: how many local files and bytes (one page, and how many uploaders in all)."""
+    where = _MEDIA_FROM
+    args: list[Any] = [query.from_ts, query.until_ts]
+    if query.search_term:
+        where += " AND (LOWER(m.user_id) LIKE ? ESCAPE '!' OR LOWER(p.displayname) LIKE ? ESCAPE '!')"
+        args += [like_pattern(query.search_term)] * 2
+    direction = "DESC" if query.descending else "ASC"
+    group = " GROUP BY m.user_id, p.displayname"
+    order = f" ORDER BY {MEDIA_ORDER[query.order_by]} {direction}, m.user_id {direction}"
+
+    def select(txn: Transaction) -> tuple[list[dict[str, Any]], int]:
+        txn.execute("SELECT COUNT(DISTINCT m.user_id)" + where, args)
+        total = int(txn.fetchall()[0][0])
+        txn.execute("SELECT m.user_id, p.displayname, COUNT(*) AS media_count, SUM(m.media_length) AS media_length"
+                    + where + group + order + " LIMIT ? OFFSET ?", [*args, query.limit, query.offset])
+        rows = [{"user_id": r[0], "displayname": r[1], "media_count": int(r[2]), "media_length": int(r[3])}
+                for r in txn.fetchall()]
+        return rows, total
+
+    return await store.db.run_interaction("admin_media_statistics", select)

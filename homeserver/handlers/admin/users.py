@@ -21,12 +21,20 @@ from homeserver.handlers.accounts.user_ids import split_user_id
 from homeserver.handlers.rooms.members import joined_rooms
 from homeserver.server import Server
 from storage.stores.access_tokens import AccessTokenStore
-from storage.stores.admin_users import ORDER_COLUMNS, AdminUserRow, AdminUserStore, UserFilter
+from storage.stores.admin_users import (
+    MEDIA_ORDER,
+    ORDER_COLUMNS,
+    AdminUserRow,
+    AdminUserStore,
+    MediaQuery,
+    UserFilter,
+    media_statistics,
+)
 from storage.stores.devices import DeviceRecord
 from storage.stores.profiles import ProfileStore
 from storage.stores.users import UserRecord, UserStore
 
-__all__ = ["ORDER_COLUMNS", "AdminUsersHandler", "UserChanges", "UserFilter"]
+__all__ = ["MEDIA_ORDER", "ORDER_COLUMNS", "AdminUsersHandler", "MediaQuery", "UserChanges", "UserFilter"]
 
 
 @attrs.frozen(kw_only=True)
@@ -93,6 +101,14 @@ class AdminUsersHandler:
         body: dict[str, Any] = {"users": [list_entry(row) for row in rows], "total": total}
         if query.offset + len(rows) < total:
             body["next_token"] = str(query.offset + len(rows))
+        return body
+
+    async def media_statistics(self, query: MediaQuery) -> dict[str, Any]:
+        """``GET /v1/statistics/users/media``: files and bytes per local uploader."""
+        rows, total = await media_statistics(self.listing, query)
+        body: dict[str, Any] = {"users": rows, "total": total}
+        if query.offset + len(rows) < total:
+            body["next_token"] = query.offset + len(rows)
         return body
 
     async def query_user(self, user_id: str) -> dict[str, Any]:
