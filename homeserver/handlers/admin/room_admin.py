@@ -57,7 +57,8 @@ class RoomAdminHandler:
         admin_level = get_user_power_level(admin, auth)
         power_levels = auth.get(POWER_LEVELS_KEY)
         content: dict[str, Any] = dict(power_levels.content) if power_levels is not None else {}
-        events = content.get("events") if isinstance(content.get("events"), dict) else {}
+        raw_events = content.get("events")
+        events: dict[str, Any] = raw_events if isinstance(raw_events, dict) else {}
         needed = events.get("m.room.power_levels", get_named_level("state_default", auth))
         if not isinstance(needed, int) or admin_level < needed:
             raise invalid_param("No local member of the room can change its power levels")
