@@ -19,6 +19,7 @@ from homeserver.api import modules_for_resources
 from homeserver.app_metrics import wire_metrics
 from homeserver.config.schema import HomeserverConfig, Listener
 from homeserver.events.builder import ServerSigningKey
+from homeserver.handlers.admin.ratelimits import RatelimitOverrides
 from homeserver.handlers.mls.hygiene import MlsHygiene
 from homeserver.handlers.push.notifications import PushRuleEvaluator
 from homeserver.handlers.pushers.pool import PusherPool
@@ -98,6 +99,8 @@ class HomeServer:
         # Push rules are evaluated for every event persisted from now on, and for those a
         # crash left unevaluated.
         await self.get(PushRuleEvaluator).start()
+        # Admins' per-user message limits, before the first message is counted.
+        await self.get(RatelimitOverrides).load()
         # Handlers reach rooms on other servers through this hook (they may not import federation).
         self.get(RemoteRooms).joiner = self.get(FederationRoomJoiner)
 

@@ -14,6 +14,7 @@ from twisted.web.server import Request
 
 from homeserver.api.admin_auth import ADMIN_V1, require_admin
 from homeserver.errors import bad_json, invalid_param
+from homeserver.handlers.admin.ratelimits import RatelimitOverrides
 from homeserver.handlers.admin.server_notices import ServerNoticesHandler
 from homeserver.handlers.admin.users import (
     MEDIA_ORDER,
@@ -191,6 +192,25 @@ def register_routes(router: Router, hs: Server) -> None:
             require(body, "content", dict, "an object"), optional(body, "state_key", str, "a string"), txn_id)
         return 200, {"event_id": event_id}
 
+    async def get_override(request: Request, user_id: str) -> tuple[int, Any]:
+        await require_admin(hs, request)
+        return 200, await hs.get(RatelimitOverrides).get(user_id)
+
+    async def set_override(request: Request, user_id: str) -> tuple[int, Any]:
+        await require_admin(hs, request)
+        body = parse_json_object(request, max_body, allow_empty=True)
+        return 200, await hs.get(RatelimitOverrides).set(
+            user_id, optional(body, "messages_per_second", int, "an integer", 0),
+            optional(body, "burst_count", int, "an integer", 0))
+
+    async def delete_override(request: Request, user_id: str) -> tuple[int, Any]:
+        await require_admin(hs, request)
+        await hs.get(RatelimitOverrides).delete(user_id)
+        return 200, {}
+
+    router.add("GET", ADMIN_V1 + "/users/{user_id}/override_ratelimit", get_override)
+    router.add("POST", ADMIN_V1 + "/users/{user_id}/override_ratelimit", set_override)
+    router.add("DELETE", ADMIN_V1 + "/users/{user_id}/override_ratelimit", delete_override)
     router.add("POST", ADMIN_V1 + "/send_server_notice", server_notice)
     router.add("PUT", ADMIN_V1 + "/send_server_notice/{txn_id}", server_notice)
     router.add("GET", ADMIN_V1 + "/statistics/users/media", media_statistics)
