@@ -133,6 +133,11 @@ def run(config_path: str) -> int:
         where = "log_config" if config.log_config else "logging"
         return fail(f"config error: {where}: {first_line(exc)}")
     reload_on_sighup(reactor, logging_controller.reload)
+    if config.enable_metrics:
+        from homeserver.metrics import install_gc_metrics, install_reactor_metrics
+
+        install_gc_metrics()
+        install_reactor_metrics(reactor)
 
     exit_code = {"code": 0}
     hs = HomeServer(config, reactor)

@@ -12,18 +12,20 @@ from twisted.internet.interfaces import IListeningPort, IReactorCore
 from twisted.web.resource import Resource
 from twisted.web.server import Site
 
-from federation.media_fetcher import FederationMediaFetcher
 from federation.e2ee_client import FederationKeyServers
+from federation.media_fetcher import FederationMediaFetcher
 from federation.membership.joining import FederationRoomJoiner
 from federation.receiver.transaction import TransactionReceiver
 from federation.sender import EduForwarder, FederationSender
 from federation.sender.device_lists import DeviceListForwarder
 from homeserver.api import modules_for_resources
+from homeserver.app_metrics import wire_metrics
 from homeserver.config.schema import HomeserverConfig, Listener
 from homeserver.events.builder import ServerSigningKey
-from homeserver.handlers.media.sources import RemoteMediaSource
+from homeserver.handlers.admin.ratelimits import RatelimitOverrides
 from homeserver.handlers.e2ee.remote_device_lists import RemoteDeviceLists
 from homeserver.handlers.e2ee.remote_keys import RemoteKeys
+from homeserver.handlers.media.sources import RemoteMediaSource
 from homeserver.handlers.mls.hygiene import MlsHygiene
 from homeserver.handlers.push.notifications import PushRuleEvaluator
 from homeserver.handlers.pushers.pool import PusherPool
@@ -94,6 +96,7 @@ class HomeServer:
         """Open the database and bring its schema up to date."""
         self._db = create_database({"name": self.config.database.name, "args": dict(self.config.database.args)})
         await prepare_database(self._db)
+        wire_metrics(self)  # before anything runs a transaction or persists an event
         # The notifier listens to every stream from the start, so no announcement is missed.
         self.get(Notifier)
         # The pushers listen to the push rule evaluator (and to deleted devices) before it
@@ -102,6 +105,8 @@ class HomeServer:
         # Push rules are evaluated for every event persisted from now on, and for those a
         # crash left unevaluated.
         await self.get(PushRuleEvaluator).start()
+        # Admins' per-user message limits, before the first message is counted.
+        await self.get(RatelimitOverrides).load()
         # Handlers reach rooms on other servers through this hook (they may not import federation).
         self.get(RemoteRooms).joiner = self.get(FederationRoomJoiner)
         self.get(RemoteMediaSource).fetcher = self.get(FederationMediaFetcher)

@@ -137,13 +137,18 @@ async def prepare_database(db: Database, migrations_dir: Traversable | Path | No
             f"version does not know (it knows up to {newest_known:04d}); "
             "run a newer Vignette or restore a matching backup"
         )
-    for migration in migrations:
-        if migration.number in applied:
-            continue
-        logger.info("applying migration %04d_%s", migration.number, migration.name)
+    pending = [m for m in migrations if m.number not in applied]
+    started = time.monotonic()
+    for index, migration in enumerate(pending):
+        # One line per migration, with how far the run is (start-up progress).
+        logger.info("applying migration %04d_%s (%d of %d, %.0f%% done, %.1f s)", migration.number,
+                    migration.name, index + 1, len(pending), 100.0 * index / len(pending),
+                    time.monotonic() - started)
         await db.run_interaction(
             f"migration {migration.number:04d}_{migration.name}", _apply, migration
         )
+    if pending:
+        logger.info("schema up to date: %d migrations applied in %.1f s", len(pending), time.monotonic() - started)
 
 
 def _apply(txn: Transaction, migration: Migration) -> None:

@@ -72,6 +72,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     ),
     # Composition: the process and its command-line tools may use anything.
     "homeserver.app": PROJECT_PACKAGES,
+    "homeserver.app_metrics": PROJECT_PACKAGES,
     "homeserver.__main__": PROJECT_PACKAGES,
     "homeserver.cli": PROJECT_PACKAGES,
     "homeserver": (),

@@ -38,6 +38,7 @@ from federation.transport.client import (
     federation_path,
 )
 from homeserver.events.identifiers import server_name_of
+from homeserver.metrics import FEDERATION_SENT_TRANSACTIONS
 from homeserver.pipeline import EventPipeline, PersistedBatch
 from homeserver.pipeline.head import RoomHeads
 from homeserver.server import Server
@@ -291,6 +292,7 @@ class FederationSender:
                 raise _BackingOff() from None
         else:
             _log_pdu_errors(queue.name, txn_id, answer)
+            FEDERATION_SENT_TRANSACTIONS.inc()
         await self.store.delete_sent(queue.name, txn.pdus, txn.edus, txn.to_device)
         if queue.retry is not None:
             queue.retry = None

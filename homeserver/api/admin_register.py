@@ -11,8 +11,9 @@ from typing import Any
 from twisted.web.server import Request
 
 from homeserver.api.admin_auth import ADMIN_V1, require_admin
+from homeserver.errors import bad_json, invalid_param
 from homeserver.handlers.accounts.admin import RegistrationTokenAdmin, SharedSecretRegistration
-from homeserver.http.request import optional, parse_json_object, require
+from homeserver.http.request import optional, parse_json_object, query_str, require
 from homeserver.http.router import Router
 from homeserver.server import Server
 
@@ -56,7 +57,23 @@ def register_routes(router: Router, hs: Server) -> None:
 
     async def list_tokens(request: Request) -> tuple[int, dict[str, Any]]:
         tokens = await admin_tokens(request)
-        return 200, {"registration_tokens": [record.to_json() for record in await tokens.list()]}
+        valid = query_str(request, "valid")
+        if valid not in (None, "true", "false"):
+            raise invalid_param("valid must be true or false")
+        listed = await tokens.list(None if valid is None else valid == "true")
+        return 200, {"registration_tokens": [record.to_json() for record in listed]}
+
+    async def update_token(request: Request, token: str) -> tuple[int, dict[str, Any]]:
+        tokens = await admin_tokens(request)
+        body = parse_json_object(request, max_body, allow_empty=True)
+        changes: dict[str, int | None] = {}
+        for name in ("uses_allowed", "expiry_time"):
+            if name in body:
+                value = body[name]
+                if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+                    raise bad_json(f"{name} must be an integer or null")
+                changes[name] = value
+        return 200, (await tokens.update(token, changes)).to_json()
 
     async def get_token(request: Request, token: str) -> tuple[int, dict[str, Any]]:
         tokens = await admin_tokens(request)
@@ -73,3 +90,4 @@ def register_routes(router: Router, hs: Server) -> None:
     router.add("GET", f"{ADMIN_V1}/registration_tokens", list_tokens)
     router.add("GET", f"{ADMIN_V1}/registration_tokens/{{token}}", get_token)
     router.add("DELETE", f"{ADMIN_V1}/registration_tokens/{{token}}", delete_token)
+    router.add("PUT", f"{ADMIN_V1}/registration_tokens/{{token}}", update_token)

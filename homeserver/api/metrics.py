@@ -8,6 +8,7 @@ from twisted.web.server import Request
 from homeserver.errors import not_found
 from homeserver.http.resource import RawResponse
 from homeserver.http.router import Router
+from homeserver.metrics import SCRAPE_HOOKS
 from homeserver.server import Server
 
 RESOURCES = ("metrics",)
@@ -19,6 +20,8 @@ def register_routes(router: Router, hs: Server) -> None:
     async def metrics(request: Request) -> tuple[int, RawResponse]:
         if not enabled:
             raise not_found("Metrics are disabled (set enable_metrics: true)")
+        for hook in list(SCRAPE_HOOKS):
+            await hook()
         return 200, RawResponse(generate_latest(), CONTENT_TYPE_LATEST.encode())
 
     router.add("GET", "/_synapse/metrics", metrics)

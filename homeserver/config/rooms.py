@@ -67,6 +67,18 @@ class UserDirectorySection:
 
 
 @attrs.frozen(kw_only=True)
+class ServerNoticesSection:
+    """Synapse's ``server_notices``: off until ``system_mxid_localpart`` names the sender."""
+
+    system_mxid_localpart: str | None = field(None)
+    system_mxid_display_name: str | None = field(None)
+    system_mxid_avatar_url: str | None = field(None)
+    room_name: str = field("Server Notices")
+    room_topic: str | None = field(None)
+    auto_join: bool = field(False)
+
+
+@attrs.frozen(kw_only=True)
 class LimitRemoteRooms:
     """Refuse joins over federation into rooms more complex than ``complexity``."""
 

@@ -26,6 +26,7 @@ from homeserver.config.retention import RETENTION_CHECK, RetentionSection
 from homeserver.config.rooms import (
     DirectoryRule,
     LimitRemoteRooms,
+    ServerNoticesSection,
     UserDirectorySection,
     alias_list_problem,
     mime_type_list_problem,
@@ -321,6 +322,7 @@ class HomeserverConfig:
     require_auth_for_profile_requests: bool = field(False)
     limit_profile_requests_to_users_who_share_rooms: bool = field(False)
     user_directory: UserDirectorySection = field(factory=UserDirectorySection)
+    server_notices: ServerNoticesSection = field(factory=ServerNoticesSection)
 
     turn_uris: list[str] = field(factory=list)
     turn_shared_secret: str | None = field(None)

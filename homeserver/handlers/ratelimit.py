@@ -33,10 +33,15 @@ class Ratelimiter:
         # key -> (level of the bucket, time that level was measured)
         self._buckets: dict[str, tuple[float, float]] = {}
         self._checks = 0
+        #: key -> (per_second, burst_count) set by an admin (rate_limit overrides); 0, 0: no limit.
+        self.overrides: dict[str, tuple[float, float]] = {}
+
+    def _limits(self, key: str) -> tuple[float, float]:
+        return self.overrides.get(key, (self.rate, self.burst))
 
     def _level(self, key: str, now: float) -> float:
         level, measured = self._buckets.get(key, (0.0, now))
-        return max(0.0, level - (now - measured) * self.rate)
+        return max(0.0, level - (now - measured) * self._limits(key)[0])
 
     def retry_after(self, key: str, update: bool = True, n: float = 1.0) -> float | None:
         """Seconds to wait if ``n`` more actions would overflow the bucket; else None.
@@ -45,11 +50,14 @@ class Ratelimiter:
         """
         if not self.enabled:
             return None
+        rate, burst = self._limits(key)
+        if rate <= 0 and burst <= 0:
+            return None  # an override that switches the limit off for this key
         now = self.clock()
         self._maybe_prune(now)
         level = self._level(key, now)
-        if level + n > self.burst:
-            return (level + n - self.burst) / self.rate
+        if level + n > burst:
+            return (level + n - burst) / rate if rate > 0 else 3600.0
         if update:
             self._buckets[key] = (level + n, now)
         return None

@@ -18,7 +18,7 @@ from homeserver.errors import MatrixError, invalid_param, unrecognized
 from homeserver.http.request import CORS_HEADERS
 from homeserver.http.router import Router
 from homeserver.http.streaming import FileResponse, send_file
-from homeserver.metrics import HTTP_REQUEST_SECONDS, HTTP_REQUESTS
+from homeserver.metrics import HTTP_REQUEST_SECONDS, HTTP_REQUESTS, observe_request
 
 access_log = logging.getLogger("homeserver.access")
 logger = logging.getLogger(__name__)
@@ -216,6 +216,7 @@ class JsonApiResource(Resource):
         route = getattr(request, "route_name", "unmatched")
         HTTP_REQUESTS.labels(method, route, str(status)).inc()
         HTTP_REQUEST_SECONDS.labels(method, route).observe(elapsed_ms / 1000)
+        observe_request(method, route, str(status), elapsed_ms / 1000)
         access_log.info(
             "%s %s %s %s %.1fms %s",
             request.getClientAddress().host if hasattr(request.getClientAddress(), "host") else "-",

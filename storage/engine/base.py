@@ -13,6 +13,7 @@ import inspect
 import logging
 import random
 import re
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
@@ -166,6 +167,8 @@ class Database:
         self._pool = ThreadPool(min_threads, max_threads, name=f"db-{engine.name}")
         self._pool.start()
         self._closed = False
+        #: ``fn(desc, seconds)`` after each interaction, committed or not (the metrics listen).
+        self.transaction_listeners: list[Callable[[str, float], None]] = []
         self._shutdown_trigger: Any = None
         if IReactorCore.providedBy(reactor):
             self._shutdown_trigger = reactor.addSystemEventTrigger(
@@ -185,10 +188,14 @@ class Database:
         for attempt in range(1, MAX_ATTEMPTS + 1):
             if self._closed:
                 raise DatabaseClosedError(f"database closed; cannot run {desc}")
+            started = time.monotonic()
             try:
-                result, callbacks = await deferToThreadPool(
-                    self._reactor, self._pool, self._attempt, func, args, kwargs
-                )
+                try:
+                    result, callbacks = await deferToThreadPool(
+                        self._reactor, self._pool, self._attempt, func, args, kwargs
+                    )
+                finally:
+                    self._observe(desc, time.monotonic() - started)
             except _ConnectionLost as lost:
                 if attempt == MAX_ATTEMPTS:
                     raise lost.cause from None
@@ -203,6 +210,13 @@ class Database:
             delay = BACKOFF_BASE_SECONDS * (2 ** (attempt - 1)) * (0.5 + random.random())
             await task.deferLater(self._reactor, delay, lambda: None)
         raise AssertionError("unreachable")
+
+    def _observe(self, desc: str, seconds: float) -> None:
+        for listener in self.transaction_listeners:
+            try:
+                listener(desc, seconds)
+            except Exception:
+                logger.exception("transaction listener %r failed", listener)
 
     def _attempt(
         self, func: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 
 import attrs
 
+from storage.cache_stats import cache_stats
 from storage.engine import Transaction
 from storage.host import StorageHost
 from storage.stores.storable import storable
@@ -70,11 +71,13 @@ class AccessTokenStore:
     def __init__(self, hs: StorageHost) -> None:
         self.db = hs.db
         self._cache: dict[str, AccessTokenInfo] = {}
+        self.cache_stats = cache_stats("get_access_token", self._cache)
         self._cached_by_user: dict[str, set[str]] = {}
         self._generation = 0  # bumped by every invalidation
 
     async def get_access_token(self, token_hash: str) -> AccessTokenInfo | None:
         cached = self._cache.get(token_hash)
+        self.cache_stats.count(cached is not None)
         if cached is not None:
             return cached
         generation = self._generation

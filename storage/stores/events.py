@@ -19,6 +19,7 @@ import attrs
 
 from homeserver.events.event import Event
 from homeserver.events.room_versions import KNOWN_ROOM_VERSIONS
+from storage.cache_stats import cache_stats
 from storage.engine import Transaction
 from storage.host import StorageHost
 from storage.streams import Streams, StreamWriter
@@ -171,6 +172,7 @@ class EventStore:
     def __init__(self, hs: StorageHost) -> None:
         self.db = hs.db
         self._cache: OrderedDict[str, StoredEvent] = OrderedDict()
+        self.cache_stats = cache_stats("get_event", self._cache)
         self.streams: Streams = hs.get(Streams)
         self._lowest_outlier: int | None = None
         #: Bumped by every invalidation: a read that started before one (and may have read
@@ -211,6 +213,8 @@ class EventStore:
                 found[event_id] = cached
             else:
                 missing.append(event_id)
+        self.cache_stats.count(True, len(wanted) - len(missing))
+        self.cache_stats.count(False, len(missing))
         if missing:
             epoch = self._epoch
             fetched = await self.db.run_interaction("get_events", self._fetch, missing)

@@ -22,6 +22,7 @@ USE_TOKEN = (
     " AND (uses_allowed IS NULL OR completed < uses_allowed) AND (expiry_ms IS NULL OR expiry_ms > ?)"
 )
 DELETE_TOKEN = "DELETE FROM registration_tokens WHERE token = ?"
+UPDATE_COLUMNS = {"uses_allowed": "uses_allowed", "expiry_time": "expiry_ms"}
 
 
 @attrs.frozen
@@ -78,6 +79,19 @@ class RegistrationTokenStore:
             return txn.rowcount == 1
 
         return await self.db.run_interaction("use_registration_token", update)
+
+    async def update_token(self, token: str, changes: dict[str, int | None]) -> RegistrationToken | None:
+        """Set the named fields (admin API names: uses_allowed, expiry_time); None if no such token."""
+
+        def update(txn: Transaction) -> RegistrationToken | None:
+            for name, value in changes.items():
+                txn.execute(f"UPDATE registration_tokens SET {UPDATE_COLUMNS[name]} = ? WHERE token = ?",
+                            (value, token))
+            txn.execute(SELECT_TOKEN, (token,))
+            rows = txn.fetchall()
+            return _record(rows[0]) if rows else None
+
+        return await self.db.run_interaction("update_registration_token", update)
 
     async def delete_token(self, token: str) -> bool:
         if not storable(token):

@@ -30,6 +30,7 @@ _PURGEABLE = (
     " AND event_id NOT IN (SELECT event_id FROM event_forward_extremities WHERE room_id = ?)"
     " ORDER BY stream_ordering LIMIT ?"
 )
+_SPARE_SENDERS = " AND sender NOT LIKE ? ESCAPE '!'"
 #: (table, column) pairs naming a purged event; every row found is deleted.
 REFERENCES: tuple[tuple[str, str], ...] = (
     ("event_edges", "event_id"), ("event_edges", "prev_event_id"),
@@ -61,9 +62,15 @@ def _max_lifetime(raw: str | None) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
-def purge_batch_txn(txn: Transaction, room_id: str, before_ts: int, limit: int) -> list[str]:
-    """Delete up to ``limit`` of the room's purgeable events older than ``before_ts``."""
-    txn.execute(_PURGEABLE, (room_id, before_ts, room_id, room_id, limit))
+def purge_batch_txn(txn: Transaction, room_id: str, before_ts: int, limit: int,
+                    keep_senders_like: str | None = None) -> list[str]:
+    """Delete up to ``limit`` of the room's purgeable events older than ``before_ts``
+    (sparing senders matching the LIKE pattern ``keep_senders_like``: the admin history purge)."""
+    if keep_senders_like is None:
+        txn.execute(_PURGEABLE, (room_id, before_ts, room_id, room_id, limit))
+    else:
+        txn.execute(_PURGEABLE.replace(" ORDER BY", _SPARE_SENDERS + " ORDER BY"),
+                    (room_id, before_ts, room_id, room_id, keep_senders_like, limit))
     ids = [row[0] for row in txn.fetchall()]
     if not ids:
         return ids
@@ -83,8 +90,10 @@ class RetentionStore:
         rows = await self.db.execute("retention_room_policies", _POLICIES)
         return [RoomPolicy(row[0], _max_lifetime(row[1]), row[1] is not None) for row in rows]
 
-    async def purge_batch(self, room_id: str, before_ts: int, limit: int) -> list[str]:
-        return await self.db.run_interaction("retention_purge_batch", purge_batch_txn, room_id, before_ts, limit)
+    async def purge_batch(self, room_id: str, before_ts: int, limit: int,
+                          keep_senders_like: str | None = None) -> list[str]:
+        return await self.db.run_interaction("retention_purge_batch", purge_batch_txn, room_id, before_ts, limit,
+                                             keep_senders_like)
 
     async def sync_job_timers(self, kind: str, wanted: dict[str, int]) -> dict[str, int]:
         """Give each wanted job a timer (keeping one already set) and drop timers of jobs

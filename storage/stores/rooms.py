@@ -46,6 +46,10 @@ class RoomStore:
     async def set_public(self, room_id: str, is_public: bool) -> None:
         await self.db.execute("set_room_public", _SET_PUBLIC, 1 if is_public else 0, room_id)
 
+    def forget(self, room_id: str) -> None:
+        """Drop what is cached about a room whose rows were purged."""
+        self._versions.pop(room_id, None)
+
     async def get_public_room_ids(self) -> list[str]:
         rows = await self.db.execute("get_public_room_ids", _PUBLIC_ROOMS)
         return [row[0] for row in rows]

@@ -13,6 +13,7 @@ from collections import OrderedDict
 from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
+from storage.cache_stats import cache_stats
 from storage.engine import Transaction
 from storage.host import StorageHost
 
@@ -55,6 +56,7 @@ class StateGroupStore:
     def __init__(self, hs: StorageHost) -> None:
         self.db = hs.db
         self._cache: OrderedDict[int, StateMap] = OrderedDict()
+        self.cache_stats = cache_stats("state_group", self._cache)
         self._last_id: int | None = None
 
     async def allocate_ids(self, count: int) -> list[int]:
@@ -75,6 +77,7 @@ class StateGroupStore:
     async def get_state_ids(self, group: int) -> StateMap:
         """The whole state of a group as {(type, state_key): event_id}."""
         cached = self._cache.get(group)
+        self.cache_stats.count(cached is not None)
         if cached is not None:
             self._cache.move_to_end(group)
             return dict(cached)
@@ -98,6 +101,7 @@ class StateGroupStore:
         missing: list[int] = []
         for group in dict.fromkeys(groups):
             cached = self._cache.get(group)
+            self.cache_stats.count(cached is not None)
             if cached is not None:
                 found[group] = {k: v for k, v in cached.items() if k in keys or k[0] in types}
             else:

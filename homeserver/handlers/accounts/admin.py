@@ -126,8 +126,30 @@ class RegistrationTokenAdmin:
             raise not_found(f"No such registration token: {token}")
         return record
 
-    async def list(self) -> list[RegistrationToken]:
-        return await self.store.list_tokens()
+    async def list(self, valid: bool | None = None) -> list[RegistrationToken]:
+        """Every token, or only the usable (``valid``) or spent and expired ones."""
+        tokens = await self.store.list_tokens()
+        if valid is None:
+            return tokens
+        now = now_ms(self.hs)
+        return [t for t in tokens if self._usable(t, now) == valid]
+
+    @staticmethod
+    def _usable(token: RegistrationToken, now: int) -> bool:
+        return ((token.uses_allowed is None or token.completed < token.uses_allowed)
+                and (token.expiry_ms is None or token.expiry_ms > now))
+
+    async def update(self, token: str, changes: dict[str, int | None]) -> RegistrationToken:
+        """``PUT .../registration_tokens/{token}``: uses_allowed and expiry_time (null: unlimited)."""
+        if (changes.get("uses_allowed") or 0) < 0:
+            raise invalid_param("uses_allowed must be a non-negative integer or null")
+        expiry = changes.get("expiry_time")
+        if expiry is not None and expiry <= now_ms(self.hs):
+            raise invalid_param("expiry_time must not be in the past")
+        record = await self.store.update_token(token, changes)
+        if record is None:
+            raise not_found(f"No such registration token: {token}")
+        return record
 
     async def delete(self, token: str) -> None:
         if not await self.store.delete_token(token):

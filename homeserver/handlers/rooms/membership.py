@@ -30,6 +30,7 @@ from homeserver.handlers.rooms.room_state import RoomStateHandler, check_room_id
 from homeserver.pipeline import EventPipeline, EventSpec
 from homeserver.server import Server
 from storage.stores.aliases import AliasStore
+from storage.stores.blocked_rooms import BlockedRoomStore
 from storage.stores.events import StoredEvent
 from storage.stores.profiles import ProfileStore
 from storage.stores.room_members import RoomMemberStore
@@ -60,6 +61,7 @@ class RoomMemberHandler:
         self.state = hs.get(RoomStateHandler)
         self.members = hs.get(RoomMemberStore)
         self.aliases = hs.get(AliasStore)
+        self.blocked = hs.get(BlockedRoomStore)
         self.limits = hs.get(RateLimiters)
         self.forget_on_leave: bool = hs.config.forget_rooms_on_leave
         hs.get(ProfileHandler).on_profile_changed.append(self._on_profile_changed)
@@ -90,10 +92,14 @@ class RoomMemberHandler:
         """Join; ``extra_content`` (reason, a per-room displayname...) goes into the member event,
         and the profile fills in displayname and avatar_url where it does not say otherwise.
         ``via``: servers to join through when the room is on another server."""
+        if room_id_or_alias.startswith("!"):
+            await self._check_not_blocked(room_id_or_alias)
         remote = await self._remote_join_target(room_id_or_alias, via)
         if remote is not None:
+            await self._check_not_blocked(remote[0])
             return await self._join_remote(user_id, remote[0], remote[1], extra_content, is_guest, ratelimit)
         room_id = await self.resolve_room(room_id_or_alias)
+        await self._check_not_blocked(room_id)
         current = await self.members.get_membership(room_id, user_id)
         if current is not None and current.membership == "join" and not extra_content:
             return room_id
@@ -119,6 +125,11 @@ class RoomMemberHandler:
         await self._send(room_id, user_id, user_id, content)
         self.limits.joins_per_room.record_action(room_id)
         return room_id
+
+    async def _check_not_blocked(self, room_id: str) -> None:
+        """A room a server admin blocked (the admin API) takes no joins from our users."""
+        if await self.blocked.blocked_by(room_id) is not None:
+            raise forbidden("This room has been blocked on this server")
 
     async def _remote_join_target(self, room_id_or_alias: str,
                                   via: Sequence[str]) -> tuple[str, list[str]] | None:

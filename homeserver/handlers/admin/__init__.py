@@ -1,0 +1,1 @@
+"""The server admin's tools behind ``/_synapse/admin`` (users, rooms, room deletion)."""
