@@ -12,7 +12,7 @@ from twisted.internet.interfaces import IListeningPort, IReactorCore
 from twisted.web.resource import Resource
 from twisted.web.server import Site
 
-from federation.membership.joining import FederationRoomJoiner
+from federation.membership.remote import FederationRemoteRooms
 from federation.receiver.transaction import TransactionReceiver
 from federation.sender import EduForwarder, FederationSender
 from homeserver.api import modules_for_resources
@@ -97,7 +97,7 @@ class HomeServer:
         # crash left unevaluated.
         await self.get(PushRuleEvaluator).start()
         # Handlers reach rooms on other servers through this hook (they may not import federation).
-        self.get(RemoteRooms).joiner = self.get(FederationRoomJoiner)
+        self.get(RemoteRooms).joiner = self.get(FederationRemoteRooms)
 
     async def start_background_work(self) -> None:
         """What runs on its own once we serve: persisted timers, including those that fell

@@ -7,6 +7,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from federation.api import (
+    invites,
     keys,
     membership,
     public_rooms,
@@ -19,3 +20,4 @@ from federation.api import (
 
 FEDERATION_API_MODULES: list[ModuleType] = [server_well_known, keys, version, queries, public_rooms, send,
                                             room_events, membership]
+FEDERATION_API_MODULES.append(invites)

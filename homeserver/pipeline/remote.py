@@ -139,7 +139,8 @@ async def add_remote(work: RoomWork, remote: RemoteEvent, origin: str) -> EventR
     outcome = Outcome.REJECTED if reason is not None else Outcome.ACCEPTED
     head = work.head
     assert head is not None
-    if outcome is Outcome.ACCEPTED and head.current is not None and before is not head.current:
+    if outcome is Outcome.ACCEPTED and head.current is not None and before is not head.current \
+            and not remote.rejoin:
         soft = check_against_state(event, await _auth_map(work, event, head.current.state))
         if soft is not None:
             outcome, reason = Outcome.SOFT_FAILED, soft
@@ -149,7 +150,12 @@ async def add_remote(work: RoomWork, remote: RemoteEvent, origin: str) -> EventR
         item.after = before
     else:
         item.after = await work.with_state_event(before, (event.type, event.state_key), event_id)
-    return await _finish(work, item)
+    result = await _finish(work, item)
+    if remote.rejoin and outcome is Outcome.ACCEPTED and item.after is not None:
+        head.extremities = {event_id: event.depth}
+        await work.set_current(item.after)
+        item.current_group = item.after.group
+    return result
 
 
 async def _finish(work: RoomWork, item: Prepared) -> EventResult:
