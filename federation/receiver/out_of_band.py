@@ -1,8 +1,10 @@
 """PDUs for a room none of our users is joined to, that still concern one of ours: the
 room's server refusing a knock, or rescinding an invite, or banning the user. We hold no
 state to check them against, so they are kept as out-of-band memberships (like the invite
-or knock they end) when they are validly signed by the calling server, end a pending
-invite or knock of a local user, and come from a user of the calling server."""
+or knock they end) when they are validly signed by the calling server, come from a user of
+that server, cite the pending invite or knock of a local user among their auth events, and,
+for an invite, come from the inviter (we cannot know who else may rescind it; Synapse
+applies the same rule, and keeps no knock refusals at all)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from federation.server_visibility import domain_of
 from homeserver.events.room_versions import RoomVersion
 from homeserver.pipeline import EventPipeline, Outcome
 from homeserver.server import Server
+from storage.stores.events import EventStore
 from storage.stores.room_members import RoomMemberStore
 
 NOT_IN_ROOM = {"error": "This server is not in the room"}
@@ -24,6 +27,7 @@ class OutOfBandReceiver:
         self.checker = hs.get(PduChecker)
         self.pipeline = hs.get(EventPipeline)
         self.members = hs.get(RoomMemberStore)
+        self.events = hs.get(EventStore)
 
     async def receive(self, origin: str, room_id: str, room_version: RoomVersion,
                       raws: list[Any]) -> dict[str, dict[str, Any]]:
@@ -41,9 +45,16 @@ class OutOfBandReceiver:
                     or domain_of(target) != self.server_name or domain_of(event.sender) != origin):
                 continue
             current = await self.members.get_membership(room_id, target)
-            if current is None or current.membership not in ("invite", "knock"):
+            if current is None or current.membership not in ("invite", "knock") \
+                    or current.event_id not in event.auth_event_ids:
                 continue
+            if current.membership == "invite" and not await self._sent_by(current.event_id, event.sender):
+                continue  # only the inviter can be known to may take an invite back
             result = await self.pipeline.store_out_of_band_membership(event, origin)
             if result.outcome in (Outcome.OUTLIER, Outcome.DUPLICATE):
                 results[event.event_id] = {}
         return results
+
+    async def _sent_by(self, event_id: str, sender: str) -> bool:
+        stored = await self.events.get_event(event_id)
+        return stored is not None and stored.event.sender == sender
