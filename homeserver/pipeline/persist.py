@@ -150,7 +150,7 @@ def _event_rows(batch: PersistBatch, item: Prepared, stored: StoredEvent) -> Non
         batch.current_members.append(row)
     if item.outcome is not Outcome.ACCEPTED:
         return
-    if event.type == "m.room.member" and event.state_key is not None:
+    if event.type == "m.room.member" and event.state_key is not None and not item.backfilled:
         batch.membership_changes.append(MemberRow(batch.room_id, event.state_key, event.sender,
                                                   event.membership or "leave", event.event_id,
                                                   stored.stream_ordering))

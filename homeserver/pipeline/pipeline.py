@@ -109,6 +109,17 @@ class EventPipeline:
         self._enqueue(room_id, _Remote(wrapped, origin, False, deferred))
         return await deferred
 
+    async def submit_backfill(self, room_id: str, events: Sequence[RemoteEvent | Event],
+                              origin: str) -> list[EventResult]:
+        """History from ``/backfill`` (checked like any PDU): into the DAG below what we hold,
+        with negative stream orderings, leaving the forward extremities and the current state
+        alone. Events whose prev_events we lack are MISSING unless given ``state_before``."""
+        wrapped = [attrs.evolve(e, backfilled=True) if isinstance(e, RemoteEvent) else RemoteEvent(e, backfilled=True)
+                   for e in events]
+        deferred: Deferred[list[EventResult]] = Deferred()
+        self._enqueue(room_id, _Remote(wrapped, origin, False, deferred))
+        return await deferred
+
     async def store_outliers(self, room_id: str, events: Sequence[Event], origin: str) -> list[EventResult]:
         """Store events without their state (auth chains, state from /state_ids, /event).
 

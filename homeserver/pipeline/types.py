@@ -95,6 +95,10 @@ class RemoteEvent:
     #: (none of our users was in it), so the state after this event becomes the room's
     #: current state and the event its only forward extremity.
     rejoin: bool = False
+    #: History fetched with /backfill: it joins the DAG (edges, state) below what we hold,
+    #: with a negative stream ordering (no sync range includes it), and never touches the
+    #: forward extremities or the current state.
+    backfilled: bool = False
 
 
 @attrs.frozen

@@ -50,6 +50,10 @@ class RemoteRoomJoiner(Protocol):
         """Knock through the first of ``servers`` that answers (MatrixError otherwise)."""
         ...
 
+    async def backfill(self, room_id: str, limit: int) -> int:
+        """Fetch up to ``limit`` events from before the oldest we hold; how many were added."""
+        ...
+
 
 class RemoteRooms:
     """Holds the registered joiner (one per process)."""
