@@ -38,6 +38,8 @@ from storage.stores.room_dag import RoomDagStore
 from storage.stores.state import StateGroupStore
 
 MAX_LIMIT = 1000
+#: Events looked at for /timestamp_to_event (the first visible one wins).
+TIMESTAMP_WINDOW = 50
 #: After a backfill that added nothing, the room is not asked again for this long.
 BACKFILL_COOLDOWN_S = 30.0
 #: The stream of a sync token whose position /messages pages from.
@@ -173,6 +175,16 @@ class HistoryHandler:
             raise not_found("Event not found") from None
         stored = await self.get_visible_event(requester, room_id, event_id)
         return await self.formatter.format_event(stored, requester)
+
+    async def timestamp_to_event(self, requester: Any, room_id: str, ts: int, direction: str) -> dict[str, Any]:
+        """The visible event closest to ``ts`` in ``direction`` ("f": at or after, "b": at or
+        before), 404 when there is none here."""
+        await self.state.check_can_read(room_id, requester.user_id)
+        found = await self.events.get_room_events_by_timestamp(room_id, ts, direction == "f", TIMESTAMP_WINDOW)
+        visible = await filter_events_for_client(self.hs, requester.user_id, found)
+        if not visible:
+            raise not_found(f"No event found {'after' if direction == 'f' else 'before'} {ts} in {room_id}")
+        return {"event_id": visible[0].event_id, "origin_server_ts": visible[0].event.origin_server_ts}
 
     async def get_messages(self, requester: Any, room_id: str, from_token: str | None,
                            to_token: str | None, direction: str, limit: int,
