@@ -1,4 +1,4 @@
-"""Invites, rejections, knocks and leaves with a real Synapse (matrix-synapse from PyPI), in
+"""Invites, rejections, knocks, leaves and backfill with a real Synapse (matrix-synapse from PyPI), in
 both directions, each side seen through its users' /sync."""
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from tests.support.rooms import (
     joined_members,
     new_user,
     put_state,
+    send_message,
 )
 from tests.support.server import RunningServer
 from tests.support.synapse_server import SynapseServer
@@ -128,3 +129,24 @@ def test_we_leave_a_synapse_room(synapse: SynapseServer, vignette: RunningServer
     assert alice.post(f"{V3}/rooms/{q(room_id)}/leave", {}).status == 200
     sync_until(alice, lambda b: in_section(b, "leave", room_id), since)
     sync_until(bob, lambda _b: membership_of(bob, room_id, str(alice.user_id)) == "leave")
+
+
+def test_we_backfill_a_synapse_room(synapse: SynapseServer, vignette: RunningServer) -> None:
+    """History from before our join comes from Synapse's /backfill as we page back."""
+    bob = register_user(synapse.base_url)
+    room_id = create_room(bob, preset="public_chat")
+    for i in range(120):
+        send_message(bob, room_id, f"old {i}")
+    alice = new_user(vignette.base_url)
+    assert alice.post(f"{V3}/join/{q(room_id)}", {}, params={"via": synapse.server_name}).status == 200
+    token = alice.get(f"{V3}/sync").body["next_batch"]
+    seen: list[dict[str, Any]] = []
+    for _ in range(20):
+        page = alice.get(f"{V3}/rooms/{q(room_id)}/messages", params={"dir": "b", "limit": 50, "from": token}).body
+        seen.extend(page["chunk"])
+        if "end" not in page or not page["chunk"]:
+            break
+        token = page["end"]
+    bodies = [e["content"].get("body") for e in seen if e["type"] == "m.room.message"]
+    assert bodies == [f"old {i}" for i in reversed(range(120))], (bodies[:5], vignette.output()[-3000:])
+    assert seen[-1]["type"] == "m.room.create"
