@@ -1,5 +1,6 @@
 """Serving a room's events to other servers: ``/event``, ``/state``, ``/state_ids``,
-``/event_auth``, ``/get_missing_events`` and ``/backfill``, what a peer needs to fill its gaps.
+``/event_auth``, ``/get_missing_events``, ``/backfill`` and ``/timestamp_to_event``, what a
+peer needs to fill its gaps (or to find its way by time).
 
 Every question names a room (``/event`` through the event it asks for): the room's server ACL
 must allow the asking server, and that server must have a user joined now (403 otherwise, as
@@ -24,6 +25,8 @@ from storage.stores.rooms import RoomStore
 
 #: Most events one /backfill or /get_missing_events answer holds, whatever the limit asked.
 MAX_EVENTS_PER_ANSWER = 100
+#: Events looked at for /timestamp_to_event (the first the server may see wins).
+TIMESTAMP_WINDOW = 50
 #: Most events /get_missing_events and /backfill look at while walking back.
 MAX_WALK = 2000
 
@@ -50,6 +53,15 @@ class FederationRoomEvents:
         if stored is None or stored.event.room_id != room_id or stored.rejected:
             raise not_found("Unknown event in this room")
         return stored
+
+    async def timestamp_to_event(self, origin: str, room_id: str, ts: int, forwards: bool) -> dict[str, Any]:
+        """The event the server may see closest to ``ts`` in that direction (404 if none)."""
+        await self.check_access(origin, room_id)
+        found = await self.events.get_room_events_by_timestamp(room_id, ts, forwards, TIMESTAMP_WINDOW)
+        for stored in found:  # nearest first; usually the first one is visible
+            if await filter_events_for_server(self.hs, origin, [stored], redact=False):
+                return {"event_id": stored.event_id, "origin_server_ts": stored.event.origin_server_ts}
+        raise not_found("No event found near that time")
 
     async def get_event(self, origin: str, event_id: str) -> dict[str, Any]:
         stored = await self.events.get_event(event_id)

@@ -14,7 +14,7 @@ from twisted.web.server import Site
 
 from federation.e2ee_client import FederationKeyServers
 from federation.media_fetcher import FederationMediaFetcher
-from federation.membership.joining import FederationRoomJoiner
+from federation.membership.remote import FederationRemoteRooms
 from federation.receiver.transaction import TransactionReceiver
 from federation.sender import EduForwarder, FederationSender
 from federation.sender.device_lists import DeviceListForwarder
@@ -108,7 +108,7 @@ class HomeServer:
         # Admins' per-user message limits, before the first message is counted.
         await self.get(RatelimitOverrides).load()
         # Handlers reach rooms on other servers through this hook (they may not import federation).
-        self.get(RemoteRooms).joiner = self.get(FederationRoomJoiner)
+        self.get(RemoteRooms).joiner = self.get(FederationRemoteRooms)
         self.get(RemoteMediaSource).fetcher = self.get(FederationMediaFetcher)
         self.get(RemoteKeys).servers = self.get(FederationKeyServers)
 

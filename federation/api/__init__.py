@@ -7,6 +7,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from federation.api import (
+    invites,
     keys,
     media,
     membership,
@@ -20,4 +21,4 @@ from federation.api import (
 )
 
 FEDERATION_API_MODULES: list[ModuleType] = [server_well_known, keys, version, queries, public_rooms, send,
-                                            room_events, membership, media, user_keys]
+                                            room_events, membership, media, user_keys, invites]

@@ -1,5 +1,6 @@
-"""``make_join``/``send_join`` (v1, v2) and ``make_leave``/``send_leave`` (v1, v2): other
-servers' users joining and leaving rooms we are in. Logic in federation/membership/resident.py."""
+"""``make_join``/``send_join`` (v1, v2), ``make_leave``/``send_leave`` (v1, v2) and
+``make_knock``/``send_knock`` (v1): other servers' users joining, leaving and knocking on
+rooms we are in. Logic in federation/membership/resident.py."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from twisted.web.server import Request
 
 from federation.membership.resident import ResidentMembership
 from federation.transport.auth import FederationAuth
+from homeserver.errors import missing_param
 from homeserver.http.request import query_str_list
 from homeserver.http.router import Router
 from homeserver.server import Server
@@ -31,6 +33,10 @@ def register_routes(router: Router, hs: Server) -> None:
         versions: list[str] | None = None
         if membership == "join":
             versions = query_str_list(request, "ver") or ["1"]  # the spec's default
+        elif membership == "knock":
+            versions = query_str_list(request, "ver")
+            if not versions:
+                raise missing_param("ver")
         return await resident().make_membership(origin, room_id, user_id, membership, versions)
 
     async def send(request: Request, room_id: str, event_id: str, membership: str) -> dict[str, Any]:
@@ -54,6 +60,12 @@ def register_routes(router: Router, hs: Server) -> None:
         # omit_members (partial-state joins) is not offered yet: members_omitted is false.
         return 200, await send(request, room_id, event_id, "join")
 
+    async def make_knock(request: Request, room_id: str, user_id: str) -> tuple[int, Any]:
+        return 200, await make(request, room_id, user_id, "knock")
+
+    async def send_knock(request: Request, room_id: str, event_id: str) -> tuple[int, Any]:
+        return 200, await send(request, room_id, event_id, "knock")
+
     async def send_leave_v1(request: Request, room_id: str, event_id: str) -> tuple[int, Any]:
         return 200, [200, await send(request, room_id, event_id, "leave")]
 
@@ -67,3 +79,5 @@ def register_routes(router: Router, hs: Server) -> None:
     router.add("GET", f"{base}/v1/make_leave/{{room_id}}/{{user_id}}", make_leave)
     router.add("PUT", f"{base}/v1/send_leave/{{room_id}}/{{event_id}}", send_leave_v1)
     router.add("PUT", f"{base}/v2/send_leave/{{room_id}}/{{event_id}}", send_leave_v2)
+    router.add("GET", f"{base}/v1/make_knock/{{room_id}}/{{user_id}}", make_knock)
+    router.add("PUT", f"{base}/v1/send_knock/{{room_id}}/{{event_id}}", send_knock)

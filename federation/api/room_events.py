@@ -1,6 +1,6 @@
 """The events of a room, for other servers filling their gaps: ``/event``, ``/state``,
-``/state_ids``, ``/event_auth``, ``/get_missing_events`` and ``/backfill``. Thin: checks and
-filtering live in federation/room_events.py."""
+``/state_ids``, ``/event_auth``, ``/get_missing_events``, ``/backfill`` and
+``/timestamp_to_event``. Thin: checks and filtering live in federation/room_events.py."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from twisted.web.server import Request
 
 from federation.room_events import FederationRoomEvents
 from federation.transport.auth import FederationAuth
-from homeserver.errors import bad_json, missing_param
+from homeserver.errors import bad_json, invalid_param, missing_param
 from homeserver.handlers.rooms.room_state import check_room_id
 from homeserver.http.request import optional, query_int, query_str
 from homeserver.http.router import Router
@@ -74,6 +74,16 @@ def register_routes(router: Router, hs: Server) -> None:
         assert limit is not None
         return 200, envelope(await hs.get(FederationRoomEvents).backfill(origin, room_id, start, limit))
 
+    async def timestamp_to_event(request: Request, room_id: str) -> tuple[int, Any]:
+        origin, _ = await hs.get(FederationAuth).authenticate(request)
+        check_room_id(room_id)
+        ts = query_int(request, "ts", 0, minimum=0, maximum=2**62, required=True)
+        direction = query_str(request, "dir", required=True)
+        if direction not in ("b", "f"):
+            raise invalid_param("dir must be 'b' or 'f'")
+        return 200, await hs.get(FederationRoomEvents).timestamp_to_event(origin, room_id, ts, direction == "f")
+
+    router.add("GET", V1 + "/timestamp_to_event/{room_id}", timestamp_to_event)
     router.add("GET", V1 + "/event/{event_id}", get_event)
     router.add("GET", V1 + "/state/{room_id}", get_state)
     router.add("GET", V1 + "/state_ids/{room_id}", get_state_ids)

@@ -12,11 +12,11 @@ An event that fails a check is dropped; the join goes on without it.
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import Sequence
 from typing import Any
 
-from federation.membership.pdus import BadPduError, checked_events, parse_pdu
+from federation.membership.pdus import checked_events
+from federation.membership.templates import BadTemplateError, sign_template
 from federation.receiver.pdu_checks import PduChecker
 from federation.transport.client import (
     FederationClient,
@@ -28,7 +28,6 @@ from homeserver.errors import MatrixError, forbidden, not_found
 from homeserver.events.event import Event
 from homeserver.events.identifiers import is_valid_room_id, server_name_of
 from homeserver.events.room_versions import KNOWN_ROOM_VERSIONS, RoomVersion
-from homeserver.events.signing import sign_event
 from homeserver.handlers.rooms.remote_rooms import ResolvedAlias
 from homeserver.pipeline import EventPipeline, Outcome, RemoteEvent
 from homeserver.server import Server
@@ -39,8 +38,6 @@ logger = logging.getLogger(__name__)
 MAKE_TIMEOUT_S = 30.0
 SEND_JOIN_TIMEOUT_S = 120.0
 SEND_JOIN_MAX_BYTES = 200 * 1024 * 1024
-#: Fields of a template the joining server sets itself.
-OURS = ("signatures", "hashes", "unsigned", "event_id")
 
 
 class JoinAttemptError(Exception):
@@ -87,7 +84,7 @@ class FederationRoomJoiner:
             except JoinAttemptError as exc:
                 logger.info("joining %s through %s failed: %s", room_id, server, exc)
                 failures.append(exc.error)
-        raise _client_error(failures)
+        raise client_error(failures)
 
     async def _join_via(self, server: str, user_id: str, room_id: str, content: dict[str, Any]) -> None:
         room_version, template = await self._make_join(server, room_id, user_id)
@@ -106,9 +103,9 @@ class FederationRoomJoiner:
             body = await self.client.get_json(server, path, {"ver": list(KNOWN_ROOM_VERSIONS)},
                                               timeout_s=MAKE_TIMEOUT_S)
         except FederationRequestError as exc:
-            raise JoinAttemptError(_peer_error(exc)) from None
+            raise JoinAttemptError(peer_error(exc)) from None
         if not isinstance(body, dict) or not isinstance(body.get("event"), dict):
-            raise JoinAttemptError(_bad_answer(server, "make_join"))
+            raise JoinAttemptError(bad_answer(server, "make_join"))
         version = KNOWN_ROOM_VERSIONS.get(body.get("room_version", "1"))
         if version is None:
             raise JoinAttemptError(MatrixError(400, "M_UNSUPPORTED_ROOM_VERSION",
@@ -119,26 +116,15 @@ class FederationRoomJoiner:
                content: dict[str, Any]) -> Event:
         """Our signed join from the resident server's template (checked to be what we asked for)."""
         given = template.get("content")
-        if (template.get("room_id") != room_id or template.get("type") != "m.room.member"
-                or template.get("sender") != user_id or template.get("state_key") != user_id
-                or not isinstance(given, dict) or given.get("membership") != "join"):
-            raise JoinAttemptError(_bad_answer(server, "make_join"))
-        pdu = {k: v for k, v in template.items() if k not in OURS}
-        new_content = {**content, "membership": "join"}
-        authoriser = given.get("join_authorised_via_users_server")
+        authoriser = given.get("join_authorised_via_users_server") if isinstance(given, dict) else None
+        new_content = dict(content)
         if room_version.restricted_join_rule and isinstance(authoriser, str):
             new_content["join_authorised_via_users_server"] = authoriser
-        pdu["content"] = new_content
-        pdu["origin"] = self.server_name
-        pdu["origin_server_ts"] = int(self.clock.seconds() * 1000)
-        if room_version.event_id_carried_in_pdu:
-            pdu["event_id"] = f"${secrets.token_urlsafe(12)}:{self.server_name}"
-        key = self.signing_key
         try:
-            return parse_pdu(sign_event(pdu, room_version, key.server_name, key.key_id, key.signing_key),
-                             room_version)
-        except (BadPduError, TypeError, ValueError) as exc:
-            raise JoinAttemptError(_bad_answer(server, f"make_join ({exc})")) from None
+            return sign_template(template, room_version, room_id, user_id, "join", new_content, self.signing_key,
+                                 int(self.clock.seconds() * 1000))
+        except BadTemplateError as exc:
+            raise JoinAttemptError(bad_answer(server, f"make_join ({exc})")) from None
 
     async def _send_join(self, server: str, room_id: str, event: Event) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"timeout_s": SEND_JOIN_TIMEOUT_S, "max_response_bytes": SEND_JOIN_MAX_BYTES}
@@ -147,16 +133,16 @@ class FederationRoomJoiner:
             body = await self.client.put_json(server, v2, event.pdu, **kwargs)
         except FederationRequestError as exc:
             if exc.code not in (400, 404) or exc.errcode not in (None, "M_UNRECOGNIZED"):
-                raise JoinAttemptError(_peer_error(exc)) from None
+                raise JoinAttemptError(peer_error(exc)) from None
             v1 = federation_path("/_matrix/federation/v1/send_join/{}/{}", room_id, event.event_id)
             try:
                 answer = await self.client.put_json(server, v1, event.pdu, **kwargs)
             except FederationRequestError as exc1:
-                raise JoinAttemptError(_peer_error(exc1)) from None
+                raise JoinAttemptError(peer_error(exc1)) from None
             body = answer[1] if isinstance(answer, list) and len(answer) == 2 else None
         if not isinstance(body, dict) or not isinstance(body.get("state"), list) \
                 or not isinstance(body.get("auth_chain"), list):
-            raise JoinAttemptError(_bad_answer(server, "send_join"))
+            raise JoinAttemptError(bad_answer(server, "send_join"))
         return body
 
     async def _enter_room(self, server: str, room_id: str, room_version: RoomVersion, join: Event,
@@ -172,13 +158,13 @@ class FederationRoomJoiner:
                 state[(event.type, event.state_key)] = event.event_id
         create_id = state.get(("m.room.create", ""))
         if create_id is None or wanted[create_id].content.get("room_version", "1") != room_version.identifier:
-            raise JoinAttemptError(_bad_answer(server, "send_join (no usable m.room.create)"))
-        (result,) = await self.pipeline.submit_remote(room_id, [RemoteEvent(join, state_before=state)], server)
+            raise JoinAttemptError(bad_answer(server, "send_join (no usable m.room.create)"))
+        (result,) = await self.pipeline.submit_remote(room_id, [RemoteEvent(join, state_before=state, rejoin=True)], server)
         if result.outcome not in (Outcome.ACCEPTED, Outcome.DUPLICATE):
             raise JoinAttemptError(forbidden(f"Our join was not allowed by the room's state: {result.reason}"))
 
 
-def _peer_error(exc: FederationRequestError) -> MatrixError:
+def peer_error(exc: FederationRequestError) -> MatrixError:
     """What a client sees when the resident server refused or could not be reached."""
     if isinstance(exc, FederationDeniedError):
         return forbidden(f"Federation with {exc.destination} is not allowed")
@@ -191,12 +177,12 @@ def _peer_error(exc: FederationRequestError) -> MatrixError:
     return not_found(f"No server could let us into the room ({detail})")
 
 
-def _bad_answer(server: str, what: str) -> MatrixError:
+def bad_answer(server: str, what: str) -> MatrixError:
     """A peer answering junk is, for the client, a server that could not let us in."""
     return not_found(f"{server} answered {what} with something unusable")
 
 
-def _client_error(failures: list[MatrixError]) -> MatrixError:
+def client_error(failures: list[MatrixError]) -> MatrixError:
     """The most telling failure: a refusal first, then a version problem, then 'not found'."""
     for status, errcode in ((403, None), (400, "M_INCOMPATIBLE_ROOM_VERSION"), (400, "M_UNSUPPORTED_ROOM_VERSION")):
         for failure in failures:

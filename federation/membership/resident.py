@@ -1,5 +1,6 @@
-"""The resident side of joins and leaves: ``make_join``/``send_join`` and
-``make_leave``/``send_leave`` for a server whose user wants in (or out of) a room we are in.
+"""The resident side of joins, leaves and knocks: ``make_join``/``send_join``,
+``make_leave``/``send_leave`` and ``make_knock``/``send_knock`` for a server whose user
+wants in (or out of) a room we are in. A knock's answer is the room's stripped state.
 
 ``make_*`` hands out an unsigned template on our forward extremities, after checking that
 the auth rules would allow it (a banned user gets 403 here already). ``send_*`` takes the
@@ -16,14 +17,15 @@ from typing import Any
 
 from federation.keys.keyring import KeyRing
 from federation.membership.pdus import BadPduError, parse_pdu
+from federation.membership.stripped import stripped_room_state
+from federation.membership.templates import add_our_signature
 from homeserver.errors import MatrixError, bad_json, forbidden, not_found
 from homeserver.events.auth import listed_auth_types_for_event
 from homeserver.events.event import Event
 from homeserver.events.hashing import check_content_hash
 from homeserver.events.identifiers import is_valid_user_id, server_name_of
-from homeserver.events.redaction import redact_pdu
 from homeserver.events.room_versions import RoomVersion
-from homeserver.events.signing import SignatureError, sign_json
+from homeserver.events.signing import SignatureError
 from homeserver.handlers.rooms.membership import RESTRICTED_RULES, RoomMemberHandler
 from homeserver.handlers.rooms.room_state import RoomStateHandler
 from homeserver.pipeline import EventPipeline, Outcome
@@ -37,7 +39,7 @@ logger = logging.getLogger(__name__)
 
 #: Most prev_events a template cites (as for local events).
 MAX_PREV_EVENTS = 10
-MEMBERSHIPS = ("join", "leave")
+MEMBERSHIPS = ("join", "leave", "knock")
 
 
 def incompatible_version(room_version: str) -> MatrixError:
@@ -154,6 +156,8 @@ class ResidentMembership:
             raise forbidden(f"The event was not allowed: {result.reason}")
         if result.outcome in (Outcome.MISSING, Outcome.REFUSED):
             raise bad_json(f"The event cannot be accepted: {result.reason}")
+        if membership == "knock":
+            return {"knock_room_state": await stripped_room_state(self.hs, room_id, (("m.room.member", event.sender),))}
         if membership != "join":
             return {}
         return await self._join_answer(room_id, event)
@@ -185,11 +189,7 @@ class ResidentMembership:
             return event
         if not is_valid_user_id(authoriser) or server_name_of(authoriser) != self.server_name:
             raise bad_json("join_authorised_via_users_server names a user of another server")
-        redacted = redact_pdu(dict(event.pdu), event.room_version)
-        ours = sign_json(redacted, self.server_name, self.signing_key.key_id, self.signing_key.signing_key)
-        signed = dict(event.pdu)
-        signed["signatures"] = {**event.pdu.get("signatures", {}), self.server_name: ours["signatures"][self.server_name]}
-        return Event(signed, event.event_id, event.room_version)
+        return add_our_signature(event, self.signing_key)
 
     async def _join_answer(self, room_id: str, event: Event) -> dict[str, Any]:
         stored = await self.events.get_event(event.event_id)

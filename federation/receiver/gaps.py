@@ -60,9 +60,13 @@ class GapFiller:
         self.groups = hs.get(StateGroupStore)
 
     async def submit(self, origin: str, room_id: str, room_version: RoomVersion,
-                     events: Sequence[Event]) -> dict[str, EventResult]:
-        """Run ``events`` into the room, fetching from ``origin`` what they lack."""
-        results = _by_id(await self.pipeline.submit_remote(room_id, events, origin))
+                     events: Sequence[Event], backfilled: bool = False) -> dict[str, EventResult]:
+        """Run ``events`` into the room, fetching from ``origin`` what they lack.
+
+        ``backfilled``: history from /backfill (``EventPipeline.submit_backfill``); what lies
+        behind it is not fetched (that is the next backfill), only the state before it."""
+        submit = self.pipeline.submit_backfill if backfilled else self.pipeline.submit_remote
+        results = _by_id(await submit(room_id, events, origin))
         pending = _missing(events, results)
         if not pending:
             return results
@@ -72,16 +76,16 @@ class GapFiller:
                 if _lacks_auth(results[event.event_id]):
                     await self._fetch_auth_chain(origin, room_id, room_version, event)
         # 2. get_missing_events, submitted with the events that need them.
-        fetched = await self._get_missing_events(origin, room_id, room_version, pending)
-        results.update(_by_id(await self.pipeline.submit_remote(room_id, [*fetched, *pending], origin)))
+        fetched = [] if backfilled else await self._get_missing_events(origin, room_id, room_version, pending)
+        results.update(_by_id(await submit(room_id, [*fetched, *pending], origin)))
         pending = _missing(pending, results)
         # 3. the gap is too large: the state before each event from /state_ids, lowest first.
         for event in sorted(pending, key=lambda e: e.depth):
             if results[event.event_id].outcome is not Outcome.MISSING:
                 continue
-            retry = _by_id(await self.pipeline.submit_remote(room_id, [event], origin))
+            retry = _by_id(await submit(room_id, [event], origin))
             if retry[event.event_id].outcome is Outcome.MISSING:
-                retry = await self._submit_with_state(origin, room_id, room_version, event)
+                retry = await self._submit_with_state(origin, room_id, room_version, event, backfilled)
             results.update(retry)
         return results
 
@@ -112,7 +116,7 @@ class GapFiller:
     # -- the state route ------------------------------------------------------------------
 
     async def _submit_with_state(self, origin: str, room_id: str, room_version: RoomVersion,
-                                 event: Event) -> dict[str, EventResult]:
+                                 event: Event, backfilled: bool) -> dict[str, EventResult]:
         states: list[StateMap] = []
         for prev_id in event.prev_event_ids:
             state = await self._state_after(origin, room_id, room_version, prev_id)
@@ -121,8 +125,8 @@ class GapFiller:
                                                     f"could not get the state at {prev_id}", (prev_id,))}
             states.append(state)
         state_before = await self._resolve(room_version, states)
-        return _by_id(await self.pipeline.submit_remote(
-            room_id, [RemoteEvent(event, state_before=state_before)], origin))
+        submit = self.pipeline.submit_backfill if backfilled else self.pipeline.submit_remote
+        return _by_id(await submit(room_id, [RemoteEvent(event, state_before=state_before)], origin))
 
     async def _state_after(self, origin: str, room_id: str, room_version: RoomVersion,
                            prev_id: str) -> StateMap | None:

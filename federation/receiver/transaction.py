@@ -23,6 +23,7 @@ from twisted.internet.defer import Deferred, DeferredLock, gatherResults
 
 from federation.receiver.edus import EduRegistry
 from federation.receiver.gaps import GapFiller
+from federation.receiver.out_of_band import OutOfBandReceiver
 from federation.receiver.pdu_checks import CheckedPdu, FailedPdu, PduChecker, event_id_of
 from federation.server_visibility import domain_of
 from federation.transport.auth import FederationAuth
@@ -76,6 +77,7 @@ class TransactionReceiver:
         self.store = hs.get(FederationInboundStore)
         self.checker = hs.get(PduChecker)
         self.gaps = hs.get(GapFiller)
+        self.out_of_band = hs.get(OutOfBandReceiver)
         self.edus = hs.get(EduRegistry)
         self.room_state = hs.get(RoomStateHandler)
         self.members = hs.get(RoomMemberStore)
@@ -178,8 +180,8 @@ class TransactionReceiver:
             return {}
         results: dict[str, dict[str, Any]] = {}
         if not await self._we_are_in(room_id):
-            absent = {"error": "This server is not in the room"}
-            return {i: absent for i in (event_id_of(raw, room_version) for raw in raws) if i is not None}
+            # Only a rescinded invite or a refused knock of one of ours can concern us here.
+            return await self.out_of_band.receive(origin, room_id, room_version, raws)
         try:
             await self.acl.check_server_acl(origin, room_id)
         except MatrixError as exc:

@@ -2,7 +2,8 @@
 
 Every other server with a joined member in the room's current state; a membership
 event also goes to the server of its target (an invite, a knock, a kick or ban of a
-user whose server has nobody else in the room), so that server learns of it.
+user whose server has nobody else in the room), so that server learns of it. Servers
+the room's ``m.room.server_acl`` denies get nothing of the room.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from collections.abc import Iterable
 
 from homeserver.events.event import Event
 from homeserver.events.identifiers import server_name_of
+from homeserver.events.server_acl import server_allowed_by_acl
+from homeserver.handlers.rooms.room_state import RoomStateHandler
 from homeserver.server import Server
 from storage.stores.room_members import RoomMemberStore
 
@@ -27,10 +30,19 @@ def servers_of(user_ids: Iterable[str]) -> set[str]:
 
 
 async def servers_in_room(hs: Server, room_id: str) -> set[str]:
-    """Servers with a joined member now, ourselves excluded."""
+    """Servers with a joined member now, ourselves and those the room's ACL denies excluded."""
     servers = servers_of(await hs.get(RoomMemberStore).get_users_in_room(room_id))
     servers.discard(hs.server_name)
-    return servers
+    return await allowed_by_acl(hs, room_id, servers)
+
+
+async def allowed_by_acl(hs: Server, room_id: str, servers: set[str]) -> set[str]:
+    """``servers`` less those the room's current m.room.server_acl denies."""
+    acl = await hs.get(RoomStateHandler).get_current_state_event(room_id, "m.room.server_acl", "")
+    content = acl.event.content if acl is not None else None
+    if not isinstance(content, dict):
+        return servers
+    return {server for server in servers if server_allowed_by_acl(server, content)}
 
 
 def membership_target_server(event: Event, own_server: str) -> str | None:

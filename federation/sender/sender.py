@@ -29,7 +29,12 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall
 
 from federation.sender.backoff import after_failure, remaining_ms
-from federation.sender.destinations import membership_target_server, servers_in_room, servers_of
+from federation.sender.destinations import (
+    allowed_by_acl,
+    membership_target_server,
+    servers_in_room,
+    servers_of,
+)
 from federation.transport.auth import FederationAuth
 from federation.transport.client import (
     FederationClient,
@@ -217,11 +222,12 @@ class FederationSender:
         if in_room is None:
             in_room = await servers_in_room(self.hs, room_id)
         rows: list[QueuedPdu] = []
+        in_room = await allowed_by_acl(self.hs, room_id, set(in_room))
         for ordering, event in events:
             targets = set(in_room)
             extra = membership_target_server(event, self.server_name)
             if extra is not None:
-                targets.add(extra)
+                targets |= await allowed_by_acl(self.hs, room_id, {extra})
             rows.extend(QueuedPdu(d, ordering, event.event_id) for d in sorted(targets) if self._may_send_to(d))
         return rows
 

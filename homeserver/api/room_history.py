@@ -1,4 +1,5 @@
-"""``/rooms/{roomId}/event/{eventId}``, ``/context/{eventId}`` and ``/messages``."""
+"""``/rooms/{roomId}/event/{eventId}``, ``/context/{eventId}``, ``/messages`` and
+``/timestamp_to_event`` (client v1)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from homeserver.http.router import Router, client_paths
 from homeserver.server import Server
 
 RESOURCES = ("client",)
+#: Larger timestamps cannot be compared in SQL (BIGINT); clamped, they mean "the end".
+MAX_TS = 2**62
 
 
 def filter_param(request: Request) -> Any:
@@ -84,3 +87,15 @@ def register_routes(router: Router, hs: Server) -> None:
     router.add("GET", client_paths("/rooms/{room_id}/event/{event_id}"), get_event)
     router.add("GET", client_paths("/rooms/{room_id}/context/{event_id}"), context)
     router.add("GET", client_paths("/rooms/{room_id}/messages"), messages)
+
+    async def timestamp_to_event(request: Request, room_id: str) -> tuple[int, Any]:
+        requester = await get_user_by_req(request, auth, allow_guest=True)
+        check_room_id(room_id)
+        ts = query_int(request, "ts", 0, minimum=0, maximum=MAX_TS, required=True)
+        direction = query_str(request, "dir", required=True)
+        if direction not in ("b", "f"):
+            raise invalid_param("dir must be 'b' or 'f'")
+        return 200, await history().timestamp_to_event(requester, room_id, ts, direction)
+
+    router.add("GET", client_paths("/rooms/{room_id}/timestamp_to_event", ("/_matrix/client/v1",)),
+               timestamp_to_event)

@@ -96,7 +96,8 @@ def register_routes(router: Router, hs: Server) -> None:
     async def knock(request: Request, room: str) -> tuple[int, dict[str, Any]]:
         requester = await get_user_by_req(request, auth)
         body = body_of(request, hs, allow_empty=True)
-        knocked = await members().knock(requester.user_id, room, reason_of(body))
+        via = query_str_list(request, "via") + query_str_list(request, "server_name")
+        knocked = await members().knock(requester.user_id, room, reason_of(body), via=via)
         return 200, {"room_id": knocked}
 
     async def invite(request: Request, room_id: str) -> tuple[int, dict[str, Any]]:

@@ -30,8 +30,10 @@ class LocalEventBuilder:
 
     async def add(self, work: RoomWork, spec: EventSpec, new_room: NewRoom | None) -> Prepared:
         """Build, check and accept one spec into ``work``; raises MatrixError on refusal."""
-        if spec.prebuilt is not None:
+        if spec.prebuilt is not None and spec.prebuilt.type == "m.room.create" and not spec.prebuilt.prev_event_ids:
             return await self._add_create(work, spec, new_room)
+        if spec.prebuilt is not None:
+            return await self._add_prebuilt(work, spec, spec.prebuilt)
         head = work.head
         if head is None or head.current is None or not head.extremities:
             raise forbidden("Unknown room")
@@ -52,6 +54,29 @@ class LocalEventBuilder:
         if event.type == "m.room.redaction":
             await self._check_redaction(work, event, auth_map)
         self._check_room_size(head, event)
+        item = Prepared(event, Outcome.ACCEPTED, before=before, spec=spec)
+        item.after = await _after(work, event, before)
+        work.add(item)
+        await work.accept(item, check_cited=False)
+        return item
+
+    async def _add_prebuilt(self, work: RoomWork, spec: EventSpec, event: Event) -> Prepared:
+        """An event ``build_local`` made earlier (and another server has signed since): it
+        must still pass against the state before it and the current state."""
+        head = work.head
+        if head is None or head.current is None or event.room_id != work.room_id:
+            raise forbidden("Unknown room")
+        check_local_shape(event)
+        if event.event_id in work.known or await work.stored([event.event_id]):
+            raise MatrixError(400, "M_UNKNOWN", "The event was already sent")
+        before = await work.state_before(event.prev_event_ids)
+        if before is None:
+            raise forbidden("The room changed under the event; try again")
+        reason = check_against_state(event, await _auth_map(work, event, before))
+        if reason is None and before is not head.current:
+            reason = check_against_state(event, await _auth_map(work, event, head.current))
+        if reason is not None:
+            raise forbidden(reason)
         item = Prepared(event, Outcome.ACCEPTED, before=before, spec=spec)
         item.after = await _after(work, event, before)
         work.add(item)

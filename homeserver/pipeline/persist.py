@@ -38,12 +38,12 @@ class BatchWriter:
     async def write(self, work: RoomWork) -> PersistedBatch:
         room_id = work.room_id
         now = int(self.clock.seconds() * 1000)
-        in_dag = sum(1 for item in work.items if item.in_dag)
+        in_dag = sum(1 for item in work.items if item.streamed)
         outliers = iter(await self.events.allocate_outlier_orderings(len(work.items) - in_dag))
         writer = await self.events.stream_writer()
         async with writer.allocate(max(in_dag, 1)) as stream_ids:
             positions = iter(stream_ids)
-            stored = [_stored(item, next(positions) if item.in_dag else next(outliers)) for item in work.items]
+            stored = [_stored(item, next(positions) if item.streamed else next(outliers)) for item in work.items]
             batch = await self._rows(work, stored, now)
             try:
                 redacted = await self.hs.db.run_interaction("persist_events", persist_batch_txn, batch)
@@ -143,9 +143,14 @@ def _event_rows(batch: PersistBatch, item: Prepared, stored: StoredEvent) -> Non
     if item.outcome is Outcome.REJECTED:
         batch.rejections.append((event.event_id, item.reason or "rejected"))
     _self_destruct_row(batch, item, stored)
+    if item.out_of_band and event.state_key is not None:
+        row = MemberRow(batch.room_id, event.state_key, event.sender, event.membership or "leave",
+                        event.event_id, stored.stream_ordering)
+        batch.membership_changes.append(row)
+        batch.current_members.append(row)
     if item.outcome is not Outcome.ACCEPTED:
         return
-    if event.type == "m.room.member" and event.state_key is not None:
+    if event.type == "m.room.member" and event.state_key is not None and not item.backfilled:
         batch.membership_changes.append(MemberRow(batch.room_id, event.state_key, event.sender,
                                                   event.membership or "leave", event.event_id,
                                                   stored.stream_ordering))

@@ -23,6 +23,7 @@ from homeserver.errors import MatrixError
 from homeserver.events.event import Event
 from homeserver.pipeline.head import RoomHeads
 from homeserver.pipeline.local import LocalEventBuilder
+from homeserver.pipeline.out_of_band import add_out_of_band
 from homeserver.pipeline.persist import BatchWriter
 from homeserver.pipeline.remote import add_outlier, add_remote, order_by_prev_events
 from homeserver.pipeline.types import (
@@ -59,7 +60,22 @@ class _Remote:
     deferred: Deferred[list[EventResult]]
 
 
-_Submission = _Local | _Remote
+@attrs.define
+class _Build:
+    """Build and check a local event without writing it (``build_local``)."""
+
+    spec: EventSpec
+    deferred: Deferred[Event]
+
+
+@attrs.define
+class _OutOfBand:
+    event: Event
+    origin: str | None
+    deferred: Deferred[EventResult]
+
+
+_Submission = _Local | _Remote | _Build | _OutOfBand
 
 
 class EventPipeline:
@@ -93,6 +109,17 @@ class EventPipeline:
         self._enqueue(room_id, _Remote(wrapped, origin, False, deferred))
         return await deferred
 
+    async def submit_backfill(self, room_id: str, events: Sequence[RemoteEvent | Event],
+                              origin: str) -> list[EventResult]:
+        """History from ``/backfill`` (checked like any PDU): into the DAG below what we hold,
+        with negative stream orderings, leaving the forward extremities and the current state
+        alone. Events whose prev_events we lack are MISSING unless given ``state_before``."""
+        wrapped = [attrs.evolve(e, backfilled=True) if isinstance(e, RemoteEvent) else RemoteEvent(e, backfilled=True)
+                   for e in events]
+        deferred: Deferred[list[EventResult]] = Deferred()
+        self._enqueue(room_id, _Remote(wrapped, origin, False, deferred))
+        return await deferred
+
     async def store_outliers(self, room_id: str, events: Sequence[Event], origin: str) -> list[EventResult]:
         """Store events without their state (auth chains, state from /state_ids, /event).
 
@@ -101,6 +128,26 @@ class EventPipeline:
         """
         deferred: Deferred[list[EventResult]] = Deferred()
         self._enqueue(room_id, _Remote([RemoteEvent(e) for e in events], origin, True, deferred))
+        return await deferred
+
+    async def build_local(self, room_id: str, spec: EventSpec) -> Event:
+        """A local event built and checked as ``submit_local`` would, but not written.
+
+        For an event another server must sign first (an invite of its user): send it
+        there, then hand the signed event back as ``EventSpec(prebuilt=...)`` to
+        ``submit_local``, which checks it again against the room as it is then.
+        """
+        deferred: Deferred[Event] = Deferred()
+        self._enqueue(room_id, _Build(spec, deferred))
+        return await deferred
+
+    async def store_out_of_band_membership(self, event: Event, origin: str | None) -> EventResult:
+        """A local user's invite, knock or leave in a room none of our users is joined to
+        (pipeline/out_of_band.py): stored as an outlier with a stream position, and the
+        user's membership set from it. REFUSED when a user of ours is joined (then the
+        event reaches us through the room) or it is not such a membership."""
+        deferred: Deferred[EventResult] = Deferred()
+        self._enqueue(event.room_id, _OutOfBand(event, origin, deferred))
         return await deferred
 
     def add_persisted_listener(self, listener: PersistedListener) -> None:
@@ -149,6 +196,13 @@ class EventPipeline:
                 if isinstance(submission, _Local):
                     items = [await self.local.add(work, spec, submission.new_room) for spec in submission.specs]
                     answers.append((submission, items))
+                elif isinstance(submission, _Build):
+                    built = await self.local.add(work, submission.spec, None)
+                    work.rollback(mark)
+                    answers.append((submission, built.event))
+                elif isinstance(submission, _OutOfBand):
+                    answers.append((submission, await add_out_of_band(
+                        work, submission.event, submission.origin, self.hs.server_name)))
                 else:
                     answers.append((submission, await self._remote(work, submission)))
             except Exception as exc:
@@ -158,7 +212,8 @@ class EventPipeline:
                 submission.deferred.errback(exc)
         if not work.items:
             for submission, answer in answers:
-                submission.deferred.callback([] if isinstance(submission, _Local) else answer)
+                empty: Any = [] if isinstance(submission, _Local) else answer
+                submission.deferred.callback(empty)
             return
         persisted = await self.writer.write(work)
         # Listeners first: a caller resumed by its answer must find their work queued.

@@ -97,7 +97,9 @@ async def add_remote(work: RoomWork, remote: RemoteEvent, origin: str) -> EventR
     missing_prevs: tuple[str, ...] = ()
     before: StateAt | None
     if event.type == "m.room.create" and not event.prev_event_ids:
-        if work.head is not None and work.head.current is not None:
+        ours = work.head is not None and work.head.current is not None \
+            and work.head.current.state.get(("m.room.create", "")) == event_id
+        if work.head is not None and work.head.current is not None and not (remote.backfilled and ours):
             return EventResult(event_id, Outcome.REFUSED, "the room already has a create event")
         before = None
     else:
@@ -139,22 +141,30 @@ async def add_remote(work: RoomWork, remote: RemoteEvent, origin: str) -> EventR
     outcome = Outcome.REJECTED if reason is not None else Outcome.ACCEPTED
     head = work.head
     assert head is not None
-    if outcome is Outcome.ACCEPTED and head.current is not None and before is not head.current:
+    if outcome is Outcome.ACCEPTED and head.current is not None and before is not head.current \
+            and not remote.rejoin and not remote.backfilled:
         soft = check_against_state(event, await _auth_map(work, event, head.current.state))
         if soft is not None:
             outcome, reason = Outcome.SOFT_FAILED, soft
+    if remote.backfilled:  # what we lack behind it is where backfill goes on next time
+        missing_prevs = tuple([i for i in event.prev_event_ids if await work.state_after(i) is None])
     item = Prepared(event, outcome, reason, before=before, origin=origin, deoutlier=deoutlier,
-                    missing_prevs=missing_prevs)
+                    missing_prevs=missing_prevs, backfilled=remote.backfilled)
     if outcome is Outcome.REJECTED or event.state_key is None:
         item.after = before
     else:
         item.after = await work.with_state_event(before, (event.type, event.state_key), event_id)
-    return await _finish(work, item)
+    result = await _finish(work, item)
+    if remote.rejoin and outcome is Outcome.ACCEPTED and item.after is not None:
+        head.extremities = {event_id: event.depth}
+        await work.set_current(item.after)
+        item.current_group = item.after.group
+    return result
 
 
 async def _finish(work: RoomWork, item: Prepared) -> EventResult:
     work.add(item)
-    if item.outcome is Outcome.ACCEPTED:
+    if item.outcome is Outcome.ACCEPTED and not item.backfilled:
         await work.accept(item, check_cited=True)
         if work.head is not None and work.head.current is None:
             assert item.after is not None

@@ -30,7 +30,8 @@ class EventSpec:
     redacts: str | None = None
     txn_scope: str | None = None
     txn_id: str | None = None
-    #: Only for m.room.create, which must be built before the room ID is known (v12).
+    #: m.room.create, which must be built before the room ID is known (v12), or an event
+    #: from ``EventPipeline.build_local`` that another server has signed since (invites).
     prebuilt: Event | None = None
 
 
@@ -90,6 +91,14 @@ class RemoteEvent:
 
     event: Event
     state_before: StateMap | None = None
+    #: Our own join through another server (send_join): what we held of the room is stale
+    #: (none of our users was in it), so the state after this event becomes the room's
+    #: current state and the event its only forward extremity.
+    rejoin: bool = False
+    #: History fetched with /backfill: it joins the DAG (edges, state) below what we hold,
+    #: with a negative stream ordering (no sync range includes it), and never touches the
+    #: forward extremities or the current state.
+    backfilled: bool = False
 
 
 @attrs.frozen

@@ -51,10 +51,20 @@ class Prepared:
     missing_prevs: tuple[str, ...] = ()
     #: The group of the room's current state, when accepting this event changed it.
     current_group: int | None = None
+    #: An outlier that is a local user's membership in a room we are not in
+    #: (pipeline/out_of_band.py): it takes a stream position and sets the membership.
+    out_of_band: bool = False
+    #: History from /backfill: in the DAG, but below the live stream (a negative ordering).
+    backfilled: bool = False
 
     @property
     def in_dag(self) -> bool:
         return not self.outlier
+
+    @property
+    def streamed(self) -> bool:
+        """Takes a place in the live stream (DAG events and out-of-band memberships)."""
+        return (self.in_dag and not self.backfilled) or self.out_of_band
 
     @property
     def hidden(self) -> bool:

@@ -276,6 +276,20 @@ class EventStore:
         return events
 
 
+    async def get_room_events_by_timestamp(self, room_id: str, ts: int, forwards: bool,
+                                           limit: int) -> list[StoredEvent]:
+        """/timestamp_to_event: timeline events at or after ``ts`` (``forwards``, oldest
+        first) or at or before it (newest first), at most ``limit``."""
+        op, order = (">=", "ASC") if forwards else ("<=", "DESC")
+        sql = (f"{_SELECT_ROOM} AND e.origin_server_ts {op} ?"
+               f" ORDER BY e.origin_server_ts {order}, e.stream_ordering {order} LIMIT ?")
+
+        def fetch(txn: Transaction) -> list[StoredEvent]:
+            txn.execute(sql, [room_id, ts, limit])
+            return [row_to_stored(row) for row in txn.fetchall()]
+
+        return await self.db.run_interaction("get_room_events_by_timestamp", fetch)
+
     async def get_room_events_topological(
         self,
         room_id: str,

@@ -240,11 +240,15 @@ def test_remote_rooms_and_aliases_are_a_clear_404(users: list[Client]) -> None:
         assert (response.status, response.errcode) == (404, "M_NOT_FOUND"), response
 
 
-def test_inviting_a_remote_user_is_refused(users: list[Client]) -> None:
+def test_inviting_a_user_of_a_server_that_cannot_be_reached(users: list[Client]) -> None:
+    """The invitee's server must sign the invite first: unreachable, the invite fails
+    (502, as Synapse) and nothing enters the room."""
     alice = users[0]
     room_id = create_room(alice)
-    response = invite(alice, room_id, "@someone:elsewhere.example", expect=403)
-    assert "other servers" in response.body["error"]
+    response = invite(alice, room_id, "@someone:elsewhere.invalid", expect=502)
+    assert response.errcode == "M_UNKNOWN"
+    member = alice.get(f"{V3}/rooms/{q(room_id)}/state/m.room.member/{q('@someone:elsewhere.invalid')}")
+    assert member.status == 404
 
 
 @pytest.mark.parametrize("bad", ["not-a-room", "!", "#noserver", "@user:test.local"])

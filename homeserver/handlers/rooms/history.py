@@ -12,6 +12,11 @@ Pagination tokens (Synapse's shapes):
 - Going backwards from P returns events at or before P, newest first; going forwards
   returns events after P, oldest first. Nothing past the stream's current token is
   read, so a page never reaches past a write still in flight.
+
+A backwards page that comes up short in a room with backward extremities (events cited
+that we never got: a room joined over federation) asks a server in the room for the
+history before them (``RemoteRoomJoiner.backfill``, federation/backfill.py) and reads
+again. A room whose servers gave nothing is not asked again for ``BACKFILL_COOLDOWN_S``.
 """
 
 from __future__ import annotations
@@ -23,14 +28,20 @@ import attrs
 
 from homeserver.errors import MatrixError, invalid_param, not_found
 from homeserver.handlers.rooms.event_format import EventFormatter
+from homeserver.handlers.rooms.remote_rooms import RemoteRooms
 from homeserver.handlers.rooms.room_state import RoomStateHandler
 from homeserver.handlers.rooms.visibility import filter_events_for_client
 from homeserver.server import Server
 from homeserver.stream_token import StreamToken
 from storage.stores.events import EventFilter, EventStore, StoredEvent, TopologicalKey
+from storage.stores.room_dag import RoomDagStore
 from storage.stores.state import StateGroupStore
 
 MAX_LIMIT = 1000
+#: Events looked at for /timestamp_to_event (the first visible one wins).
+TIMESTAMP_WINDOW = 50
+#: After a backfill that added nothing, the room is not asked again for this long.
+BACKFILL_COOLDOWN_S = 30.0
 #: The stream of a sync token whose position /messages pages from.
 EVENTS_STREAM = "events"
 #: Larger positions cannot be compared in SQL (BIGINT); no real stream gets near it.
@@ -123,6 +134,25 @@ class HistoryHandler:
         self.state = hs.get(RoomStateHandler)
         self.groups = hs.get(StateGroupStore)
         self.formatter = hs.get(EventFormatter)
+        self.dag = hs.get(RoomDagStore)
+        self.clock = hs.clock
+        self._fruitless: dict[str, float] = {}
+
+    async def _backfill(self, room_id: str, wanted: int) -> bool:
+        """Fetch history from before our oldest event of the room; whether any arrived."""
+        joiner = self.hs.get(RemoteRooms).joiner
+        now = self.clock.seconds()
+        if joiner is None or now - self._fruitless.get(room_id, -BACKFILL_COOLDOWN_S) < BACKFILL_COOLDOWN_S:
+            return False
+        if not await self.dag.get_backward_extremities(room_id):
+            return False
+        if await joiner.backfill(room_id, wanted):
+            self._fruitless.pop(room_id, None)
+            return True
+        if len(self._fruitless) > 10_000:
+            self._fruitless.clear()
+        self._fruitless[room_id] = now
+        return False
 
     async def get_visible_event(self, requester: Any, room_id: str, event_id: str) -> StoredEvent:
         """The event if it is in this room and the user may see it; 404 otherwise."""
@@ -146,6 +176,16 @@ class HistoryHandler:
         stored = await self.get_visible_event(requester, room_id, event_id)
         return await self.formatter.format_event(stored, requester)
 
+    async def timestamp_to_event(self, requester: Any, room_id: str, ts: int, direction: str) -> dict[str, Any]:
+        """The visible event closest to ``ts`` in ``direction`` ("f": at or after, "b": at or
+        before), 404 when there is none here."""
+        await self.state.check_can_read(room_id, requester.user_id)
+        found = await self.events.get_room_events_by_timestamp(room_id, ts, direction == "f", TIMESTAMP_WINDOW)
+        visible = await filter_events_for_client(self.hs, requester.user_id, found)
+        if not visible:
+            raise not_found(f"No event found {'after' if direction == 'f' else 'before'} {ts} in {room_id}")
+        return {"event_id": visible[0].event_id, "origin_server_ts": visible[0].event.origin_server_ts}
+
     async def get_messages(self, requester: Any, room_id: str, from_token: str | None,
                            to_token: str | None, direction: str, limit: int,
                            room_filter: RoomEventFilter) -> dict[str, Any]:
@@ -163,6 +203,10 @@ class HistoryHandler:
         to_key = parse_topological_token(to_token) if to_token is not None else None
         rows = await self.events.get_room_events_topological(
             room_id, from_key, to_key, backwards, limit, current, room_filter.event_filter) if limit else []
+        if backwards and limit and len(rows) < limit and to_key is None \
+                and await self._backfill(room_id, limit - len(rows)):
+            rows = await self.events.get_room_events_topological(
+                room_id, from_key, to_key, backwards, limit, current, room_filter.event_filter)
         visible = await filter_events_for_client(self.hs, requester.user_id, rows)
         result: dict[str, Any] = {
             "start": start,

@@ -3,9 +3,12 @@ ban, unban, knock and forget.
 
 A room we are not in (unknown here, or with no member of ours joined) is joined over
 federation through the ``RemoteRoomJoiner`` registered on ``RemoteRooms``
-(remote_rooms.py), trying the ``via`` servers, the alias's servers and the room's
-known servers in turn; a remote alias is resolved by its server. Inviting users of
-other servers is refused (403) for now.
+(remote_rooms.py), trying the ``via`` servers, the alias's servers, the server that
+invited the user and the room's known servers in turn; a remote alias is resolved by
+its server. Knocks on such rooms go the same way. Inviting a user of another server
+has that server sign the invite first. Rejecting an invite (or taking back a knock)
+in a room we are not in goes through a resident server, or is made locally when none
+answers (the hook's ``leave``).
 
 Rate limits, as Synapse applies them: a join (unless already joined) counts
 against ``rc_joins.local`` for the user and must fit ``rc_joins_per_room`` for
@@ -31,7 +34,7 @@ from homeserver.pipeline import EventPipeline, EventSpec
 from homeserver.server import Server
 from storage.stores.aliases import AliasStore
 from storage.stores.blocked_rooms import BlockedRoomStore
-from storage.stores.events import StoredEvent
+from storage.stores.events import EventStore, StoredEvent
 from storage.stores.profiles import ProfileStore
 from storage.stores.room_members import RoomMemberStore
 
@@ -94,7 +97,7 @@ class RoomMemberHandler:
         ``via``: servers to join through when the room is on another server."""
         if room_id_or_alias.startswith("!"):
             await self._check_not_blocked(room_id_or_alias)
-        remote = await self._remote_join_target(room_id_or_alias, via)
+        remote = await self._remote_join_target(room_id_or_alias, via, user_id)
         if remote is not None:
             await self._check_not_blocked(remote[0])
             return await self._join_remote(user_id, remote[0], remote[1], extra_content, is_guest, ratelimit)
@@ -131,8 +134,8 @@ class RoomMemberHandler:
         if await self.blocked.blocked_by(room_id) is not None:
             raise forbidden("This room has been blocked on this server")
 
-    async def _remote_join_target(self, room_id_or_alias: str,
-                                  via: Sequence[str]) -> tuple[str, list[str]] | None:
+    async def _remote_join_target(self, room_id_or_alias: str, via: Sequence[str],
+                                  user_id: str) -> tuple[str, list[str]] | None:
         """(room ID, servers to try) when the join must go over federation, else None."""
         joiner = self.hs.get(RemoteRooms).joiner
         if joiner is None:
@@ -153,6 +156,7 @@ class RoomMemberHandler:
         members = await self.members.get_users_in_room(room_id)
         if any(server_name_of(member) == self.server_name for member in members):
             return None
+        servers += await self._out_of_band_servers(room_id, user_id)
         if ":" in room_id:  # before v12 the room ID names the server that made it
             servers.append(room_id.split(":", 1)[1])
         servers += sorted({server_name_of(member) for member in members})
@@ -174,6 +178,28 @@ class RoomMemberHandler:
         assert joiner is not None
         await joiner.join(user_id, room_id, servers, content)
         return room_id
+
+    async def _out_of_band_servers(self, room_id: str, user_id: str) -> list[str]:
+        """For a user invited to (or knocking on) a room we are not in: the inviter's server
+        and the servers named by the stripped state that came with the invite or knock."""
+        current = await self.members.get_membership(room_id, user_id)
+        if current is None or current.membership not in ("invite", "knock"):
+            return []
+        own = await self.hs.get(EventStore).get_event(current.event_id)
+        if own is None:
+            return []
+        servers = [server_name_of(own.event.sender)]
+        unsigned = own.event.pdu.get("unsigned")
+        for key in ("invite_room_state", "knock_room_state"):
+            stripped = unsigned.get(key) if isinstance(unsigned, dict) else None
+            for item in stripped if isinstance(stripped, list) else []:
+                if isinstance(item, dict) and isinstance(item.get("sender"), str) and ":" in item["sender"]:
+                    servers.append(server_name_of(item["sender"]))
+        return [s for s in dict.fromkeys(servers) if s != self.server_name]
+
+    async def _we_are_joined(self, room_id: str) -> bool:
+        members = await self.members.get_users_in_room(room_id)
+        return any(server_name_of(member) == self.server_name for member in members)
 
     async def restricted_join_authoriser(self, room_id: str, user_id: str) -> str | None:
         """For restricted rooms: a local member able to invite, if the user qualifies
@@ -220,25 +246,39 @@ class RoomMemberHandler:
             except MatrixError as exc:  # e.g. the room changed under us; the others still update
                 logger.warning("profile update in %s for %s failed: %s", room_id, user_id, exc.message)
 
-    async def knock(self, user_id: str, room_id_or_alias: str, reason: str | None = None) -> str:
-        room_id = await self.resolve_room(room_id_or_alias)
+    async def knock(self, user_id: str, room_id_or_alias: str, reason: str | None = None,
+                    via: Sequence[str] = ()) -> str:
         content = await member_content(self.hs, user_id, "knock")
         if reason is not None:
             content["reason"] = reason
+        remote = await self._remote_join_target(room_id_or_alias, via, user_id)
+        joiner = self.hs.get(RemoteRooms).joiner
+        if remote is not None and joiner is not None:
+            await joiner.knock(user_id, remote[0], remote[1], content)
+            return remote[0]
+        room_id = await self.resolve_room(room_id_or_alias)
         await self._send(room_id, user_id, user_id, content)
         return room_id
 
     async def invite(self, sender: str, room_id: str, target: str, reason: str | None = None,
                      ratelimit: bool = True) -> None:
         await self._check_room(room_id, sender)
-        if server_name_of(target) != self.server_name:
-            raise forbidden("Inviting users on other servers is not supported yet")
+        joiner = self.hs.get(RemoteRooms).joiner
+        if server_name_of(target) != self.server_name and joiner is None:
+            raise forbidden("Inviting users on other servers needs federation")
         if ratelimit:
             ratelimit_all((self.limits.invites_per_room, room_id), (self.limits.invites_per_user, target),
                           (self.limits.invites_per_issuer, sender))
         content = await member_content(self.hs, target, "invite")
         if reason is not None:
             content["reason"] = reason
+        if joiner is not None and server_name_of(target) != self.server_name:
+            # The invitee's server signs first (it may refuse); then the event enters the room.
+            built = await self.pipeline.build_local(room_id, EventSpec("m.room.member", sender, content, target))
+            signed = await joiner.invite(built)
+            await self.pipeline.submit_local(
+                room_id, [EventSpec("m.room.member", sender, content, target, prebuilt=signed)])
+            return
         await self._send(room_id, sender, target, content)
 
     async def leave(self, user_id: str, room_id: str, reason: str | None = None) -> None:
@@ -249,6 +289,14 @@ class RoomMemberHandler:
             raise forbidden(f"User {user_id} is not in room {room_id}")
         if current.membership in ("leave", "ban"):
             return  # already out: leaving again changes nothing
+        joiner = self.hs.get(RemoteRooms).joiner
+        if current.membership in ("invite", "knock") and joiner is not None and not await self._we_are_joined(room_id):
+            servers = await self._out_of_band_servers(room_id, user_id)
+            if ":" in room_id and room_id.split(":", 1)[1] != self.server_name:
+                servers.append(room_id.split(":", 1)[1])
+            await joiner.leave(user_id, room_id, list(dict.fromkeys(servers)),
+                               _with_reason({"membership": "leave"}, reason), current.event_id)
+            return
         await self._send(room_id, user_id, user_id, _with_reason({"membership": "leave"}, reason))
 
     async def kick(self, sender: str, room_id: str, target: str, reason: str | None = None) -> None:

@@ -209,6 +209,9 @@ class RoomsProvider:
         """The room up to the leave/ban event, as the user last saw it (``full``: all its state)."""
         upto = membership.stream_ordering
         events, limited = await self._timeline(request, sync_filter, room_id, since, upto)
+        own = await self.events.get_event(membership.event_id)
+        if own is not None and own.outlier and (since is None or own.stream_ordering > since):
+            events.append(own)  # an out-of-band leave (a rejected invite): no timeline of its own
         state_events = await self.state.state_section(
             request.user_id, sync_filter, room_id, events, since, upto, full or since is None, limited)
         entry = room_entry(response, "leave", room_id)
