@@ -49,8 +49,12 @@ class RoomStreamCache:
     def covers(self, since: int) -> bool:
         return self._floor is not None and since >= self._floor
 
-    def record(self, room_id: str, events: Iterable[tuple[int, str]],
-               memberships: Iterable[tuple[str, int]]) -> None:
+    def record(
+        self,
+        room_id: str,
+        events: Iterable[tuple[int, str]],
+        memberships: Iterable[tuple[str, int]],
+    ) -> None:
         """A committed batch: its timeline events and its (user, position) membership changes."""
         window = self._events.get(room_id)
         if window is None:
@@ -67,8 +71,12 @@ class RoomStreamCache:
             self._trimmed[room_id] = window[cut - 1][0]
             del window[:cut]
         for user_id, position in memberships:
-            self._user_membership_changed[user_id] = max(position, self._user_membership_changed.get(user_id, 0))
-            self._room_members_changed[room_id] = max(position, self._room_members_changed.get(room_id, 0))
+            self._user_membership_changed[user_id] = max(
+                position, self._user_membership_changed.get(user_id, 0)
+            )
+            self._room_members_changed[room_id] = max(
+                position, self._room_members_changed.get(room_id, 0)
+            )
         self._bound()
 
     def _bound(self) -> None:

@@ -14,6 +14,7 @@ from homeserver.pipeline.head import RoomHeads
 from homeserver.pipeline.types import Outcome, PersistedBatch, PersistedEvent
 from homeserver.pipeline.work import Prepared, RoomWork
 from homeserver.server import Server
+from storage.room_stream_cache import RoomStreamCache
 from storage.stores.events import EventStore, StoredEvent
 from storage.stores.events_persist import (
     AliasTakenError,
@@ -21,7 +22,6 @@ from storage.stores.events_persist import (
     PersistItem,
     persist_batch_txn,
 )
-from storage.room_stream_cache import RoomStreamCache
 from storage.stores.relations import RelationRow, RelationsStore
 from storage.stores.room_members import MemberRow, RoomMemberStore
 from storage.stores.self_destruct import SelfDestructRow

@@ -22,8 +22,6 @@ from twisted.internet.threads import deferToThreadPool
 from twisted.python.threadpool import ThreadPool
 
 logger = logging.getLogger(__name__)
-import os as _os
-_TRACE = bool(_os.environ.get('VIGNETTE_DB_TRACE'))
 
 T = TypeVar("T")
 
@@ -184,8 +182,6 @@ class Database:
         of times with jittered backoff, so func must not have side effects outside the
         transaction (use txn.call_after for those).
         """
-        if _TRACE:
-            logger.warning("DBTRACE %s", desc)
         for attempt in range(1, MAX_ATTEMPTS + 1):
             if self._closed:
                 raise DatabaseClosedError(f"database closed; cannot run {desc}")
