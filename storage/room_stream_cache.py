@@ -40,6 +40,10 @@ class RoomStreamCache:
         self._room_changed: dict[str, int] = {}
         self._room_members_changed: dict[str, int] = {}
         self._user_membership_changed: dict[str, int] = {}
+        #: room -> [(stream_ordering, state_group)]: where its current state changed (room_stream_state).
+        self._state_points: dict[str, list[tuple[int, int]]] = {}
+        #: room -> the state group in force at the floor, as the database answered.
+        self._state_at_floor: dict[str, int | None] = {}
 
     def start(self, position: int) -> None:
         """Called by the writer before it allocates anything: every later id will be recorded."""
@@ -54,8 +58,17 @@ class RoomStreamCache:
         room_id: str,
         events: Iterable[tuple[int, str]],
         memberships: Iterable[tuple[str, int]],
+        state_points: Iterable[tuple[int, int]] = (),
     ) -> None:
-        """A committed batch: its timeline events and its (user, position) membership changes."""
+        """A committed batch: its timeline events, its (user, position) membership changes and
+        its (position, state group) current-state changes."""
+        points = self._state_points.setdefault(room_id, [])
+        for point in state_points:
+            bisect.insort(points, point)
+        if len(points) > EVENTS_PER_ROOM:
+            # Keep the newest; the last one cut still answers for positions before the rest.
+            del points[: len(points) - EVENTS_PER_ROOM]
+            self._state_at_floor.pop(room_id, None)
         window = self._events.get(room_id)
         if window is None:
             window = self._events[room_id] = []
@@ -85,6 +98,8 @@ class RoomStreamCache:
             self._raise_floor(self._room_changed.pop(room_id, 0))
             self._raise_floor(self._room_members_changed.pop(room_id, 0))
             self._trimmed.pop(room_id, None)
+            self._state_points.pop(room_id, None)
+            self._state_at_floor.pop(room_id, None)
         if len(self._user_membership_changed) > MAX_USERS:
             self._raise_floor(max(self._user_membership_changed.values()))
             self._user_membership_changed.clear()
@@ -114,3 +129,30 @@ class RoomStreamCache:
             return [] if room_id not in self._trimmed else None
         start = bisect.bisect_right(window, (since, "\U0010ffff"))
         return [event_id for position, event_id in window[start:] if position <= upto]
+
+    def state_group_at(self, room_id: str, position: int) -> tuple[bool, int | None]:
+        """(known, the room's current-state group as of ``position``); known False: ask the database."""
+        if not self.covers(position):
+            return False, None
+        points = self._state_points.get(room_id)
+        if points:
+            index = bisect.bisect_right(points, (position, 2**62))
+            if index > 0:
+                return True, points[index - 1][1]
+            if len(points) >= EVENTS_PER_ROOM:
+                return False, None  # trimmed: what came before the kept points is gone
+        if room_id in self._state_at_floor:
+            return True, self._state_at_floor[room_id]
+        return False, None
+
+    def remember_state_at_floor(self, room_id: str, position: int, group: int | None) -> None:
+        """The database's answer for a position with no recorded change at or before it: the
+        same for every such position, since every change after the floor is recorded."""
+        if not self.covers(position):
+            return
+        points = self._state_points.get(room_id)
+        if points and (points[0][0] <= position or len(points) >= EVENTS_PER_ROOM):
+            return
+        if len(self._state_at_floor) >= MAX_ROOMS:
+            self._state_at_floor.clear()
+        self._state_at_floor[room_id] = group

@@ -86,7 +86,8 @@ class BatchWriter:
         self.relations.invalidate(row.relates_to_id for row in batch.relations)
         self.recent.record(
             room_id, [(e.stream_ordering, e.event_id) for e in stored if e.stream_ordering > 0 and e.in_timeline],
-            [(row.user_id, row.stream_ordering) for row in batch.membership_changes])
+            [(row.user_id, row.stream_ordering) for row in batch.membership_changes],
+            batch.stream_state)
 
     async def _rows(self, work: RoomWork, stored: list[StoredEvent], now: int) -> PersistBatch:
         room_id = work.room_id

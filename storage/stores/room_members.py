@@ -96,6 +96,7 @@ class RoomMemberStore:
         self.db = hs.db
         self._rooms_of: dict[str, dict[str, Membership]] = {}
         self._joined: dict[str, frozenset[str]] = {}
+        self._memberships: dict[str, dict[str, str]] = {}
         #: Bumped by every invalidation: a read that straddles one is not kept.
         self._generation = 0
 
@@ -103,6 +104,7 @@ class RoomMemberStore:
         """Memberships of ``user_ids`` in ``room_id`` changed (called right after the commit)."""
         self._generation += 1
         self._joined.pop(room_id, None)
+        self._memberships.pop(room_id, None)
         for user_id in user_ids:
             self._rooms_of.pop(user_id, None)
 
@@ -149,8 +151,29 @@ class RoomMemberStore:
         return {row[0]: row[1] for row in rows}
 
     async def get_memberships_in_rooms(self, room_ids: Iterable[str]) -> dict[str, dict[str, str]]:
-        """get_memberships_in_room for many rooms in one transaction (initial sync asks for all)."""
-        rooms = list(room_ids)
+        """get_memberships_in_room for many rooms in one transaction (initial sync asks for all).
+
+        Kept in memory per room until a membership in it changes; the dicts returned are that
+        cache's own: read them, never change them."""
+        found: dict[str, dict[str, str]] = {}
+        rooms = []
+        for room_id in room_ids:
+            cached = self._memberships.get(room_id)
+            if cached is not None:
+                found[room_id] = cached
+            else:
+                rooms.append(room_id)
+        if rooms:
+            generation = self._generation
+            read = await self._read_memberships_in_rooms(rooms)
+            if generation == self._generation:
+                if len(self._memberships) + len(read) > MAX_CACHED_ROOMS:
+                    self._memberships.clear()
+                self._memberships.update(read)
+            found.update(read)
+        return found
+
+    async def _read_memberships_in_rooms(self, rooms: list[str]) -> dict[str, dict[str, str]]:
 
         def select(txn: Transaction) -> dict[str, dict[str, str]]:
             found: dict[str, dict[str, str]] = {room: {} for room in rooms}
