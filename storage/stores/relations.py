@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import attrs
+from twisted.internet.defer import Deferred
 
 from storage.engine import Transaction
 from storage.host import StorageHost
@@ -61,6 +62,7 @@ class RelationsStore:
         self.db = hs.db
         self._bare: set[str] = set()
         self._generation = 0
+        self._reading: dict[tuple[str, ...], list[Deferred[bool]]] = {}
 
     def invalidate(self, targets: Iterable[str]) -> None:
         """Relations to ``targets`` were just committed (called before the write is visible)."""
@@ -112,6 +114,28 @@ class RelationsStore:
         event_ids = [event_id for event_id in event_ids if event_id not in self._bare]
         if not event_ids:
             return {}, {}
+        key = tuple(event_ids)
+        running = self._reading.get(key)
+        if running is not None:
+            # Every member's sync asks this about the same new events at once: wait for the
+            # first reader; its answer is everyone's when no thread (the per-user part) is in it.
+            waiter: Deferred[bool] = Deferred()
+            running.append(waiter)
+            if await waiter:
+                return {}, {}
+            return await self._read(event_ids, user_id)
+        self._reading[key] = []
+        bare = False
+        try:
+            threads, references = await self._read(event_ids, user_id)
+            bare = not threads and not references
+        finally:
+            for waiter in self._reading.pop(key):
+                waiter.callback(bare)
+        return threads, references
+
+    async def _read(self, event_ids: list[str], user_id: str | None
+                    ) -> tuple[dict[str, ThreadSummary], dict[str, list[str]]]:
         generation = self._generation
         threads, references = await self.db.run_interaction("get_relation_bundles", self._read_bundles,
                                                             event_ids, user_id)

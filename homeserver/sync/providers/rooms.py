@@ -200,8 +200,14 @@ class RoomsProvider:
             return None
         found = await self.events.get_events(ids)
         # Purged events are gone from the store; redacted ones come back redacted.
-        events = [found[i] for i in reversed(ids) if i in found and found[i].in_timeline]
-        return [e for e in events if sql_filter.matches(e)][:count]
+        events = []
+        for event_id in reversed(ids):
+            stored = found.get(event_id)
+            if stored is not None and stored.in_timeline and sql_filter.matches(stored):
+                events.append(stored)
+                if len(events) == count:
+                    break
+        return events
 
     async def _joined_room(self, request: SyncRequest, sync_filter: SyncFilter, room_id: str,
                            since: int | None, upto: int, full_state: bool,
