@@ -37,6 +37,7 @@ class DeviceListsStore:
     def __init__(self, hs: StorageHost) -> None:
         self.db = hs.db
         self.streams: Streams = hs.get(Streams)
+        self.fallback_keys: E2eFallbackKeysStore = hs.get(E2eFallbackKeysStore)
 
     async def stream_writer(self) -> StreamWriter:
         """The device_lists stream's writer (ids are device_lists_stream.stream_id)."""
@@ -73,4 +74,7 @@ class DeviceListsStore:
             DeviceInboxStore.delete_device_inbox_txn(txn, user_id, device_ids)
             txn.execute(INSERT_CHANGE, (stream_id, user_id))
 
-        await self.db.run_interaction("remove_devices_e2e_state", remove)
+        try:
+            await self.db.run_interaction("remove_devices_e2e_state", remove)
+        finally:
+            self.fallback_keys.forget(user_id, device_ids)
