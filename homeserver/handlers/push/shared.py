@@ -61,7 +61,7 @@ class SharedPlan:
     @classmethod
     def for_event(cls, template: DefaultTemplate, facts: EventFacts) -> SharedPlan:
         memo = facts.memo
-        candidates = []
+        candidates: list[int] = []
         for index, rule in enumerate(template.rules):
             personal = template.personal[index]
             holds = True
