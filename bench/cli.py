@@ -138,8 +138,18 @@ def run_one(kind: str, engine: str, workdir: Path, args: argparse.Namespace, opt
         target.stop()
 
 
+def raise_fd_limit() -> None:
+    """1,500 streams (or 10,000 idle ones) from one client process need more than the usual 1,024 fds."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    raise_fd_limit()
     workloads = all_workloads()
     if args.list:
         for workload in workloads:
