@@ -138,8 +138,22 @@ def run_one(kind: str, engine: str, workdir: Path, args: argparse.Namespace, opt
         target.stop()
 
 
+def raise_fd_limit() -> None:
+    """1,500 streams (or 10,000 idle ones) from one client process need more than the usual 1,024 fds."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 65536 if hard == resource.RLIM_INFINITY else hard
+    if wanted > soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        except (ValueError, OSError):
+            pass  # keep the limit we have; a workload that runs out reports its error
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    raise_fd_limit()
     workloads = all_workloads()
     if args.list:
         for workload in workloads:

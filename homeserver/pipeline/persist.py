@@ -14,6 +14,7 @@ from homeserver.pipeline.head import RoomHeads
 from homeserver.pipeline.types import Outcome, PersistedBatch, PersistedEvent
 from homeserver.pipeline.work import Prepared, RoomWork
 from homeserver.server import Server
+from storage.room_stream_cache import RoomStreamCache
 from storage.stores.events import EventStore, StoredEvent
 from storage.stores.events_persist import (
     AliasTakenError,
@@ -21,8 +22,8 @@ from storage.stores.events_persist import (
     PersistItem,
     persist_batch_txn,
 )
-from storage.stores.relations import RelationRow
-from storage.stores.room_members import MemberRow
+from storage.stores.relations import RelationRow, RelationsStore
+from storage.stores.room_members import MemberRow, RoomMemberStore
 from storage.stores.self_destruct import SelfDestructRow
 from storage.stores.state import StateGroupStore
 
@@ -34,6 +35,9 @@ class BatchWriter:
         self.heads = heads
         self.events = hs.get(EventStore)
         self.groups = hs.get(StateGroupStore)
+        self.members = hs.get(RoomMemberStore)
+        self.relations = hs.get(RelationsStore)
+        self.recent = hs.get(RoomStreamCache)
 
     async def write(self, work: RoomWork) -> PersistedBatch:
         room_id = work.room_id
@@ -41,6 +45,7 @@ class BatchWriter:
         in_dag = sum(1 for item in work.items if item.streamed)
         outliers = iter(await self.events.allocate_outlier_orderings(len(work.items) - in_dag))
         writer = await self.events.stream_writer()
+        self.recent.start(writer.get_current_token())
         async with writer.allocate(max(in_dag, 1)) as stream_ids:
             positions = iter(stream_ids)
             stored = [_stored(item, next(positions) if item.streamed else next(outliers)) for item in work.items]
@@ -50,14 +55,12 @@ class BatchWriter:
             except AliasTakenError:
                 self.heads.forget(room_id)
                 raise MatrixError(400, "M_ROOM_IN_USE", "Room alias already taken") from None
+            # Before the ids finish: no reader may see a token covering what these caches miss.
+            self._update_caches(room_id, stored, batch, redacted)
         if work.head is not None:
             self.heads.remember(room_id, work.head)
             if work.head.current is not None:
                 self.groups.remember(work.head.current.group, work.head.current.state)
-        for event in stored:
-            self.events.prime_cache(event)
-        for target_id in redacted:
-            self.events.invalidate(target_id)
         users = {row.user_id for row in batch.current_members} | set(batch.removed_members)
         users |= {row.user_id for row in batch.membership_changes}
         if in_dag:
@@ -68,6 +71,23 @@ class BatchWriter:
             tuple(PersistedEvent(s, item.outcome, item.origin) for s, item in zip(stored, work.items, strict=True)),
             extremities,
         )
+
+    def _update_caches(self, room_id: str, stored: list[StoredEvent], batch: PersistBatch,
+                       redacted: list[str]) -> None:
+        """The in-memory views sync reads instead of the database (storage/room_stream_cache.py)."""
+        for event in stored:
+            self.events.prime_cache(event)
+        for target_id in redacted:
+            self.events.invalidate(target_id)
+        members = {row.user_id for row in batch.current_members} | set(batch.removed_members)
+        members |= {row.user_id for row in batch.membership_changes}
+        if members:
+            self.members.invalidate(room_id, members)
+        self.relations.invalidate(row.relates_to_id for row in batch.relations)
+        self.recent.record(
+            room_id, [(e.stream_ordering, e.event_id) for e in stored if e.stream_ordering > 0 and e.in_timeline],
+            [(row.user_id, row.stream_ordering) for row in batch.membership_changes],
+            batch.stream_state)
 
     async def _rows(self, work: RoomWork, stored: list[StoredEvent], now: int) -> PersistBatch:
         room_id = work.room_id

@@ -47,6 +47,7 @@ class DeviceListsStore:
     def __init__(self, hs: StorageHost) -> None:
         self.db = hs.db
         self.streams: Streams = hs.get(Streams)
+        self.fallback_keys: E2eFallbackKeysStore = hs.get(E2eFallbackKeysStore)
 
     async def stream_writer(self) -> StreamWriter:
         """The device_lists stream's writer (ids are device_lists_stream.stream_id)."""
@@ -109,4 +110,7 @@ class DeviceListsStore:
             txn.executemany(INSERT_DEVICE_CHANGE, [(sid, user_id, device_id)
                                                    for sid, device_id in zip(stream_ids, device_ids, strict=True)])
 
-        await self.db.run_interaction("remove_devices_e2e_state", remove)
+        try:
+            await self.db.run_interaction("remove_devices_e2e_state", remove)
+        finally:
+            self.fallback_keys.forget(user_id, device_ids)

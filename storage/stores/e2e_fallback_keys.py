@@ -12,7 +12,13 @@ from collections.abc import Callable, Iterable
 
 from storage.engine import Transaction
 from storage.host import StorageHost
-from storage.stores.e2e_one_time_keys import ClaimedKey, OneTimeKey, claim_one_time_key_txn
+from storage.stores.e2e_one_time_keys import (
+    ClaimedKey,
+    DeviceAnswers,
+    E2eOneTimeKeysStore,
+    OneTimeKey,
+    claim_one_time_key_txn,
+)
 
 SELECT_FALLBACK = (
     "SELECT key_id, key_json FROM e2e_fallback_keys WHERE user_id = ? AND device_id = ? AND algorithm = ?"
@@ -42,6 +48,14 @@ def claim_fallback_key_txn(txn: Transaction, user_id: str, device_id: str, algor
 class E2eFallbackKeysStore:
     def __init__(self, hs: StorageHost) -> None:
         self.db = hs.db
+        self.unused = DeviceAnswers()
+        self.one_time: E2eOneTimeKeysStore = hs.get(E2eOneTimeKeysStore)
+
+    def forget(self, user_id: str, device_ids: Iterable[str]) -> None:
+        """Both key stores' cached answers for these devices (their keys just changed)."""
+        device_ids = list(device_ids)
+        self.unused.forget(user_id, device_ids)
+        self.one_time.counts.forget(user_id, device_ids)
 
     async def claim_keys(self, wanted: list[tuple[str, str, str]],
                          on_claimed: Callable[[Transaction, list[ClaimedKey]], None] | None = None,
@@ -64,7 +78,11 @@ class E2eFallbackKeysStore:
                 on_claimed(txn, claimed)
             return claimed
 
-        return await self.db.run_interaction("claim_e2e_keys", claim)
+        try:
+            return await self.db.run_interaction("claim_e2e_keys", claim)
+        finally:
+            for user_id, device_id, _algorithm in wanted:
+                self.forget(user_id, [device_id])
 
     async def set_fallback_keys(self, user_id: str, device_id: str, keys: list[OneTimeKey]) -> None:
         """Replace the fallback key of each algorithm; re-uploading the same key keeps its used flag."""
@@ -77,11 +95,20 @@ class E2eFallbackKeysStore:
                     continue
                 txn.execute(UPSERT_FALLBACK, (user_id, device_id, key.algorithm, key.key_id, json.dumps(key.key)))
 
-        await self.db.run_interaction("set_fallback_keys", store)
+        try:
+            await self.db.run_interaction("set_fallback_keys", store)
+        finally:
+            self.unused.forget(user_id, [device_id])
 
     async def unused_fallback_key_types(self, user_id: str, device_id: str) -> list[str]:
+        cached = self.unused.found.get((user_id, device_id))
+        if cached is not None:
+            return list(cached)
+        generation = self.unused.generation
         rows = await self.db.execute("unused_fallback_key_types", SELECT_UNUSED_ALGORITHMS, user_id, device_id)
-        return [row[0] for row in rows]
+        found = [row[0] for row in rows]
+        self.unused.keep((user_id, device_id), generation, found)
+        return list(found)
 
     @staticmethod
     def delete_device_keys_txn(txn: Transaction, user_id: str, device_ids: Iterable[str]) -> None:

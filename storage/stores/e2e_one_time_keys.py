@@ -80,9 +80,34 @@ def claim_one_time_key_txn(txn: Transaction, user_id: str, device_id: str, algor
     return ClaimedKey(user_id, device_id, algorithm, row[0], json.loads(row[1]), fallback=False)
 
 
+#: Devices whose key counts stay in memory (every sync of the device reads them); then cleared.
+MAX_CACHED_DEVICES = 100_000
+
+
+class DeviceAnswers:
+    """Per-device answers kept until a write to the device's keys (``forget``, after its commit);
+    a read that straddles a write is not kept."""
+
+    def __init__(self) -> None:
+        self.found: dict[tuple[str, str], Any] = {}
+        self.generation = 0
+
+    def forget(self, user_id: str, device_ids: Iterable[str]) -> None:
+        self.generation += 1
+        for device_id in device_ids:
+            self.found.pop((user_id, device_id), None)
+
+    def keep(self, key: tuple[str, str], generation: int, value: Any) -> None:
+        if generation == self.generation:
+            if len(self.found) >= MAX_CACHED_DEVICES:
+                self.found.clear()
+            self.found[key] = value
+
+
 class E2eOneTimeKeysStore:
     def __init__(self, hs: StorageHost) -> None:
         self.db = hs.db
+        self.counts = DeviceAnswers()
 
     async def add_one_time_keys(self, user_id: str, device_id: str, keys: list[OneTimeKey]) -> list[OneTimeKey]:
         """Store new keys in the given order; return those whose id exists with DIFFERENT content.
@@ -112,11 +137,20 @@ class E2eOneTimeKeysStore:
             ])
             return []
 
-        return await self.db.run_interaction("add_one_time_keys", store)
+        try:
+            return await self.db.run_interaction("add_one_time_keys", store)
+        finally:
+            self.counts.forget(user_id, [device_id])
 
     async def count_one_time_keys(self, user_id: str, device_id: str) -> dict[str, int]:
+        cached = self.counts.found.get((user_id, device_id))
+        if cached is not None:
+            return dict(cached)
+        generation = self.counts.generation
         rows = await self.db.execute("count_one_time_keys", COUNT_KEYS, user_id, device_id)
-        return {row[0]: int(row[1]) for row in rows}
+        found = {row[0]: int(row[1]) for row in rows}
+        self.counts.keep((user_id, device_id), generation, found)
+        return dict(found)
 
     @staticmethod
     def delete_device_keys_txn(txn: Transaction, user_id: str, device_ids: Iterable[str]) -> None:

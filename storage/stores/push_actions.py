@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import attrs
+from twisted.internet.defer import Deferred
 
 from storage.engine import Transaction
 from storage.host import StorageHost
@@ -132,9 +133,15 @@ def _room_counts_txn(txn: Transaction, user_id: str, room_id: str, read: dict[st
     return counts
 
 
+_CountsAsk = tuple[str, list[str], int, "Deferred[dict[str, RoomCounts]]"]
+
+
 class PushActionsStore:
     def __init__(self, hs: StorageHost) -> None:
         self.db = hs.db
+        #: Unread-count reads waiting for the next shared transaction (see get_unread_counts).
+        self._asks: list[_CountsAsk] = []
+        self._counting = False
 
     async def add_push_actions(self, actions: Sequence[PushAction]) -> None:
         """Write one event's (or several events') actions; a row already there is kept."""
@@ -172,14 +179,32 @@ class PushActionsStore:
     async def get_unread_counts(self, user_id: str, room_ids: Iterable[str], upto: int) -> dict[str, RoomCounts]:
         """Unread notifying events at or before ``upto`` per room and thread; one transaction for all rooms."""
         rooms = list(room_ids)
-
-        def count(txn: Transaction) -> dict[str, RoomCounts]:
-            read = _read_positions_txn(txn, user_id, rooms)
-            return {room: _room_counts_txn(txn, user_id, room, read[room], upto) for room in rooms}
-
         if not rooms:
             return {}
-        return await self.db.run_interaction("push_unread_counts", count)
+        # Every member woken by one message asks at once: the first read goes at once, and
+        # those arriving while it runs share the next transaction (one thread hop, not 1,500).
+        done: Deferred[dict[str, RoomCounts]] = Deferred()
+        self._asks.append((user_id, rooms, upto, done))
+        if not self._counting:
+            self._counting = True
+            Deferred.fromCoroutine(self._count_asked())
+        return await done
+
+    async def _count_asked(self) -> None:
+        try:
+            while self._asks:
+                asks, self._asks = self._asks, []
+                try:
+                    found = await self.db.run_interaction("push_unread_counts", _unread_counts_txn,
+                                                          [(user, rooms, upto) for user, rooms, upto, _ in asks])
+                except Exception as exc:  # each asker's caller sees it
+                    for *_ask, done in asks:
+                        done.errback(exc)
+                    continue
+                for (*_ask, done), counts in zip(asks, found, strict=True):
+                    done.callback(counts)
+        finally:
+            self._counting = False
 
     async def get_badge_count(self, user_id: str) -> int:
         """How many joined rooms have unread notifying events (Synapse's ``group_unread_count_by_room``)."""
@@ -240,3 +265,11 @@ class PushActionsStore:
         if not users:
             return set()
         return await self.db.run_interaction("push_existing_actions", select)
+
+
+def _unread_counts_txn(txn: Transaction, asks: list[tuple[str, list[str], int]]) -> list[dict[str, RoomCounts]]:
+    results = []
+    for user_id, rooms, upto in asks:
+        read = _read_positions_txn(txn, user_id, rooms)
+        results.append({room: _room_counts_txn(txn, user_id, room, read[room], upto) for room in rooms})
+    return results

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import attrs
+from twisted.internet.defer import Deferred
 
 from storage.engine import Transaction
 from storage.host import StorageHost
@@ -51,9 +53,22 @@ _REFERENCES = (
 )
 
 
+#: Events known to have no relations (most events, read by every member's sync); then cleared.
+MAX_KNOWN_BARE = 100_000
+
+
 class RelationsStore:
     def __init__(self, hs: StorageHost) -> None:
         self.db = hs.db
+        self._bare: set[str] = set()
+        self._generation = 0
+        self._reading: dict[tuple[str, ...], list[Deferred[bool]]] = {}
+
+    def invalidate(self, targets: Iterable[str]) -> None:
+        """Relations to ``targets`` were just committed (called before the write is visible)."""
+        self._generation += 1
+        for target in targets:
+            self._bare.discard(target)
 
     async def get_relations(self, room_id: str, event_id: str, rel_type: str | None,
                             event_type: str | None, from_stream: int, to_stream: int,
@@ -96,31 +111,62 @@ class RelationsStore:
     async def get_bundles(self, event_ids: list[str], user_id: str | None
                           ) -> tuple[dict[str, ThreadSummary], dict[str, list[str]]]:
         """Thread summaries and reference lists for the given events (for unsigned.m.relations)."""
+        event_ids = [event_id for event_id in event_ids if event_id not in self._bare]
         if not event_ids:
             return {}, {}
+        key = tuple(event_ids)
+        running = self._reading.get(key)
+        if running is not None:
+            # Every member's sync asks this about the same new events at once: wait for the
+            # first reader; its answer is everyone's when no thread (the per-user part) is in it.
+            waiter: Deferred[bool] = Deferred()
+            running.append(waiter)
+            if await waiter:
+                return {}, {}
+            return await self._read(event_ids, user_id)
+        self._reading[key] = []
+        bare = False
+        try:
+            threads, references = await self._read(event_ids, user_id)
+            bare = not threads and not references
+        finally:
+            for waiter in self._reading.pop(key):
+                waiter.callback(bare)
+        return threads, references
 
-        def read(txn: Transaction) -> tuple[dict[str, ThreadSummary], dict[str, list[str]]]:
-            threads: dict[str, ThreadSummary] = {}
-            references: dict[str, list[str]] = {}
-            for start in range(0, len(event_ids), 200):
-                chunk = event_ids[start:start + 200]
-                marks = ",".join("?" * len(chunk))
-                txn.execute(_THREAD_SUMMARY.format(ids=marks), [user_id or "", *chunk])
-                rows = txn.fetchall()
-                latest: dict[int, str] = {}
-                if rows:
-                    streams = [int(row[2]) for row in rows]
-                    txn.execute(_BY_STREAM.format(ids=",".join("?" * len(streams))), streams)
-                    latest = {int(stream): event_id for stream, event_id in txn.fetchall()}
-                for root, count, max_stream, mine in rows:
-                    if int(max_stream) in latest:
-                        threads[root] = ThreadSummary(int(count), latest[int(max_stream)], bool(mine))
-                txn.execute(_REFERENCES.format(ids=marks), chunk)
-                for target, event_id in txn.fetchall():
-                    references.setdefault(target, []).append(event_id)
-            return threads, references
+    async def _read(self, event_ids: list[str], user_id: str | None
+                    ) -> tuple[dict[str, ThreadSummary], dict[str, list[str]]]:
+        generation = self._generation
+        threads, references = await self.db.run_interaction("get_relation_bundles", self._read_bundles,
+                                                            event_ids, user_id)
+        if generation == self._generation:
+            if len(self._bare) > MAX_KNOWN_BARE:
+                self._bare.clear()
+            self._bare.update(e for e in event_ids if e not in threads and e not in references)
+        return threads, references
 
-        return await self.db.run_interaction("get_relation_bundles", read)
+    @staticmethod
+    def _read_bundles(txn: Transaction, event_ids: list[str], user_id: str | None
+                      ) -> tuple[dict[str, ThreadSummary], dict[str, list[str]]]:
+        threads: dict[str, ThreadSummary] = {}
+        references: dict[str, list[str]] = {}
+        for start in range(0, len(event_ids), 200):
+            chunk = event_ids[start:start + 200]
+            marks = ",".join("?" * len(chunk))
+            txn.execute(_THREAD_SUMMARY.format(ids=marks), [user_id or "", *chunk])
+            rows = txn.fetchall()
+            latest: dict[int, str] = {}
+            if rows:
+                streams = [int(row[2]) for row in rows]
+                txn.execute(_BY_STREAM.format(ids=",".join("?" * len(streams))), streams)
+                latest = {int(stream): event_id for stream, event_id in txn.fetchall()}
+            for root, count, max_stream, mine in rows:
+                if int(max_stream) in latest:
+                    threads[root] = ThreadSummary(int(count), latest[int(max_stream)], bool(mine))
+            txn.execute(_REFERENCES.format(ids=marks), chunk)
+            for target, event_id in txn.fetchall():
+                references.setdefault(target, []).append(event_id)
+        return threads, references
 
 
 def insert_relations_txn(txn: Transaction, rows: list[RelationRow]) -> None:

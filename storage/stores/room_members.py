@@ -82,19 +82,53 @@ class MemberRow:
     stream_ordering: int
 
 
+#: Users whose rooms, and rooms whose joined members, stay in memory (then cleared).
+MAX_CACHED_USERS = 100_000
+MAX_CACHED_ROOMS = 20_000
+
+
 class RoomMemberStore:
+    """Reads of room_members_current; the per-user and per-room answers sync asks on every
+    wake-up are kept in memory and dropped by ``invalidate`` when the one event writer
+    commits a membership change (or a room is forgotten), before that write is visible."""
+
     def __init__(self, hs: StorageHost) -> None:
         self.db = hs.db
+        self._rooms_of: dict[str, dict[str, Membership]] = {}
+        self._joined: dict[str, frozenset[str]] = {}
+        self._memberships: dict[str, dict[str, str]] = {}
+        #: Bumped by every invalidation: a read that straddles one is not kept.
+        self._generation = 0
+
+    def invalidate(self, room_id: str, user_ids: Iterable[str]) -> None:
+        """Memberships of ``user_ids`` in ``room_id`` changed (called right after the commit)."""
+        self._generation += 1
+        self._joined.pop(room_id, None)
+        self._memberships.pop(room_id, None)
+        for user_id in user_ids:
+            self._rooms_of.pop(user_id, None)
 
     async def get_rooms_for_user(self, user_id: str) -> set[str]:
         """Rooms the user is joined to now."""
+        cached = self._rooms_of.get(user_id)
+        if cached is not None:
+            return {room for room, m in cached.items() if m.membership == "join"}
         rows = await self.db.execute("get_rooms_for_user", _ROOMS_FOR_USER, user_id)
         return {row[0] for row in rows}
 
     async def get_users_in_room(self, room_id: str) -> set[str]:
         """Users joined to the room now."""
+        cached = self._joined.get(room_id)
+        if cached is not None:
+            return set(cached)
+        generation = self._generation
         rows = await self.db.execute("get_users_in_room", _USERS_IN_ROOM, room_id)
-        return {row[0] for row in rows}
+        found = {row[0] for row in rows}
+        if generation == self._generation:
+            if len(self._joined) >= MAX_CACHED_ROOMS:
+                self._joined.clear()
+            self._joined[room_id] = frozenset(found)
+        return found
 
     async def get_joined_member_count(self, room_id: str) -> int:
         rows = await self.db.execute("get_joined_member_count", _JOINED_COUNT, room_id)
@@ -102,6 +136,9 @@ class RoomMemberStore:
 
     async def get_membership(self, room_id: str, user_id: str) -> Membership | None:
         """The user's current membership in the room (None if never a member)."""
+        cached = self._rooms_of.get(user_id)
+        if cached is not None and room_id in cached:
+            return cached[room_id]  # a room in that map is not forgotten
         rows = await self.db.execute("get_membership", _MEMBERSHIP, room_id, user_id)
         if not rows:
             return None
@@ -114,8 +151,29 @@ class RoomMemberStore:
         return {row[0]: row[1] for row in rows}
 
     async def get_memberships_in_rooms(self, room_ids: Iterable[str]) -> dict[str, dict[str, str]]:
-        """get_memberships_in_room for many rooms in one transaction (initial sync asks for all)."""
-        rooms = list(room_ids)
+        """get_memberships_in_room for many rooms in one transaction (initial sync asks for all).
+
+        Kept in memory per room until a membership in it changes; the dicts returned are that
+        cache's own: read them, never change them."""
+        found: dict[str, dict[str, str]] = {}
+        rooms = []
+        for room_id in room_ids:
+            cached = self._memberships.get(room_id)
+            if cached is not None:
+                found[room_id] = cached
+            else:
+                rooms.append(room_id)
+        if rooms:
+            generation = self._generation
+            read = await self._read_memberships_in_rooms(rooms)
+            if generation == self._generation:
+                if len(self._memberships) + len(read) > MAX_CACHED_ROOMS:
+                    self._memberships.clear()
+                self._memberships.update(read)
+            found.update(read)
+        return found
+
+    async def _read_memberships_in_rooms(self, rooms: list[str]) -> dict[str, dict[str, str]]:
 
         def select(txn: Transaction) -> dict[str, dict[str, str]]:
             found: dict[str, dict[str, str]] = {room: {} for room in rooms}
@@ -132,8 +190,17 @@ class RoomMemberStore:
 
     async def get_rooms_with_membership(self, user_id: str) -> dict[str, Membership]:
         """Every room the user has a (not forgotten) membership in, with that membership and its sender."""
+        cached = self._rooms_of.get(user_id)
+        if cached is not None:
+            return dict(cached)
+        generation = self._generation
         rows = await self.db.execute("get_rooms_with_membership", _ROOMS_WITH_MEMBERSHIP, user_id)
-        return {row[0]: Membership(row[1], row[2], int(row[3]), sender=row[4]) for row in rows}
+        found = {row[0]: Membership(row[1], row[2], int(row[3]), sender=row[4]) for row in rows}
+        if generation == self._generation:
+            if len(self._rooms_of) >= MAX_CACHED_USERS:
+                self._rooms_of.clear()
+            self._rooms_of[user_id] = found
+        return dict(found)
 
     async def get_membership_changes_for_user(self, user_id: str, from_stream: int,
                                               to_stream: int) -> list[MembershipChange]:
@@ -146,10 +213,12 @@ class RoomMemberStore:
     async def forget(self, room_id: str, user_id: str, if_event_id: str | None = None) -> None:
         """Mark the room forgotten for the user; with ``if_event_id``, only while that
         membership event is still the current one (a rejoin since then wins)."""
+        self.invalidate(room_id, [user_id])
         if if_event_id is None:
             await self.db.execute("forget_room", _FORGET, room_id, user_id)
         else:
             await self.db.execute("forget_room", _FORGET_IF_CURRENT, room_id, user_id, if_event_id)
+        self.invalidate(room_id, [user_id])
 
 
 def write_current_members_txn(txn: Transaction, room_id: str, rows: Iterable[MemberRow],

@@ -103,7 +103,10 @@ class StateGroupStore:
             cached = self._cache.get(group)
             self.cache_stats.count(cached is not None)
             if cached is not None:
-                found[group] = {k: v for k, v in cached.items() if k in keys or k[0] in types}
+                if types:
+                    found[group] = {k: v for k, v in cached.items() if k in keys or k[0] in types}
+                else:  # a few keys of a big room's state: look them up, don't scan it
+                    found[group] = {k: cached[k] for k in keys if k in cached}
             else:
                 missing.append(group)
         if missing:

@@ -14,6 +14,7 @@ import attrs
 
 from homeserver.handlers.accounts.devices import DeviceHandler
 from homeserver.server import Server
+from storage.room_stream_cache import RoomStreamCache
 from storage.stores.device_lists import DeviceListsStore
 from storage.stores.room_members import RoomMemberStore
 from storage.streams import Streams
@@ -32,6 +33,7 @@ class DeviceListsHandler:
         self.hs = hs
         self.store = hs.get(DeviceListsStore)
         self.members = hs.get(RoomMemberStore)
+        self.recent = hs.get(RoomStreamCache)
         self.streams: Streams = hs.get(Streams)
         devices = hs.get(DeviceHandler)
         devices.on_devices_deleted.append(self.on_devices_deleted)
@@ -78,13 +80,18 @@ class DeviceListsHandler:
         events_moved = events_since is not None and events_upto is not None and events_upto > events_since
         if upto <= since and not events_moved:
             return DeviceListDelta(frozenset(), frozenset())  # the common idle wake-up: no queries
-        shared_now = await self.users_sharing_rooms(user_id)
-        changed = (await self.store.get_changed_users(since, upto)) & shared_now
         left: set[str] = set()
+        moved: set[tuple[str, str]] = set()
         if events_moved:
             assert events_since is not None and events_upto is not None
             my_rooms = set(await self.members.get_rooms_with_membership(user_id))
-            moved = await self.store.get_membership_movers(events_since, events_upto)
+            if any(self.recent.members_changed_since(room, events_since) for room in my_rooms):
+                moved = await self.store.get_membership_movers(events_since, events_upto)
+        if upto <= since and not moved:
+            return DeviceListDelta(frozenset(), frozenset())  # messages only: no membership moved
+        shared_now = await self.users_sharing_rooms(user_id)
+        changed = (await self.store.get_changed_users(since, upto)) & shared_now
+        if moved:
             candidates: set[str] = set()
             for room_id, mover in moved:
                 if room_id not in my_rooms:

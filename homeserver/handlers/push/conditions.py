@@ -79,6 +79,15 @@ class EventFacts:
     has_mentions: bool = False
     memo: dict[tuple[Any, ...], bool] = attrs.field(factory=dict)
     sender_level: float | None = None
+    #: Casefolded string properties, folded once per event rather than once per member.
+    folded: dict[str, str | None] = attrs.field(factory=dict)
+
+    def folded_value(self, key: str) -> str | None:
+        if key in self.folded:
+            return self.folded[key]
+        value = self.flat.get(key)
+        found = self.folded[key] = value.casefold() if isinstance(value, str) else None
+        return found
 
     @property
     def body(self) -> str | None:
@@ -105,9 +114,9 @@ def _event_match(key: str, pattern: str) -> Test:
                 return isinstance(value, str) and value.casefold() == wanted
             return equal
         def word(facts: EventFacts, _name: str | None) -> bool:
-            value = facts.flat.get(key)
-            return isinstance(value, str) and wanted in value.casefold() \
-                and word_matcher(pattern, literal=True).search(value) is not None
+            folded = facts.folded_value(key)
+            return folded is not None and wanted in folded \
+                and word_matcher(pattern, literal=True).search(facts.flat[key]) is not None
         return word
     matcher = word_matcher(pattern) if words else whole_matcher(pattern)
 
@@ -159,7 +168,8 @@ def _notification_permission(key: str) -> Test:
 
 def _display_name(facts: EventFacts, name: str | None) -> bool:
     body = facts.body
-    if not name or body is None or name.casefold() not in body.casefold():
+    folded = facts.folded_value("content.body")
+    if not name or body is None or folded is None or name.casefold() not in folded:
         return False
     return word_matcher(name, literal=True).search(body) is not None
 

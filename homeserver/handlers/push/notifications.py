@@ -34,6 +34,7 @@ from homeserver.handlers.push.group_writer import GroupWriter
 from homeserver.handlers.push.room_context import MEMBER, RoomContext, RoomContexts
 from homeserver.handlers.push.rules import PUSH_RULES_TYPE
 from homeserver.handlers.push.ruleset import Ruleset
+from homeserver.handlers.push.shared import DefaultTemplate, SharedPlan
 from homeserver.pipeline import EventPipeline, PersistedBatch
 from homeserver.server import Server
 from storage.stores.account_data import AccountDataStore
@@ -75,6 +76,8 @@ class UserRules:
 
     rules: tuple[CompiledRule, ...]
     ignored: frozenset[str]
+    #: Still on the server's default rules: evaluated on the shared path (shared.py).
+    default: bool = False
 
 
 def ignored_users(content: Any) -> frozenset[str]:
@@ -104,6 +107,7 @@ class PushRuleEvaluator:
         self.rooms = RoomContexts(hs)
         self.writer = GroupWriter(self.store, hs.reactor)
         self._rules: dict[str, UserRules] = {}
+        self._template = DefaultTemplate.build(hs.server_name)
         self._generation = 0
         self._queues: dict[str, list[tuple[list[StoredEvent], bool]]] = {}
         self._watermark_written = 0.0
@@ -273,11 +277,17 @@ class PushRuleEvaluator:
         found = []
         joined = context.joined
         sender = event.sender
+        template, plan = self._template, None
         for user_id in users:
             mine = rules[user_id]
             if sender in mine.ignored:
                 continue
-            rule = first_match(mine.rules, facts, joined.get(user_id))
+            if mine.default:
+                if plan is None:
+                    plan = SharedPlan.for_event(template, facts)
+                rule = plan.match(template, mine.rules, facts, joined.get(user_id))
+            else:
+                rule = first_match(mine.rules, facts, joined.get(user_id))
             if rule is not None and rule.notify:
                 found.append(PushAction(user_id, event.room_id, event.event_id, stored.stream_ordering,
                                         thread_id, True, rule.highlight, rule.actions, now))
@@ -299,7 +309,9 @@ class PushRuleEvaluator:
             ignoring = await self.account_data.get_global_account_data_for_users(missing, IGNORED_USERS_TYPE)
             for user_id in missing:
                 ruleset = Ruleset.from_account_data(user_id, stored.get(user_id))
-                result[user_id] = UserRules(compile_rules(ruleset.render()), ignored_users(ignoring.get(user_id)))
+                default = not any(ruleset.user_rules.values()) and not ruleset.default_changes
+                result[user_id] = UserRules(compile_rules(ruleset.render()), ignored_users(ignoring.get(user_id)),
+                                            default)
             if generation == self._generation:
                 if len(cached) + len(missing) > MAX_CACHED_RULESETS:
                     cached.clear()

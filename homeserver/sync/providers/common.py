@@ -7,12 +7,25 @@ from typing import Any
 from homeserver.sync.filtering import SyncFilter
 from homeserver.sync.provider import SyncRequest
 
+#: id(filter JSON) -> (that JSON, parsed): a WebSocket stream builds every frame from the same
+#: filter object, so it is parsed once per connection rather than once per frame.
+_PARSED: dict[int, tuple[dict[str, Any], SyncFilter]] = {}
+_MAX_PARSED = 20_000
+
 
 def request_filter(request: SyncRequest, context: dict[str, Any]) -> SyncFilter:
-    """The request's filter, parsed once per sync."""
+    """The request's filter, parsed once per sync (and once per filter object)."""
     parsed = context.get("filter")
     if parsed is None:
-        parsed = context["filter"] = SyncFilter.from_json(request.filter)
+        known = _PARSED.get(id(request.filter))
+        if known is not None and known[0] is request.filter:
+            parsed = known[1]
+        else:
+            parsed = SyncFilter.from_json(request.filter)
+            if len(_PARSED) >= _MAX_PARSED:
+                _PARSED.clear()
+            _PARSED[id(request.filter)] = (request.filter, parsed)
+        context["filter"] = parsed
     return parsed
 
 

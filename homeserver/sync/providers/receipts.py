@@ -49,6 +49,8 @@ class ReceiptsProvider:
                             if ephemeral.allows_room(room) and sync_filter.allows_room(room)}
         if since is None:
             found = await self.store.get_receipts_for_rooms(sorted(joined), upto)
+        elif since >= upto:
+            found = []  # the stream has not moved: nothing to ask the database
         else:
             found = [r for r in await self.store.get_changes(since, upto) if r.room_id in joined]
         by_room: dict[str, list[Receipt]] = {}

@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Any
 
+import attrs
+
 from homeserver.handlers.push.notifications import PushRuleEvaluator
 from homeserver.server import Server
 from homeserver.sync.filtering import SyncFilter
+from storage.room_stream_cache import RoomStreamCache
 from storage.stores.current_state import CurrentStateStore
 from storage.stores.events import EventStore, StoredEvent
 from storage.stores.push_actions import MAIN_THREAD, Counts, PushActionsStore, RoomCounts
@@ -25,10 +28,14 @@ class RoomStateReader:
         self.groups: StateGroupStore = hs.get(StateGroupStore)
         self.sync_store: SyncEventsStore = hs.get(SyncEventsStore)
         self.current: CurrentStateStore = hs.get(CurrentStateStore)
+        self.recent: RoomStreamCache = hs.get(RoomStreamCache)
 
     async def state_at(self, room_id: str, position: int) -> StateMap:
         """Room state after the room's last event at or before ``position``."""
-        group = await self.sync_store.state_group_at(room_id, position)
+        known, group = self.recent.state_group_at(room_id, position)
+        if not known:
+            group = await self.sync_store.state_group_at(room_id, position)
+            self.recent.remember_state_at_floor(room_id, position, group)
         return {} if group is None else await self.groups.get_state_ids(group)
 
     async def state_section(self, user_id: str, sync_filter: SyncFilter, room_id: str,
@@ -123,13 +130,51 @@ async def room_summaries(hs: Server, user_id: str, room_ids: Collection[str]) ->
     return {room: summary_of(user_id, memberships) for room, memberships in by_room.items()}
 
 
+@attrs.frozen
+class _Members:
+    """A room's members sorted once for every member's summary (the heroes skip only the reader)."""
+
+    joined: list[str]
+    invited: list[str]
+    gone: list[str]
+
+
+#: id(memberships dict) -> (that dict, its sorted members): the store hands out the same dict
+#: until a membership in the room changes, so the sort is done once per change, not per reader.
+_SORTED: dict[int, tuple[dict[str, str], _Members]] = {}
+_MAX_SORTED = 10_000
+
+
+def _sorted_members(memberships: dict[str, str]) -> _Members:
+    found = _SORTED.get(id(memberships))
+    if found is not None and found[0] is memberships:
+        return found[1]
+    members = _Members(sorted(u for u, m in memberships.items() if m == "join"),
+                       sorted(u for u, m in memberships.items() if m == "invite"),
+                       sorted(u for u, m in memberships.items() if m in ("leave", "ban")))
+    if len(_SORTED) >= _MAX_SORTED:
+        _SORTED.clear()
+    _SORTED[id(memberships)] = (memberships, members)
+    return members
+
+
+def _first_heroes(users: list[str], user_id: str) -> list[str]:
+    heroes = []
+    for user in users:
+        if user != user_id:
+            heroes.append(user)
+            if len(heroes) == MAX_HEROES:
+                break
+    return heroes
+
+
 def summary_of(user_id: str, memberships: dict[str, str]) -> dict[str, Any]:
     """The RoomSummary of a room whose memberships are {user_id: membership}."""
-    joined = sorted(u for u, m in memberships.items() if m == "join")
-    invited = sorted(u for u, m in memberships.items() if m == "invite")
-    heroes = [u for u in [*joined, *invited] if u != user_id][:MAX_HEROES]
+    members = _sorted_members(memberships)
+    heroes = _first_heroes(members.joined, user_id)
+    if len(heroes) < MAX_HEROES:
+        heroes += _first_heroes(members.invited, user_id)[:MAX_HEROES - len(heroes)]
     if not heroes:
-        heroes = sorted(u for u, m in memberships.items() if m in ("leave", "ban") and u != user_id)
-        heroes = heroes[:MAX_HEROES]
-    return {"m.heroes": heroes, "m.joined_member_count": len(joined),
-            "m.invited_member_count": len(invited)}
+        heroes = _first_heroes(members.gone, user_id)
+    return {"m.heroes": heroes, "m.joined_member_count": len(members.joined),
+            "m.invited_member_count": len(members.invited)}

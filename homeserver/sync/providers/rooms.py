@@ -30,6 +30,7 @@ from homeserver.sync.room_data import (
     stripped,
     visible_to,
 )
+from storage.room_stream_cache import RoomStreamCache
 from storage.stores.events import EventFilter as SqlEventFilter
 from storage.stores.events import EventStore, StoredEvent
 from storage.stores.room_members import RoomMemberStore
@@ -68,6 +69,7 @@ class RoomsProvider:
         self.members: RoomMemberStore = hs.get(RoomMemberStore)
         self.sync_store: SyncEventsStore = hs.get(SyncEventsStore)
         self.state = RoomStateReader(hs)
+        self.recent: RoomStreamCache = hs.get(RoomStreamCache)
         self._position = 0
 
     async def prepare(self) -> None:
@@ -126,11 +128,20 @@ class RoomsProvider:
     async def _incremental(self, request: SyncRequest, sync_filter: SyncFilter,
                            now: dict[str, MembershipAt], since: int, upto: int,
                            response: dict[str, Any], context: dict[str, Any]) -> None:
-        changes = await self.members.get_membership_changes_for_user(request.user_id, since, upto)
+        recent = self.recent
+        if recent.membership_changed_since(request.user_id, since):
+            changes = await self.members.get_membership_changes_for_user(request.user_id, since, upto)
+        else:
+            changes = []  # the common wake-up: known from memory, no query
         changed_rooms = {change.room_id for change in changes}
         before = await self.sync_store.memberships_at(request.user_id, changed_rooms, since)
         full_state = request.full_state
-        with_events = await self.sync_store.rooms_with_events(since, upto) if not full_state else set()
+        if full_state:
+            with_events: set[str] = set()
+        elif recent.covers(since):
+            with_events = {room for room in now if recent.room_changed_since(room, since)}
+        else:
+            with_events = await self.sync_store.rooms_with_events(since, upto)
         for room_id, membership in sorted(now.items()):
             if not sync_filter.allows_room(room_id):
                 continue
@@ -169,12 +180,34 @@ class RoomsProvider:
             types=timeline.types, not_types=timeline.not_types, senders=timeline.senders,
             not_senders=timeline.not_senders, contains_url=timeline.contains_url,
         )
-        found = await self.events.get_room_events_between(room_id, since or 0, upto, limit + 1,
-                                                          newest_first=True, event_filter=sql_filter)
+        found = await self._recent_events(room_id, since, upto, limit + 1, sql_filter)
+        if found is None:
+            found = await self.events.get_room_events_between(room_id, since or 0, upto, limit + 1,
+                                                              newest_first=True, event_filter=sql_filter)
         limited = len(found) > limit
         events = list(reversed(found[:limit]))
         events = [e for e in events if timeline.allows_type(e.event.type)]
         return await visible_to(self.hs, request.user_id, events), limited
+
+    async def _recent_events(self, room_id: str, since: int | None, upto: int, count: int,
+                             sql_filter: SqlEventFilter) -> list[StoredEvent] | None:
+        """The newest ``count`` matching events in (since, upto], newest first, from the in-memory
+        window (storage/room_stream_cache.py); None when it does not reach back to ``since``."""
+        if since is None:
+            return None
+        ids = self.recent.room_events_between(room_id, since, upto)
+        if ids is None:
+            return None
+        found = await self.events.get_events(ids)
+        # Purged events are gone from the store; redacted ones come back redacted.
+        events = []
+        for event_id in reversed(ids):
+            stored = found.get(event_id)
+            if stored is not None and stored.in_timeline and sql_filter.matches(stored):
+                events.append(stored)
+                if len(events) == count:
+                    break
+        return events
 
     async def _joined_room(self, request: SyncRequest, sync_filter: SyncFilter, room_id: str,
                            since: int | None, upto: int, full_state: bool,

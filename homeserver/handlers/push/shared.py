@@ -1,0 +1,100 @@
+"""One evaluation per event for every member still on the server's default rules (no I/O).
+
+Most members never change their push rules, and the default rules of two users differ only
+in the conditions that name the user: their ID (an invite for them, a mention of them), their
+localpart (``.m.rule.contains_user_name``) and their display name. So for that class of
+members an event is walked through the default rules once (`SharedPlan.for_event`), deciding
+every condition that names nobody; what remains per member is the few rules whose other
+conditions all held and that are still open on a personal condition (for a plain message: the
+display-name and user-name rules), then the first rule that names nobody and holds.
+
+The result is the same rule ``first_match`` picks on the member's own compiled rules: a rule
+that fails on a shared condition fails for every member; the per-member rules are checked in
+the default order; the fallback is the first rule that needs nothing personal. The rules of a
+default-class member are compiled from the same default list, so they line up index by index
+with the template's.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from homeserver.handlers.push.conditions import CompiledRule, EventFacts, compile_rules
+from homeserver.handlers.push.defaults import default_rules
+
+_TEMPLATE_LOCALPART = "vignette-push-template"
+
+
+@attrs.frozen
+class DefaultTemplate:
+    """The default rules compiled for a stand-in user, with each rule's personal conditions."""
+
+    rules: tuple[CompiledRule, ...]
+    #: For each rule, the positions of its conditions that name the member.
+    personal: tuple[tuple[int, ...], ...]
+
+    @classmethod
+    def build(cls, server_name: str) -> DefaultTemplate:
+        user_id = f"@{_TEMPLATE_LOCALPART}:{server_name}"
+        rendered = default_rules(user_id)
+        for rules in rendered.values():
+            for rule in rules:
+                rule.setdefault("enabled", True)
+        compiled = compile_rules(rendered)
+        personal = tuple(
+            tuple(i for i, condition in enumerate(rule.conditions)
+                  if condition.per_name or any(isinstance(part, str) and (
+                      user_id in part or _TEMPLATE_LOCALPART in part) for part in condition.key))
+            for rule in compiled)
+        return cls(compiled, personal)
+
+
+@attrs.frozen
+class SharedPlan:
+    """What one event leaves open for default-class members."""
+
+    #: Indices of rules whose shared conditions all hold but which name the member.
+    candidates: tuple[int, ...]
+    #: The first rule needing nothing personal that holds (None: no such rule matches).
+    fallback: int | None
+
+    @classmethod
+    def for_event(cls, template: DefaultTemplate, facts: EventFacts) -> SharedPlan:
+        memo = facts.memo
+        candidates: list[int] = []
+        for index, rule in enumerate(template.rules):
+            personal = template.personal[index]
+            holds = True
+            for position, condition in enumerate(rule.conditions):
+                if position in personal:
+                    continue
+                outcome = memo.get(condition.key)
+                if outcome is None:
+                    outcome = memo[condition.key] = condition.test(facts, None)
+                if not outcome:
+                    holds = False
+                    break
+            if not holds:
+                continue
+            if not personal:
+                return cls(tuple(candidates), index)
+            candidates.append(index)
+        return cls(tuple(candidates), None)
+
+    def match(self, template: DefaultTemplate, rules: tuple[CompiledRule, ...], facts: EventFacts,
+              name: str | None) -> CompiledRule | None:
+        """The member's matching rule; ``rules`` are their own compiled default rules."""
+        memo = facts.memo
+        for index in self.candidates:
+            rule = rules[index]
+            for position in template.personal[index]:
+                condition = rule.conditions[position]
+                key = (*condition.key, name) if condition.per_name else condition.key
+                outcome = memo.get(key)
+                if outcome is None:
+                    outcome = memo[key] = condition.test(facts, name)
+                if not outcome:
+                    break
+            else:
+                return rule
+        return None if self.fallback is None else rules[self.fallback]
