@@ -1,0 +1,155 @@
+"""A sync worker beside the main process: real processes on PostgreSQL and Redis.
+
+Messages are sent on the main process (the one writer of the events stream) and read on the
+worker's /sync and WebSocket, which learn new positions over the Redis channel and read the
+events from the shared database; nothing is lost across a worker restart or a kill -9.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.client import Client, register_user
+from tests.support.databases import drop_database
+from tests.support.sync import StreamClient, send_text, shared_room, sync, timeline_events
+from tests.support.workers import ProcessSet, start_process_set
+
+pytestmark = pytest.mark.postgres
+
+BIG_TIMELINE = {"room": {"timeline": {"limit": 1000}}}
+
+
+@pytest.fixture(scope="module")
+def processes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProcessSet]:
+    directory = tmp_path_factory.mktemp("workers")
+    running = start_process_set(directory, ["reader1"])
+    try:
+        yield running
+    finally:
+        running.stop()
+        drop_database(running.database)
+
+
+def on(client: Client, base_url: str) -> Client:
+    """The same user and device, talking to another process."""
+    return Client(base_url, client.access_token, client.user_id, client.device_id)
+
+
+def bodies(events: list[dict]) -> list[str]:
+    return [e["content"]["body"] for e in events if e["type"] == "m.room.message"]
+
+
+def sync_collect(client: Client, since: str, room_id: str, count: int) -> tuple[list[str], str]:
+    """Long-poll until ``count`` messages arrived; every message once, in order."""
+    seen: list[str] = []
+    for _ in range(50):
+        body = sync(client, since, timeout=10_000, sync_filter=BIG_TIMELINE)
+        since = body["next_batch"]
+        seen.extend(bodies(timeline_events(body, room_id)))
+        if len(seen) >= count:
+            return seen, since
+    raise AssertionError(f"only {len(seen)} of {count} messages arrived: {seen}")
+
+
+def stream_collect(stream: StreamClient, room_id: str, count: int) -> list[str]:
+    seen: list[str] = []
+    while len(seen) < count:
+        seen.extend(bodies(timeline_events(stream.next_frame(), room_id)))
+    return seen
+
+
+def test_messages_sent_on_main_reach_sync_and_websocket_on_the_worker(
+    processes: ProcessSet,
+) -> None:
+    main, worker = processes.main, processes.workers["reader1"]
+    alice = register_user(main.base_url)
+    bob = register_user(main.base_url)
+    room_id = shared_room(alice, bob)
+    bob_w = on(bob, worker.base_url)
+    since = sync(bob_w, sync_filter=BIG_TIMELINE)["next_batch"]
+    stream = StreamClient.connect(bob_w, since=since, sync_filter=BIG_TIMELINE)
+    try:
+        sent = [f"m{i}" for i in range(20)]
+        for text in sent:
+            send_text(alice, room_id, text)
+        seen, _ = sync_collect(bob_w, since, room_id, len(sent))
+        assert seen == sent
+        assert stream_collect(stream, room_id, len(sent)) == sent
+    finally:
+        stream.close()
+
+
+def test_a_worker_restart_loses_nothing(processes: ProcessSet) -> None:
+    main, worker = processes.main, processes.workers["reader1"]
+    alice = register_user(main.base_url)
+    bob = register_user(main.base_url)
+    room_id = shared_room(alice, bob)
+    bob_w = on(bob, worker.base_url)
+    send_text(alice, room_id, "before")
+    seen, since = sync_collect(
+        bob_w, sync(bob_w, sync_filter=BIG_TIMELINE)["next_batch"], room_id, 0
+    )
+    worker.stop()
+    while_down = [f"down{i}" for i in range(10)]
+    for text in while_down:
+        send_text(alice, room_id, text)
+    worker.start()
+    seen, since = sync_collect(bob_w, since, room_id, len(while_down))
+    assert seen == while_down
+    # The restarted worker hears new positions again: a long-poll parked on it wakes.
+    after = [f"up{i}" for i in range(5)]
+    for text in after:
+        send_text(alice, room_id, text)
+    seen, _ = sync_collect(bob_w, since, room_id, len(after))
+    assert seen == after
+
+
+def test_a_killed_worker_resumes_from_the_token(processes: ProcessSet) -> None:
+    main, worker = processes.main, processes.workers["reader1"]
+    alice = register_user(main.base_url)
+    bob = register_user(main.base_url)
+    room_id = shared_room(alice, bob)
+    bob_w = on(bob, worker.base_url)
+    since = sync(bob_w, sync_filter=BIG_TIMELINE)["next_batch"]
+    stream = StreamClient.connect(bob_w, since=since, sync_filter=BIG_TIMELINE)
+    first = [f"a{i}" for i in range(5)]
+    for text in first:
+        send_text(alice, room_id, text)
+    assert stream_collect(stream, room_id, len(first)) == first
+    token = stream.last_token
+    worker.kill()
+    stream.close()
+    rest = [f"b{i}" for i in range(5)]
+    for text in rest:
+        send_text(alice, room_id, text)
+    worker.start()
+    assert token is not None
+    resumed = StreamClient.connect(bob_w, since=token, sync_filter=BIG_TIMELINE)
+    try:
+        assert stream_collect(resumed, room_id, len(rest)) == rest
+    finally:
+        resumed.close()
+
+
+def test_writes_sent_to_the_worker_are_forwarded_to_main(processes: ProcessSet) -> None:
+    main, worker = processes.main, processes.workers["reader1"]
+    # Registration, room creation and sends all go through the worker, which writes nothing.
+    alice = register_user(worker.base_url)
+    bob = register_user(worker.base_url)
+    room_id = shared_room(alice, bob)
+    since = sync(on(bob, main.base_url), sync_filter=BIG_TIMELINE)["next_batch"]
+    send_text(alice, room_id, "via the worker")
+    seen, _ = sync_collect(on(bob, main.base_url), since, room_id, 1)
+    assert seen == ["via the worker"]
+    # Errors come back as the main process gave them.
+    response = alice.put(
+        f"/_matrix/client/v3/rooms/!nope:{processes.server_name}/send/m.room.message/t1",
+        {"msgtype": "m.text", "body": "x"},
+    )
+    assert response.status == 403 or response.status == 404, response
+    assert response.errcode in ("M_FORBIDDEN", "M_NOT_FOUND")
+    bad = Client(worker.base_url, "not-a-token").get("/_matrix/client/v3/sync")
+    assert bad.status == 401 and bad.errcode == "M_UNKNOWN_TOKEN"
