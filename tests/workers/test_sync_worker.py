@@ -8,7 +8,6 @@ events from the shared database; nothing is lost across a worker restart or a ki
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
