@@ -93,6 +93,7 @@ class HomeServer:
         await prepare_database(self._db)
         # In a set of processes, the streams other instances write are followed (docs/workers.md).
         worker_setup.follow_streams(self)
+        worker_setup.forward_writes(self)
         # The notifier listens to every stream from the start, so no announcement is missed.
         self.get(Notifier)
         worker_setup.start_replication(self)

@@ -31,9 +31,10 @@ from homeserver.api import (
 )
 from homeserver.config.workers import STREAM_NAMES, instance_name, is_worker, stream_writer
 from homeserver.handlers.ephemeral.typing import TypingHandler
+from homeserver.handlers.forwarding import WriterForwarding
 from homeserver.http.router import Router
 from homeserver.replication.channel import ReplicationChannel
-from homeserver.replication.forward import ForwardingResource
+from homeserver.replication.forward import ForwardingResource, InstanceClient
 from homeserver.server import Server
 from storage.stores.events import EventStore
 from storage.streams import Streams
@@ -81,6 +82,12 @@ def follow_streams(hs: Server) -> None:
         writer = stream_writer(hs.config, name)
         if writer != here:
             streams.follow(name, writer)
+
+
+def forward_writes(hs: Server) -> None:
+    """A worker's non-HTTP writes (WebSocket requests) go to the main process."""
+    if is_worker(hs.config):
+        hs.get(WriterForwarding).forward = hs.get(InstanceClient).call_main
 
 
 def start_replication(hs: Server) -> None:

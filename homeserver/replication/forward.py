@@ -11,6 +11,7 @@ that admits nothing but the instances in ``instance_map``.
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 from typing import Any
 
@@ -80,6 +81,27 @@ class InstanceClient:
         )
         content = await response.read()
         return response.code, response.header("Content-Type") or "application/json", content
+
+    async def call_main(
+        self, access_token: str, method: str, path: str, body: dict[str, Any]
+    ) -> Any:
+        """One client API request to the main process as the client: its JSON answer, or its
+        error raised here as the same MatrixError (``WriterForwarding.forward``)."""
+        headers = {"Authorization": f"Bearer {access_token}", "Content-Type": "application/json"}
+        try:
+            status, _, content = await self.request(
+                MAIN, method, path, headers=headers, body=json.dumps(body).encode()
+            )
+            answer = json.loads(content)
+        except (OutboundRequestError, ValueError) as exc:
+            logger.warning("forwarding %s %s to the main process failed: %s", method, path, exc)
+            raise MatrixError(502, "M_UNKNOWN", "The main process cannot be reached") from None
+        if status != 200:
+            error = answer if isinstance(answer, dict) else {}
+            raise MatrixError(
+                status, str(error.get("errcode", "M_UNKNOWN")), str(error.get("error", ""))
+            )
+        return answer
 
 
 class ForwardingResource(Resource):

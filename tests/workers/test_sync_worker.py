@@ -13,7 +13,15 @@ import pytest
 
 from tests.support.client import Client, register_user
 from tests.support.databases import drop_database
-from tests.support.sync import StreamClient, send_text, shared_room, sync, timeline_events
+from tests.support.sync import (
+    StreamClient,
+    ephemeral_of,
+    send_text,
+    shared_room,
+    sync,
+    sync_until,
+    timeline_events,
+)
 from tests.support.workers import ProcessSet, start_process_set
 
 pytestmark = pytest.mark.postgres
@@ -152,3 +160,59 @@ def test_writes_sent_to_the_worker_are_forwarded_to_main(processes: ProcessSet) 
     assert response.errcode in ("M_FORBIDDEN", "M_NOT_FOUND")
     bad = Client(worker.base_url, "not-a-token").get("/_matrix/client/v3/sync")
     assert bad.status == 401 and bad.errcode == "M_UNKNOWN_TOKEN"
+
+
+def test_websocket_requests_on_the_worker_are_written_by_main(processes: ProcessSet) -> None:
+    main, worker = processes.main, processes.workers["reader1"]
+    alice = register_user(main.base_url)
+    bob = register_user(main.base_url)
+    room_id = shared_room(alice, bob)
+    bob_w = on(bob, worker.base_url)
+    since = sync(bob_w, sync_filter=BIG_TIMELINE)["next_batch"]
+    stream = StreamClient.connect(on(alice, worker.base_url))
+    try:
+        sent = stream.request(
+            "send",
+            room_id=room_id,
+            event_type="m.room.message",
+            txn_id="ws1",
+            content={"msgtype": "m.text", "body": "over the socket"},
+        )
+        assert sent["type"] == "response" and sent["body"]["event_id"].startswith("$"), sent
+        again = stream.request(
+            "send",
+            room_id=room_id,
+            event_type="m.room.message",
+            txn_id="ws1",
+            content={"msgtype": "m.text", "body": "over the socket"},
+        )
+        assert again["body"]["event_id"] == sent["body"]["event_id"]  # txn-ID idempotency holds
+        seen, since = sync_collect(bob_w, since, room_id, 1)
+        assert seen == ["over the socket"]
+        # Typing is written by main and reaches the worker's /sync with its list of users.
+        assert (
+            stream.request("typing", room_id=room_id, typing=True, timeout=30_000)["type"]
+            == "response"
+        )
+        body, since = sync_until(bob_w, since, lambda b: ephemeral_of(b, room_id, "m.typing"))
+        assert ephemeral_of(body, room_id, "m.typing")[0]["content"]["user_ids"] == [alice.user_id]
+        receipt = stream.request(
+            "receipt", room_id=room_id, receipt_type="m.read", event_id=sent["body"]["event_id"]
+        )
+        assert receipt["type"] == "response", receipt
+        body, since = sync_until(bob_w, since, lambda b: ephemeral_of(b, room_id, "m.receipt"))
+        assert sent["body"]["event_id"] in ephemeral_of(body, room_id, "m.receipt")[0]["content"]
+        # Main's refusal comes back as the same error.
+        refused = stream.request(
+            "send",
+            room_id=f"!nope:{processes.server_name}",
+            event_type="m.room.message",
+            txn_id="ws2",
+            content={"msgtype": "m.text", "body": "x"},
+        )
+        assert refused["type"] == "error" and refused["errcode"] in (
+            "M_FORBIDDEN",
+            "M_NOT_FOUND",
+        ), refused
+    finally:
+        stream.close()
