@@ -76,6 +76,8 @@ class ReplicationChannel:
         self.instance = instance_name(hs.config)
         self.channel = f"vignette/{hs.server_name}/replication"
         self.positions_key = f"vignette/{hs.server_name}/positions"
+        #: Our connections' CLIENT SETNAME, so an operator (or a test) can tell them apart.
+        self.client_name = f"vignette/{hs.server_name}/{self.instance}"
         self._commands: Any = None
         self._subscribed = False
         self._payloads: dict[str, tuple[PayloadProvider, PayloadReceiver]] = {}
@@ -124,6 +126,7 @@ class ReplicationChannel:
         return self._commands is not None and self._subscribed
 
     def _commands_up(self, conn: Any) -> None:
+        conn.execute_command("CLIENT", "SETNAME", self.client_name).addErrback(self._log_failure)
         self._commands = conn
         logger.info("replication: connected to Redis as %s", self.instance)
         self._announce_all_positions()
@@ -138,6 +141,7 @@ class ReplicationChannel:
         self._commands = None
 
     def _subscriber_up(self, conn: Any) -> None:
+        conn.execute_command("CLIENT", "SETNAME", self.client_name).addErrback(self._log_failure)
         conn.subscribe(self.channel).addCallbacks(self._subscribed_now, self._log_failure)
 
     def _subscribed_now(self, _: Any) -> None:

@@ -44,7 +44,53 @@ def redis_command(*args: str) -> Any:
     payload = f"*{len(args)}\r\n" + "".join(f"${len(a.encode())}\r\n{a}\r\n" for a in args)
     with socket.create_connection(REDIS, timeout=5) as sock:
         sock.sendall(payload.encode())
-        return sock.recv(65536)
+        reader = sock.makefile("rb")
+        return _read_reply(reader)
+
+
+def _read_reply(reader: Any) -> Any:
+    line = reader.readline().rstrip(b"\r\n")
+    kind, rest = line[:1], line[1:]
+    if kind in (b"+", b"-"):
+        return rest.decode()
+    if kind == b":":
+        return int(rest)
+    if kind == b"$":
+        size = int(rest)
+        return None if size < 0 else reader.read(size + 2)[:-2].decode()
+    if kind == b"*":
+        return [_read_reply(reader) for _ in range(int(rest))]
+    raise ValueError(f"unexpected Redis reply {line!r}")
+
+
+def redis_connections(server_name: str) -> dict[str, str]:
+    """Client id -> name of every Redis connection of one test server's processes."""
+    found = {}
+    for line in str(redis_command("CLIENT", "LIST")).splitlines():
+        fields = dict(item.split("=", 1) for item in line.split(" ") if "=" in item)
+        if fields.get("name", "").startswith(f"vignette/{server_name}/"):
+            found[fields["id"]] = fields["name"]
+    return found
+
+
+def wait_for_redis_connections(server_name: str, count: int, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while len(redis_connections(server_name)) < count:
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"the processes did not reconnect to Redis: {redis_connections(server_name)}"
+            )
+        time.sleep(0.1)
+
+
+def drop_redis_connections(server_name: str) -> int:
+    """Cut every Redis connection of one test server's processes (as a Redis restart does),
+    and forget the positions they recorded; returns how many connections were cut."""
+    redis_command("DEL", f"vignette/{server_name}/positions")
+    found = redis_connections(server_name)
+    for client_id in found:
+        redis_command("CLIENT", "KILL", "ID", client_id)
+    return len(found)
 
 
 @attrs.define

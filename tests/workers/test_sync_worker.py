@@ -22,7 +22,12 @@ from tests.support.sync import (
     sync_until,
     timeline_events,
 )
-from tests.support.workers import ProcessSet, start_process_set
+from tests.support.workers import (
+    ProcessSet,
+    drop_redis_connections,
+    start_process_set,
+    wait_for_redis_connections,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -214,5 +219,33 @@ def test_websocket_requests_on_the_worker_are_written_by_main(processes: Process
             "M_FORBIDDEN",
             "M_NOT_FOUND",
         ), refused
+    finally:
+        stream.close()
+
+
+def test_redis_connections_lost_under_load_lose_nothing(processes: ProcessSet) -> None:
+    main, worker = processes.main, processes.workers["reader1"]
+    alice = register_user(main.base_url)
+    bob = register_user(main.base_url)
+    room_id = shared_room(alice, bob)
+    bob_w = on(bob, worker.base_url)
+    since = sync(bob_w, sync_filter=BIG_TIMELINE)["next_batch"]
+    stream = StreamClient.connect(bob_w, since=since, sync_filter=BIG_TIMELINE)
+    try:
+        sent = []
+        for batch in range(4):
+            for i in range(15):
+                sent.append(f"r{batch}-{i}")
+                send_text(alice, room_id, sent[-1])
+            # Main's and the worker's connections all go (two each), with the recorded positions.
+            wait_for_redis_connections(processes.server_name, 4)
+            assert drop_redis_connections(processes.server_name) == 4
+        seen, _ = sync_collect(bob_w, since, room_id, len(sent))
+        assert seen == sent
+        assert stream_collect(stream, room_id, len(sent)) == sent
+        # And the channel is back: a message after the last cut still wakes a long-poll.
+        _, since = sync_collect(bob_w, since, room_id, len(sent))
+        send_text(alice, room_id, "after")
+        assert sync_collect(bob_w, since, room_id, 1)[0] == ["after"]
     finally:
         stream.close()
