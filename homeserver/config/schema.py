@@ -30,7 +30,12 @@ from homeserver.config.rooms import (
     alias_list_problem,
     mime_type_list_problem,
 )
-from homeserver.config.workers import InstanceLocation, _stream_writers, _worker_app
+from homeserver.config.workers import (
+    InstanceLocation,
+    _federation_senders,
+    _stream_writers,
+    _worker_app,
+)
 
 __all__ = ["HomeserverConfig", "RateLimit"]
 
@@ -356,7 +361,7 @@ class HomeserverConfig:
     worker_name: str | None = field(None)
     instance_map: dict[str, InstanceLocation] = field(factory=dict)
     stream_writers: dict[str, list[str]] = field(factory=dict, check=_stream_writers)
-    federation_sender_instances: list[str] | None = field(None)
+    federation_sender_instances: list[str] | None = field(None, check=_federation_senders)
 
     def federation_ip_ranges(self) -> tuple[list[str], list[str]]:
         """(blocked, allowed) ranges for outbound federation requests.

@@ -50,6 +50,12 @@ def _stream_writers(value: dict[str, list[str]]) -> str | None:
     return None
 
 
+def _federation_senders(value: list[str] | None) -> str | None:
+    if value is None or value == [MAIN]:
+        return None
+    return "only the main process sends federation transactions in this version: set [main] or leave it unset"
+
+
 @attrs.frozen(kw_only=True)
 class InstanceLocation:
     """Where one instance's replication (HTTP) listener is, for requests forwarded to it."""
