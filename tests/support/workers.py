@@ -215,6 +215,20 @@ def write_worker(
 
 def start_process_set(directory: Path, worker_names: list[str], **shared: Any) -> ProcessSet:
     """The main process and one client-reader worker per name, all started."""
+    processes = write_process_set(directory, worker_names, **shared)
+    try:
+        processes.main.start()
+        for worker in processes.workers.values():
+            worker.start()
+    except Exception:
+        processes.stop()
+        drop_database(processes.database)
+        raise
+    return processes
+
+
+def write_process_set(directory: Path, worker_names: list[str], **shared: Any) -> ProcessSet:
+    """The config files (and a fresh database) of a main process and its workers, not started."""
     require_redis()
     database = fresh_database_config("psycopg2", directory)
     # Each set gets its own server name, and so its own replication channel in the shared Redis.
@@ -241,13 +255,4 @@ def start_process_set(directory: Path, worker_names: list[str], **shared: Any) -
         config_path=config_path, directory=directory / "main", server_name=server_name
     )
     workers = {name: write_worker(directory / name, config_path, name) for name in worker_names}
-    processes = ProcessSet(main, workers, database, server_name)
-    try:
-        main.start()
-        for worker in workers.values():
-            worker.start()
-    except Exception:
-        processes.stop()
-        drop_database(database)
-        raise
-    return processes
+    return ProcessSet(main, workers, database, server_name)

@@ -86,8 +86,11 @@ def test_a_worker_reads_the_shared_file_and_its_own(tmp_path: Path) -> None:
             "stream_writers: events: expected exactly one writer instance",
         ),
         ({"stream_writers": {"rooms": ["main"]}}, WORKER, "stream_writers: expected stream names"),
-        ({"federation_sender_instances": ["sender1"]}, WORKER,
-         "federation_sender_instances: only the main process sends federation transactions"),
+        (
+            {"federation_sender_instances": ["sender1"]},
+            WORKER,
+            "federation_sender_instances: only the main process sends federation transactions",
+        ),
     ],
 )
 def test_refusals_name_the_key_and_the_reason(
