@@ -99,9 +99,12 @@ def start_replication(hs: Server) -> None:
     channel.add_stream_payload("typing", typing.replication_payload, typing.apply_replicated)
     events = hs.get(EventStore)
     events.add_invalidation_listener(lambda event_id: channel.invalidate("events", [event_id]))
-    channel.add_cache(
-        "events", lambda keys: [events.invalidate(key, replicated=True) for key in keys]
-    )
+
+    def drop_events(keys: list[str]) -> None:
+        for key in keys:
+            events.invalidate(key, replicated=True)
+
+    channel.add_cache("events", drop_events)
     channel.start()
 
 

@@ -126,8 +126,10 @@ class ForwardingResource(Resource):
                 headers[name] = value
         client = request.getClientAddress()
         headers["X-Forwarded-For"] = getattr(client, "host", "")
-        request.content.seek(0)
-        body = request.content.read()
+        body = b""
+        if request.content is not None:
+            request.content.seek(0)
+            body = request.content.read()
         method = request.method.decode("ascii")
         status, content_type, content = await self.client.request(
             MAIN,
