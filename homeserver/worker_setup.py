@@ -36,6 +36,7 @@ from homeserver.http.router import Router
 from homeserver.replication.channel import ReplicationChannel
 from homeserver.replication.forward import ForwardingResource, InstanceClient
 from homeserver.server import Server
+from storage.stores.access_tokens import AccessTokenStore
 from storage.stores.events import EventStore
 from storage.streams import Streams
 
@@ -105,6 +106,14 @@ def start_replication(hs: Server) -> None:
             events.invalidate(key, replicated=True)
 
     channel.add_cache("events", drop_events)
+    tokens = hs.get(AccessTokenStore)
+    tokens.add_invalidation_listener(lambda user_id: channel.invalidate("access_tokens", [user_id]))
+
+    def drop_tokens(user_ids: list[str]) -> None:
+        for user_id in user_ids:
+            tokens.invalidate_user(user_id, replicated=True)
+
+    channel.add_cache("access_tokens", drop_tokens)
     channel.start()
 
 

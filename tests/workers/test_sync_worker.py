@@ -249,3 +249,22 @@ def test_redis_connections_lost_under_load_lose_nothing(processes: ProcessSet) -
         assert sync_collect(bob_w, since, room_id, 1)[0] == ["after"]
     finally:
         stream.close()
+
+
+def test_a_token_revoked_on_main_stops_working_on_the_worker(processes: ProcessSet) -> None:
+    main, worker = processes.main, processes.workers["reader1"]
+    alice = register_user(main.base_url)
+    alice_w = on(alice, worker.base_url)
+    assert (
+        alice_w.get("/_matrix/client/v3/sync", params={"timeout": "0"}).status == 200
+    )  # now cached there
+    assert alice.post("/_matrix/client/v3/logout", {}).status == 200
+    # The drop travels on the channel ahead of any later advance; a write's advance is our fence.
+    other = register_user(main.base_url)
+    fence_room = other.post("/_matrix/client/v3/createRoom", {}).body["room_id"]
+    other_w = on(other, worker.base_url)
+    since = sync(other_w)["next_batch"]
+    send_text(other, fence_room, "fence")
+    sync_collect(other_w, since, fence_room, 1)
+    refused = alice_w.get("/_matrix/client/v3/sync", params={"timeout": "0"})
+    assert refused.status == 401 and refused.errcode == "M_UNKNOWN_TOKEN", refused
