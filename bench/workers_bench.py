@@ -60,7 +60,7 @@ def run(send_url: str, read_url: str, per_sender: int) -> tuple[float, list[floa
         client = senders[index]
         for n in range(per_sender):
             room_id = rooms[2 * index + n % 2]
-            body = {"msgtype": "m.text", "body": f"{index}-{n}", "sent_ms": time.time() * 1000}
+            body = {"msgtype": "m.text", "body": f"{index}-{n}", "sent_ms": int(time.time() * 1000)}
             assert (
                 client.put(
                     f"/_matrix/client/v3/rooms/{q(room_id)}/send/m.room.message/b{n}", body
@@ -72,10 +72,12 @@ def run(send_url: str, read_url: str, per_sender: int) -> tuple[float, list[floa
         pollers = [pool.submit(poll, i) for i in range(ROOMS)]
         time.sleep(2)  # every poller parked
         started = time.monotonic()
-        list(pool.map(send, range(SENDERS)))
-        elapsed = time.monotonic() - started
-        done.wait(120)
-        done.set()
+        try:
+            list(pool.map(send, range(SENDERS)))
+            elapsed = time.monotonic() - started
+            done.wait(120)
+        finally:
+            done.set()  # a failed send must not leave the pollers running
         for poller in pollers:
             poller.result()
     return total / elapsed, latencies
