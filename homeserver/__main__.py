@@ -16,7 +16,9 @@ logger = logging.getLogger("homeserver")
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m homeserver", description="Run the Vignette homeserver.")
-    parser.add_argument("-c", "--config-path", required=True, help="path to homeserver.yaml")
+    parser.add_argument("-c", "--config-path", required=True, action="append",
+                        help="path to homeserver.yaml; give it again for a worker's own file, "
+                        "whose keys override the shared file's")
     parser.add_argument("--generate-config", action="store_true",
                         help="write a new config (and signing key) instead of running; never overwrites")
     parser.add_argument("--check-config", action="store_true",
@@ -51,9 +53,10 @@ def generate(args: argparse.Namespace) -> int:
     problem = server_name_problem(args.server_name)
     if problem:
         return fail(f"--server-name: {problem}")
-    data_dir = args.data_directory or os.path.dirname(os.path.abspath(args.config_path))
+    config_path = args.config_path[0]
+    data_dir = args.data_directory or os.path.dirname(os.path.abspath(config_path))
     try:
-        for line in generate_config(args.config_path, args.server_name, data_dir):
+        for line in generate_config(config_path, args.server_name, data_dir):
             print(line)
     except OSError as exc:
         return fail(f"cannot write the config: {exc}")
@@ -79,7 +82,7 @@ def other_process_running(pid_file: str | None) -> int | None:
     return pid
 
 
-def read_config(config_path: str) -> HomeserverConfig:
+def read_config(config_path: str | list[str]) -> HomeserverConfig:
     """Load the config, printing one line per ignored Synapse key; raises ConfigError."""
     warnings: list[str] = []
     config = load_config(config_path, warnings)
@@ -88,7 +91,7 @@ def read_config(config_path: str) -> HomeserverConfig:
     return config
 
 
-def check(config_path: str) -> int:
+def check(config_path: str | list[str]) -> int:
     from homeserver.logging_setup import LogConfigError, read_log_config
 
     try:
@@ -102,7 +105,8 @@ def check(config_path: str) -> int:
             return fail(f"config error: log_config: {exc}")
     elif config.logging.file and not os.path.isdir(os.path.dirname(os.path.abspath(config.logging.file))):
         return fail(f"config error: logging.file: the directory of {config.logging.file} does not exist")
-    print(f"{config_path}: the config is valid")
+    shown = config_path if isinstance(config_path, str) else " + ".join(config_path)
+    print(f"{shown}: the config is valid")
     return 0
 
 
@@ -112,7 +116,7 @@ def reload_on_sighup(reactor: Any, reload: Any) -> None:
         signal.signal(signal.SIGHUP, lambda signum, frame: reactor.callFromThread(reload))
 
 
-def run(config_path: str) -> int:
+def run(config_path: str | list[str]) -> int:
     try:
         config = read_config(config_path)
     except ConfigError as exc:

@@ -18,9 +18,11 @@ from federation.membership.remote import FederationRemoteRooms
 from federation.receiver.transaction import TransactionReceiver
 from federation.sender import EduForwarder, FederationSender
 from federation.sender.device_lists import DeviceListForwarder
+from homeserver import worker_setup
 from homeserver.api import modules_for_resources
 from homeserver.app_metrics import wire_metrics
 from homeserver.config.schema import HomeserverConfig, Listener
+from homeserver.config.workers import is_worker, sends_federation
 from homeserver.events.builder import ServerSigningKey
 from homeserver.handlers.admin.ratelimits import RatelimitOverrides
 from homeserver.handlers.e2ee.remote_device_lists import RemoteDeviceLists
@@ -38,6 +40,7 @@ from homeserver.http.request import bounded_request_factory
 from homeserver.http.resource import JsonApiResource, ListenerRoot
 from homeserver.http.router import Router
 from homeserver.notifier import Notifier
+from homeserver.replication.channel import ReplicationChannel
 from homeserver.server import Clock, Server
 from homeserver.signing_key import read_signing_keys
 from storage.engine import Database, create_database
@@ -97,8 +100,15 @@ class HomeServer:
         self._db = create_database({"name": self.config.database.name, "args": dict(self.config.database.args)})
         await prepare_database(self._db)
         wire_metrics(self)  # before anything runs a transaction or persists an event
+        # In a set of processes, the streams other instances write are followed (docs/workers.md).
+        worker_setup.follow_streams(self)
+        worker_setup.forward_writes(self)
         # The notifier listens to every stream from the start, so no announcement is missed.
         self.get(Notifier)
+        worker_setup.start_replication(self)
+        if is_worker(self.config):
+            self.get(RemoteRooms).joiner = self.get(FederationRemoteRooms)
+            return  # push rules and pushers run where events are persisted
         # The pushers listen to the push rule evaluator (and to deleted devices) before it
         # evaluates anything, the events a crash left unevaluated included.
         self.get(PusherPool)
@@ -116,7 +126,9 @@ class HomeServer:
         """What runs on its own once we serve: persisted timers, including those that fell
         due while the server was down (they fire now), and the federation sender with what
         its queues hold. Every timer owner is built first, so each has registered its kind
-        before the first due timer is read."""
+        before the first due timer is read. A worker runs none of it (docs/workers.md)."""
+        if is_worker(self.config):
+            return
         try:
             await self.get(DelayedEventsHandler).start()
         except Exception:  # its state check runs again with the next event in each room
@@ -138,9 +150,10 @@ class HomeServer:
         # (in the background: they may need to fetch from their origin).
         Deferred.fromCoroutine(self.get(TransactionReceiver).recover())
         try:
-            await self.get(FederationSender).start()
-            await self.get(EduForwarder).start()
-            await self.get(DeviceListForwarder).start()
+            if sends_federation(self.config):
+                await self.get(FederationSender).start()
+                await self.get(EduForwarder).start()
+                await self.get(DeviceListForwarder).start()
             await self.get(RemoteDeviceLists).start()  # resyncs a restart interrupted
         except Exception:  # the queues stay in the database; the next start sends them
             logger.exception("federation sender: start-up failed")
@@ -149,17 +162,20 @@ class HomeServer:
     def build_router(self, listener: Listener) -> Router:
         router = Router()
         names = {name for resource in listener.resources for name in resource.names}
+        if is_worker(self.config):
+            worker_setup.register_routes(self, router, modules_for_resources(names))
+            return router
         for module in modules_for_resources(names):
             module.register_routes(router, self)
         return router
 
     def build_root(self, listener: Listener, router: Router) -> Resource:
         """The JSON API, plus any non-JSON resources (the WebSocket stream) at their exact paths."""
-        api = JsonApiResource(router)
+        api = JsonApiResource(router, worker_setup.fallback(self))
         names = {name for resource in listener.resources for name in resource.names}
         raw: dict[str, Resource] = {}
         for module in modules_for_resources(names):
-            if hasattr(module, "raw_resources"):
+            if hasattr(module, "raw_resources") and worker_setup.serves_raw(self, module):
                 raw.update(module.raw_resources(self))
         return ListenerRoot(api, raw) if raw else api
 
@@ -205,6 +221,9 @@ class HomeServer:
                           self._components.get(RemoteDeviceLists)):
             if component is not None:
                 component.stop()
+        channel = self._components.get(ReplicationChannel)
+        if channel is not None:
+            await channel.stop()
         for port in self._ports:
             stopped = port.stopListening()
             if stopped is not None:

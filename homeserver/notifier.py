@@ -65,6 +65,8 @@ class Notifier:
         if position > self.positions.get(stream, 0):
             self.positions[stream] = position
         woken: set[Waiter] = set()
+        if advance.everyone:  # a follower caught up without knowing whom it concerns
+            woken = {waiter for waiters in self._by_user.values() for waiter in waiters}
         for user_id in advance.users:
             woken |= self._by_user.get(user_id, set())
         for room_id in advance.rooms:

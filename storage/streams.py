@@ -32,16 +32,15 @@ class StreamIdGenerator:
     a failed write leaves a harmless hole, and must not block the stream). All methods
     run on the reactor thread, so no locking is needed.
 
-    Multi-worker later: allocation moves to a shared source (a PostgreSQL sequence or
-    one writer worker per stream), and the advance listeners are the signal to publish
-    over Redis as "stream X advanced to N". Other workers would then feed positions in
-    through a method like `advance_to(n)` and call the same listeners. Keep callers
-    on `get_next`/`get_current_token`/`add_advance_listener` only, so that swap stays
-    local to this class.
+    Workers (docs/workers.md): each stream keeps one writer instance. In the other
+    processes the generator ``follows`` it: allocation raises NotTheWriter, and the
+    token moves only by ``advance_to(n)`` with the positions the writer publishes.
     """
 
-    def __init__(self, name: str, current: int) -> None:
+    def __init__(self, name: str, current: int, *, follows: str | None = None) -> None:
         self.name = name
+        #: The instance that writes this stream when it is not this process (a worker follows it).
+        self.follows = follows
         self._last_allocated = current
         self._current_token = current
         # Ids handed out and not yet finished, in allocation (= increasing) order.
@@ -49,7 +48,8 @@ class StreamIdGenerator:
         self._listeners: list[Callable[[int], None]] = []
 
     @classmethod
-    async def create(cls, db: Database, table: str, column: str) -> StreamIdGenerator:
+    async def create(cls, db: Database, table: str, column: str, *,
+                     follows: str | None = None) -> StreamIdGenerator:
         """Start from the highest id already stored in table.column (0 when empty)."""
         for identifier in (table, column):
             if not _IDENTIFIER.match(identifier):
@@ -58,7 +58,7 @@ class StreamIdGenerator:
             f"stream_max_{table}_{column}", f"SELECT MAX({column}) FROM {table}"
         )
         current = rows[0][0] if rows and rows[0][0] is not None else 0
-        return cls(f"{table}.{column}", int(current))
+        return cls(f"{table}.{column}", int(current), follows=follows)
 
     def get_next(self) -> AbstractAsyncContextManager[int]:
         """`async with gen.get_next() as stream_id:` write the row inside the block."""
@@ -77,6 +77,7 @@ class StreamIdGenerator:
 
     @asynccontextmanager
     async def _allocate_many(self, n: int) -> AsyncIterator[list[int]]:
+        self._refuse_if_following()
         first = self._last_allocated + 1
         ids = list(range(first, first + n))
         self._last_allocated = ids[-1]
@@ -107,10 +108,22 @@ class StreamIdGenerator:
 
     def next_finished(self) -> int:
         """Allocate and finish one id at once: for in-memory streams with no write to wait on."""
+        self._refuse_if_following()
         self._last_allocated += 1
         self._unfinished[self._last_allocated] = None
         self._finish([self._last_allocated])
         return self._last_allocated
+
+    def _refuse_if_following(self) -> None:
+        if self.follows is not None:
+            raise NotTheWriter(self.name, self.follows)
+
+    def advance_to(self, token: int, *, may_reset: bool = False) -> None:
+        """A follower learnt the writer's current token (replication). ``may_reset`` lets an
+        in-memory stream go back to the writer's lower positions after the writer restarted."""
+        if token > self._current_token or (may_reset and token != self._current_token):
+            self._last_allocated = self._current_token = token
+            self._notify(token)
 
     def get_current_token(self) -> int:
         """Every id at or below this has finished; never past a gap."""
@@ -121,14 +134,27 @@ class StreamIdGenerator:
         self._listeners.append(fn)
 
 
+class NotTheWriter(RuntimeError):
+    """A write to a stream this process only follows: its writer is another instance."""
+
+    def __init__(self, stream: str, writer: str) -> None:
+        super().__init__(f"stream {stream} is written by the instance {writer!r}, not by this process")
+        self.stream = stream
+        self.writer = writer
+
+
 @attrs.frozen
 class StreamAdvance:
-    """The one signal every writer sends: stream X advanced to N, and these users and rooms care."""
+    """The one signal every writer sends: stream X advanced to N, and these users and rooms care.
+
+    ``everyone`` is set when a follower cannot know whom an advance concerns (it caught up
+    after losing its replication connection): every waiter looks again."""
 
     stream: str
     position: int
     users: frozenset[str]
     rooms: frozenset[str]
+    everyone: bool = False
 
 
 AdvanceListener = Callable[[StreamAdvance], None]
@@ -165,8 +191,18 @@ class StreamWriter:
         self.announce(position, users=users, rooms=rooms)
         return position
 
+    @property
+    def follows(self) -> str | None:
+        """The writer instance when this process only follows the stream (a worker)."""
+        return self._generator.follows
+
+    def follow_to(self, position: int, *, may_reset: bool = False) -> None:
+        """Replication: the writer's current token is ``position`` (followers only)."""
+        self._generator.advance_to(position, may_reset=may_reset)
+
     def announce(self, position: int, *, users: Iterable[str] = (), rooms: Iterable[str] = ()) -> None:
         """A write at ``position`` committed: tell the listeners once the token covers it."""
+        self._generator._refuse_if_following()
         self._held.append((position, frozenset(users), frozenset(rooms)))
         self._release(self._generator.get_current_token())
 
@@ -185,8 +221,10 @@ class Streams:
 
     Writers over a table are created on first use (seeding reads MAX(column), so it is
     async); concurrent first callers share one creation. This registry is the single
-    place where replication between processes will hook in: a publisher is one more
-    listener, and positions arriving from other workers enter through the same emit.
+    place where replication between processes hooks in (homeserver/replication): the
+    publisher is one more listener, and in a worker the streams it ``follow``s have
+    follower writers that refuse writes and advance only through ``replicated``, whose
+    advances reach the same listeners as local ones.
     """
 
     def __init__(self, hs: StorageHost) -> None:
@@ -194,9 +232,42 @@ class Streams:
         self._writers: dict[str, StreamWriter] = {}
         self._creating: dict[str, list[Deferred[StreamWriter]]] = {}
         self._listeners: list[AdvanceListener] = []
+        # Worker mode: streams another instance writes, and the positions learnt for them
+        # before their (follower) writer object was first asked for.
+        self._followed: dict[str, str] = {}
+        self._known: dict[str, int] = {}
+        self._in_memory: set[str] = set()
 
     def add_listener(self, listener: AdvanceListener) -> None:
         self._listeners.append(listener)
+
+    def follow(self, name: str, writer_instance: str) -> None:
+        """This process only reads stream ``name``; ``writer_instance`` writes it.
+
+        Called at start-up, before anything asks for the stream's writer."""
+        if name in self._writers or name in self._creating:
+            raise RuntimeError(f"stream {name} already has a writer in this process")
+        self._followed[name] = writer_instance
+
+    def writes_here(self, name: str) -> bool:
+        return name not in self._followed
+
+    def local_positions(self) -> dict[str, int]:
+        """The current token of every stream this process writes (what replication publishes)."""
+        return {name: writer.get_current_token() for name, writer in self._writers.items()
+                if writer.follows is None}
+
+    def replicated(self, advance: StreamAdvance) -> None:
+        """An advance of a followed stream, heard from its writer: same listeners as a local one."""
+        if advance.stream not in self._followed:
+            return  # we write it ourselves: an echo of our own publication
+        writer = self._writers.get(advance.stream)
+        may_reset = advance.stream in self._in_memory
+        if writer is not None:
+            writer.follow_to(advance.position, may_reset=may_reset)
+        elif may_reset or advance.position > self._known.get(advance.stream, 0):
+            self._known[advance.stream] = advance.position
+        self._emit(advance)
 
     def ready(self, name: str) -> StreamWriter | None:
         return self._writers.get(name)
@@ -204,13 +275,16 @@ class Streams:
     def current_position(self, name: str) -> int:
         """The stream's current token; 0 before its writer exists (nothing read yet)."""
         writer = self._writers.get(name)
-        return 0 if writer is None else writer.get_current_token()
+        return self._known.get(name, 0) if writer is None else writer.get_current_token()
 
     def in_memory(self, name: str) -> StreamWriter:
         """A stream kept only in memory (typing): positions start at 0 at each start-up."""
         writer = self._writers.get(name)
         if writer is None:
-            writer = StreamWriter(name, StreamIdGenerator(name, 0), self._emit)
+            follows = self._followed.get(name)
+            self._in_memory.add(name)
+            start = self._known.get(name, 0) if follows else 0
+            writer = StreamWriter(name, StreamIdGenerator(name, start, follows=follows), self._emit)
             self._writers[name] = writer
         return writer
 
@@ -225,11 +299,16 @@ class Streams:
             return await waiter
         self._creating[name] = []
         try:
-            generator = await StreamIdGenerator.create(self._db, table, column)
+            generator = await StreamIdGenerator.create(self._db, table, column,
+                                                       follows=self._followed.get(name))
         except BaseException as exc:
             for waiter in self._creating.pop(name):
                 waiter.errback(exc)
             raise
+        if name in self._known:
+            # A follower trusts the writer's announced token over MAX(column), which may
+            # stand past a write still in flight on the writer.
+            generator.advance_to(self._known[name], may_reset=True)
         writer = StreamWriter(name, generator, self._emit)
         self._writers[name] = writer
         for waiter in self._creating.pop(name):

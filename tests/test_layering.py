@@ -70,9 +70,15 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "homeserver.metrics", "homeserver.notifier", "homeserver.http", "homeserver.handlers",
         "homeserver.pipeline", "homeserver.outbound", "homeserver.async_utils", "storage",
     ),
+    # Replication between worker processes (Redis channel, forwarding to the main process).
+    "homeserver.replication": (
+        "homeserver.server", "homeserver.config", "homeserver.errors", "homeserver.http",
+        "homeserver.outbound", "storage",
+    ),
     # Composition: the process and its command-line tools may use anything.
     "homeserver.app": PROJECT_PACKAGES,
     "homeserver.app_metrics": PROJECT_PACKAGES,
+    "homeserver.worker_setup": PROJECT_PACKAGES,
     "homeserver.__main__": PROJECT_PACKAGES,
     "homeserver.cli": PROJECT_PACKAGES,
     "homeserver": (),

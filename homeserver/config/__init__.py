@@ -8,6 +8,7 @@ import yaml
 from homeserver.config.loader import ConfigError, build
 from homeserver.config.schema import HomeserverConfig
 from homeserver.config.synapse_keys import fold_legacy_keys
+from homeserver.config.workers import check_worker_rules
 from homeserver.signing_key import SigningKeyError, read_signing_keys
 
 __all__ = ["ConfigError", "HomeserverConfig", "load_config", "parse_config"]
@@ -57,10 +58,25 @@ def check_cross_key_rules(config: HomeserverConfig) -> None:
     if config.turn_shared_secret and config.turn_shared_secret_path:
         raise ConfigError("turn_shared_secret_path",
                           "set either turn_shared_secret or turn_shared_secret_path, not both")
+    check_worker_rules(config)
 
 
-def load_config(path: str, warnings: list[str] | None = None) -> HomeserverConfig:
-    """Read, validate and check the files a config points at."""
+def load_config(path: str | list[str], warnings: list[str] | None = None) -> HomeserverConfig:
+    """Read, validate and check the files a config points at.
+
+    Several paths (``-c shared.yaml -c worker.yaml``, as Synapse's workers are run) are
+    merged key by key at the top level, later files winning."""
+    paths = [path] if isinstance(path, str) else path
+    data = _read_yaml(paths[0])
+    for extra_path in paths[1:]:
+        extra = _read_yaml(extra_path)
+        if not isinstance(data, dict) or not isinstance(extra, dict):
+            raise ConfigError("", f"{extra_path}: each config file must be a YAML mapping of keys to values")
+        data = {**data, **extra}
+    return _checked(parse_config(data, warnings))
+
+
+def _read_yaml(path: str) -> object:
     try:
         with open(path, encoding="utf-8") as handle:
             data = yaml.safe_load(handle)
@@ -72,7 +88,10 @@ def load_config(path: str, warnings: list[str] | None = None) -> HomeserverConfi
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ConfigError("", f"{path} is not valid YAML{where}") from None
-    config = parse_config(data, warnings)
+    return data
+
+
+def _checked(config: HomeserverConfig) -> HomeserverConfig:
     try:
         read_signing_keys(config.signing_key_path)
     except SigningKeyError as exc:

@@ -31,6 +31,12 @@ from homeserver.config.rooms import (
     alias_list_problem,
     mime_type_list_problem,
 )
+from homeserver.config.workers import (
+    InstanceLocation,
+    _federation_senders,
+    _stream_writers,
+    _worker_app,
+)
 
 __all__ = ["HomeserverConfig", "RateLimit"]
 
@@ -353,6 +359,13 @@ class HomeserverConfig:
     mls_epoch_lag: int = field(3, check=_non_negative)
     mls_removal_grace: Duration = field(Duration(3_600_000))
     mls_max_message_size: ByteSize = field(ByteSize(2 * 1024 * 1024), check=_positive)
+
+    # Worker processes (config/workers.py, docs/workers.md).
+    worker_app: str | None = field(None, check=_worker_app)
+    worker_name: str | None = field(None)
+    instance_map: dict[str, InstanceLocation] = field(factory=dict)
+    stream_writers: dict[str, list[str]] = field(factory=dict, check=_stream_writers)
+    federation_sender_instances: list[str] | None = field(None, check=_federation_senders)
 
     def federation_ip_ranges(self) -> tuple[list[str], list[str]]:
         """(blocked, allowed) ranges for outbound federation requests.

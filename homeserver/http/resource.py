@@ -132,9 +132,11 @@ class JsonApiResource(Resource):
 
     isLeaf = True
 
-    def __init__(self, router: Router) -> None:
+    def __init__(self, router: Router, fallback: Resource | None = None) -> None:
         super().__init__()
         self.router = router
+        #: Where requests without a route go instead of a 404/405 (a worker forwards them).
+        self.fallback = fallback
 
     def render(self, request: Request) -> Any:
         request.start_time = time.monotonic()  # type: ignore[attr-defined]
@@ -148,6 +150,8 @@ class JsonApiResource(Resource):
         except UnicodeDecodeError:
             self._write_error(request, unrecognized(400, "The path is not valid UTF-8"))
             return NOT_DONE_YET
+        if route is None and self.fallback is not None and not (method == "OPTIONS" and path_known):
+            return self.fallback.render(request)
         if method == "OPTIONS":
             if path_known:
                 request.setResponseCode(204)

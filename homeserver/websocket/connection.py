@@ -14,13 +14,13 @@ from twisted.web.server import NOT_DONE_YET, Request
 from homeserver.errors import MatrixError, bad_json
 from homeserver.handlers.accounts.auth import Auth
 from homeserver.handlers.ephemeral.presence import PresenceHandler
-from homeserver.http.auth import get_user_by_req
+from homeserver.http.auth import get_user_by_req, token_from_request
 from homeserver.http.request import parse_json, query_filter, query_str
 from homeserver.http.resource import encode_json_dropping_unencodable, write_error
 from homeserver.server import Server
 from homeserver.stream_token import StreamToken, parse_since
 from homeserver.sync.filters import FilterHandler
-from homeserver.websocket.commands import COMMANDS
+from homeserver.websocket.commands import COMMANDS, run_command
 from homeserver.websocket.hub import WebSocketHub
 from homeserver.websocket.session import StreamSession
 
@@ -35,6 +35,7 @@ CLOSE_REPLACED = 4000  # a newer connection for the same device took over
 class StreamProtocol(WebSocketServerProtocol):
     hs: Server
     requester: Any
+    access_token: str
     since: StreamToken | None
     sync_filter: Any
     session: StreamSession | None = None
@@ -88,7 +89,7 @@ class StreamProtocol(WebSocketServerProtocol):
             command = COMMANDS.get(kind) if isinstance(kind, str) else None
             if command is None:
                 raise MatrixError(400, "M_UNRECOGNIZED", f"Unknown message type {kind!r}")
-            body = await command(self.hs, self.requester, message)
+            body = await run_command(self.hs, command, self.requester, self.access_token, message)
             self.send_json({"type": "response", "request_id": request_id, "body": body})
         except MatrixError as error:
             self.send_json({"type": "error", "request_id": request_id, **error.to_json()})
@@ -104,7 +105,7 @@ class StreamFactory(WebSocketServerFactory):
     def __init__(self, hs: Server) -> None:
         super().__init__()
         self.hs = hs
-        self.pending: tuple[Any, Any, dict[str, Any]] | None = None
+        self.pending: tuple[Any, Any, dict[str, Any], str] | None = None
         self.setProtocolOptions(autoPingInterval=PING_INTERVAL_S, autoPingTimeout=PING_TIMEOUT_S,
                                 maxMessagePayloadSize=MAX_CLIENT_MESSAGE, webStatus=False)
 
@@ -112,7 +113,7 @@ class StreamFactory(WebSocketServerFactory):
         protocol = cast(StreamProtocol, super().buildProtocol(addr))
         assert self.pending is not None, "protocols are only built by StreamResource"
         protocol.hs = self.hs
-        protocol.requester, protocol.since, protocol.sync_filter = self.pending
+        protocol.requester, protocol.since, protocol.sync_filter, protocol.access_token = self.pending
         return protocol
 
 
@@ -148,7 +149,7 @@ class StreamResource(Resource):
         if (request.getHeader("upgrade") or "").lower() != "websocket":
             write_error(request, MatrixError(400, "M_UNRECOGNIZED", "This endpoint only speaks WebSocket"))
             return
-        self.factory.pending = (requester, since, sync_filter)
+        self.factory.pending = (requester, since, sync_filter, token_from_request(request) or "")
         try:
             self.upgrade.render(request)
         finally:

@@ -53,7 +53,7 @@ class WebSocketHub:
         return len(self._rooms_of)
 
     def _on_advance(self, advance: StreamAdvance) -> None:
-        woken: set[StreamSession] = set()
+        woken: set[StreamSession] = set(self._rooms_of) if advance.everyone else set()
         for user_id in advance.users:
             woken |= self._by_user.get(user_id, set())
         for room_id in advance.rooms:

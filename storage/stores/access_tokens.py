@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import attrs
 
@@ -74,6 +74,7 @@ class AccessTokenStore:
         self.cache_stats = cache_stats("get_access_token", self._cache)
         self._cached_by_user: dict[str, set[str]] = {}
         self._generation = 0  # bumped by every invalidation
+        self._invalidation_listeners: list[Callable[[str], None]] = []
 
     async def get_access_token(self, token_hash: str) -> AccessTokenInfo | None:
         cached = self._cache.get(token_hash)
@@ -105,11 +106,20 @@ class AccessTokenStore:
         self._cache[info.token_hash] = info
         self._cached_by_user.setdefault(info.user_id, set()).add(info.token_hash)
 
-    def invalidate_user(self, user_id: str) -> None:
-        """Forget cached lookups for a user (after revoking tokens or changing their flags)."""
+    def add_invalidation_listener(self, listener: Callable[[str], None]) -> None:
+        """Hear every local invalidation (replication tells the other processes: a token
+        revoked on one must stop working on all)."""
+        self._invalidation_listeners.append(listener)
+
+    def invalidate_user(self, user_id: str, *, replicated: bool = False) -> None:
+        """Forget cached lookups for a user (after revoking tokens or changing their flags);
+        ``replicated`` when another process did it (not passed on again)."""
         self._generation += 1
         for token_hash in self._cached_by_user.pop(user_id, set()):
             self._cache.pop(token_hash, None)
+        if not replicated:
+            for listener in self._invalidation_listeners:
+                listener(user_id)
 
     async def add_access_token(self, token_hash: str, user_id: str, device_id: str | None,
                                created_ms: int, valid_until_ms: int | None = None,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import attrs
@@ -175,6 +175,7 @@ class EventStore:
         self.cache_stats = cache_stats("get_event", self._cache)
         self.streams: Streams = hs.get(Streams)
         self._lowest_outlier: int | None = None
+        self._invalidation_listeners: list[Callable[[str], None]] = []
         #: Bumped by every invalidation: a read that started before one (and may have read
         #: the row as it was) must not put what it read into the cache.
         self._epoch = 0
@@ -240,9 +241,17 @@ class EventStore:
         """Called after a commit with the events just written."""
         self._remember(stored)
 
-    def invalidate(self, event_id: str) -> None:
+    def add_invalidation_listener(self, listener: Callable[[str], None]) -> None:
+        """Hear every local invalidation (replication tells the other processes)."""
+        self._invalidation_listeners.append(listener)
+
+    def invalidate(self, event_id: str, *, replicated: bool = False) -> None:
+        """Drop a changed event; ``replicated`` when another process changed it (not passed on)."""
         self._epoch += 1
         self._cache.pop(event_id, None)
+        if not replicated:
+            for listener in self._invalidation_listeners:
+                listener(event_id)
 
     async def get_stream_ordering(self, event_id: str) -> int | None:
         rows = await self.db.execute("get_stream_ordering", _STREAM_OF_EVENT, event_id)

@@ -84,8 +84,10 @@ class PresenceHandler:
         return presence_event(found, now_ms())["content"]
 
     async def user_syncing(self, user_id: str, set_presence: str | None) -> None:
-        """A /sync or WebSocket began: mark online unless asked otherwise, at bounded cost."""
-        if not self.enabled:
+        """A /sync or WebSocket began: mark online unless asked otherwise, at bounded cost.
+
+        Not in a worker: presence is written by its writer (docs/workers.md)."""
+        if not self.enabled or not self.store.streams.writes_here("presence"):
             return
         self._start_sweep()
         self._syncing[user_id] = self._syncing.get(user_id, 0) + 1

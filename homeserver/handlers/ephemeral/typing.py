@@ -7,13 +7,15 @@ timeout they asked for (capped); one timer per typing user, not per second.
 
 from __future__ import annotations
 
+from typing import Any
+
 from twisted.internet.interfaces import IDelayedCall
 
 from homeserver.errors import forbidden
 from homeserver.handlers.rooms.members import is_joined
 from homeserver.handlers.rooms.room_state import check_room_id
 from homeserver.server import Server
-from storage.streams import Streams
+from storage.streams import StreamAdvance, Streams
 
 MAX_TYPING_TIMEOUT_MS = 120_000
 DEFAULT_TYPING_TIMEOUT_MS = 30_000
@@ -29,7 +31,8 @@ class TypingHandler:
         self.stream = hs.get(Streams).in_memory("typing")
         # Serial below which per-room change positions may have been forgotten.
         self.forgotten_below = 0
-        self._typing: dict[str, dict[str, IDelayedCall]] = {}
+        # Room -> typing user -> their expiry (None in a worker, where the writer expires them).
+        self._typing: dict[str, dict[str, IDelayedCall | None]] = {}
         self._changed_at: dict[str, int] = {}
 
     def current_position(self) -> int:
@@ -47,10 +50,11 @@ class TypingHandler:
 
     def _start(self, user_id: str, room_id: str, timeout_ms: int) -> None:
         users = self._typing.setdefault(room_id, {})
+        typing_before = user_id in users
         previous = users.get(user_id)
         users[user_id] = self.reactor.callLater(timeout_ms / 1000.0, self._stop, user_id, room_id)
-        if previous is not None:
-            if previous.active():
+        if typing_before:
+            if previous is not None and previous.active():
                 previous.cancel()
             return  # still typing: only the expiry moved, nothing to tell anyone
         self._changed(room_id)
@@ -60,7 +64,7 @@ class TypingHandler:
         if not users or user_id not in users:
             return
         timer = users.pop(user_id)
-        if timer.active():
+        if timer is not None and timer.active():
             timer.cancel()
         if not users:
             del self._typing[room_id]
@@ -81,6 +85,27 @@ class TypingHandler:
             if at < horizon and room_id not in self._typing:
                 del self._changed_at[room_id]
         self.forgotten_below = horizon
+
+    def replication_payload(self, advance: StreamAdvance) -> dict[str, Any]:
+        """What a worker needs with a typing advance: who types in its rooms (all, on catch-up)."""
+        rooms = self._typing if advance.everyone else advance.rooms
+        return {"forgotten_below": self.forgotten_below,
+                "rooms": {room_id: self.typing_users(room_id) for room_id in rooms}}
+
+    def apply_replicated(self, advance: StreamAdvance, payload: dict[str, Any]) -> None:
+        """A worker's copy of the writer's typing lists, updated before readers are woken."""
+        rooms: dict[str, list[str]] = payload.get("rooms", {})
+        if advance.everyone:
+            # A catch-up: the writer may have restarted (positions start again), so take all.
+            self._typing.clear()
+            self._changed_at.clear()
+            self.forgotten_below = advance.position
+        for room_id, users in rooms.items():
+            if users:
+                self._typing[room_id] = dict.fromkeys(users)
+            else:
+                self._typing.pop(room_id, None)
+            self._changed_at[room_id] = advance.position
 
     def typing_users(self, room_id: str) -> list[str]:
         return sorted(self._typing.get(room_id, {}))

@@ -1,0 +1,113 @@
+"""Worker processes (docs/workers.md): which process this is, where the others listen,
+and which instance writes each stream.  Key names are Synapse's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from homeserver.config.loader import ConfigError, field
+
+#: The name of the main process in ``instance_map`` and ``stream_writers``.
+MAIN = "main"
+#: ``worker_app`` values that mean "the main process" (Synapse's, and none at all).
+MAIN_APPS = (None, "synapse.app.homeserver", "vignette.app.homeserver")
+#: ``worker_app`` values for a worker; like Synapse's generic worker, what it serves is
+#: decided by its listeners and by the reverse proxy (docs/workers.md).
+WORKER_APPS = ("synapse.app.generic_worker", "vignette.app.generic_worker")
+#: Our streams (storage/streams.py), the keys ``stream_writers`` may name.
+STREAM_NAMES = (
+    "events",
+    "to_device",
+    "device_lists",
+    "account_data",
+    "receipts",
+    "presence",
+    "typing",
+    "mls",
+)
+
+
+def _port(value: int) -> str | None:
+    return None if 0 <= value <= 65535 else "expected a port number from 0 to 65535"
+
+
+def _worker_app(value: str | None) -> str | None:
+    if value in MAIN_APPS or value in WORKER_APPS:
+        return None
+    return f"expected one of {', '.join(str(app) for app in MAIN_APPS[1:] + WORKER_APPS)}, got {value!r}"
+
+
+def _stream_writers(value: dict[str, list[str]]) -> str | None:
+    for stream, writers in value.items():
+        if stream not in STREAM_NAMES:
+            return f"expected stream names from {', '.join(STREAM_NAMES)}, got {stream!r}"
+        if len(writers) != 1:
+            return f"{stream}: expected exactly one writer instance (sharded writers are not supported yet)"
+        if writers[0] != MAIN:
+            return f"{stream}: only the main process writes streams in this version, got {writers[0]!r}"
+    return None
+
+
+def _federation_senders(value: list[str] | None) -> str | None:
+    if value is None or value == [MAIN]:
+        return None
+    return "only the main process sends federation transactions in this version: set [main] or leave it unset"
+
+
+@attrs.frozen(kw_only=True)
+class InstanceLocation:
+    """Where one instance's replication (HTTP) listener is, for requests forwarded to it."""
+
+    host: str = field()
+    port: int = field(check=_port, expected="a port number from 0 to 65535")
+    tls: bool = field(False)
+
+    def base_url(self) -> str:
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
+
+
+def is_worker(config: Any) -> bool:
+    return config.worker_app in WORKER_APPS
+
+
+def instance_name(config: Any) -> str:
+    """This process's name: ``worker_name`` for a worker, ``main`` for the main process."""
+    return str(config.worker_name) if is_worker(config) else MAIN
+
+
+def uses_workers(config: Any) -> bool:
+    return is_worker(config) or bool(set(config.instance_map) - {MAIN})
+
+
+def stream_writer(config: Any, stream: str) -> str:
+    writers = config.stream_writers.get(stream)
+    return writers[0] if writers else MAIN
+
+
+def sends_federation(config: Any) -> bool:
+    """Whether this process runs the federation sender (``federation_sender_instances``)."""
+    instances = config.federation_sender_instances
+    return instance_name(config) in (instances if instances is not None else [MAIN])
+
+
+def check_worker_rules(config: Any) -> None:
+    """Cross-key rules: a worker needs a name, Redis, PostgreSQL and the main process's address."""
+    if not uses_workers(config):
+        return
+    if config.database.name == "sqlite3":
+        raise ConfigError(
+            "database.name", "workers need PostgreSQL: SQLite cannot be shared between processes"
+        )
+    if not config.redis.enabled:
+        raise ConfigError(
+            "redis.enabled", "workers replicate over Redis: set redis.enabled to true"
+        )
+    if is_worker(config):
+        if not config.worker_name or config.worker_name == MAIN:
+            raise ConfigError("worker_name", f"a worker needs a name of its own (not {MAIN!r})")
+        if MAIN not in config.instance_map:
+            raise ConfigError(
+                "instance_map", f"a worker needs the {MAIN!r} process's address in instance_map"
+            )

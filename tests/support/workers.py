@@ -1,0 +1,258 @@
+"""A main process and its workers as real processes on PostgreSQL and Redis (docs/workers.md).
+
+The layout is an operator's: one shared homeserver.yaml (database, Redis, instance_map) and
+a small file per worker (worker_app, worker_name, its listener, pid and log files), each
+worker started with ``-c shared.yaml -c worker.yaml``.
+"""
+
+from __future__ import annotations
+
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+import requests
+import yaml
+
+from tests.support.databases import drop_database, fresh_database_config
+from tests.support.server import START_TIMEOUT_S, RunningServer, free_port, server_env, write_config
+
+REDIS = ("127.0.0.1", 6379)
+
+
+def redis_available() -> bool:
+    try:
+        with socket.create_connection(REDIS, timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def require_redis() -> None:
+    if not redis_available():
+        pytest.skip("Redis is not running at 127.0.0.1:6379 (.ci/run starts it)")
+
+
+def redis_command(*args: str) -> Any:
+    """One command to the test Redis, over its plain protocol (no client library needed)."""
+    payload = f"*{len(args)}\r\n" + "".join(f"${len(a.encode())}\r\n{a}\r\n" for a in args)
+    with socket.create_connection(REDIS, timeout=5) as sock:
+        sock.sendall(payload.encode())
+        reader = sock.makefile("rb")
+        return _read_reply(reader)
+
+
+def _read_reply(reader: Any) -> Any:
+    line = reader.readline().rstrip(b"\r\n")
+    kind, rest = line[:1], line[1:]
+    if kind in (b"+", b"-"):
+        return rest.decode()
+    if kind == b":":
+        return int(rest)
+    if kind == b"$":
+        size = int(rest)
+        return None if size < 0 else reader.read(size + 2)[:-2].decode()
+    if kind == b"*":
+        return [_read_reply(reader) for _ in range(int(rest))]
+    raise ValueError(f"unexpected Redis reply {line!r}")
+
+
+def redis_connections(server_name: str) -> dict[str, str]:
+    """Client id -> name of every Redis connection of one test server's processes."""
+    found = {}
+    for line in str(redis_command("CLIENT", "LIST")).splitlines():
+        fields = dict(item.split("=", 1) for item in line.split(" ") if "=" in item)
+        if fields.get("name", "").startswith(f"vignette/{server_name}/"):
+            found[fields["id"]] = fields["name"]
+    return found
+
+
+def wait_for_redis_connections(server_name: str, count: int, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while len(redis_connections(server_name)) < count:
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"the processes did not reconnect to Redis: {redis_connections(server_name)}"
+            )
+        time.sleep(0.1)
+
+
+def drop_redis_connections(server_name: str) -> int:
+    """Cut every Redis connection of one test server's processes (as a Redis restart does),
+    and forget the positions they recorded; returns how many connections were cut."""
+    redis_command("DEL", f"vignette/{server_name}/positions")
+    found = redis_connections(server_name)
+    for client_id in found:
+        redis_command("CLIENT", "KILL", "ID", client_id)
+    return len(found)
+
+
+@attrs.define
+class WorkerProcess:
+    """One worker: the shared config plus its own file."""
+
+    name: str
+    directory: Path
+    shared_config: Path
+    port: int
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def config_path(self) -> Path:
+        return self.directory / "worker.yaml"
+
+    def start(self) -> None:
+        log = open(self.directory / "stderr.log", "ab")  # noqa: SIM115 - the child owns it
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "homeserver",
+                "-c",
+                str(self.shared_config),
+                "-c",
+                str(self.config_path),
+            ],
+            stdout=log,
+            stderr=log,
+            env=server_env(),
+            cwd=str(self.directory),
+        )
+        log.close()
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"worker exited with {self.process.returncode}:\n{self.output()}"
+                )
+            try:
+                if requests.get(self.base_url + "/health", timeout=1).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"worker did not come up:\n{self.output()}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def kill(self) -> None:
+        """``kill -9``: no shutdown of any kind."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+    def output(self) -> str:
+        parts = []
+        for name in ("stderr.log", "homeserver.log"):
+            path = self.directory / name
+            if path.exists():
+                parts.append(path.read_text(errors="replace")[-5000:])
+        return "\n".join(parts)
+
+
+@attrs.define
+class ProcessSet:
+    main: RunningServer
+    workers: dict[str, WorkerProcess]
+    database: dict[str, Any]
+    server_name: str
+
+    def stop(self) -> None:
+        for worker in self.workers.values():
+            worker.stop()
+        self.main.stop()
+
+
+def write_worker(
+    directory: Path,
+    shared_config: Path,
+    name: str,
+    *,
+    resources: list[str] | None = None,
+    **extra: Any,
+) -> WorkerProcess:
+    directory.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    config = {
+        "worker_app": "synapse.app.generic_worker",
+        "worker_name": name,
+        "listeners": [
+            {
+                "port": port,
+                "bind_addresses": ["127.0.0.1"],
+                "type": "http",
+                "resources": [{"names": resources or ["client", "health"]}],
+            }
+        ],
+        "pid_file": str(directory / "worker.pid"),
+        "logging": {"level": "INFO", "file": str(directory / "homeserver.log")},
+        **extra,
+    }
+    worker = WorkerProcess(name, directory, shared_config, port)
+    worker.config_path.write_text(yaml.safe_dump(config))
+    return worker
+
+
+def start_process_set(directory: Path, worker_names: list[str], **shared: Any) -> ProcessSet:
+    """The main process and one client-reader worker per name, all started."""
+    processes = write_process_set(directory, worker_names, **shared)
+    try:
+        processes.main.start()
+        for worker in processes.workers.values():
+            worker.start()
+    except Exception:
+        processes.stop()
+        drop_database(processes.database)
+        raise
+    return processes
+
+
+def write_process_set(directory: Path, worker_names: list[str], **shared: Any) -> ProcessSet:
+    """The config files (and a fresh database) of a main process and its workers, not started."""
+    require_redis()
+    database = fresh_database_config("psycopg2", directory)
+    # Each set gets its own server name, and so its own replication channel in the shared Redis.
+    server_name = f"w{secrets.token_hex(4)}.test"
+    main_port = free_port()
+    listeners = [
+        {
+            "port": main_port,
+            "bind_addresses": ["127.0.0.1"],
+            "type": "http",
+            "resources": [{"names": ["client", "health"]}],
+        }
+    ]
+    config_path = write_config(
+        directory / "main",
+        database,
+        server_name=server_name,
+        listeners=listeners,
+        redis={"enabled": True, "host": REDIS[0], "port": REDIS[1]},
+        instance_map={"main": {"host": "127.0.0.1", "port": main_port}},
+        **shared,
+    )
+    main = RunningServer(
+        config_path=config_path, directory=directory / "main", server_name=server_name
+    )
+    workers = {name: write_worker(directory / name, config_path, name) for name in worker_names}
+    return ProcessSet(main, workers, database, server_name)

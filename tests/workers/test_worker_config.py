@@ -1,0 +1,122 @@
+"""Worker configuration: a shared file plus a worker's own, and the refusals (one line each)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from homeserver.signing_key import write_new_signing_key
+from tests.support.server import server_env
+
+POSTGRES = {
+    "name": "psycopg2",
+    "args": {"host": "127.0.0.1", "user": "postgres", "database": "unused"},
+}
+REDIS_ON = {"enabled": True, "host": "127.0.0.1", "port": 6379}
+WORKER = {"worker_app": "synapse.app.generic_worker", "worker_name": "reader1"}
+
+
+def write(path: Path, data: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def shared(tmp_path: Path, **overrides: Any) -> Path:
+    key_path = tmp_path / "signing.key"
+    write_new_signing_key(str(key_path))
+    config = {
+        "server_name": "example.com",
+        "signing_key_path": str(key_path),
+        "listeners": [{"port": 8008, "resources": [{"names": ["client"]}]}],
+        "database": POSTGRES,
+        "redis": REDIS_ON,
+        "instance_map": {"main": {"host": "127.0.0.1", "port": 8008}},
+        **overrides,
+    }
+    return write(tmp_path / "homeserver.yaml", config)
+
+
+def check(*paths: Path) -> subprocess.CompletedProcess[str]:
+    args = [arg for path in paths for arg in ("-c", str(path))]
+    return subprocess.run(
+        [sys.executable, "-m", "homeserver", *args, "--check-config"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=server_env(),
+    )
+
+
+def test_a_worker_reads_the_shared_file_and_its_own(tmp_path: Path) -> None:
+    worker = write(tmp_path / "worker.yaml", {**WORKER, "listeners": [{"port": 8010}]})
+    result = check(shared(tmp_path), worker)
+    assert result.returncode == 0, result.stderr
+    assert "the config is valid" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("overrides", "worker", "message"),
+    [
+        (
+            {"database": {"name": "sqlite3", "args": {"database": "x.db"}}},
+            WORKER,
+            "database.name: workers need PostgreSQL: SQLite cannot be shared between processes",
+        ),
+        ({"redis": {"enabled": False}}, WORKER, "redis.enabled: workers replicate over Redis"),
+        ({"instance_map": {}}, WORKER, "instance_map: a worker needs the 'main' process's address"),
+        (
+            {},
+            {"worker_app": "synapse.app.generic_worker"},
+            "worker_name: a worker needs a name of its own",
+        ),
+        ({}, {"worker_app": "synapse.app.media_repository"}, "worker_app: expected one of"),
+        (
+            {"stream_writers": {"events": ["persister1"]}},
+            WORKER,
+            "stream_writers: events: only the main process writes streams in this version",
+        ),
+        (
+            {"stream_writers": {"events": ["main", "persister1"]}},
+            WORKER,
+            "stream_writers: events: expected exactly one writer instance",
+        ),
+        ({"stream_writers": {"rooms": ["main"]}}, WORKER, "stream_writers: expected stream names"),
+        (
+            {"federation_sender_instances": ["sender1"]},
+            WORKER,
+            "federation_sender_instances: only the main process sends federation transactions",
+        ),
+    ],
+)
+def test_refusals_name_the_key_and_the_reason(
+    tmp_path: Path, overrides: dict[str, Any], worker: dict[str, Any], message: str
+) -> None:
+    result = check(shared(tmp_path, **overrides), write(tmp_path / "worker.yaml", worker))
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+
+
+def test_sqlite_main_process_with_workers_in_the_map_refuses_to_start(tmp_path: Path) -> None:
+    config = shared(
+        tmp_path,
+        database={"name": "sqlite3", "args": {"database": str(tmp_path / "x.db")}},
+        instance_map={
+            "main": {"host": "127.0.0.1", "port": 8008},
+            "reader1": {"host": "127.0.0.1", "port": 8010},
+        },
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "homeserver", "-c", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=server_env(),
+    )
+    assert result.returncode == 1
+    assert "workers need PostgreSQL" in result.stderr.strip().splitlines()[-1]
