@@ -9,6 +9,7 @@ from types import ModuleType
 from federation.api import (
     keys,
     membership,
+    openid,
     public_rooms,
     queries,
     room_events,
@@ -18,4 +19,4 @@ from federation.api import (
 )
 
 FEDERATION_API_MODULES: list[ModuleType] = [server_well_known, keys, version, queries, public_rooms, send,
-                                            room_events, membership]
+                                            room_events, membership, openid]

@@ -28,6 +28,7 @@ from homeserver.api import (
     metrics,
     mls,
     notifications,
+    openid,
     presence,
     profile,
     public_rooms,
@@ -101,6 +102,7 @@ API_MODULES: list[ModuleType] = [
     push_rules,
     notifications,
     pushers,
+    openid,
     *FEDERATION_API_MODULES,
 ]
 
