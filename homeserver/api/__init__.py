@@ -47,6 +47,7 @@ from homeserver.api import (
     room_tags,
     room_upgrade,
     rooms,
+    search,
     sync,
     to_device,
     typing,
@@ -103,6 +104,7 @@ API_MODULES: list[ModuleType] = [
     notifications,
     pushers,
     openid,
+    search,
     *FEDERATION_API_MODULES,
 ]
 
