@@ -20,6 +20,7 @@ from homeserver.api import (
     directory,
     filter,
     health,
+    hierarchy,
     keys,
     login,
     logout,
@@ -105,6 +106,7 @@ API_MODULES: list[ModuleType] = [
     pushers,
     openid,
     search,
+    hierarchy,
     *FEDERATION_API_MODULES,
 ]
 
