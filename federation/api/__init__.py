@@ -15,8 +15,9 @@ from federation.api import (
     room_events,
     send,
     server_well_known,
+    timestamp,
     version,
 )
 
 FEDERATION_API_MODULES: list[ModuleType] = [server_well_known, keys, version, queries, public_rooms, send,
-                                            room_events, membership, openid]
+                                            room_events, membership, openid, timestamp]

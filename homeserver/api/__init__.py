@@ -14,6 +14,7 @@ from homeserver.api import (
     account_data,
     admin_jobs,
     admin_register,
+    apps_misc,
     capabilities,
     delayed_events,
     devices,
@@ -50,6 +51,7 @@ from homeserver.api import (
     rooms,
     search,
     sync,
+    timestamp,
     to_device,
     typing,
     user_directory,
@@ -107,6 +109,8 @@ API_MODULES: list[ModuleType] = [
     openid,
     search,
     hierarchy,
+    timestamp,
+    apps_misc,
     *FEDERATION_API_MODULES,
 ]
 

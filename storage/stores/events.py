@@ -272,6 +272,20 @@ class EventStore:
         return events
 
 
+    async def get_room_events_near_ts(self, room_id: str, ts: int, forwards: bool, limit: int,
+                                      skip: int = 0) -> list[StoredEvent]:
+        """Timeline events at or after ``ts`` (``forwards``, oldest first) or at or before it
+        (newest first): timestamp_to_event's candidates, ``skip`` of them passed over."""
+        op, order = (">=", "ASC") if forwards else ("<=", "DESC")
+        sql = (f"{_SELECT_ROOM} AND e.origin_server_ts {op} ?"
+               f" ORDER BY e.origin_server_ts {order}, e.stream_ordering {order} LIMIT ? OFFSET ?")
+
+        def fetch(txn: Transaction) -> list[StoredEvent]:
+            txn.execute(sql, [room_id, ts, limit, skip])
+            return [row_to_stored(row) for row in txn.fetchall()]
+
+        return await self.db.run_interaction("get_room_events_near_ts", fetch)
+
     async def get_room_events_topological(
         self,
         room_id: str,

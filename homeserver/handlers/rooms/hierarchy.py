@@ -23,17 +23,14 @@ from typing import Any
 import attrs
 
 from homeserver.errors import forbidden, invalid_param
-from homeserver.handlers.rooms.room_state import RoomStateHandler, check_room_id
-from homeserver.handlers.rooms.summary import RoomState, RoomSummaries, join_rule_of, state_content
+from homeserver.handlers.rooms.room_state import check_room_id
+from homeserver.handlers.rooms.summary import RoomState, RoomSummaries
 from homeserver.server import Server
-from storage.stores.room_members import RoomMemberStore
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 100
 #: Deeper than any real space; bounds the walk of a maliciously deep one.
 MAX_DEPTH = 50
-ALWAYS_VISIBLE_RULES = ("public", "knock", "knock_restricted")
-RESTRICTED_RULES = ("restricted", "knock_restricted")
 
 
 @attrs.frozen
@@ -102,14 +99,12 @@ def _skip_of(request: HierarchyRequest) -> int:
 
 class HierarchyHandler:
     def __init__(self, hs: Server) -> None:
-        self.state = hs.get(RoomStateHandler)
-        self.members = hs.get(RoomMemberStore)
         self.summaries = hs.get(RoomSummaries)
 
     async def get_hierarchy(self, user_id: str, request: HierarchyRequest) -> dict[str, Any]:
         check_room_id(request.room_id)
         skip = _skip_of(request)
-        root = await self._state_if_visible(user_id, request.room_id)
+        root = await self.summaries.state_if_visible(user_id, request.room_id)
         if root is None:
             raise forbidden("You may not see this room's hierarchy")
         rooms: list[dict[str, Any]] = []
@@ -134,7 +129,7 @@ class HierarchyHandler:
                 continue
             seen.add(room_id)
             if state is None:
-                state = await self._state_if_visible(user_id, room_id)
+                state = await self.summaries.state_if_visible(user_id, room_id)
                 if state is None:
                     continue
             children = _children(state, request.suggested_only)
@@ -143,31 +138,3 @@ class HierarchyHandler:
             yield chunk
             if depth < max_depth:
                 stack.extend((child.room_id, depth + 1, None) for child in reversed(children))
-
-    async def _state_if_visible(self, user_id: str, room_id: str) -> RoomState | None:
-        """The room's state (without members) if this server holds it and the user may see it."""
-        if await self.state.get_room_version(room_id) is None:
-            return None
-        state = await self.summaries.state_without_members(room_id)
-        if not state:
-            return None
-        membership = await self.members.get_membership(room_id, user_id)
-        if membership is not None and membership.membership in ("join", "invite"):
-            return state
-        if membership is not None and membership.membership == "ban":
-            return None
-        rule = join_rule_of(state)
-        history = state_content(state, "m.room.history_visibility").get("history_visibility")
-        if rule in ALWAYS_VISIBLE_RULES or history == "world_readable":
-            return state
-        if rule in RESTRICTED_RULES and await self._in_allowed_room(user_id, state):
-            return state
-        return None
-
-    async def _in_allowed_room(self, user_id: str, state: RoomState) -> bool:
-        allow = state_content(state, "m.room.join_rules").get("allow")
-        if not isinstance(allow, list):
-            return False
-        joined = await self.members.get_rooms_for_user(user_id)
-        return any(isinstance(a, dict) and a.get("type") == "m.room_membership" and a.get("room_id") in joined
-                   for a in allow)
