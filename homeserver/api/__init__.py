@@ -50,6 +50,7 @@ from homeserver.api import (
     room_upgrade,
     rooms,
     search,
+    sliding_sync,
     sync,
     timestamp,
     to_device,
@@ -111,6 +112,7 @@ API_MODULES: list[ModuleType] = [
     hierarchy,
     timestamp,
     apps_misc,
+    sliding_sync,
     *FEDERATION_API_MODULES,
 ]
 
