@@ -12,6 +12,7 @@ from federation.api import FEDERATION_API_MODULES
 from homeserver.api import (
     account,
     account_data,
+    account_moderation,
     admin_jobs,
     admin_register,
     apps_misc,
@@ -113,6 +114,7 @@ API_MODULES: list[ModuleType] = [
     timestamp,
     apps_misc,
     sliding_sync,
+    account_moderation,
     *FEDERATION_API_MODULES,
 ]
 
