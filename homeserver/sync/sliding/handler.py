@@ -75,7 +75,8 @@ class SlidingSyncHandler:
             remaining = int((deadline - self.hs.reactor.seconds()) * 1000)
             waiter = None
             if previous is not None and remaining > 0:
-                waiter = self.notifier.wait(user_id, set(previous.state.get("rooms", [])), remaining)
+                # Every joined room: a message anywhere may bring a room into a list's range.
+                waiter = self.notifier.wait(user_id, await self.members.get_rooms_for_user(user_id), remaining)
             try:
                 response, token, state, changed = await self._once(user_id, device_id, access_token_id,
                                                                    request, previous)

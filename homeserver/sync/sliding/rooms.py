@@ -12,16 +12,19 @@ from homeserver.sync.sliding.request import RoomConfig
 from storage.stores.events import EventStore
 
 LAZY, ME, ANY = "$LAZY", "$ME", "*"
+#: State every room entry reads its ``name`` and ``avatar`` from: (type, content field, entry key).
+NAMING = {"m.room.name": ("name", "name"), "m.room.avatar": ("url", "avatar")}
 
 
 def state_filter(configs: list[RoomConfig]) -> dict[str, Any]:
     """The sync filter's ``room.state`` for the union of the rooms' required_state."""
     rules = [rule for config in configs for rule in config.required_state]
     if not rules:
-        return {"types": []}
+        return {"types": list(NAMING)}
     body: dict[str, Any] = {}
     if all(t != ANY for t, _ in rules):
-        body["types"] = sorted({t for t, _ in rules})
+        # The room's name and avatar come along too: room entries carry them.
+        body["types"] = sorted({t for t, _ in rules} | set(NAMING))
     members = [k for t, k in rules if t in ("m.room.member", ANY)]
     if LAZY in members and ANY not in members:
         body["lazy_load_members"] = True
@@ -57,7 +60,8 @@ class SlidingRooms:
                 position = await self.events.get_stream_ordering(timeline[0]["event_id"])
                 prev_batch = f"s{position - 1}" if position is not None else prev_batch
         senders = {e.get("sender") for e in timeline if isinstance(e.get("sender"), str)}
-        state = [e for e in entry["state"]["events"] if wanted(e, config, user_id, senders)]
+        built_state = entry["state"]["events"]
+        state = [e for e in built_state if wanted(e, config, user_id, senders)]
         if initial and any(k == ME for _, k in config.required_state) and not any(
                 e.get("type") == "m.room.member" and e.get("state_key") == user_id for e in state):
             own = await self.state.get_current_state_event(room_id, "m.room.member", user_id)
@@ -80,9 +84,7 @@ class SlidingRooms:
         for key, name in (("m.joined_member_count", "joined_count"), ("m.invited_member_count", "invited_count")):
             if key in summary:
                 result[name] = summary[key]
-        changed = {e.get("type") for e in [*timeline, *state]}
-        if initial or changed & {"m.room.name", "m.room.avatar"}:
-            await self._name_and_avatar(room_id, result)
+        _name_and_avatar([*built_state, *timeline], result)
         return result
 
     async def _num_live(self, timeline: list[dict[str, Any]], initial: bool, live_after: int | None) -> int:
@@ -94,9 +96,14 @@ class SlidingRooms:
         loaded = await self.events.get_events([e["event_id"] for e in timeline if "event_id" in e])
         return sum(1 for s in loaded.values() if s.stream_ordering > live_after)
 
-    async def _name_and_avatar(self, room_id: str, result: dict[str, Any]) -> None:
-        for key, event_type, field in (("name", "m.room.name", "name"), ("avatar", "m.room.avatar", "url")):
-            stored = await self.state.get_current_state_event(room_id, event_type)
-            value = stored.event.content.get(field) if stored is not None else None
-            if isinstance(value, str) and value:
-                result[key] = value
+
+def _name_and_avatar(events: list[dict[str, Any]], result: dict[str, Any]) -> None:
+    """The room's name and avatar where this answer's state or timeline sets them (an initial
+    room's state always holds them when set; later answers only when they change)."""
+    for event in events:
+        naming = NAMING.get(event.get("type", ""))
+        if naming is None or event.get("state_key") != "":
+            continue
+        value = event.get("content", {}).get(naming[0])
+        if isinstance(value, str) and value:
+            result[naming[1]] = value
