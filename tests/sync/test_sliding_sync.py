@@ -42,26 +42,26 @@ def test_advertised(server: RunningServer) -> None:
 
 def test_a_window_of_recent_rooms_follows_new_messages(server: RunningServer) -> None:
     alice = new_user(server.base_url)
-    rooms = [create_room(alice, name=f"room {i}") for i in range(25)]
+    rooms = [create_room(alice, name=f"room {i}") for i in range(100)]
     for i, room in enumerate(rooms):
         send_message(alice, room, f"last in {i}")
     first = sliding(alice, recent())
-    assert first["lists"]["all"]["count"] == 25
+    assert first["lists"]["all"]["count"] == 100
     newest = list(reversed(rooms))[:20]
     assert set(first["rooms"]) == set(newest)
     stamps = {room: first["rooms"][room]["bump_stamp"] for room in newest}
     assert sorted(newest, key=lambda r: -stamps[r]) == newest
     top = first["rooms"][rooms[-1]]
-    assert top["initial"] is True and bodies(top) == ["last in 24"] and len(top["timeline"]) == 1
-    assert top["name"] == "room 24" and top["num_live"] == 0
+    assert top["initial"] is True and bodies(top) == ["last in 99"] and len(top["timeline"]) == 1
+    assert top["name"] == "room 99" and top["num_live"] == 0
     assert [e["type"] for e in top["required_state"]] == ["m.room.name"]
     assert top["limited"] is True and isinstance(top["prev_batch"], str)
     # A message in a room already in the window: an incremental update.
-    send_message(alice, rooms[20], "news in 20")
+    send_message(alice, rooms[85], "news in 85")
     second = sliding(alice, recent(), pos=first["pos"])
-    assert list(second["rooms"]) == [rooms[20]]
-    update = second["rooms"][rooms[20]]
-    assert update["initial"] is False and bodies(update) == ["news in 20"] and update["num_live"] == 1
+    assert list(second["rooms"]) == [rooms[85]]
+    update = second["rooms"][rooms[85]]
+    assert update["initial"] is False and bodies(update) == ["news in 85"] and update["num_live"] == 1
     # A message in a room outside the window brings it in, as a room new to the connection.
     send_message(alice, rooms[0], "news in 0")
     third = sliding(alice, recent(), pos=second["pos"])
