@@ -48,6 +48,21 @@ async def server_in_room(hs: Server, server: str, room_id: str) -> bool:
 async def filter_events_for_server(hs: Server, server: str, events: Sequence[StoredEvent], *,
                                    redact: bool) -> list[dict[str, Any]]:
     """The PDUs ``server`` may have, in the order given (see the module doc)."""
+    served = []
+    for stored, visible in await _visibility(hs, server, events):
+        if visible:
+            served.append(served_pdu(stored))
+        elif redact:
+            served.append(redact_pdu(stored.event.pdu, stored.event.room_version))
+    return served
+
+
+async def events_visible_to_server(hs: Server, server: str, events: Sequence[StoredEvent]) -> list[StoredEvent]:
+    """The events ``server``'s users could see, in the order given (rejected ones never)."""
+    return [stored for stored, visible in await _visibility(hs, server, events) if visible]
+
+
+async def _visibility(hs: Server, server: str, events: Sequence[StoredEvent]) -> list[tuple[StoredEvent, bool]]:
     events = [s for s in events if not s.rejected]
     groups = [s.state_group for s in events if s.state_group is not None]
     states = await hs.get(StateGroupStore).get_state_ids_filtered_many(
@@ -57,13 +72,8 @@ async def filter_events_for_server(hs: Server, server: str, events: Sequence[Sto
         wanted.update(i for key, i in state.items()
                       if key == HISTORY_KEY or domain_of(key[1]) == server)
     loaded = await hs.get(EventStore).get_events(wanted)
-    served = []
-    for stored in events:
-        if stored.state_group is None or _visible(states[stored.state_group], loaded, server):
-            served.append(served_pdu(stored))
-        elif redact:
-            served.append(redact_pdu(stored.event.pdu, stored.event.room_version))
-    return served
+    return [(stored, stored.state_group is None or _visible(states[stored.state_group], loaded, server))
+            for stored in events]
 
 
 def _visible(state: dict[tuple[str, str], str], loaded: dict[str, StoredEvent], server: str) -> bool:

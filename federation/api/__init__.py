@@ -11,6 +11,7 @@ from federation.api import (
     keys,
     media,
     membership,
+    openid,
     public_rooms,
     queries,
     room_events,
@@ -21,4 +22,4 @@ from federation.api import (
 )
 
 FEDERATION_API_MODULES: list[ModuleType] = [server_well_known, keys, version, queries, public_rooms, send,
-                                            room_events, membership, media, user_keys, invites]
+                                            room_events, membership, media, user_keys, invites, openid]

@@ -17,7 +17,12 @@ SPEC_VERSIONS = [
     "v1.11", "v1.12", "v1.13", "v1.14", "v1.15", "v1.16", "v1.17", "v1.18", "v1.19",
 ]  # fmt: skip
 
-UNSTABLE_FEATURES: dict[str, bool] = {}
+UNSTABLE_FEATURES: dict[str, bool] = {
+    # Simplified sliding sync (MSC4186), as Synapse advertises it; room summaries (MSC3266); mutual rooms (MSC2666).
+    "org.matrix.simplified_msc3575": True,
+    "im.nheko.summary": True,
+    "uk.half-shot.msc2666.query_mutual_rooms": True,
+}
 
 
 def unstable_features(hs: Server) -> dict[str, bool]:

@@ -15,6 +15,7 @@ from homeserver.pipeline.types import Outcome, PersistedBatch, PersistedEvent
 from homeserver.pipeline.work import Prepared, RoomWork
 from homeserver.server import Server
 from storage.room_stream_cache import RoomStreamCache
+from storage.stores.event_search import search_row_for
 from storage.stores.events import EventStore, StoredEvent
 from storage.stores.events_persist import (
     AliasTakenError,
@@ -170,6 +171,9 @@ def _event_rows(batch: PersistBatch, item: Prepared, stored: StoredEvent) -> Non
         batch.current_members.append(row)
     if item.outcome is not Outcome.ACCEPTED:
         return
+    search = search_row_for(stored) if item.in_dag else None
+    if search is not None:
+        batch.search.append(search)
     if event.type == "m.room.member" and event.state_key is not None and not item.backfilled:
         batch.membership_changes.append(MemberRow(batch.room_id, event.state_key, event.sender,
                                                   event.membership or "leave", event.event_id,

@@ -46,11 +46,16 @@ class SyncBuilder:
             positions[provider.stream] = provider.current_position()
         return StreamToken(positions)
 
-    async def build(self, request: SyncRequest, upto: StreamToken) -> tuple[dict[str, Any], dict[str, Any]]:
-        """The changes in (request.since, upto]; returns (response, context)."""
+    async def build(self, request: SyncRequest, upto: StreamToken,
+                    streams: frozenset[str] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The changes in (request.since, upto]; returns (response, context).
+
+        ``streams`` limits the sections built (sliding sync asks only for the extensions it wants);
+        the rooms provider always runs, since the others read the joined rooms it records."""
         response: dict[str, Any] = {"next_batch": upto.serialise()}
         context: dict[str, Any] = {}
-        for provider in self.providers:
+        chosen = [p for p in self.providers if streams is None or p.stream == "events" or p.stream in streams]
+        for provider in chosen:
             stream_upto = upto.positions[provider.stream]
             since = None if request.since is None else request.since.get(provider.stream)
             if since is not None and since > stream_upto:
@@ -58,7 +63,7 @@ class SyncBuilder:
                 # restarted. Treat the section as an initial sync.
                 since = None
             await provider.build(request, since, stream_upto, response, context)
-        for provider in self.providers:
+        for provider in chosen:
             finish = getattr(provider, "finish", None)
             if finish is not None:
                 await finish(request, response, context)

@@ -19,6 +19,7 @@ from homeserver.events.room_versions import KNOWN_ROOM_VERSIONS
 from storage.engine import Transaction
 from storage.stores.aliases import insert_alias_txn
 from storage.stores.current_state import StateKey, update_current_state_txn
+from storage.stores.event_search import SearchRow, delete_search_txn, insert_search_txn
 from storage.stores.events import StoredEvent
 from storage.stores.relations import RelationRow, insert_relations_txn
 from storage.stores.room_dag import (
@@ -104,6 +105,8 @@ class PersistBatch:
     redactions: list[tuple[str, str]] = attrs.field(factory=list)
     #: Events that asked to self-destruct (their timers are written with them).
     self_destructs: list[SelfDestructRow] = attrs.field(factory=list)
+    #: Searchable text of accepted timeline events (before the redactions: one may target them).
+    search: list[SearchRow] = attrs.field(factory=list)
 
 
 def persist_batch_txn(txn: Transaction, batch: PersistBatch) -> list[str]:
@@ -139,6 +142,7 @@ def persist_batch_txn(txn: Transaction, batch: PersistBatch) -> list[str]:
     update_backward_extremities_txn(txn, room_id, batch.backward_added, batch.backward_removed)
     insert_stream_state_txn(txn, room_id, batch.stream_state)
     insert_self_destructs_txn(txn, batch.self_destructs)
+    insert_search_txn(txn, batch.search)
     redacted = []
     for target_id, redaction_id in batch.redactions:
         if apply_redaction_txn(txn, room_id, target_id, redaction_id):
@@ -174,4 +178,5 @@ def apply_redaction_txn(txn: Transaction, room_id: str, target_id: str, redactio
         pruned["unsigned"] = {}
     txn.execute(_APPLY_REDACTION, (encode_canonical_json(pruned).decode("utf-8"), redaction_id, target_id))
     txn.execute(_DROP_RELATION, (target_id,))
+    delete_search_txn(txn, [target_id])
     return True

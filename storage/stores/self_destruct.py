@@ -17,6 +17,7 @@ from homeserver.events.redaction import redact_pdu
 from homeserver.events.room_versions import KNOWN_ROOM_VERSIONS
 from storage.engine import Transaction
 from storage.host import StorageHost
+from storage.stores.event_search import delete_search_txn
 from storage.stores.timers import cancel_timer_txn, schedule_timer_txn
 
 SELF_DESTRUCT_TIMER = "self_destruct"
@@ -114,6 +115,7 @@ def _prune_txn(txn: Transaction, event_id: str) -> bool:
                                  event_id))
             changed = True
     txn.execute(_DROP_RELATION, (event_id,))
+    delete_search_txn(txn, [event_id])
     return changed
 
 

@@ -18,6 +18,7 @@ from homeserver.errors import MatrixError, unknown_token
 from homeserver.server import Server
 from storage.stores.access_tokens import AccessTokenInfo, AccessTokenStore
 from storage.stores.devices import DeviceStore
+from storage.stores.user_restrictions import UserRestrictionsStore
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ class Auth:
         self.hs = hs
         self.tokens = hs.get(AccessTokenStore)
         self.devices = hs.get(DeviceStore)
+        self.restrictions = hs.get(UserRestrictionsStore)
         self._last_seen_written: dict[tuple[str, str], int] = {}
 
     async def authenticate_token(self, token: str, *, allow_guest: bool = False,
@@ -72,6 +74,9 @@ class Auth:
             raise unknown_token()
         if not allow_expired and info.valid_until_ms is not None and info.valid_until_ms <= now_ms(self.hs):
             raise unknown_token("Access token has expired", soft_logout=True)
+        # A locked account may only do what an expired token may: log out (handlers/accounts/restrictions.py).
+        if not allow_expired and await self.restrictions.is_locked(info.user_id):
+            raise MatrixError(401, "M_USER_LOCKED", "This account has been locked", soft_logout=True)
         return requester_for(info)
 
     def _note_last_seen(self, user_id: str, device_id: str, ip: str | None) -> None:

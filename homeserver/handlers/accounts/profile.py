@@ -21,6 +21,7 @@ from typing import Any
 
 from homeserver.errors import MatrixError, bad_json, forbidden, invalid_param, not_found
 from homeserver.handlers.accounts.auth import Requester
+from homeserver.handlers.accounts.restrictions import check_not_suspended
 from homeserver.handlers.ratelimit import RateLimiters
 from homeserver.handlers.rooms.members import joined_rooms
 from homeserver.handlers.validation import check_storable_text
@@ -100,6 +101,7 @@ class ProfileHandler:
 
     async def set_field(self, requester: Requester, user_id: str, key: str, value: Any) -> None:
         """Set one field of your own profile (admins may set anyone's)."""
+        await check_not_suspended(self.hs, requester.user_id)
         check_key(key)
         self._check_may_change(requester, user_id, key)
         check_value(key, value)

@@ -21,6 +21,7 @@ from twisted.internet.defer import Deferred, DeferredLock
 from homeserver.config.names import server_name_problem
 from homeserver.errors import MatrixError, forbidden, invalid_param, limit_exceeded, not_found
 from homeserver.handlers.accounts.auth import now_ms
+from homeserver.handlers.accounts.restrictions import check_not_suspended
 from homeserver.handlers.media.filestore import MediaFileStore, is_valid_file_id, new_file_id
 from homeserver.handlers.media.sources import LocalMediaSource, RemoteMediaSource, StoredMedia
 from homeserver.handlers.media.thumbnails import Thumbnails
@@ -102,7 +103,10 @@ class MediaRepository:
     async def upload(self, user_id: str, body: SpooledFile, media_type: str, upload_name: str | None,
                      quota: bool = True) -> str:
         """Store a new upload; its mxc:// URI.  ``quota=False`` for files the server fetched
-        itself on a user's behalf (URL preview images), which no upload quota covers."""
+        itself on a user's behalf (URL preview images), which no upload quota covers and
+        which a suspended user may still be shown."""
+        if quota:
+            await check_not_suspended(self.hs, user_id)
         media_id = new_file_id()
         upload = NewUpload(media_type, body.length, upload_name, body.sha256)
         await self._place(user_id, media_id, body, quota)
@@ -131,6 +135,7 @@ class MediaRepository:
     async def upload_to(self, user_id: str, server_name: str, media_id: str, body: SpooledFile,
                         media_type: str, upload_name: str | None) -> None:
         """Fill in a media ID from ``create``: once, by its creator, before it expires."""
+        await check_not_suspended(self.hs, user_id)
         async with self._upload_lock(media_id):
             try:
                 if server_name != self.server_name:

@@ -17,6 +17,7 @@ from homeserver.errors import MatrixError, forbidden, invalid_param, not_found
 from homeserver.events.auth import may_send_state
 from homeserver.events.identifiers import is_valid_room_alias, server_name_of
 from homeserver.handlers.rooms.room_state import RoomStateHandler, check_room_id
+from homeserver.handlers.rooms.summary import RoomSummaries
 from homeserver.server import Server
 from storage.stores.aliases import AliasStore
 from storage.stores.room_members import RoomMemberStore
@@ -134,31 +135,7 @@ class DirectoryHandler:
         return result
 
     async def _public_entry(self, room_id: str) -> dict[str, Any]:
-        state = await self.state.load_state({
-            k: v for k, v in (await self.state.get_current_state_ids(room_id)).items()
-            if k[0] != "m.room.member"
-        })
-
-        def content(event_type: str) -> dict[str, Any]:
-            stored = state.get((event_type, ""))
-            return stored.event.content if stored is not None else {}
-
-        entry: dict[str, Any] = {
-            "room_id": room_id,
-            "num_joined_members": await self.members.get_joined_member_count(room_id),
-            "world_readable": content("m.room.history_visibility").get("history_visibility") == "world_readable",
-            "guest_can_join": content("m.room.guest_access").get("guest_access") == "can_join",
-            "join_rule": content("m.room.join_rules").get("join_rule", "invite"),
-        }
-        for key, event_type, field in (
-            ("name", "m.room.name", "name"), ("topic", "m.room.topic", "topic"),
-            ("canonical_alias", "m.room.canonical_alias", "alias"),
-            ("avatar_url", "m.room.avatar", "url"), ("room_type", "m.room.create", "type"),
-        ):
-            value = content(event_type).get(field)
-            if isinstance(value, str):
-                entry[key] = value
-        return entry
+        return await self.hs.get(RoomSummaries).summary(room_id)
 
 
 def _matches(entry: dict[str, Any], term: str) -> bool:

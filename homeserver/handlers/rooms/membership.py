@@ -27,6 +27,7 @@ from homeserver.errors import MatrixError, forbidden, invalid_param, not_found
 from homeserver.events.identifiers import is_valid_room_alias, is_valid_room_id, server_name_of
 from homeserver.events.power_levels import get_named_level, get_user_power_level
 from homeserver.handlers.accounts.profile import ProfileHandler
+from homeserver.handlers.accounts.restrictions import check_not_suspended
 from homeserver.handlers.ratelimit import RateLimiters, ratelimit_all
 from homeserver.handlers.rooms.remote_rooms import RemoteRoomJoiner, RemoteRooms
 from homeserver.handlers.rooms.room_state import RoomStateHandler, check_room_id
@@ -95,6 +96,8 @@ class RoomMemberHandler:
         """Join; ``extra_content`` (reason, a per-room displayname...) goes into the member event,
         and the profile fills in displayname and avatar_url where it does not say otherwise.
         ``via``: servers to join through when the room is on another server."""
+        if ratelimit:
+            await check_not_suspended(self.hs, user_id)
         if room_id_or_alias.startswith("!"):
             await self._check_not_blocked(room_id_or_alias)
         remote = await self._remote_join_target(room_id_or_alias, via, user_id)
@@ -248,6 +251,7 @@ class RoomMemberHandler:
 
     async def knock(self, user_id: str, room_id_or_alias: str, reason: str | None = None,
                     via: Sequence[str] = ()) -> str:
+        await check_not_suspended(self.hs, user_id)
         content = await member_content(self.hs, user_id, "knock")
         if reason is not None:
             content["reason"] = reason
@@ -262,6 +266,7 @@ class RoomMemberHandler:
 
     async def invite(self, sender: str, room_id: str, target: str, reason: str | None = None,
                      ratelimit: bool = True) -> None:
+        await check_not_suspended(self.hs, sender)
         await self._check_room(room_id, sender)
         joiner = self.hs.get(RemoteRooms).joiner
         if server_name_of(target) != self.server_name and joiner is None:

@@ -18,6 +18,7 @@ from twisted.internet.defer import Deferred
 
 from homeserver.errors import MatrixError, forbidden
 from homeserver.events.identifiers import server_name_of
+from homeserver.handlers.accounts.restrictions import check_not_suspended
 from homeserver.handlers.mls.common import MESSAGE_EVENT as MLS_MESSAGE
 from homeserver.handlers.mls.hygiene import MlsHygiene
 from homeserver.handlers.ratelimit import RateLimiters
@@ -56,6 +57,8 @@ class EventSendHandler:
         counted when they were scheduled.
         """
         check_room_id(room_id)
+        if redacts is None and ratelimit:  # a suspended account may still redact
+            await check_not_suspended(self.hs, requester.user_id)
         check_self_destruct(event_type, content, None)
         if event_type == "m.call.invite":
             await self._check_call_invite_allowed(room_id)
@@ -107,6 +110,8 @@ class EventSendHandler:
         With ``txn_scope`` and ``txn_id`` (delayed events) the send happens at most once.
         """
         check_room_id(room_id)
+        if ratelimit:
+            await check_not_suspended(self.hs, requester.user_id)
         validate_state_content(event_type, content)
         if event_type == RETENTION_EVENT:
             self.hs.get(RetentionHandler).check_policy(content)

@@ -24,6 +24,7 @@ from homeserver.errors import MatrixError, bad_json, invalid_param
 from homeserver.events.builder import ServerSigningKey, build_event
 from homeserver.events.identifiers import is_valid_room_alias, is_valid_user_id, server_name_of
 from homeserver.events.room_versions import KNOWN_ROOM_VERSIONS, RoomVersion
+from homeserver.handlers.accounts.restrictions import check_not_suspended
 from homeserver.handlers.ratelimit import RateLimiters, ratelimit_all
 from homeserver.handlers.rooms.content_validation import validate_state_content
 from homeserver.handlers.rooms.membership import member_content
@@ -157,6 +158,8 @@ class RoomCreationHandler:
     async def create_room(self, user_id: str, request: CreateRoomRequest, *, is_admin: bool = False,
                           ratelimit: bool = True) -> tuple[str, str | None]:
         """Create the room; returns (room_id, alias or None)."""
+        if ratelimit:
+            await check_not_suspended(self.hs, user_id)
         for event_type, _, content in request.initial_state:
             if event_type == RETENTION_EVENT:
                 self.hs.get(RetentionHandler).check_policy(content)
