@@ -14,6 +14,8 @@ from twisted.web.server import Site
 
 from federation.e2ee_client import FederationKeyServers
 from federation.membership.joining import FederationRoomJoiner
+from federation.mls_client import FederationMlsServers
+from federation.receiver.edus import EduRegistry
 from federation.receiver.transaction import TransactionReceiver
 from federation.sender import EduForwarder, FederationSender
 from federation.sender.device_lists import DeviceListForwarder
@@ -22,6 +24,7 @@ from homeserver.config.schema import HomeserverConfig, Listener
 from homeserver.events.builder import ServerSigningKey
 from homeserver.handlers.e2ee.remote_device_lists import RemoteDeviceLists
 from homeserver.handlers.e2ee.remote_keys import RemoteKeys
+from homeserver.handlers.mls.federated import COMMIT_EDU, MlsFederation, MlsRemote
 from homeserver.handlers.mls.hygiene import MlsHygiene
 from homeserver.handlers.push.notifications import PushRuleEvaluator
 from homeserver.handlers.pushers.pool import PusherPool
@@ -103,6 +106,8 @@ class HomeServer:
         # Handlers reach rooms on other servers through this hook (they may not import federation).
         self.get(RemoteRooms).joiner = self.get(FederationRoomJoiner)
         self.get(RemoteKeys).servers = self.get(FederationKeyServers)
+        self.get(MlsRemote).servers = self.get(FederationMlsServers)
+        self.get(EduRegistry).register(COMMIT_EDU, self.get(MlsFederation).on_commit_edu)
 
     async def start_background_work(self) -> None:
         """What runs on its own once we serve: persisted timers, including those that fell

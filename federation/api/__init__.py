@@ -9,6 +9,7 @@ from types import ModuleType
 from federation.api import (
     keys,
     membership,
+    mls,
     public_rooms,
     queries,
     room_events,
@@ -19,4 +20,4 @@ from federation.api import (
 )
 
 FEDERATION_API_MODULES: list[ModuleType] = [server_well_known, keys, version, queries, public_rooms, send,
-                                            room_events, membership, user_keys]
+                                            room_events, membership, user_keys, mls]

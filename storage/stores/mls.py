@@ -86,6 +86,8 @@ SELECT_WELCOME = (
     " ON r.room_id = c.room_id AND r.epoch = c.epoch"
     " WHERE c.room_id = ? AND c.epoch = ? AND r.user_id = ? AND r.device_id = ?"
 )
+SELECT_ADDED_USERS = "SELECT user_id FROM mls_leaves WHERE room_id = ? AND added_epoch = ?"
+SELECT_WELCOME_BODY = "SELECT welcome_b64 FROM mls_commits WHERE room_id = ? AND epoch = ?"
 PURGE_COMMITS = "DELETE FROM mls_commits WHERE received_ms < ?"
 PURGE_RECIPIENTS = (
     "DELETE FROM mls_welcome_recipients WHERE NOT EXISTS (SELECT 1 FROM mls_commits c"
@@ -261,6 +263,14 @@ class MlsStore:
     async def welcome_for(self, room_id: str, epoch: int, user_id: str, device_id: str) -> str | None:
         rows = await self.db.execute("mls_welcome_for", SELECT_WELCOME, room_id, epoch, user_id, device_id)
         return rows[0][0] if rows else None
+
+    async def welcome_with_added(self, room_id: str, epoch: int) -> tuple[str | None, set[str]]:
+        """A commit's Welcome (if any) and the users whose devices it added (for other servers' copies)."""
+        rows = await self.db.execute("mls_welcome_body", SELECT_WELCOME_BODY, room_id, epoch)
+        if not rows or rows[0][0] is None:
+            return None, set()
+        users = await self.db.execute("mls_added_users", SELECT_ADDED_USERS, room_id, epoch)
+        return str(rows[0][0]), {row[0] for row in users}
 
     # -- membership hygiene ------------------------------------------------------------------
 
