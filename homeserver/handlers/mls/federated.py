@@ -159,6 +159,7 @@ class MlsFederation:
             raise forbidden("A server may forward only its own users' commits")
         if await self.ds_of(room_id) != self.server_name:
             raise forbidden("This server is not the delivery service of this room's group")
+        await self.groups.require_member_of_mls_room(user_id, room_id)  # before any body is parsed
         epoch = await self.delivery.submit_commit(user_id, device_id, room_id, body)
         await self._notify(room_id, epoch)
         return epoch
