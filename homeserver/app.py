@@ -142,6 +142,9 @@ class HomeServer:
         except Exception:  # the queues stay in the database; the next start sends them
             logger.exception("federation sender: start-up failed")
         self.get(MlsHygiene).start()
+        # Commits the groups' DSs accepted while we were down (in the background: it asks them).
+        Deferred.fromCoroutine(self.get(MlsFederation).start()).addErrback(
+            lambda failure: logger.error("MLS catch-up at start-up failed: %s", failure.getErrorMessage()))
 
     def build_router(self, listener: Listener) -> Router:
         router = Router()

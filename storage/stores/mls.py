@@ -25,6 +25,7 @@ INSERT_REF = (
 )
 SELECT_REF = "SELECT user_id, device_id FROM mls_key_package_refs WHERE ref = ?"
 SELECT_GROUP = "SELECT epoch FROM mls_groups WHERE room_id = ?"
+SELECT_GROUP_ROOMS = "SELECT room_id FROM mls_groups"
 CREATE_GROUP = (
     "INSERT INTO mls_groups (room_id, epoch, created_ms, group_info) VALUES (?, 1, ?, ?)"
     " ON CONFLICT (room_id) DO NOTHING"
@@ -184,8 +185,13 @@ class MlsStore:
         rows = await self.db.execute("mls_current_epoch", SELECT_GROUP, room_id)
         return int(rows[0][0]) if rows else 0
 
+    async def group_rooms(self) -> list[str]:
+        rows = await self.db.execute("mls_group_rooms", SELECT_GROUP_ROOMS)
+        return [row[0] for row in rows]
+
     async def accept_commit(self, commit: NewCommit, stream_id: int, now_ms: int) -> bool:
-        """Write the commit if it is the first for its epoch; False (nothing written) if another won."""
+        """Write the commit if it is the first for its epoch; False (only the stream position written) if
+        another won."""
 
         def accept(txn: Transaction) -> bool:
             if commit.epoch == 0:
@@ -193,6 +199,9 @@ class MlsStore:
             else:
                 txn.execute(ADVANCE_GROUP, (commit.room_id, commit.epoch))
             if txn.rowcount != 1:
+                # The position was handed out (a sync token may already cover it): keep it, or a
+                # restart would seed the stream below it and hand it out again, unseen.
+                txn.execute(INSERT_STREAM, (stream_id, commit.room_id))
                 return False
             if commit.epoch != 0 and commit.group_info_b64 is not None:
                 txn.execute(SET_GROUP_INFO, (commit.group_info_b64, commit.room_id))

@@ -231,6 +231,25 @@ def test_hostile_peer_on_the_federation_endpoints(pair: MlsPair, fednet: Federat
         peer.stop()
 
 
+def test_commits_accepted_while_a_copying_server_is_down_reach_it_after_its_restart(pair: MlsPair) -> None:
+    alice, bob, carol = pair.alice, pair.bob, pair.carol
+    for device in (bob, carol):
+        apply_until(device, alice.group_epoch())
+    epoch = alice.group_epoch()
+    pair.b.stop()
+    try:
+        for _ in range(2):  # two commits B misses: a gap of two epochs
+            assert alice.commit_and_apply(alice.group.commit()).status == 200
+    finally:
+        pair.b.start()
+    for device in (bob, carol):
+        apply_until(device, epoch + 2)
+    log = carol.http.get(f"{MLS_PREFIX}/rooms/{q(pair.room_id)}/commits", params={"from_epoch": epoch})
+    assert [c["epoch"] for c in log.body["commits"]] == [epoch, epoch + 1] and log.body["epoch"] == epoch + 2
+    alice.send(b"after B came back")
+    receive_until(carol, b"after B came back")
+
+
 def test_while_the_ds_is_down_commits_fail_and_messages_flow(pair: MlsPair) -> None:
     bob, carol = pair.bob, pair.carol
     apply_until(bob, pair.alice.group_epoch())

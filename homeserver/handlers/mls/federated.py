@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Protocol
 
-from twisted.internet.defer import DeferredLock
+from twisted.internet.defer import Deferred, DeferredLock
 
 from homeserver.errors import MatrixError, forbidden, invalid_param, missing_param, not_json
 from homeserver.events.identifiers import server_name_of
@@ -48,6 +48,9 @@ COMMIT_EDU = "org.vignette.mls.commit"
 FEDERATION_PAGE_BYTES = 8 * 1024 * 1024
 MAX_FEDERATION_PAGE = 50
 MAX_ID_LENGTH = 255
+#: Retrying a pull the DS did not answer: 5 s, doubling, at most every 10 minutes.
+RETRY_FIRST_S = 5.0
+RETRY_MAX_S = 600.0
 
 
 class MlsRemoteUnavailable(Exception):
@@ -103,6 +106,8 @@ class MlsFederation:
         self.delivery = hs.get(MlsDeliveryService)
         self.state = hs.get(RoomStateHandler)
         self._locks: dict[str, DeferredLock] = {}
+        self._retry_s: dict[str, float] = {}
+        self._retry_pending: set[str] = set()
 
     async def ds_of(self, room_id: str) -> str:
         """The server of the room creator (the create event's sender; in v12 rooms the only way)."""
@@ -213,10 +218,36 @@ class MlsFederation:
         await lock.acquire()
         try:
             await self._catch_up(room_id)
+            self._retry_s.pop(room_id, None)
         except MlsRemoteUnavailable as exc:
             logger.info("catching up MLS commits of %s failed: %s", room_id, exc)
+            self._retry_later(room_id)
         finally:
             lock.release()
+
+    def _retry_later(self, room_id: str) -> None:
+        """The DS told us of a commit but did not serve it: try again, backing off, until it does."""
+        if room_id in self._retry_pending:
+            return
+        delay = min(self._retry_s.get(room_id, RETRY_FIRST_S / 2) * 2, RETRY_MAX_S)
+        self._retry_s[room_id] = delay
+        self._retry_pending.add(room_id)
+
+        def retry() -> None:
+            self._retry_pending.discard(room_id)
+            Deferred.fromCoroutine(self.catch_up(room_id)).addErrback(
+                lambda failure: logger.error("MLS catch-up of %s failed: %s", room_id, failure.getErrorMessage()))
+
+        self.hs.reactor.callLater(delay, retry)
+
+    async def start(self) -> None:
+        """At start-up, pull what the DSs of the groups we copy accepted while we were away."""
+        for room_id in await self.store.group_rooms():
+            try:
+                if await self.ds_of(room_id) != self.server_name:
+                    await self.catch_up(room_id)
+            except MatrixError:
+                continue
 
     async def _catch_up(self, room_id: str) -> None:
         ds = await self.ds_of(room_id)
