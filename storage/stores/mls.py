@@ -160,6 +160,10 @@ class MlsStore:
     async def stream_writer(self) -> StreamWriter:
         return await self.streams.writer("mls", "mls_stream", "stream_id")
 
+    async def position(self) -> int:
+        """The stream's current position, seeding the writer first (right after a start it is 0 until then)."""
+        return (await self.stream_writer()).get_current_token()
+
     # -- KeyPackageRefs ----------------------------------------------------------------------
 
     @staticmethod

@@ -94,7 +94,7 @@ class MlsDeliveryService:
 
     async def _already_accepted(self, user_id: str, room_id: str, epoch: int, commit_b64: str) -> bool:
         """Is this very commit the one accepted for its epoch? (A retry after a lost response gets 200 again.)"""
-        for stored in await self.store.commits_from(room_id, epoch, self.store.streams.current_position("mls"), 1):
+        for stored in await self.store.commits_from(room_id, epoch, await self.store.position(), 1):
             if stored.epoch == epoch and stored.sender == user_id:
                 return await self.body(room_id, stored) == _canonical(commit_b64)
         return False
@@ -205,7 +205,7 @@ class MlsDeliveryService:
     async def commits_from(self, user_id: str, room_id: str, from_epoch: int, limit: int) -> dict[str, Any]:
         await self.groups.require_member_of_mls_room(user_id, room_id)
         limit = max(1, min(limit, MAX_COMMITS_PER_PAGE))
-        upto = self.store.streams.current_position("mls")
+        upto = await self.store.position()
         commits = await self.store.commits_from(room_id, from_epoch, upto, limit)
         entries = [await self.entry(room_id, c) for c in commits]
         current = await self.store.current_epoch(room_id)

@@ -182,7 +182,7 @@ class MlsFederation:
         """The log from ``from_epoch`` for a server with a joined member, Welcomes for its devices."""
         if not any(server_name_of(user) == origin for user in await self.groups.joined(room_id)):
             raise forbidden("Your server has no member joined to this room")
-        upto = self.store.streams.current_position("mls")
+        upto = await self.store.position()
         commits = await self.store.commits_from(room_id, from_epoch, upto, MAX_FEDERATION_PAGE + 1)
         entries: list[dict[str, Any]] = []
         budget = FEDERATION_PAGE_BYTES
