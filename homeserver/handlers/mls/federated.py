@@ -137,11 +137,11 @@ class MlsFederation:
         except MlsRemoteUnavailable as exc:
             logger.info("forwarding a commit for %s to %s failed: %s", room_id, ds, exc)
             raise ds_unreachable(ds) from None
-        epoch = answer.get("epoch")
-        if not isinstance(epoch, int) or isinstance(epoch, bool):
+        new_epoch = answer.get("epoch")
+        if not isinstance(new_epoch, int) or isinstance(new_epoch, bool):
             raise ds_unreachable(ds)
         await self.catch_up(room_id)  # so the committer's own sync shows it at once
-        return epoch
+        return new_epoch
 
     # -- the DS side -------------------------------------------------------------------------
 
@@ -294,7 +294,8 @@ class MlsFederation:
         removed = tuple(p.removed for p in framed.commit.proposals if p.removed is not None)
         added = tuple(who for p in framed.commit.proposals if p.key_package is not None
                       for who in [split_identity(p.key_package.identity)] if who is not None)
-        welcome_b64, recipients = entry.get("welcome"), ()
+        welcome_b64 = entry.get("welcome")
+        recipients: tuple[tuple[str, str], ...] = ()
         if isinstance(welcome_b64, str):
             recipients = await self._local_recipients(framed.commit, decode_b64(welcome_b64, "welcome", max_size))
         return NewCommit(room_id, current, sender, device, commit_b64.rstrip("="),
@@ -330,5 +331,6 @@ def _relayed(exc: MlsRemoteError) -> MatrixError:
     if exc.status == 409 and isinstance(current, int):
         return epoch_conflict(current)
     extra = {"current_epoch": current} if isinstance(current, int) else {}
-    message = body.get("error") if isinstance(body.get("error"), str) else "The delivery service refused the commit"
+    error = body.get("error")
+    message = error if isinstance(error, str) else "The delivery service refused the commit"
     return MatrixError(exc.status, errcode if isinstance(errcode, str) else "M_UNKNOWN", message, **extra)
