@@ -20,6 +20,7 @@ from tests.support.federation import FederationNet, ScriptedPeer, unique_label
 from tests.support.mls import ENCRYPTION, MLS_PREFIX, MlsDevice, b64
 from tests.support.rooms import new_user
 from tests.support.server import RunningServer
+from tests.support.sync import StreamClient
 
 FED_MLS = "/_matrix/federation/unstable/org.vignette.mls"
 ATTEMPTS = 60
@@ -180,6 +181,26 @@ def test_racing_commits_from_both_servers_exactly_one_wins(pair: MlsPair) -> Non
     for device in (alice, carol):
         log = device.http.get(f"{MLS_PREFIX}/rooms/{q(pair.room_id)}/commits", params={"from_epoch": epoch})
         assert log.status == 200 and [c["sender"] for c in log.body["commits"]] == [winner.user_id], log
+
+
+def test_the_ds_commits_reach_the_other_servers_websocket_stream(pair: MlsPair) -> None:
+    alice, bob, carol = pair.alice, pair.bob, pair.carol
+    for device in (bob, carol):
+        apply_until(device, alice.group_epoch())
+    carol.sync()
+    stream = StreamClient.connect(carol.http, since=carol.since)
+    try:
+        epoch = alice.group_epoch()
+        assert alice.commit_and_apply(alice.group.commit()).status == 200
+        frame = stream.next_frame()
+        while not commits_in(carol, frame):
+            frame = stream.next_frame()
+        assert [c["epoch"] for c in commits_in(carol, frame)] == [epoch]
+        assert carol.apply_commits(frame) == [epoch]
+        carol.since = stream.last_token
+    finally:
+        stream.ws.close()
+    apply_until(bob, epoch + 1)
 
 
 def test_forwarded_bad_commits_get_the_ds_matrix_errors(pair: MlsPair) -> None:
