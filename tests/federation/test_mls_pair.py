@@ -14,11 +14,10 @@ from typing import Any
 import attrs
 import pytest
 
-from tests.support.client import Client, q
+from tests.support.client import Client, q, register_user
 from tests.support.databases import ENGINES, drop_database
 from tests.support.federation import FederationNet, ScriptedPeer, unique_label
-from tests.support.mls import ENCRYPTION, MLS_PREFIX, MlsDevice, b64
-from tests.support.rooms import new_user
+from tests.support.mls import ENCRYPTION, MLS_PREFIX, MlsDevice, b64, login
 from tests.support.server import RunningServer
 from tests.support.sync import StreamClient
 
@@ -37,8 +36,12 @@ class MlsPair:
 
 
 def _device(base_url: str) -> MlsDevice:
-    http: Client = new_user(base_url)
+    http: Client = register_user(base_url)  # with a password, for a second device's login
     return MlsDevice(http)
+
+
+def login_device(server: RunningServer, user: MlsDevice) -> MlsDevice:
+    return login(server.base_url, user.http)
 
 
 def sync_until(device: MlsDevice, predicate: Any) -> dict[str, Any]:
@@ -209,8 +212,8 @@ def test_forwarded_bad_commits_get_the_ds_matrix_errors(pair: MlsPair) -> None:
     garbage = bob.http.post(url, {"commit": b64(b"\x00\x01 not mls")})
     assert garbage.status == 400 and garbage.body["errcode"] == "M_INVALID_PARAM", garbage
     foreign = bob.mls.create_group(pair.room_id.encode()).commit().commit_message.to_bytes()
-    future = bob.http.post(url, {"commit": b64(foreign)})  # an epoch-0 commit of a group past epoch 0
-    assert future.status == 409 and future.body["current_epoch"] == bob.group_epoch(), future
+    stale = bob.http.post(url, {"commit": b64(foreign)})  # an epoch-0 commit, for a group past epoch 0
+    assert stale.status == 409 and stale.body["current_epoch"] == bob.group_epoch(), stale
     not_base64 = bob.http.post(url, {"commit": "!!!"})
     assert not_base64.status == 400 and not_base64.body["errcode"] == "M_BAD_JSON", not_base64
 
@@ -250,6 +253,23 @@ def test_hostile_peer_on_the_federation_endpoints(pair: MlsPair, fednet: Federat
         assert log.body["epoch"] == pair.alice.group_epoch()
     finally:
         peer.stop()
+
+
+def test_a_welcome_for_a_key_package_its_server_never_handed_out_is_not_delivered(pair: MlsPair) -> None:
+    alice, bob = pair.alice, pair.bob
+    stranger = login_device(pair.b, bob)
+    stranger.sync()
+    # A KeyPackage passed by hand, never uploaded to or claimed from B.
+    handed = stranger.mls.generate_key_package_message()
+    apply_until(bob, alice.group_epoch())
+    epoch = alice.group_epoch()
+    response = alice.commit_and_apply(alice.group.add_members([handed]))
+    assert response.status == 200, response  # the DS cannot tell; B checks its own refs
+    apply_until(bob, epoch + 1)  # B has the commit...
+    body = stranger.sync()
+    assert not welcome_in(body)  # ... but keeps no Welcome for a ref it never handed out
+    missing = stranger.http.get(f"{MLS_PREFIX}/rooms/{q(pair.room_id)}/welcome/{epoch}")
+    assert missing.status == 404 and missing.body["errcode"] == "M_NOT_FOUND", missing
 
 
 def test_commits_accepted_while_a_copying_server_is_down_reach_it_after_its_restart(pair: MlsPair) -> None:
