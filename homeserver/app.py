@@ -15,6 +15,8 @@ from twisted.web.server import Site
 from federation.e2ee_client import FederationKeyServers
 from federation.media_fetcher import FederationMediaFetcher
 from federation.membership.remote import FederationRemoteRooms
+from federation.mls_client import FederationMlsServers
+from federation.receiver.edus import EduRegistry
 from federation.receiver.transaction import TransactionReceiver
 from federation.sender import EduForwarder, FederationSender
 from federation.sender.device_lists import DeviceListForwarder
@@ -28,6 +30,7 @@ from homeserver.handlers.admin.ratelimits import RatelimitOverrides
 from homeserver.handlers.e2ee.remote_device_lists import RemoteDeviceLists
 from homeserver.handlers.e2ee.remote_keys import RemoteKeys
 from homeserver.handlers.media.sources import RemoteMediaSource
+from homeserver.handlers.mls.federated import COMMIT_EDU, MlsFederation, MlsRemote
 from homeserver.handlers.mls.hygiene import MlsHygiene
 from homeserver.handlers.push.notifications import PushRuleEvaluator
 from homeserver.handlers.pushers.pool import PusherPool
@@ -121,6 +124,8 @@ class HomeServer:
         self.get(RemoteRooms).joiner = self.get(FederationRemoteRooms)
         self.get(RemoteMediaSource).fetcher = self.get(FederationMediaFetcher)
         self.get(RemoteKeys).servers = self.get(FederationKeyServers)
+        self.get(MlsRemote).servers = self.get(FederationMlsServers)
+        self.get(EduRegistry).register(COMMIT_EDU, self.get(MlsFederation).on_commit_edu)
 
     async def start_background_work(self) -> None:
         """What runs on its own once we serve: persisted timers, including those that fell
@@ -158,6 +163,9 @@ class HomeServer:
         except Exception:  # the queues stay in the database; the next start sends them
             logger.exception("federation sender: start-up failed")
         self.get(MlsHygiene).start()
+        # Commits the groups' DSs accepted while we were down (in the background: it asks them).
+        Deferred.fromCoroutine(self.get(MlsFederation).start()).addErrback(
+            lambda failure: logger.error("MLS catch-up at start-up failed: %s", failure.getErrorMessage()))
 
     def build_router(self, listener: Listener) -> Router:
         router = Router()

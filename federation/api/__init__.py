@@ -11,6 +11,7 @@ from federation.api import (
     keys,
     media,
     membership,
+    mls,
     openid,
     public_rooms,
     queries,
@@ -22,4 +23,4 @@ from federation.api import (
 )
 
 FEDERATION_API_MODULES: list[ModuleType] = [server_well_known, keys, version, queries, public_rooms, send,
-                                            room_events, membership, media, user_keys, invites, openid]
+                                            room_events, membership, media, user_keys, invites, openid, mls]

@@ -17,6 +17,7 @@ from homeserver.api.keys import require_device
 from homeserver.errors import invalid_param, not_json
 from homeserver.handlers.accounts.auth import Auth
 from homeserver.handlers.mls.delivery import MlsDeliveryService
+from homeserver.handlers.mls.federated import MlsFederation
 from homeserver.handlers.rooms.room_state import check_room_id
 from homeserver.http.auth import get_user_by_req
 from homeserver.http.request import parse_json, query_int
@@ -59,7 +60,7 @@ def register_routes(router: Router, hs: Server) -> None:
         device_id = require_device(requester)
         check_room_id(room_id)
         body = read_spooled_json(request)
-        epoch = await service().submit_commit(requester.user_id, device_id, room_id, body)
+        epoch = await hs.get(MlsFederation).submit_commit(requester.user_id, device_id, room_id, body)
         return 200, {"epoch": epoch}
 
     async def commits(request: Request, room_id: str) -> tuple[int, Any]:

@@ -25,6 +25,7 @@ INSERT_REF = (
 )
 SELECT_REF = "SELECT user_id, device_id FROM mls_key_package_refs WHERE ref = ?"
 SELECT_GROUP = "SELECT epoch FROM mls_groups WHERE room_id = ?"
+SELECT_GROUP_ROOMS = "SELECT room_id FROM mls_groups"
 CREATE_GROUP = (
     "INSERT INTO mls_groups (room_id, epoch, created_ms, group_info) VALUES (?, 1, ?, ?)"
     " ON CONFLICT (room_id) DO NOTHING"
@@ -86,6 +87,8 @@ SELECT_WELCOME = (
     " ON r.room_id = c.room_id AND r.epoch = c.epoch"
     " WHERE c.room_id = ? AND c.epoch = ? AND r.user_id = ? AND r.device_id = ?"
 )
+SELECT_ADDED_USERS = "SELECT user_id FROM mls_leaves WHERE room_id = ? AND added_epoch = ?"
+SELECT_WELCOME_BODY = "SELECT welcome_b64 FROM mls_commits WHERE room_id = ? AND epoch = ?"
 PURGE_COMMITS = "DELETE FROM mls_commits WHERE received_ms < ?"
 PURGE_RECIPIENTS = (
     "DELETE FROM mls_welcome_recipients WHERE NOT EXISTS (SELECT 1 FROM mls_commits c"
@@ -157,6 +160,10 @@ class MlsStore:
     async def stream_writer(self) -> StreamWriter:
         return await self.streams.writer("mls", "mls_stream", "stream_id")
 
+    async def position(self) -> int:
+        """The stream's current position, seeding the writer first (right after a start it is 0 until then)."""
+        return (await self.stream_writer()).get_current_token()
+
     # -- KeyPackageRefs ----------------------------------------------------------------------
 
     @staticmethod
@@ -182,8 +189,13 @@ class MlsStore:
         rows = await self.db.execute("mls_current_epoch", SELECT_GROUP, room_id)
         return int(rows[0][0]) if rows else 0
 
+    async def group_rooms(self) -> list[str]:
+        rows = await self.db.execute("mls_group_rooms", SELECT_GROUP_ROOMS)
+        return [row[0] for row in rows]
+
     async def accept_commit(self, commit: NewCommit, stream_id: int, now_ms: int) -> bool:
-        """Write the commit if it is the first for its epoch; False (nothing written) if another won."""
+        """Write the commit if it is the first for its epoch; False (only the stream position written) if
+        another won."""
 
         def accept(txn: Transaction) -> bool:
             if commit.epoch == 0:
@@ -191,6 +203,9 @@ class MlsStore:
             else:
                 txn.execute(ADVANCE_GROUP, (commit.room_id, commit.epoch))
             if txn.rowcount != 1:
+                # The position was handed out (a sync token may already cover it): keep it, or a
+                # restart would seed the stream below it and hand it out again, unseen.
+                txn.execute(INSERT_STREAM, (stream_id, commit.room_id))
                 return False
             if commit.epoch != 0 and commit.group_info_b64 is not None:
                 txn.execute(SET_GROUP_INFO, (commit.group_info_b64, commit.room_id))
@@ -261,6 +276,14 @@ class MlsStore:
     async def welcome_for(self, room_id: str, epoch: int, user_id: str, device_id: str) -> str | None:
         rows = await self.db.execute("mls_welcome_for", SELECT_WELCOME, room_id, epoch, user_id, device_id)
         return rows[0][0] if rows else None
+
+    async def welcome_with_added(self, room_id: str, epoch: int) -> tuple[str | None, set[str]]:
+        """A commit's Welcome (if any) and the users whose devices it added (for other servers' copies)."""
+        rows = await self.db.execute("mls_welcome_body", SELECT_WELCOME_BODY, room_id, epoch)
+        if not rows or rows[0][0] is None:
+            return None, set()
+        users = await self.db.execute("mls_added_users", SELECT_ADDED_USERS, room_id, epoch)
+        return str(rows[0][0]), {row[0] for row in users}
 
     # -- membership hygiene ------------------------------------------------------------------
 

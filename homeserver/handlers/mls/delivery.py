@@ -17,6 +17,7 @@ from typing import Any
 import attrs
 
 from homeserver.errors import bad_json, forbidden, invalid_param, not_found
+from homeserver.events.identifiers import server_name_of
 from homeserver.handlers.accounts.auth import now_ms
 from homeserver.handlers.e2ee.to_device import ToDeviceHandler
 from homeserver.handlers.mls.common import (
@@ -93,7 +94,7 @@ class MlsDeliveryService:
 
     async def _already_accepted(self, user_id: str, room_id: str, epoch: int, commit_b64: str) -> bool:
         """Is this very commit the one accepted for its epoch? (A retry after a lost response gets 200 again.)"""
-        for stored in await self.store.commits_from(room_id, epoch, self.store.streams.current_position("mls"), 1):
+        for stored in await self.store.commits_from(room_id, epoch, await self.store.position(), 1):
             if stored.epoch == epoch and stored.sender == user_id:
                 return await self.body(room_id, stored) == _canonical(commit_b64)
         return False
@@ -172,6 +173,12 @@ class MlsDeliveryService:
         if not refs or not set(refs) <= added_refs:
             raise invalid_param("The Welcome names KeyPackages this commit does not add")
         devices = await self.store.devices_for_refs(refs)
+        # Another server's devices: their KeyPackages were handed out (and their refs recorded) by
+        # their own server, which checks its refs again before it delivers the Welcome.
+        devices.update({ref: who for p in commit.proposals if p.key_package is not None
+                        for ref in [p.key_package.ref().hex()] if ref not in devices
+                        for who in [split_identity(p.key_package.identity)]
+                        if who is not None and server_name_of(who[0]) != self.hs.server_name})
         missing = [ref for ref in refs if ref not in devices]
         if missing:
             raise invalid_param(f"The Welcome is for a KeyPackage this server never handed out ({missing[0]})")
@@ -179,11 +186,13 @@ class MlsDeliveryService:
 
     async def _send_welcomes(self, user_id: str, device_id: str, room_id: str, epoch: int,
                              recipients: tuple[tuple[str, str], ...]) -> None:
-        if not recipients:
-            return
         messages: dict[str, dict[str, Any]] = {}
         for target_user, target_device in recipients:
+            if server_name_of(target_user) != self.hs.server_name:
+                continue  # its server sends the notice once it has the commit and its Welcome
             messages.setdefault(target_user, {})[target_device] = {"room_id": room_id, "epoch": epoch}
+        if not messages:
+            return
         try:
             await self.hs.get(ToDeviceHandler).send(user_id, device_id, WELCOME_TO_DEVICE,
                                                     f"org.vignette.mls.welcome {room_id} {epoch}",
@@ -196,7 +205,7 @@ class MlsDeliveryService:
     async def commits_from(self, user_id: str, room_id: str, from_epoch: int, limit: int) -> dict[str, Any]:
         await self.groups.require_member_of_mls_room(user_id, room_id)
         limit = max(1, min(limit, MAX_COMMITS_PER_PAGE))
-        upto = self.store.streams.current_position("mls")
+        upto = await self.store.position()
         commits = await self.store.commits_from(room_id, from_epoch, upto, limit)
         entries = [await self.entry(room_id, c) for c in commits]
         current = await self.store.current_epoch(room_id)
