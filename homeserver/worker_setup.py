@@ -37,7 +37,11 @@ from homeserver.replication.channel import ReplicationChannel
 from homeserver.replication.forward import ForwardingResource, InstanceClient
 from homeserver.server import Server
 from storage.stores.access_tokens import AccessTokenStore
+from storage.stores.e2e_fallback_keys import E2eFallbackKeysStore
+from storage.stores.e2e_one_time_keys import E2eOneTimeKeysStore
 from storage.stores.events import EventStore
+from storage.stores.relations import RelationsStore
+from storage.stores.room_members import RoomMemberStore
 from storage.streams import Streams
 
 #: The modules whose GET routes a worker answers itself: /sync, the WebSocket stream,
@@ -83,6 +87,17 @@ def follow_streams(hs: Server) -> None:
         writer = stream_writer(hs.config, name)
         if writer != here:
             streams.follow(name, writer)
+    if is_worker(hs.config):
+        uncached_reads(hs)
+
+
+def uncached_reads(hs: Server) -> None:
+    """The store caches that the event writer's commits drop would go stale in a
+    process that writes nothing: a worker reads those answers from the database every time."""
+    hs.get(RoomMemberStore).caching = False
+    hs.get(RelationsStore).caching = False
+    hs.get(E2eOneTimeKeysStore).counts.enabled = False
+    hs.get(E2eFallbackKeysStore).unused.enabled = False
 
 
 def forward_writes(hs: Server) -> None:

@@ -91,6 +91,8 @@ class DeviceAnswers:
     def __init__(self) -> None:
         self.found: dict[tuple[str, str], Any] = {}
         self.generation = 0
+        #: Off in a worker process: the writes that would drop an answer happen in another process.
+        self.enabled = True
 
     def forget(self, user_id: str, device_ids: Iterable[str]) -> None:
         self.generation += 1
@@ -98,7 +100,7 @@ class DeviceAnswers:
             self.found.pop((user_id, device_id), None)
 
     def keep(self, key: tuple[str, str], generation: int, value: Any) -> None:
-        if generation == self.generation:
+        if self.enabled and generation == self.generation:
             if len(self.found) >= MAX_CACHED_DEVICES:
                 self.found.clear()
             self.found[key] = value

@@ -62,6 +62,8 @@ class RelationsStore:
         self.db = hs.db
         self._bare: set[str] = set()
         self._generation = 0
+        #: Off in a worker process: relations are committed by another process.
+        self.caching = True
         self._reading: dict[tuple[str, ...], list[Deferred[bool]]] = {}
 
     def invalidate(self, targets: Iterable[str]) -> None:
@@ -139,7 +141,7 @@ class RelationsStore:
         generation = self._generation
         threads, references = await self.db.run_interaction("get_relation_bundles", self._read_bundles,
                                                             event_ids, user_id)
-        if generation == self._generation:
+        if self.caching and generation == self._generation:
             if len(self._bare) > MAX_KNOWN_BARE:
                 self._bare.clear()
             self._bare.update(e for e in event_ids if e not in threads and e not in references)

@@ -99,6 +99,8 @@ class RoomMemberStore:
         self._memberships: dict[str, dict[str, str]] = {}
         #: Bumped by every invalidation: a read that straddles one is not kept.
         self._generation = 0
+        #: Off in a worker process: membership changes are committed by another process.
+        self.caching = True
 
     def invalidate(self, room_id: str, user_ids: Iterable[str]) -> None:
         """Memberships of ``user_ids`` in ``room_id`` changed (called right after the commit)."""
@@ -124,7 +126,7 @@ class RoomMemberStore:
         generation = self._generation
         rows = await self.db.execute("get_users_in_room", _USERS_IN_ROOM, room_id)
         found = {row[0] for row in rows}
-        if generation == self._generation:
+        if self.caching and generation == self._generation:
             if len(self._joined) >= MAX_CACHED_ROOMS:
                 self._joined.clear()
             self._joined[room_id] = frozenset(found)
@@ -166,7 +168,7 @@ class RoomMemberStore:
         if rooms:
             generation = self._generation
             read = await self._read_memberships_in_rooms(rooms)
-            if generation == self._generation:
+            if self.caching and generation == self._generation:
                 if len(self._memberships) + len(read) > MAX_CACHED_ROOMS:
                     self._memberships.clear()
                 self._memberships.update(read)
@@ -196,7 +198,7 @@ class RoomMemberStore:
         generation = self._generation
         rows = await self.db.execute("get_rooms_with_membership", _ROOMS_WITH_MEMBERSHIP, user_id)
         found = {row[0]: Membership(row[1], row[2], int(row[3]), sender=row[4]) for row in rows}
-        if generation == self._generation:
+        if self.caching and generation == self._generation:
             if len(self._rooms_of) >= MAX_CACHED_USERS:
                 self._rooms_of.clear()
             self._rooms_of[user_id] = found

@@ -13,6 +13,7 @@ import pytest
 
 from tests.support.client import Client, register_user
 from tests.support.databases import drop_database
+from tests.support.rooms import leave
 from tests.support.sync import (
     StreamClient,
     ephemeral_of,
@@ -92,6 +93,25 @@ def test_messages_sent_on_main_reach_sync_and_websocket_on_the_worker(
         assert stream_collect(stream, room_id, len(sent)) == sent
     finally:
         stream.close()
+
+
+def test_a_room_joined_after_the_worker_cached_the_users_rooms(processes: ProcessSet) -> None:
+    """The worker answered "bob's rooms" before bob joined another room on main: the new room,
+    its leave and its messages must still reach bob on the worker (its caches are off)."""
+    main, worker = processes.main, processes.workers["reader1"]
+    alice, bob = register_user(main.base_url), register_user(main.base_url)
+    first = shared_room(alice, bob)
+    bob_w = on(bob, worker.base_url)
+    since = sync(bob_w, sync_filter=BIG_TIMELINE)["next_batch"]
+    send_text(alice, first, "in the first room")
+    assert sync_collect(bob_w, since, first, 1)[0] == ["in the first room"]
+    second = shared_room(alice, bob)
+    send_text(alice, second, "in the second room")
+    seen, since = sync_collect(bob_w, since, second, 1)
+    assert seen == ["in the second room"]
+    leave(bob, second)
+    body, _ = sync_until(bob_w, since, lambda b: second in b.get("rooms", {}).get("leave", {}))
+    assert second in body["rooms"]["leave"]
 
 
 def test_a_worker_restart_loses_nothing(processes: ProcessSet) -> None:
