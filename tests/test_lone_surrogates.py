@@ -18,6 +18,7 @@ import pytest
 import pytest_twisted
 import websocket
 
+from tests.support.apps import new_admin
 from tests.support.client import Client, q
 from tests.support.rooms import V3, create_room, join, new_user, send_message
 from tests.support.routes import SPEC, router_routes, shape, spec_json_body_operations
@@ -70,7 +71,8 @@ def test_every_route_that_reads_json_refuses_lone_surrogates(
         if method not in BODY_METHODS or "/_matrix/client/r0/" in pattern:
             continue  # r0 paths are the same handlers as v3
         # A fresh member per route: a route that ignores its body (logout) acts on the probe.
-        user = new_user(server.base_url)
+        # Admin-only routes (lock, suspend) refuse anyone else before reading the body.
+        user = new_admin(server) if "/admin/" in pattern else new_user(server.base_url)
         join(user, room_id)
         path = fill(pattern, user, room_id, event_id)
         probe = user.request(method, path, raw=b"{not json")

@@ -31,6 +31,10 @@ from storage.migrate import VERSION_TABLE, load_migrations, prepare_database
 logger = logging.getLogger("vignette.port_db")
 
 PROGRESS_TABLE = "port_db_progress"
+#: The full-text index: FTS5 tables on SQLite, a tsvector column on PostgreSQL, so not copied.
+SEARCH_TABLES = ("event_search",)
+#: The migration that indexes stored events for search, run again once the events are in.
+SEARCH_BACKFILL_MIGRATION = 123
 DEFAULT_BATCH = 2000
 _CREATE_PROGRESS = (
     f"CREATE TABLE IF NOT EXISTS {PROGRESS_TABLE} (table_name TEXT PRIMARY KEY, last_rowid BIGINT NOT NULL,"
@@ -86,8 +90,8 @@ def source_tables(source: sqlite3.Connection) -> list[Table]:
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
     tables = []
     for name in names:
-        if name in (VERSION_TABLE, PROGRESS_TABLE):
-            continue
+        if name in (VERSION_TABLE, PROGRESS_TABLE) or name.startswith(SEARCH_TABLES):
+            continue  # the search index is SQLite's own (FTS5); PostgreSQL's is rebuilt after the copy
         columns = tuple(row[1] for row in source.execute(f'PRAGMA table_info("{name}")'))
         rows = int(source.execute(f'SELECT COUNT(*) FROM "{name}"').fetchone()[0])
         tables.append(Table(name, columns, rows))
@@ -185,7 +189,15 @@ async def port(source: sqlite3.Connection, target: Database, batch: int, bar: bo
             if not done:
                 copied = await copy_table(source, target, table, (last_rowid, copied), batch, progress)
             summary.append(f"{table.name}: {copied} rows")
+    logger.info("rebuilding the search index")
+    await target.run_interaction("port_rebuild_search", _rebuild_search)
     return summary
+
+
+def _rebuild_search(txn: Transaction) -> None:
+    """Index the copied events for search (idempotent: a resumed port runs it again)."""
+    (backfill,) = [m for m in load_migrations() if m.number == SEARCH_BACKFILL_MIGRATION]
+    txn.execute_script(backfill.script_for(txn.engine_name))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
