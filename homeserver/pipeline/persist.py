@@ -178,9 +178,10 @@ def _event_rows(batch: PersistBatch, item: Prepared, stored: StoredEvent) -> Non
         batch.membership_changes.append(MemberRow(batch.room_id, event.state_key, event.sender,
                                                   event.membership or "leave", event.event_id,
                                                   stored.stream_ordering))
-    # A remote redaction's right to apply depends on its target (same server, or the
-    # redact power level); that check comes with the federation receiver.
-    if event.type == "m.room.redaction" and event.redacts is not None and item.origin is None:
+    # A remote redaction's right to apply depends on its target (same server, or the redact
+    # power level): the remote stage decided it (pipeline/remote.py).
+    if event.type == "m.room.redaction" and event.redacts is not None \
+            and (item.origin is None or item.applies_redaction):
         batch.redactions.append((event.redacts, event.event_id))
     relates_to = event.content.get("m.relates_to")
     if isinstance(relates_to, dict) and event.type != "m.room.redaction":

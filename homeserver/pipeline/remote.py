@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
+from homeserver.events.auth import should_apply_redaction
 from homeserver.events.event import Event
 from homeserver.pipeline.checks import (
     auth_state_ids,
@@ -159,6 +160,8 @@ async def add_remote(work: RoomWork, remote: RemoteEvent, origin: str) -> EventR
         missing_prevs = tuple([i for i in event.prev_event_ids if await work.state_after(i) is None])
     item = Prepared(event, outcome, reason, before=before, origin=origin, deoutlier=deoutlier,
                     missing_prevs=missing_prevs, backfilled=remote.backfilled)
+    if outcome is Outcome.ACCEPTED and event.type == "m.room.redaction" and event.redacts is not None:
+        item.applies_redaction = await _redaction_applies(work, event, before.state)
     if outcome is Outcome.REJECTED or event.state_key is None:
         item.after = before
     else:
@@ -169,6 +172,16 @@ async def add_remote(work: RoomWork, remote: RemoteEvent, origin: str) -> EventR
         await work.set_current(item.after)
         item.current_group = item.after.group
     return result
+
+
+async def _redaction_applies(work: RoomWork, redaction: Event, state: StateMap) -> bool:
+    """Whether an accepted remote redaction redacts its target now (one we do not hold yet stays
+    unredacted: Synapse applies it when the target arrives, which is not done here)."""
+    assert redaction.redacts is not None
+    target = (await work.get_events([redaction.redacts])).get(redaction.redacts)
+    if target is None:
+        return False
+    return should_apply_redaction(redaction, target, await _auth_map(work, redaction, state))
 
 
 async def _finish(work: RoomWork, item: Prepared) -> EventResult:

@@ -56,6 +56,9 @@ class Prepared:
     out_of_band: bool = False
     #: History from /backfill: in the DAG, but below the live stream (a negative ordering).
     backfilled: bool = False
+    #: A remote m.room.redaction that may take effect on its target (the redact level, or the
+    #: target's own server); a local one was checked before it was built.
+    applies_redaction: bool = False
 
     @property
     def in_dag(self) -> bool:

@@ -135,3 +135,30 @@ def test_a_restricted_room_on_a_is_joined_from_b_through_an_allowed_room(pair: P
     member = get_state(erin, room_id, "m.room.member", str(erin.user_id)).body
     assert member["join_authorised_via_users_server"] == pair.alice.user_id
     assert erin.user_id in joined_members(pair.alice, room_id)
+
+
+def redact(client: Client, room_id: str, event_id: str) -> None:
+    response = client.put(f"{V3}/rooms/{q(room_id)}/redact/{q(event_id)}/r{event_id[1:9]}", {"reason": "oops"})
+    assert response.status == 200, response
+
+
+def content_of(client: Client, room_id: str, event_id: str) -> dict[str, Any]:
+    response = client.get(f"{V3}/rooms/{q(room_id)}/event/{q(event_id)}")
+    assert response.status == 200, response
+    return dict(response.body["content"])
+
+
+def test_redactions_from_the_other_server_take_effect(pair: Pair) -> None:
+    """Bob (on B) redacts his own message: it shares his server. Alice (on A, the room's admin)
+    redacts Bob's: she has the redact level. Both redactions arrive over /send and apply there."""
+    if pair.bob.user_id not in joined_members(pair.alice, pair.room_id):
+        assert pair.bob.post(f"{V3}/join/{q(pair.room_id)}", {}, params={"server_name": pair.a.server_name}).status == 200
+    since_a, since_b = sync_token(pair.alice), sync_token(pair.bob)
+    own = send_message(pair.bob, pair.room_id, "bob takes this back")
+    other = send_message(pair.bob, pair.room_id, "alice removes this")
+    sync_until(pair.alice, lambda body: "alice removes this" in timeline_bodies(body, pair.room_id), since_a)
+    redact(pair.bob, pair.room_id, own)
+    redact(pair.alice, pair.room_id, other)
+    sync_until(pair.alice, lambda _body: content_of(pair.alice, pair.room_id, own) == {})
+    sync_until(pair.bob, lambda _body: content_of(pair.bob, pair.room_id, other) == {}, since_b)
+    assert content_of(pair.bob, pair.room_id, own) == {} and content_of(pair.alice, pair.room_id, other) == {}
