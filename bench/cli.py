@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 import tempfile
 import time
@@ -69,6 +70,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--append-results-md", action="store_true",
                         help="append this run's tables to bench/RESULTS.md (e.g. a --large --only run)")
     parser.add_argument("--list", action="store_true", help="list workloads and exit")
+    parser.add_argument("--vignette-config", type=json.loads, default={},
+                        help='JSON object merged into Vignette\'s config, e.g. \'{"push_rule_evaluation": false}\'')
     return parser.parse_args(argv)
 
 
@@ -126,7 +129,7 @@ def run_one(kind: str, engine: str, workdir: Path, args: argparse.Namespace, opt
             assert synapse_python is not None
             target = make_synapse(engine, directory, args.log_level, synapse_python)
         else:
-            target = make_vignette(engine, directory, args.log_level)
+            target = make_vignette(engine, directory, args.log_level, args.vignette_config)
         target.start()
     except Exception as exc:  # noqa: BLE001
         reason = f"server did not start: {str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__}"

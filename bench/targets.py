@@ -157,7 +157,8 @@ def _database_for(engine: str, directory: Path) -> tuple[dict[str, Any], str | N
                                          "cp_max": 10}}, name
 
 
-def make_vignette(engine: str, directory: Path, log_level: str) -> Target:
+def make_vignette(engine: str, directory: Path, log_level: str, extra: dict[str, Any] | None = None) -> Target:
+    """A Vignette target; ``extra`` is merged into its config (an A/B of a setting)."""
     from homeserver.signing_key import write_new_signing_key
 
     directory.mkdir(parents=True, exist_ok=True)
@@ -179,6 +180,7 @@ def make_vignette(engine: str, directory: Path, log_level: str) -> Target:
         **VIGNETTE_NO_RATE_LIMITS,
         "presence": {"enabled": False},
         "logging": {"level": log_level, "file": str(directory / "homeserver.log")},
+        **(extra or {}),
     }
     config_path = directory / "homeserver.yaml"
     config_path.write_text(yaml.safe_dump(config))

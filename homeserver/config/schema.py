@@ -348,6 +348,9 @@ class HomeserverConfig:
     room_list_publication_rules: list[DirectoryRule] | None = field(None)
     forget_rooms_on_leave: bool = field(False)
     presence: PresenceSection = field(factory=PresenceSection)
+    #: Push-rule evaluation of each new event (notification counts, pushers). Off only to
+    #: measure what it costs (bench/RESULTS.md); clients then see no notification counts.
+    push_rule_evaluation: bool = field(True)
     enable_metrics: bool = field(False)
 
     max_group_size: int = field(1500, check=_positive)

@@ -114,6 +114,7 @@ class PushRuleEvaluator:
         self._pending: Counter[int] = Counter()
         self._waiters: list[tuple[int, Deferred[None]]] = []
         self._listeners: list[NotificationListener] = []
+        self.enabled = hs.config.push_rule_evaluation
         hs.get(EventPipeline).add_persisted_listener(self._on_persisted)
         hs.get(Streams).add_listener(self._on_advance)
 
@@ -126,6 +127,8 @@ class PushRuleEvaluator:
     async def start(self) -> None:
         """Evaluate what a crash left unevaluated (events after the stored watermark), first
         in each room's queue; called before the server serves."""
+        if not self.enabled:
+            return
         store, events = self.store, self.hs.get(EventStore)
         position = await store.get_evaluated_upto()
         upto = self.hs.get(Streams).current_position("events") or await events.get_max_stream_position()
@@ -144,6 +147,8 @@ class PushRuleEvaluator:
             logger.info("push: evaluating %d events missed before the restart", len(ids))
 
     def _on_persisted(self, batch: PersistedBatch) -> None:
+        if not self.enabled:
+            return
         events = [e for e in batch.timeline_events() if e.stream_ordering > 0]
         if events:
             self._enqueue(batch.room_id, events, catch_up=False)
