@@ -192,6 +192,18 @@ def register_routes(router: Router, hs: Server) -> None:
             require(body, "content", dict, "an object"), optional(body, "state_key", str, "a string"), txn_id)
         return 200, {"event_id": event_id}
 
+    async def shadow_ban(request: Request, user_id: str) -> tuple[int, Any]:
+        admin = await require_admin(hs, request)
+        if user_id == admin.user_id:
+            raise invalid_param("You may not shadow-ban yourself")
+        await users().set_shadow_banned(user_id, True)
+        return 200, {}
+
+    async def unshadow_ban(request: Request, user_id: str) -> tuple[int, Any]:
+        await require_admin(hs, request)
+        await users().set_shadow_banned(user_id, False)
+        return 200, {}
+
     async def get_override(request: Request, user_id: str) -> tuple[int, Any]:
         await require_admin(hs, request)
         return 200, await hs.get(RatelimitOverrides).get(user_id)
@@ -208,6 +220,8 @@ def register_routes(router: Router, hs: Server) -> None:
         await hs.get(RatelimitOverrides).delete(user_id)
         return 200, {}
 
+    router.add("POST", ADMIN_V1 + "/users/{user_id}/shadow_ban", shadow_ban)
+    router.add("DELETE", ADMIN_V1 + "/users/{user_id}/shadow_ban", unshadow_ban)
     router.add("GET", ADMIN_V1 + "/users/{user_id}/override_ratelimit", get_override)
     router.add("POST", ADMIN_V1 + "/users/{user_id}/override_ratelimit", set_override)
     router.add("DELETE", ADMIN_V1 + "/users/{user_id}/override_ratelimit", delete_override)

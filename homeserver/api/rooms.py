@@ -70,8 +70,8 @@ def register_routes(router: Router, hs: Server) -> None:
     async def create_room(request: Request) -> tuple[int, dict[str, Any]]:
         requester = await get_user_by_req(request, auth)
         parsed = parse_create_room(body_of(request, hs, allow_empty=True), hs.config.default_room_version)
-        room_id, alias = await hs.get(RoomCreationHandler).create_room(requester.user_id, parsed,
-                                                                       is_admin=requester.is_admin)
+        room_id, alias = await hs.get(RoomCreationHandler).create_room(
+            requester.user_id, parsed, is_admin=requester.is_admin, shadow_banned=requester.shadow_banned)
         body: dict[str, Any] = {"room_id": room_id}
         if alias is not None:
             body["room_alias"] = alias
@@ -106,7 +106,8 @@ def register_routes(router: Router, hs: Server) -> None:
         body = body_of(request, hs)
         if "user_id" not in body and "id_server" in body:
             raise forbidden("Third-party invites are not supported")
-        await members().invite(requester.user_id, room_id, target_user_of(body), reason_of(body))
+        await members().invite(requester.user_id, room_id, target_user_of(body), reason_of(body),
+                               shadow_banned=requester.shadow_banned)
         return 200, {}
 
     async def leave(request: Request, room_id: str) -> tuple[int, dict[str, Any]]:

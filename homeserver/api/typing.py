@@ -34,7 +34,8 @@ def register_routes(router: Router, hs: Server) -> None:
         if requester.user_id != user_id:
             raise forbidden("Cannot set another user's typing state")
         typing, timeout = parse_typing(parse_json_object(request, MAX_BODY))
-        await hs.get(TypingHandler).set_typing(user_id, room_id, typing, timeout)
+        await hs.get(TypingHandler).set_typing(user_id, room_id, typing, timeout,
+                                               shadow_banned=requester.shadow_banned)
         return 200, {}
 
     router.add("PUT", client_paths("/rooms/{room_id}/typing/{user_id}"), set_typing)

@@ -20,7 +20,7 @@ from storage.stores.storable import storable
 
 SELECT_ACCESS_TOKEN = (
     "SELECT t.id, t.token_hash, t.user_id, t.device_id, t.valid_until_ms,"
-    " u.is_admin, u.is_guest, u.deactivated"
+    " u.is_admin, u.is_guest, u.deactivated, u.shadow_banned"
     " FROM access_tokens t JOIN users u ON u.user_id = t.user_id WHERE t.token_hash = ?"
 )
 INSERT_ACCESS_TOKEN = (
@@ -52,6 +52,7 @@ class AccessTokenInfo:
     is_admin: bool
     is_guest: bool
     deactivated: bool
+    shadow_banned: bool = False
 
 
 @attrs.frozen
@@ -92,7 +93,7 @@ class AccessTokenStore:
             return None
         info = AccessTokenInfo(int(row[0]), row[1], row[2], row[3],
                                None if row[4] is None else int(row[4]),
-                               bool(row[5]), bool(row[6]), bool(row[7]))
+                               bool(row[5]), bool(row[6]), bool(row[7]), bool(row[8]))
         # A revocation that ran while we read may have deleted this very row after we saw
         # it; caching the stale row would resurrect the token, so only cache if none did.
         if generation == self._generation:

@@ -16,7 +16,7 @@ from storage.stores.profiles import like_pattern
 
 _FROM = " FROM users u LEFT JOIN profiles p ON p.user_id = u.user_id"
 _COLUMNS = ("SELECT u.user_id, u.is_admin, u.is_guest, u.deactivated, u.created_ms, p.displayname,"
-            " p.avatar_url")
+            " p.avatar_url, u.shadow_banned")
 #: Synapse's order_by values and the column each sorts on.
 ORDER_COLUMNS = {
     "name": "u.user_id", "is_guest": "u.is_guest", "admin": "u.is_admin", "deactivated": "u.deactivated",
@@ -48,6 +48,7 @@ class AdminUserRow:
     created_ms: int
     displayname: str | None
     avatar_url: str | None
+    shadow_banned: bool = False
 
 
 def _where(query: UserFilter) -> tuple[str, list[Any]]:
@@ -83,7 +84,7 @@ class AdminUserStore:
             txn.execute("SELECT COUNT(*)" + _FROM + where, args)
             total = int(txn.fetchall()[0][0])
             txn.execute(_COLUMNS + _FROM + where + order + " LIMIT ? OFFSET ?", [*args, query.limit, query.offset])
-            rows = [AdminUserRow(r[0], bool(r[1]), bool(r[2]), bool(r[3]), int(r[4]), r[5], r[6])
+            rows = [AdminUserRow(r[0], bool(r[1]), bool(r[2]), bool(r[3]), int(r[4]), r[5], r[6], bool(r[7]))
                     for r in txn.fetchall()]
             return rows, total
 

@@ -16,12 +16,13 @@ INSERT_USER = (
     " VALUES (?, ?, ?, ?, ?, 0) ON CONFLICT (user_id) DO NOTHING"
 )
 SELECT_USER = (
-    "SELECT user_id, password_hash, created_ms, is_admin, is_guest, deactivated"
+    "SELECT user_id, password_hash, created_ms, is_admin, is_guest, deactivated, shadow_banned"
     " FROM users WHERE user_id = ?"
 )
 UPDATE_PASSWORD = "UPDATE users SET password_hash = ? WHERE user_id = ?"
 UPDATE_DEACTIVATED = "UPDATE users SET deactivated = ? WHERE user_id = ?"
 UPDATE_ADMIN = "UPDATE users SET is_admin = ? WHERE user_id = ?"
+UPDATE_SHADOW_BANNED = "UPDATE users SET shadow_banned = ? WHERE user_id = ?"
 SELECT_LOCAL_USER_IDS = "SELECT user_id FROM users WHERE deactivated = 0 AND is_guest = 0"
 
 
@@ -33,10 +34,11 @@ class UserRecord:
     is_admin: bool
     is_guest: bool
     deactivated: bool
+    shadow_banned: bool = False
 
 
 def _record(row: tuple[Any, ...]) -> UserRecord:
-    return UserRecord(row[0], row[1], int(row[2]), bool(row[3]), bool(row[4]), bool(row[5]))
+    return UserRecord(row[0], row[1], int(row[2]), bool(row[3]), bool(row[4]), bool(row[5]), bool(row[6]))
 
 
 class UserStore:
@@ -77,6 +79,9 @@ class UserStore:
 
     async def set_admin(self, user_id: str, is_admin: bool) -> None:
         await self.db.execute("set_admin", UPDATE_ADMIN, int(is_admin), user_id)
+
+    async def set_shadow_banned(self, user_id: str, banned: bool) -> None:
+        await self.db.execute("set_shadow_banned", UPDATE_SHADOW_BANNED, int(banned), user_id)
 
     async def get_active_local_user_ids(self) -> list[str]:
         rows = await self.db.execute("get_active_local_user_ids", SELECT_LOCAL_USER_IDS)

@@ -34,6 +34,8 @@ class Requester:
     is_guest: bool
     is_admin: bool
     access_token_id: int | None
+    #: An admin shadow-banned the account: its sends and invites seem to work but reach nobody.
+    shadow_banned: bool = False
 
 
 def generate_token(prefix: str) -> str:
@@ -92,5 +94,6 @@ class Auth:
 
 
 def requester_for(info: AccessTokenInfo) -> Requester:
-    return Requester(info.user_id, info.device_id, info.is_guest, info.is_admin, info.token_id)
+    return Requester(info.user_id, info.device_id, info.is_guest, info.is_admin, info.token_id,
+                     info.shadow_banned)
 

@@ -54,7 +54,7 @@ def list_entry(row: AdminUserRow) -> dict[str, Any]:
     """One user of ``GET /v2/users``, with Synapse's keys."""
     return {
         "name": row.user_id, "user_type": None, "is_guest": row.is_guest, "admin": row.is_admin,
-        "deactivated": row.deactivated, "shadow_banned": False, "displayname": row.displayname,
+        "deactivated": row.deactivated, "shadow_banned": row.shadow_banned, "displayname": row.displayname,
         "avatar_url": row.avatar_url, "creation_ts": row.created_ms, "approved": True, "erased": False,
         "last_seen_ts": None, "locked": False,
     }
@@ -120,7 +120,7 @@ class AdminUsersHandler:
             "is_guest": user.is_guest, "creation_ts": user.created_ms, "user_type": None,
             "displayname": profile.displayname if profile else None,
             "avatar_url": profile.avatar_url if profile else None,
-            "threepids": [], "external_ids": [], "appservice_id": None, "shadow_banned": False,
+            "threepids": [], "external_ids": [], "appservice_id": None, "shadow_banned": user.shadow_banned,
             "consent_server_notice_sent": None, "consent_version": None, "consent_ts": None,
             "erased": False, "locked": False, "approved": True, "last_seen_ts": None,
         }
@@ -175,6 +175,12 @@ class AdminUsersHandler:
         await self.get_existing(user_id)
         await self.users.set_admin(user_id, is_admin)
         self.tokens.invalidate_user(user_id)  # cached tokens carry the old flag
+
+    async def set_shadow_banned(self, user_id: str, banned: bool) -> None:
+        """``POST``/``DELETE /v1/users/{user_id}/shadow_ban``; the next request carries the flag."""
+        await self.get_existing(user_id)
+        await self.users.set_shadow_banned(user_id, banned)
+        self.tokens.invalidate_user(user_id)
 
     async def whois(self, user_id: str) -> dict[str, Any]:
         """``GET /v1/whois/{user_id}``: each device's last connection, all in one session

@@ -38,10 +38,14 @@ class TypingHandler:
     def current_position(self) -> int:
         return self.stream.get_current_token()
 
-    async def set_typing(self, user_id: str, room_id: str, typing: bool, timeout_ms: int | None) -> None:
+    async def set_typing(self, user_id: str, room_id: str, typing: bool, timeout_ms: int | None,
+                         shadow_banned: bool = False) -> None:
+        """A shadow-banned user's typing is accepted and shown to no one."""
         check_room_id(room_id)
         if not await is_joined(self.hs, user_id, room_id):
             raise forbidden("You are not in this room")
+        if shadow_banned:
+            return
         if typing:
             timeout = min(max(timeout_ms or DEFAULT_TYPING_TIMEOUT_MS, 0), MAX_TYPING_TIMEOUT_MS)
             self._start(user_id, room_id, timeout)

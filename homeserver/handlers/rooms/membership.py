@@ -265,9 +265,12 @@ class RoomMemberHandler:
         return room_id
 
     async def invite(self, sender: str, room_id: str, target: str, reason: str | None = None,
-                     ratelimit: bool = True) -> None:
+                     ratelimit: bool = True, shadow_banned: bool = False) -> None:
+        """Invite ``target``; a shadow-banned sender's invite seems to work and does nothing."""
         await check_not_suspended(self.hs, sender)
         await self._check_room(room_id, sender)
+        if shadow_banned:
+            return
         joiner = self.hs.get(RemoteRooms).joiner
         if server_name_of(target) != self.server_name and joiner is None:
             raise forbidden("Inviting users on other servers needs federation")

@@ -27,6 +27,7 @@ from homeserver.handlers.rooms.event_format import txn_scope_for
 from homeserver.handlers.rooms.retention import RETENTION_EVENT, RetentionHandler
 from homeserver.handlers.rooms.room_state import RoomStateHandler, check_room_id
 from homeserver.handlers.rooms.self_destruct import check_self_destruct
+from homeserver.handlers.rooms.shadow_ban import FakeSends, is_shadow_banned
 from homeserver.pipeline import EventPipeline, EventSpec
 from homeserver.server import Server
 from storage.stores.aliases import AliasStore
@@ -45,6 +46,7 @@ class EventSendHandler:
         self.admin_redaction_limiter = hs.get(RateLimiters).admin_redaction
         self.events = hs.get(EventStore)
         self._in_flight: dict[tuple[str, str], list[Deferred[str]]] = {}
+        self.fake_sends = FakeSends()
 
     async def send_event(self, requester: Any, room_id: str, event_type: str,
                          content: dict[str, Any], txn_id: str | None = None,
@@ -65,6 +67,8 @@ class EventSendHandler:
         elif event_type == MLS_MESSAGE:
             await self.hs.get(MlsHygiene).check_message(requester.user_id, room_id, content)
         scope = txn_scope or txn_scope_for(requester.user_id, requester.device_id, requester.access_token_id)
+        if is_shadow_banned(requester):
+            return self.fake_sends.event_id(None if txn_id is None else (scope, txn_id))
 
         async def send() -> str:
             # Only a new send must expire in the future: a retry of one that has since expired
@@ -117,6 +121,8 @@ class EventSendHandler:
             self.hs.get(RetentionHandler).check_policy(content)
         if event_type == "m.room.canonical_alias":
             await self._check_aliases_point_here(room_id, content)
+        if is_shadow_banned(requester):
+            return self.fake_sends.event_id(None if txn_scope is None or txn_id is None else (txn_scope, txn_id))
 
         async def send() -> str:
             current = await self.state.get_current_state_event(room_id, event_type, state_key)

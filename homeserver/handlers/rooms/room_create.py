@@ -156,8 +156,11 @@ class RoomCreationHandler:
         self.config = hs.config
 
     async def create_room(self, user_id: str, request: CreateRoomRequest, *, is_admin: bool = False,
-                          ratelimit: bool = True) -> tuple[str, str | None]:
-        """Create the room; returns (room_id, alias or None)."""
+                          ratelimit: bool = True, shadow_banned: bool = False) -> tuple[str, str | None]:
+        """Create the room; returns (room_id, alias or None). A shadow-banned creator's
+        room is made without the invites (handlers/rooms/shadow_ban.py)."""
+        if shadow_banned:
+            request = attrs.evolve(request, invite=())
         if ratelimit:
             await check_not_suspended(self.hs, user_id)
         for event_type, _, content in request.initial_state:
