@@ -73,6 +73,10 @@ def register_routes(router: Router, hs: Server) -> None:
         await require_admin(hs, request)
         return 200, await rooms().forward_extremities(room_id)
 
+    async def delete_extremities(request: Request, room_id: str) -> tuple[int, Any]:
+        await require_admin(hs, request)
+        return 200, await rooms().delete_forward_extremities(room_id)
+
     async def get_block(request: Request, room_id: str) -> tuple[int, Any]:
         await require_admin(hs, request)
         return 200, await rooms().block_status(room_id)
@@ -129,6 +133,7 @@ def register_routes(router: Router, hs: Server) -> None:
     router.add("GET", ADMIN_V1 + "/rooms/{room_id}/members", members)
     router.add("GET", ADMIN_V1 + "/rooms/{room_id}/state", state)
     router.add("GET", ADMIN_V1 + "/rooms/{room_id}/forward_extremities", extremities)
+    router.add("DELETE", ADMIN_V1 + "/rooms/{room_id}/forward_extremities", delete_extremities)
     router.add("GET", ADMIN_V1 + "/rooms/{room_id}/block", get_block)
     router.add("PUT", ADMIN_V1 + "/rooms/{room_id}/block", put_block)
     router.add("DELETE", ADMIN_V1 + "/rooms/{room_id}", delete_v1)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import attrs
@@ -75,7 +75,16 @@ class _OutOfBand:
     deferred: Deferred[EventResult]
 
 
-_Submission = _Local | _Remote | _Build | _OutOfBand
+@attrs.define
+class _Exclusive:
+    """Work on the room's DAG rows outside the stages (an admin deleting forward
+    extremities): run alone in the room's worker, the cached head dropped after it."""
+
+    work: Callable[[], Awaitable[Any]]
+    deferred: Deferred[Any]
+
+
+_Submission = _Local | _Remote | _Build | _OutOfBand | _Exclusive
 
 
 class EventPipeline:
@@ -150,6 +159,13 @@ class EventPipeline:
         self._enqueue(event.room_id, _OutOfBand(event, origin, deferred))
         return await deferred
 
+    async def run_exclusive(self, room_id: str, work: Callable[[], Awaitable[Any]]) -> Any:
+        """``await work()`` while no batch of the room is being built or written, then reload
+        the room's head from the database: for changes to the DAG tables the pipeline owns."""
+        deferred: Deferred[Any] = Deferred()
+        self._enqueue(room_id, _Exclusive(work, deferred))
+        return await deferred
+
     def add_persisted_listener(self, listener: PersistedListener) -> None:
         """``listener(batch)`` after each commit (push rules, the federation sender...).
 
@@ -174,7 +190,13 @@ class EventPipeline:
                 queue = self._pending.get(room_id, [])
                 if not queue:
                     return
-                batch, rest = queue[:MAX_BATCH], queue[MAX_BATCH:]
+                if isinstance(queue[0], _Exclusive):
+                    self._pending[room_id] = queue[1:]
+                    await self._exclusive(room_id, queue[0])
+                    continue
+                size = next((i for i, s in enumerate(queue[:MAX_BATCH]) if isinstance(s, _Exclusive)),
+                            MAX_BATCH)
+                batch, rest = queue[:size], queue[size:]
                 self._pending[room_id] = rest
                 try:
                     await self._process(room_id, batch)
@@ -204,6 +226,7 @@ class EventPipeline:
                     answers.append((submission, await add_out_of_band(
                         work, submission.event, submission.origin, self.hs.server_name)))
                 else:
+                    assert isinstance(submission, _Remote)  # an _Exclusive is never batched
                     answers.append((submission, await self._remote(work, submission)))
             except Exception as exc:
                 work.rollback(mark)
@@ -224,6 +247,16 @@ class EventPipeline:
                 submission.deferred.callback([by_id[item.event.event_id] for item in answer])
             else:
                 submission.deferred.callback(answer)
+
+    async def _exclusive(self, room_id: str, submission: _Exclusive) -> None:
+        try:
+            result = await submission.work()
+        except Exception as exc:
+            self.heads.forget(room_id)
+            submission.deferred.errback(exc)
+        else:
+            self.heads.forget(room_id)
+            submission.deferred.callback(result)
 
     async def _remote(self, work: RoomWork, submission: _Remote) -> list[EventResult]:
         results: dict[str, EventResult] = {}

@@ -17,6 +17,11 @@ _EXTREMITIES = (
     "SELECT f.event_id, e.depth FROM event_forward_extremities f"
     " JOIN events e ON e.event_id = f.event_id WHERE f.room_id = ?"
 )
+_NEWEST_EXTREMITY = (
+    "SELECT f.event_id FROM event_forward_extremities f JOIN events e ON e.event_id = f.event_id"
+    " WHERE f.room_id = ? ORDER BY e.stream_ordering DESC LIMIT 1"
+)
+_DELETE_OTHER_FORWARD = "DELETE FROM event_forward_extremities WHERE room_id = ? AND event_id <> ?"
 _BACKWARD = "SELECT event_id FROM event_backward_extremities WHERE room_id = ?"
 _GROUP_AT = (
     "SELECT state_group FROM room_stream_state WHERE room_id = ? AND stream_ordering <= ?"
@@ -81,6 +86,22 @@ class RoomDagStore:
         """{event_id: depth} of the room's forward extremities."""
         rows = await self.db.execute("get_forward_extremities", _EXTREMITIES, room_id)
         return {row[0]: int(row[1]) for row in rows}
+
+    async def delete_forward_extremities_but_newest(self, room_id: str) -> int:
+        """Keep only the newest forward extremity (highest stream ordering); how many went.
+
+        For an admin (too many extremities make every new event costly); the caller runs
+        it through ``EventPipeline.run_exclusive`` so no batch is in flight.
+        """
+        def delete(txn: Transaction) -> int:
+            txn.execute(_NEWEST_EXTREMITY, (room_id,))
+            row = txn.fetchone()
+            if row is None:
+                return 0
+            txn.execute(_DELETE_OTHER_FORWARD, (room_id, row[0]))
+            return max(txn.rowcount, 0)
+
+        return await self.db.run_interaction("delete_forward_extremities_but_newest", delete)
 
     async def get_backward_extremities(self, room_id: str) -> set[str]:
         rows = await self.db.execute("get_backward_extremities", _BACKWARD, room_id)

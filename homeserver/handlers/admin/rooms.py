@@ -12,6 +12,7 @@ from homeserver.events.identifiers import is_valid_room_id
 from homeserver.handlers.accounts.auth import now_ms
 from homeserver.handlers.rooms.event_format import client_event_dict
 from homeserver.handlers.rooms.room_state import RoomStateHandler
+from homeserver.pipeline import EventPipeline
 from homeserver.server import Server
 from storage.stores.admin_rooms import AdminRoomStore, RoomSummary
 from storage.stores.blocked_rooms import BlockedRoomStore
@@ -128,6 +129,14 @@ class AdminRoomsHandler:
         results = [{"event_id": event_id, "state_group": None, "depth": depth, "received_ts": None}
                    for event_id, depth in sorted(extremities.items())]
         return {"count": len(results), "results": results}
+
+    async def delete_forward_extremities(self, room_id: str) -> dict[str, Any]:
+        """Synapse's ``DELETE .../forward_extremities``: all but the newest go, so the next
+        event cites one parent; run alone in the room's pipeline worker."""
+        await self.summary(room_id)
+        deleted = await self.hs.get(EventPipeline).run_exclusive(
+            room_id, lambda: self.dag.delete_forward_extremities_but_newest(room_id))
+        return {"deleted": deleted}
 
     async def block_status(self, room_id: str) -> dict[str, Any]:
         check_room_id(room_id)
