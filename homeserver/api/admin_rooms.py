@@ -13,9 +13,15 @@ from twisted.web.server import Request
 
 from homeserver.api.admin_auth import ADMIN_V1, require_admin
 from homeserver.errors import invalid_param
+from homeserver.events.identifiers import is_valid_user_id
 from homeserver.handlers.admin.history_purge import HistoryPurgeHandler
 from homeserver.handlers.admin.room_admin import RoomAdminHandler
-from homeserver.handlers.admin.room_deletion import DeleteRequest, RoomDeletionHandler
+from homeserver.handlers.admin.room_deletion import (
+    DEFAULT_MESSAGE,
+    DEFAULT_ROOM_NAME,
+    DeleteRequest,
+    RoomDeletionHandler,
+)
 from homeserver.handlers.admin.rooms import ORDER_BY, AdminRoomsHandler, RoomQuery
 from homeserver.http.request import optional, parse_json_object, query_int, query_str, require
 from homeserver.http.router import Router
@@ -39,12 +45,16 @@ def room_query(request: Request) -> RoomQuery:
 
 
 def delete_request(body: dict[str, Any], room_id: str, requester: str) -> DeleteRequest:
-    if optional(body, "new_room_user_id", str, "a user ID") is not None:
-        raise invalid_param("new_room_user_id (moving the members to a new room) is not supported yet")
+    new_owner = optional(body, "new_room_user_id", str, "a user ID")
+    if new_owner is not None and not is_valid_user_id(new_owner):
+        raise invalid_param("new_room_user_id must be a user ID")
     return DeleteRequest(room_id=room_id, requester=requester,
                          block=optional(body, "block", bool, "a boolean", False),
                          purge=optional(body, "purge", bool, "a boolean", True),
-                         force_purge=optional(body, "force_purge", bool, "a boolean", False))
+                         force_purge=optional(body, "force_purge", bool, "a boolean", False),
+                         new_room_user_id=new_owner,
+                         room_name=optional(body, "room_name", str, "a string", DEFAULT_ROOM_NAME),
+                         message=optional(body, "message", str, "a string", DEFAULT_MESSAGE))
 
 
 def register_routes(router: Router, hs: Server) -> None:

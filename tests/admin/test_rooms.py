@@ -12,7 +12,7 @@ import pytest
 
 from tests.support.admin import ADMIN_V1, ADMIN_V2, connect, new_admin, refused_to_others, rows_left
 from tests.support.client import Client, q, random_localpart, register_user
-from tests.support.rooms import create_room, invite, join, send_message
+from tests.support.rooms import create_room, invite, join, messages, send_message
 from tests.support.server import RunningServer
 
 V3 = "/_matrix/client/v3"
@@ -180,7 +180,52 @@ def test_delete_v1_without_purge_and_unblock(server: RunningServer, admin: Clien
     assert admin.get(f"{ADMIN_V1}/rooms/{q(room_id)}/block").body == {"block": False}
 
 
+def test_delete_moves_members_to_a_new_room(server: RunningServer, admin: Client) -> None:
+    owner, member, moderator = (register_user(server.base_url) for _ in range(3))
+    alias = random_localpart("moving")
+    room_id = create_room(owner, name="Old", room_alias_name=alias, preset="public_chat")
+    join(member, room_id)
+    send_message(member, room_id, "something bad")
+    started = admin.delete(f"{ADMIN_V2}/rooms/{q(room_id)}", {
+        "new_room_user_id": moderator.user_id, "room_name": "Moved here", "message": "This room was closed."})
+    assert started.status == 200, started
+    status = wait_for_deletion(admin, started.body["delete_id"])
+    assert status["status"] == "complete", status
+    shutdown = status["shutdown_room"]
+    new_room = shutdown["new_room_id"]
+    assert new_room is not None and new_room != room_id
+    assert sorted(shutdown["kicked_users"]) == sorted([owner.user_id, member.user_id])
+    assert shutdown["local_aliases"] == [f"#{alias}:{server.server_name}"]
+    # The members are in the new room, the old one is gone, the alias leads to the new room.
+    for user in (owner, member):
+        assert user.get(f"{V3}/joined_rooms").body["joined_rooms"] == [new_room]
+    assert admin.get(f"{ADMIN_V1}/rooms/{q(room_id)}").status == 404
+    resolved = member.get(f"{V3}/directory/room/{q('#' + alias + ':' + server.server_name)}")
+    assert resolved.body["room_id"] == new_room
+    details = admin.get(f"{ADMIN_V1}/rooms/{q(new_room)}").body
+    assert details["name"] == "Moved here" and details["creator"] == moderator.user_id
+    assert details["joined_members"] == 3
+    chunk = messages(member, new_room, dir="b", limit=20)["chunk"]
+    notice = [e for e in chunk if e["type"] == "m.room.message"]
+    assert [(e["sender"], e["content"]["body"]) for e in notice] == [(moderator.user_id, "This room was closed.")]
+    # Only the new room's creator may speak there.
+    refused = member.put(f"{V3}/rooms/{q(new_room)}/send/m.room.message/t1", {"msgtype": "m.text", "body": "hi"})
+    assert (refused.status, refused.errcode) == (403, "M_FORBIDDEN"), refused
+
+
+def test_delete_with_a_bad_new_room_user(server: RunningServer, admin: Client) -> None:
+    owner = register_user(server.base_url)
+    room_id = create_room(owner)
+    for bad in ("not a user", "@someone:elsewhere.example", f"@nobody_at_all:{server.server_name}", 7):
+        response = admin.delete(f"{ADMIN_V2}/rooms/{q(room_id)}", {"new_room_user_id": bad})
+        assert response.status == 400, (bad, response)
+    assert admin.get(f"{ADMIN_V1}/rooms/{q(room_id)}").status == 200  # nothing was done
+
+
 ENDPOINTS = [
+    ("DELETE", f"{ADMIN_V1}/rooms/!r:test.local/forward_extremities"),
+    ("POST", f"{ADMIN_V1}/rooms/!r:test.local/make_room_admin"),
+    ("POST", f"{ADMIN_V1}/purge_history/!r:test.local"), ("GET", f"{ADMIN_V1}/purge_history_status/abc"),
     ("GET", f"{ADMIN_V1}/rooms"), ("GET", f"{ADMIN_V1}/rooms/!r:test.local"),
     ("GET", f"{ADMIN_V1}/rooms/!r:test.local/members"), ("GET", f"{ADMIN_V1}/rooms/!r:test.local/state"),
     ("GET", f"{ADMIN_V1}/rooms/!r:test.local/forward_extremities"), ("GET", f"{ADMIN_V1}/rooms/!r:test.local/block"),
@@ -192,7 +237,7 @@ ENDPOINTS = [
 
 def test_non_admins_are_refused_everywhere(server: RunningServer) -> None:
     for method, path in ENDPOINTS:
-        refused_to_others(server, method, path, {} if method in ("PUT", "DELETE") else None)
+        refused_to_others(server, method, path, {} if method in ("PUT", "DELETE", "POST") else None)
 
 
 def wait_for_purge(admin: Client, purge_id: str) -> dict[str, Any]:
