@@ -105,6 +105,29 @@ def test_counts_are_the_rooms_with_unread_notifications(server: RunningServer, g
     assert after_read["counts"]["unread"] == 1
 
 
+def test_a_read_receipt_sends_the_new_badge(server: RunningServer, gateway: PushGateway) -> None:
+    alice, bob = named_user(server, "Alice"), named_user(server, "Bob")
+    room_id = one_to_one(alice, bob)
+    add_pusher(bob, gateway, "bob-badge", extra="kept")
+    gateway.wait_for_delivery(send_message(alice, room_id, "one"))
+    last = send_message(alice, room_id, "two")
+    assert gateway.wait_for_delivery(last)["counts"]["unread"] == 1
+    response = bob.post(f"{V3}/rooms/{q(room_id)}/receipt/m.read/{q(last)}", {})
+    assert response.status == 200, response
+
+    def badges(gw: PushGateway) -> list[dict[str, Any]]:
+        return [n for n in gw.delivered() if "event_id" not in n and n["devices"][0]["pushkey"] == "bob-badge"]
+
+    gateway.wait_for(lambda gw: bool(badges(gw)), "a badge update")
+    [badge] = badges(gateway)
+    assert badge["counts"] == {"unread": 0}
+    [device] = badge["devices"]
+    assert (device["app_id"], device["pushkey"], device["data"]) == ("org.example.app", "bob-badge", {"extra": "kept"})
+    # Alice has no pusher: her receipt sends nothing.
+    alice.post(f"{V3}/rooms/{q(room_id)}/receipt/m.read/{q(last)}", {})
+    assert len([n for n in gateway.delivered() if "event_id" not in n]) == 1
+
+
 def test_event_id_only_sends_no_event_details(server: RunningServer, gateway: PushGateway) -> None:
     alice, bob = named_user(server, "Alice"), named_user(server, "Bob")
     room_id = one_to_one(alice, bob)

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
+import logging
 import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from twisted.internet.defer import Deferred
 
 from homeserver.errors import MatrixError, forbidden, invalid_param
 from homeserver.handlers.rooms.members import is_joined
@@ -17,11 +23,17 @@ READ_PRIVATE = "m.read.private"
 FULLY_READ = "m.fully_read"
 RECEIPT_TYPES = (READ, READ_PRIVATE, FULLY_READ)
 
+logger = logging.getLogger(__name__)
+
+#: ``listener(user_id)`` after the user's read receipt is stored (the pushers' badge update).
+ReadListener = Callable[[str], Awaitable[Any] | None]
+
 
 class ReceiptHandler:
     def __init__(self, hs: Server) -> None:
         self.hs = hs
         self.store: ReceiptStore = hs.get(ReceiptStore)
+        self.on_read: list[ReadListener] = []
 
     async def current_position(self) -> int:
         return (await self.store.stream_writer()).get_current_token()
@@ -48,6 +60,10 @@ class ReceiptHandler:
             writer.announce(stream_id, users=[user_id])
         else:
             writer.announce(stream_id, rooms=[room_id])
+        for listener in self.on_read:
+            outcome = listener(user_id)
+            if inspect.isawaitable(outcome):
+                Deferred.fromCoroutine(_logged(outcome))
 
     async def set_read_markers(self, user_id: str, room_id: str, markers: dict[str, str]) -> None:
         """POST /read_markers: any of m.fully_read, m.read, m.read.private."""
@@ -64,3 +80,10 @@ class ReceiptHandler:
         found = await self.hs.get(SyncEventsStore).event_position(event_id)
         if found is None or found[1] != room_id:
             raise MatrixError(404, "M_NOT_FOUND", "Unknown event in this room")
+
+
+async def _logged(awaitable: Awaitable[Any]) -> None:
+    try:
+        await awaitable
+    except Exception:
+        logger.exception("receipts: a read listener failed")

@@ -26,6 +26,7 @@ from homeserver.handlers.accounts.account import AccountHandler
 from homeserver.handlers.accounts.auth import now_ms
 from homeserver.handlers.accounts.devices import DeviceHandler
 from homeserver.handlers.push.notifications import Notification, PushRuleEvaluator
+from homeserver.handlers.pushers.badge import BadgeUpdates
 from homeserver.handlers.pushers.http_pusher import HttpPusher
 from homeserver.handlers.pushers.settings import PusherSettings
 from homeserver.handlers.timers import TimerService
@@ -63,6 +64,7 @@ class PusherPool:
         hs.get(DeviceHandler).on_devices_deleted.append(settings.on_devices_deleted)
         hs.get(AccountHandler).on_user_deactivated.append(settings.on_user_deactivated)
         hs.get(PushRuleEvaluator).add_notification_listener(self.on_notifications)
+        hs.get(BadgeUpdates)  # a read receipt sends the user's pushers the new badge
         self._running: set[int] = set()
         self._again: set[int] = set()
         self._stopped = False
