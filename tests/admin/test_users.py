@@ -148,9 +148,21 @@ ENDPOINTS = [
     ("GET", f"{ADMIN_V2}/users/@a:test.local/devices/D"), ("PUT", f"{ADMIN_V2}/users/@a:test.local/devices/D"),
     ("DELETE", f"{ADMIN_V2}/users/@a:test.local/devices/D"), ("GET", f"{ADMIN_V1}/users/@a:test.local/joined_rooms"),
     ("POST", f"{ADMIN_V1}/users/@a:test.local/login"),
+    ("POST", f"{ADMIN_V1}/users/@a:test.local/shadow_ban"), ("DELETE", f"{ADMIN_V1}/users/@a:test.local/shadow_ban"),
+    ("GET", f"{ADMIN_V1}/users/@a:test.local/override_ratelimit"),
+    ("POST", f"{ADMIN_V1}/users/@a:test.local/override_ratelimit"),
+    ("DELETE", f"{ADMIN_V1}/users/@a:test.local/override_ratelimit"),
+    ("GET", f"{ADMIN_V1}/statistics/users/media"), ("POST", f"{ADMIN_V1}/send_server_notice"),
+    ("PUT", f"{ADMIN_V1}/send_server_notice/txn1"),
+    ("GET", f"{ADMIN_V1}/registration_tokens"), ("POST", f"{ADMIN_V1}/registration_tokens/new"),
+    ("GET", f"{ADMIN_V1}/registration_tokens/abcd"), ("PUT", f"{ADMIN_V1}/registration_tokens/abcd"),
+    ("DELETE", f"{ADMIN_V1}/registration_tokens/abcd"),
+    ("GET", f"{ADMIN_V1}/event_reports"), ("GET", f"{ADMIN_V1}/event_reports/1"),
+    ("DELETE", f"{ADMIN_V1}/event_reports/1"),
+    ("GET", f"{ADMIN_V1}/background_updates/status"), ("GET", f"{ADMIN_V1}/jobs"),
 ]
 
 
 def test_non_admins_are_refused_everywhere(server: RunningServer) -> None:
     for method, path in ENDPOINTS:
-        refused_to_others(server, method, path, {} if method in ("PUT", "POST") else None)
+        refused_to_others(server, method, path, {} if method in ("PUT", "POST", "DELETE") else None)
