@@ -24,9 +24,9 @@ METRICS = ("cpu_ms_per_event", "cpu_ms_per_message", "db_cpu_ms_per_event", "db_
 MODES = {"on": {"push_rule_evaluation": True}, "off": {"push_rule_evaluation": False}}
 
 
-def run_bench(mode: str, out: Path, engine: str, extra: list[str]) -> dict[str, dict[str, Any]]:
+def run_bench(mode: str, out: Path, engine: str, workloads: str, extra: list[str]) -> dict[str, dict[str, Any]]:
     command = [sys.executable, "-m", "bench", "--servers", "vignette", "--engines", engine, "--large",
-               "--only", WORKLOADS, "--vignette-config", json.dumps(MODES[mode]), "--out", str(out), *extra]
+               "--only", workloads, "--vignette-config", json.dumps(MODES[mode]), "--out", str(out), *extra]
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
     report = json.loads(max(out.glob("results-*.json")).read_text())
     return report["results"][engine]["vignette"]
@@ -45,6 +45,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--engine", default="sqlite", choices=["sqlite", "postgres"])
+    parser.add_argument("--workloads", default=WORKLOADS, help="comma list (default: %(default)s)")
     parser.add_argument("extra", nargs="*", help="passed to python -m bench (after --)")
     args = parser.parse_args()
     samples: dict[str, dict[str, list[float]]] = {"on": {}, "off": {}}
@@ -52,7 +53,7 @@ def main() -> None:
         for rep in range(args.reps):
             for mode in ("on", "off") if rep % 2 == 0 else ("off", "on"):
                 out = Path(tmp) / f"{mode}-{rep}"
-                figures = cpu_figures(run_bench(mode, out, args.engine, args.extra))
+                figures = cpu_figures(run_bench(mode, out, args.engine, args.workloads, args.extra))
                 print(f"rep {rep} {mode:>3}: " + "  ".join(f"{k}={v:.3f}" for k, v in sorted(figures.items())),
                       flush=True)
                 for key, value in figures.items():

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import attrs
 from twisted.internet.defer import Deferred
@@ -73,8 +73,10 @@ _EVENTS_AFTER = (
 _EXISTING = "SELECT user_id FROM event_push_actions WHERE stream_ordering = ? AND user_id IN ({users})"
 
 
-@attrs.frozen
-class PushAction:
+class PushAction(NamedTuple):
+    """One row. A NamedTuple, not attrs: one is built per recipient of every event, in the
+    push evaluator's hot loop (bench/RESULTS.md, issue 11), and a tuple builds twice as fast."""
+
     user_id: str
     room_id: str
     event_id: str

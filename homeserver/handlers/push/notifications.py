@@ -56,18 +56,9 @@ MAX_CATCH_UP = 10_000
 _EVENT_KEYS = ("event_id", "type", "sender", "room_id", "state_key", "origin_server_ts", "content", "redacts")
 
 
-@attrs.frozen
-class Notification:
-    """One event that notifies one user, as committed to ``event_push_actions``."""
-
-    user_id: str
-    room_id: str
-    event_id: str
-    stream_ordering: int
-    #: The thread root's event ID, or None for the main timeline.
-    thread_id: str | None
-    actions: list[Any]
-    highlight: bool
+#: One event that notifies one user, as committed to ``event_push_actions``: listeners get
+#: the rows themselves (``thread_id`` is ``MAIN_THREAD`` outside a thread), not a copy per row.
+Notification = PushAction
 
 
 @attrs.frozen
@@ -250,9 +241,7 @@ class PushRuleEvaluator:
             if found:
                 actions.extend(found)
             if found and self._listeners:
-                per_event.append([Notification(a.user_id, a.room_id, a.event_id, a.stream_ordering,
-                                               None if a.thread_id == MAIN_THREAD else a.thread_id,
-                                               a.actions, a.highlight) for a in found])
+                per_event.append(found)
         await self.writer.write(actions)
         for notifications in per_event:
             self._tell(notifications)
@@ -279,13 +268,13 @@ class PushRuleEvaluator:
         facts = EventFacts(flatten(shown), event.sender, event.room_id, len(context.joined), context.auth,
                            has_mentions="m.mentions" in event.content)
         thread_id = thread_of(event.content)
-        found = []
+        found: list[PushAction] = []
         joined = context.joined
-        sender = event.sender
+        sender, room_id, event_id, position = event.sender, event.room_id, event.event_id, stored.stream_ordering
         template, plan = self._template, None
         for user_id in users:
             mine = rules[user_id]
-            if sender in mine.ignored:
+            if mine.ignored and sender in mine.ignored:
                 continue
             if mine.default:
                 if plan is None:
@@ -294,8 +283,8 @@ class PushRuleEvaluator:
             else:
                 rule = first_match(mine.rules, facts, joined.get(user_id))
             if rule is not None and rule.notify:
-                found.append(PushAction(user_id, event.room_id, event.event_id, stored.stream_ordering,
-                                        thread_id, True, rule.highlight, rule.actions, now))
+                found.append(PushAction(user_id, room_id, event_id, position, thread_id, True, rule.highlight,
+                                        rule.actions, now))
         return found
 
     async def _rules_for(self, users: Iterable[str]) -> dict[str, UserRules]:

@@ -83,17 +83,17 @@ class SharedPlan:
 
     def match(self, template: DefaultTemplate, rules: tuple[CompiledRule, ...], facts: EventFacts,
               name: str | None) -> CompiledRule | None:
-        """The member's matching rule; ``rules`` are their own compiled default rules."""
-        memo = facts.memo
+        """The member's matching rule; ``rules`` are their own compiled default rules.
+
+        The personal conditions are tested directly, not through the event's memo: they name
+        this member (their ID, localpart or display name), so no other member would reuse
+        the answer, and the memo's tuple keys cost more than the tests (issue 11's budget)."""
+        personal = template.personal
         for index in self.candidates:
             rule = rules[index]
-            for position in template.personal[index]:
-                condition = rule.conditions[position]
-                key = (*condition.key, name) if condition.per_name else condition.key
-                outcome = memo.get(key)
-                if outcome is None:
-                    outcome = memo[key] = condition.test(facts, name)
-                if not outcome:
+            conditions = rule.conditions
+            for position in personal[index]:
+                if not conditions[position].test(facts, name):
                     break
             else:
                 return rule
