@@ -110,7 +110,7 @@ def main() -> None:
     parser.add_argument("--rooms", type=int, default=500)
     parser.add_argument("--requests", type=int, default=30)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--warmups", type=int, default=5)
+    parser.add_argument("--warmups", type=int, default=10)
     parser.add_argument("--only", choices=("vignette", "synapse"), default=None)
     parser.add_argument("--profile", type=Path, default=None, help="py-spy flame graph of Vignette into this dir")
     parser.add_argument("--workdir", type=Path, default=None)

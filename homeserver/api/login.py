@@ -64,8 +64,6 @@ def register_routes(router: Router, hs: Server) -> None:
         return 200, result.to_json(hs.server_name)
 
     async def get_login_token(request: Request) -> tuple[int, dict[str, Any]]:
-        if not login_tokens.enabled:
-            raise MatrixError(404, "M_UNRECOGNIZED", "Unrecognized request")
         requester = await get_user_by_req(request, hs.get(Auth))
         body = parse_json_object(request, max_body, allow_empty=True)
         return 200, await login_tokens.get_token(requester, body)
@@ -79,6 +77,8 @@ def register_routes(router: Router, hs: Server) -> None:
 
     router.add("GET", client_paths("/login"), login_flows)
     router.add("POST", client_paths("/login"), login)
-    router.add("POST", ["/_matrix/client/v1/login/get_token",
-                        "/_matrix/client/unstable/org.matrix.msc3882/login/get_token"], get_login_token)
+    if login_tokens.enabled:
+        # Off, there is no route at all (as in Synapse): 404 M_UNRECOGNIZED like any unknown path.
+        router.add("POST", ["/_matrix/client/v1/login/get_token",
+                            "/_matrix/client/unstable/org.matrix.msc3882/login/get_token"], get_login_token)
     router.add("POST", client_paths("/refresh") + ["/_matrix/client/v1/refresh"], refresh)

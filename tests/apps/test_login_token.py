@@ -159,6 +159,7 @@ def test_without_uia_and_expiry(quick: RunningServer) -> None:
     (b"[1, 2]", "M_NOT_JSON"),
     (b'{"auth": "password"}', "M_BAD_JSON"),
     (b'{"auth": {"type": "m.login.password", "session": 7}}', "M_BAD_JSON"),
+    (b'{"auth": {"type": "m.login.password", "password": "\\ud800"}}', "M_BAD_JSON"),
 ])
 def test_get_token_malformed_bodies(enabled: RunningServer, raw: bytes, errcode: str) -> None:
     alice = register_user(enabled.base_url)
