@@ -26,7 +26,7 @@ def register_routes(router: Router, hs: Server) -> None:
             "m.set_displayname": {"enabled": True},
             "m.set_avatar_url": {"enabled": True},
             "m.3pid_changes": {"enabled": False},
-            "m.get_login_token": {"enabled": False},
+            "m.get_login_token": {"enabled": hs.config.login_via_existing_session.enabled},
             "m.profile_fields": {"enabled": True},
             # As Synapse advertises them; 0 means delayed events are off.
             "org.matrix.msc4140.delayed_events": {

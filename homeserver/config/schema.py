@@ -202,6 +202,16 @@ class PresenceSection:
 
 
 @attrs.frozen(kw_only=True)
+class LoginViaExistingSession:
+    """MSC3882 ``/login/get_token``: a signed-in device mints a one-use token to sign in another
+    (Synapse's key and defaults: off, user-interactive auth required, tokens live 5 minutes)."""
+
+    enabled: bool = field(False)
+    require_ui_auth: bool = field(True)
+    token_timeout: Duration = field(Duration(5 * 60_000), check=_positive)
+
+
+@attrs.frozen(kw_only=True)
 class LoggingSection:
     format: Literal["text", "json"] = field("text")
     file: str | None = field(None)
@@ -263,6 +273,7 @@ class HomeserverConfig:
     registration_shared_secret: str | None = field(None)
     registration_requires_token: bool = field(False)
     allow_guest_access: bool = field(False)
+    login_via_existing_session: LoginViaExistingSession = field(factory=LoginViaExistingSession)
 
     auto_join_rooms: list[str] = field(factory=list, check=alias_list_problem)
     autocreate_auto_join_rooms: bool = field(True)

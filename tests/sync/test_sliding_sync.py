@@ -74,6 +74,26 @@ def test_a_window_of_recent_rooms_follows_new_messages(server: RunningServer) ->
     assert quiet["rooms"] == {} and quiet["pos"] != third["pos"]
 
 
+def test_required_state_is_the_state_at_the_end_of_the_timeline(server: RunningServer) -> None:
+    """A state event in the timeline is in required_state too (MSC4186; matrix-js-sdk and
+    matrix-rust-sdk read a room's name from required_state alone)."""
+    alice = new_user(server.base_url)
+    room = create_room(alice, name="first name")
+    rules = {"lists": {"all": {"ranges": [[0, 0]], "timeline_limit": 1,
+                               "required_state": [["m.room.name", ""], ["m.room.topic", ""]]}}}
+    first = sliding(alice, rules)["rooms"][room]
+    assert [e["content"]["name"] for e in first["required_state"] if e["type"] == "m.room.name"] == ["first name"]
+    assert alice.put(f"{V3}/rooms/{q(room)}/state/m.room.topic/", {"topic": "news"}).status == 200
+    again = sliding(alice, rules)["rooms"][room]
+    assert [e["content"] for e in again["required_state"] if e["type"] == "m.room.topic"] == [{"topic": "news"}]
+    # Incrementally, the change arrives in both the timeline and required_state.
+    pos = sliding(alice, rules)["pos"]
+    assert alice.put(f"{V3}/rooms/{q(room)}/state/m.room.name/", {"name": "second name"}).status == 200
+    update = sliding(alice, rules, pos=pos)["rooms"][room]
+    assert update["initial"] is False and update["name"] == "second name"
+    assert [e["content"]["name"] for e in update["required_state"]] == ["second name"]
+
+
 def test_long_poll_wakes_on_a_message(server: RunningServer) -> None:
     alice, bob = new_user(server.base_url), new_user(server.base_url)
     room = create_room(alice, preset="public_chat")

@@ -25,6 +25,7 @@ from homeserver.stream_token import StreamToken
 from homeserver.sync.builder import SyncBuilder
 from homeserver.sync.handler import discard
 from homeserver.sync.provider import SyncRequest
+from homeserver.sync.sliding.bump import BumpStamps
 from homeserver.sync.sliding.request import RoomConfig, SlidingRequest, parse_sliding_request
 from homeserver.sync.sliding.rooms import SlidingRooms, state_filter
 from storage.stores.room_members import RoomMemberStore
@@ -59,6 +60,7 @@ class SlidingSyncHandler:
         self.members = hs.get(RoomMemberStore)
         self.notifier = hs.get(Notifier)
         self.rooms = SlidingRooms(hs)
+        self.bump_stamps = hs.get(BumpStamps)
 
     async def sync(self, user_id: str, device_id: str | None, access_token_id: int | None,
                    body: dict[str, Any], pos: str | None, timeout_ms: int) -> dict[str, Any]:
@@ -96,7 +98,7 @@ class SlidingSyncHandler:
         memberships = await self.members.get_rooms_with_membership(user_id)
         joined = {r for r, m in memberships.items() if m.membership == "join"}
         invites = {r for r, m in memberships.items() if m.membership == "invite"}
-        bump = await self.store.bump_stamps(joined, events_upto)
+        bump = await self.bump_stamps.get(joined, events_upto)
         bump.update({r: memberships[r].stream_ordering for r in invites})
         order = sorted(joined | invites, key=lambda r: (-bump.get(r, 0), r))
         lists: dict[str, Any] = {}

@@ -31,6 +31,20 @@ def state_filter(configs: list[RoomConfig]) -> dict[str, Any]:
     return body
 
 
+def state_at_end(state: list[dict[str, Any]], timeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The room's state as of the end of the timeline, as MSC4186's ``required_state`` means it.
+
+    The builder answers /sync's way: state up to the start of the timeline, whose own state events
+    are left in the timeline. Sliding sync clients (matrix-js-sdk, matrix-rust-sdk) read the room's
+    name and other state from ``required_state`` alone, so state events in the timeline (the whole
+    built one, also the part cut to this room's ``timeline_limit``) are applied on top, the later
+    winning."""
+    current: dict[tuple[str, str], dict[str, Any]] = {}
+    for event in [*state, *(e for e in timeline if isinstance(e.get("state_key"), str))]:
+        current[(event.get("type", ""), event["state_key"])] = event
+    return list(current.values())
+
+
 def wanted(event: dict[str, Any], config: RoomConfig, user_id: str, senders: set[str]) -> bool:
     for event_type, key in config.required_state:
         if event_type not in (ANY, event.get("type")):
@@ -61,7 +75,8 @@ class SlidingRooms:
                 prev_batch = f"s{position - 1}" if position is not None else prev_batch
         senders = {e.get("sender") for e in timeline if isinstance(e.get("sender"), str)}
         built_state = entry["state"]["events"]
-        state = [e for e in built_state if wanted(e, config, user_id, senders)]
+        state = [e for e in state_at_end(built_state, entry["timeline"]["events"])
+                 if wanted(e, config, user_id, senders)]
         if initial and any(k == ME for _, k in config.required_state) and not any(
                 e.get("type") == "m.room.member" and e.get("state_key") == user_id for e in state):
             own = await self.state.get_current_state_event(room_id, "m.room.member", user_id)
