@@ -74,7 +74,7 @@ def test_a_worker_reads_the_shared_file_and_its_own(tmp_path: Path) -> None:
             {"worker_app": "synapse.app.generic_worker"},
             "worker_name: a worker needs a name of its own",
         ),
-        ({}, {"worker_app": "synapse.app.media_repository"}, "worker_app: expected one of"),
+        ({}, {"worker_app": "synapse.app.pusher"}, "worker_app: expected one of"),
         (
             {"stream_writers": {"events": ["persister1"]}},
             WORKER,
@@ -87,9 +87,9 @@ def test_a_worker_reads_the_shared_file_and_its_own(tmp_path: Path) -> None:
         ),
         ({"stream_writers": {"rooms": ["main"]}}, WORKER, "stream_writers: expected stream names"),
         (
-            {"federation_sender_instances": ["sender1"]},
+            {"federation_sender_instances": ["sender1", "sender2"]},
             WORKER,
-            "federation_sender_instances: only the main process sends federation transactions",
+            "federation_sender_instances: expected exactly one instance",
         ),
     ],
 )
