@@ -15,13 +15,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import ModuleType
+from typing import Any
 
 from federation.api import FEDERATION_API_MODULES
 from federation.api import media as federation_media
 from federation.sender import EduForwarder, FederationSender
 from federation.sender.device_lists import DeviceListForwarder
 from federation.sender.replicated import ReplicatedSenderFeed
+from federation.transport.auth import FederationAuth
 from homeserver.api import media
 from homeserver.config.workers import (
     is_worker,
@@ -29,7 +32,7 @@ from homeserver.config.workers import (
     sends_federation,
     serves_media,
 )
-from homeserver.handlers.rooms.retention import RetentionHandler
+from homeserver.handlers.rooms.retention import RETENTION_TIMER, RetentionHandler
 from homeserver.handlers.timers import TimerService
 from homeserver.http.router import Router
 from homeserver.replication.channel import ReplicationChannel
@@ -39,6 +42,8 @@ from homeserver.server import Server
 MEDIA_MODULES: tuple[ModuleType, ...] = (media, federation_media)
 #: The channel's name for "look at this destination's queue" (the keys are server names).
 FEDERATION_HANDOVER = "federation_queue"
+#: ... and for "this server just reached us with a valid signature" (stop backing off).
+FEDERATION_CONTACT = "federation_contact"
 
 
 def serves_module(hs: Server, module: ModuleType) -> bool:
@@ -46,7 +51,7 @@ def serves_module(hs: Server, module: ModuleType) -> bool:
     return module not in MEDIA_MODULES or serves_media(hs.config)
 
 
-def register_worker_routes(hs: Server, router: Router, modules: list[ModuleType], reads: Router) -> None:
+def register_worker_routes(hs: Server, router: Router, modules: list[ModuleType], reads: Any) -> None:
     """A worker's routes besides the client reads: federation reads, and the whole media
     repository where it is served.  ``reads`` keeps only the read routes of a module."""
     for module in modules:
@@ -63,8 +68,31 @@ def wire_replication(hs: Server, channel: ReplicationChannel) -> None:
     if sends_federation(hs.config):
         feed = hs.get(ReplicatedSenderFeed)
         channel.add_cache(FEDERATION_HANDOVER, feed.on_handover)
-    else:
-        sender.handover = lambda destination: channel.invalidate(FEDERATION_HANDOVER, [destination])
+        channel.add_cache(FEDERATION_CONTACT, feed.on_contact)
+        return
+    sender.handover = lambda destination: channel.invalidate(FEDERATION_HANDOVER, [destination])
+    contacts = ContactRelay(hs.reactor, lambda origin: channel.invalidate(FEDERATION_CONTACT, [origin]))
+    hs.get(FederationAuth).on_authenticated.append(contacts.on_authenticated)
+
+
+class ContactRelay:
+    """Tells the sender of peers that reached this process, at most once a minute per peer
+    (the sender resets its backoff for them; one in-process hook call per request is cheap,
+    one Redis message per request would not be)."""
+
+    def __init__(self, reactor: Any, relay: Callable[[str], None], every_s: float = 60.0) -> None:
+        self.reactor = reactor
+        self.relay = relay
+        self.every_s = every_s
+        self._last: dict[str, float] = {}
+
+    async def on_authenticated(self, origin: str) -> None:
+        now = self.reactor.seconds()
+        if now - self._last.get(origin, -self.every_s) >= self.every_s:
+            if len(self._last) > 10_000:
+                self._last.clear()
+            self._last[origin] = now
+            self.relay(origin)
 
 
 async def start_worker_background(hs: Server) -> None:
@@ -78,4 +106,6 @@ async def start_worker_background(hs: Server) -> None:
         hs.get(ReplicatedSenderFeed).start()
     if runs_background_tasks(hs.config):
         await hs.get(RetentionHandler).start()
-        await hs.get(TimerService).start()
+        timers = hs.get(TimerService)
+        timers.keep_only({RETENTION_TIMER})
+        await timers.start()

@@ -140,7 +140,7 @@ def register_routes(hs: Server, router: Router, modules: list[ModuleType]) -> No
     for module in modules:
         if module in CLIENT_READER_MODULES:
             module.register_routes(reads, hs)
-    worker_roles.register_worker_routes(hs, router, modules, reads)  # type: ignore[arg-type]
+    worker_roles.register_worker_routes(hs, router, modules, reads)
 
 
 def fallback(hs: Server) -> ForwardingResource | None:

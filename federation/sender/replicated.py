@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 
+from twisted.internet.defer import Deferred
 from twisted.internet.task import LoopingCall
 
 from federation.sender.edus import _Serial
@@ -69,6 +70,12 @@ class ReplicatedSenderFeed:
     async def wake_all_pending(self) -> None:
         for destination in sorted(await self.store.destinations_with_pending()):
             self.sender.wake(destination)
+
+    def on_contact(self, origins: list[str]) -> None:
+        """These servers reached another process of ours: they are up, stop backing off."""
+        for origin in origins:
+            Deferred.fromCoroutine(self.sender.on_peer_contact(origin)).addErrback(
+                lambda failure: logger.warning("peer contact: %s", failure.getErrorMessage()))
 
     def on_handover(self, destinations: list[str]) -> None:
         """Another process queued something for these destinations."""

@@ -41,6 +41,20 @@ def federation_port(processes: ProcessSet) -> int:
 
 def start_split_server(directory: Path, net: FederationNet, **shared: Any) -> ProcessSet:
     """Main plus the four worker kinds, all started (main first)."""
+    processes = write_split_server(directory, net, **shared)
+    try:
+        processes.main.start()
+        for worker in processes.workers.values():
+            worker.start()
+    except Exception:
+        processes.stop()
+        drop_database(processes.database)
+        raise
+    return processes
+
+
+def write_split_server(directory: Path, net: FederationNet, **shared: Any) -> ProcessSet:
+    """The config files (and database) of main plus the four worker kinds, not started."""
     port = free_port()
     server_name = f"localhost:{port}"
     fed = net.federation_config(server_name, port, ["localhost"])
@@ -68,12 +82,4 @@ def start_split_server(directory: Path, net: FederationNet, **shared: Any) -> Pr
     set_keys(processes.workers[MEDIA], enable_media_repo=True, listeners=[{
         "port": processes.workers[MEDIA].port, "bind_addresses": ["127.0.0.1"], "type": "http",
         "resources": [{"names": ["client", "media", "health"]}]}])
-    try:
-        processes.main.start()
-        for worker in processes.workers.values():
-            worker.start()
-    except Exception:
-        processes.stop()
-        drop_database(processes.database)
-        raise
     return processes

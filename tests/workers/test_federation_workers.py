@@ -18,7 +18,7 @@ from tests.support.client import Client, q, register_user
 from tests.support.databases import drop_database
 from tests.support.fed_workers import BACKGROUND, MEDIA, READER, SENDER, start_split_server
 from tests.support.federation import FederationNet
-from tests.support.federation_rooms import sync_token, sync_until, timeline_bodies
+from tests.support.federation_rooms import sync_token, sync_until, timeline_bodies, typing_user_ids
 from tests.support.rooms import V3, create_room, new_user, put_state, send_message
 from tests.support.synapse_server import SynapseServer
 from tests.support.workers import ProcessSet
@@ -107,6 +107,25 @@ def test_messages_both_ways_through_the_split_federation_workers(split: ProcessS
     # Every transaction went out from the sender worker; the main process sent none.
     assert sent_transactions(split.workers[SENDER].base_url) > 0
     assert sent_transactions(split.main.base_url) == 0
+
+
+def test_typing_and_to_device_go_out_through_the_sender_worker(split: ProcessSet,
+                                                               synapse: SynapseServer) -> None:
+    alice, bob, room_id = shared_room(split, synapse)
+    since = sync_token(bob)
+    typing = alice.put(f"{V3}/rooms/{q(room_id)}/typing/{q(str(alice.user_id))}", {"typing": True, "timeout": 30000})
+    assert typing.status == 200, typing
+    sync_until(bob, lambda body: str(alice.user_id) in typing_user_ids(body, room_id), since)
+    since = sync_token(bob)
+    message = {"messages": {str(bob.user_id): {"*": {"hello": "device"}}}}
+    sent = alice.put(f"{V3}/sendToDevice/m.test.split/{time.monotonic_ns()}", message)
+    assert sent.status == 200, sent
+
+    def got_it(body: dict[str, Any]) -> bool:
+        events = body.get("to_device", {}).get("events", [])
+        return any(e["type"] == "m.test.split" and e["content"] == {"hello": "device"} for e in events)
+
+    sync_until(bob, got_it, since)
 
 
 @pytest.mark.parametrize("how", ["restart", "kill -9"])
