@@ -10,7 +10,8 @@
   /_matrix/client/v1/media (and federation media downloads); the main process stops
   serving them when its ``enable_media_repo`` is false.
 - **background jobs** (``run_background_tasks_on``, ``media_instance_running_background_jobs``):
-  retention purges and the media expiry sweep run there and nowhere else.
+  retention purges and the expiry of to-device messages, MLS commits and unused media IDs
+  run there and nowhere else.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from homeserver.config.workers import (
     sends_federation,
     serves_media,
 )
+from homeserver.handlers.e2ee.to_device import ToDeviceHandler
+from homeserver.handlers.mls.hygiene import MlsHygiene
 from homeserver.handlers.rooms.retention import RETENTION_TIMER, RetentionHandler
 from homeserver.handlers.timers import TimerService
 from homeserver.http.router import Router
@@ -105,6 +108,8 @@ async def start_worker_background(hs: Server) -> None:
         await hs.get(DeviceListForwarder).start()
         hs.get(ReplicatedSenderFeed).start()
     if runs_background_tasks(hs.config):
+        await hs.get(ToDeviceHandler).prepare()  # its inbox expiry
+        hs.get(MlsHygiene).start_purge()  # the MLS commit log's expiry
         await hs.get(RetentionHandler).start()
         timers = hs.get(TimerService)
         timers.keep_only({RETENTION_TIMER})

@@ -20,6 +20,7 @@ from tests.support.fed_workers import BACKGROUND, MEDIA, READER, SENDER, start_s
 from tests.support.federation import FederationNet
 from tests.support.federation_rooms import sync_token, sync_until, timeline_bodies, typing_user_ids
 from tests.support.rooms import V3, create_room, new_user, put_state, send_message
+from tests.support.server import RunningServer
 from tests.support.synapse_server import SynapseServer
 from tests.support.workers import ProcessSet
 
@@ -107,6 +108,31 @@ def test_messages_both_ways_through_the_split_federation_workers(split: ProcessS
     # Every transaction went out from the sender worker; the main process sent none.
     assert sent_transactions(split.workers[SENDER].base_url) > 0
     assert sent_transactions(split.main.base_url) == 0
+
+
+@pytest.fixture(scope="module")
+def vignette_peer(net: FederationNet, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """A single-process Vignette on the same network."""
+    server, database = net.start_server(tmp_path_factory.mktemp("peer"), "sqlite3",
+                                        ip_range_whitelist=["127.0.0.1/32", "::1/128"])
+    try:
+        yield server
+    finally:
+        server.stop()
+        drop_database(database)
+
+
+def test_messages_both_ways_with_a_vignette_peer(split: ProcessSet, vignette_peer: RunningServer) -> None:
+    carol = new_user(vignette_peer.base_url)
+    room_id = create_room(carol, preset="public_chat")
+    alice = new_user(split.main.base_url)
+    joined = alice.post(f"{V3}/join/{q(room_id)}", {}, params={"server_name": vignette_peer.server_name})
+    assert joined.status == 200, (joined, split.main.output()[-3000:])
+    for writer, reader in ((alice, carol), (carol, alice)):
+        text = f"vignette pair {writer.user_id}"
+        since = sync_token(reader)
+        send_message(writer, room_id, text)
+        see(reader, room_id, [text], since)
 
 
 def test_typing_and_to_device_go_out_through_the_sender_worker(split: ProcessSet,
