@@ -73,6 +73,9 @@ def write_split_server(directory: Path, net: FederationNet, **shared: Any) -> Pr
         **fed,
         **shared,
     )
+    set_keys(processes.workers[READER], listeners=[{
+        "port": processes.workers[READER].port, "bind_addresses": ["127.0.0.1"], "type": "http",
+        "resources": [{"names": ["health", "metrics"]}]}])
     add_listener(processes.workers[READER], {
         "port": port, "bind_addresses": ["127.0.0.1"], "type": "http", "tls": True,
         "resources": [{"names": ["federation", "keys"]}]})

@@ -60,12 +60,18 @@ def synapse(net: FederationNet, tmp_path_factory: pytest.TempPathFactory) -> Ite
         server.stop()
 
 
-def sent_transactions(base_url: str) -> float:
+def metric(base_url: str, prefix: str) -> float:
+    """The sum of the samples whose line starts with ``prefix`` (name and some labels)."""
     text = requests.get(base_url + "/_synapse/metrics", timeout=30).text
-    for line in text.splitlines():
-        if line.startswith("synapse_federation_client_sent_transactions_total"):
-            return float(line.split()[-1])
-    return 0.0
+    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(prefix))
+
+
+def sent_transactions(base_url: str) -> float:
+    return metric(base_url, "synapse_federation_client_sent_transactions_total")
+
+
+def served(base_url: str, method: str, route: str) -> float:
+    return metric(base_url, f'vignette_http_requests_total{{method="{method}",route="{route}"')
 
 
 def wait_for(predicate: Any, what: str, attempts: int = 300) -> None:
@@ -108,6 +114,10 @@ def test_messages_both_ways_through_the_split_federation_workers(split: ProcessS
     # Every transaction went out from the sender worker; the main process sent none.
     assert sent_transactions(split.workers[SENDER].base_url) > 0
     assert sent_transactions(split.main.base_url) == 0
+    # The reader answered the join's read itself, and passed the writes (/send, send_join) on.
+    reader = split.workers[READER].base_url
+    assert served(reader, "GET", "/_matrix/federation/v1/make_join/{room_id}/{user_id}") > 0
+    assert served(reader, "PUT", "forwarded") > 0
 
 
 @pytest.fixture(scope="module")
