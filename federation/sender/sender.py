@@ -105,6 +105,8 @@ class FederationSender:
         self._stopped = False
         self._txn_prefix = str(int(time.time() * 1000))
         self._txn_counter = 0
+        #: How far _queue_missed_events has queued (None: read it from the database).
+        self._queued_upto: int | None = None
         #: Set in a process that does not send: tells the sender process to look at a queue.
         self.handover: Callable[[str], None] | None = None
 
@@ -251,9 +253,11 @@ class FederationSender:
 
     async def _queue_missed_events(self, upto: int | None = None) -> None:
         """Queue local events a crash left unqueued (after the last fully queued position)."""
-        position = await self.store.get_position()
+        # Only this process moves the position, so after the first read memory knows it.
+        position = self._queued_upto if self._queued_upto is not None else await self.store.get_position()
         if position is None:  # first start with a sender: history is not ours to push
-            await self.store.queue_pdus([], await self.events.get_max_stream_position())
+            self._queued_upto = await self.events.get_max_stream_position()
+            await self.store.queue_pdus([], self._queued_upto)
             return
         while upto is None or position < upto:
             found = await self.store.local_events_after(position, self.server_name, RESCAN_BATCH)
@@ -272,6 +276,7 @@ class FederationSender:
                                                        if row[2] == room_id and row[1] in stored])
             position = found[-1][0]
             await self.store.queue_pdus(rows, position)
+            self._queued_upto = position
             if upto is not None:
                 for destination in {row.destination for row in rows}:
                     self.wake(destination)

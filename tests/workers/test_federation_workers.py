@@ -115,9 +115,9 @@ def test_messages_both_ways_through_the_split_federation_workers(split: ProcessS
     assert sent_transactions(split.workers[SENDER].base_url) > 0
     assert sent_transactions(split.main.base_url) == 0
     # The reader answered the join's read itself, and passed the writes (/send, send_join) on.
-    reader = split.workers[READER].base_url
-    assert served(reader, "GET", "/_matrix/federation/v1/make_join/{room_id}/{user_id}") > 0
-    assert served(reader, "PUT", "forwarded") > 0
+    reader_url = split.workers[READER].base_url
+    assert served(reader_url, "GET", "/_matrix/federation/v1/make_join/{room_id}/{user_id}") > 0
+    assert served(reader_url, "PUT", "forwarded") > 0
 
 
 @pytest.fixture(scope="module")
