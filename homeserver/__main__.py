@@ -9,6 +9,7 @@ import signal
 import sys
 from typing import Any
 
+from homeserver.cli.pidfile import running_pid
 from homeserver.config import ConfigError, HomeserverConfig, load_config
 
 logger = logging.getLogger("homeserver")
@@ -66,29 +67,8 @@ def generate(args: argparse.Namespace) -> int:
 def other_process_running(pid_file: str | None) -> int | None:
     if not pid_file:
         return None
-    try:
-        with open(pid_file, encoding="ascii") as handle:
-            pid = int(handle.read().strip())
-    except (OSError, ValueError):
-        return None
-    if pid == os.getpid():
-        return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:
-        return pid
-    return None if _is_zombie(pid) else pid
-
-
-def _is_zombie(pid: int) -> bool:
-    """A killed server whose parent never reaped it keeps its pid, as a zombie: it is not running."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except (OSError, IndexError):
-        return False
+    pid = running_pid(pid_file)
+    return None if pid == os.getpid() else pid
 
 
 def read_config(config_path: str | list[str]) -> HomeserverConfig:

@@ -20,7 +20,7 @@ from federation.receiver.edus import EduRegistry
 from federation.receiver.transaction import TransactionReceiver
 from federation.sender import EduForwarder, FederationSender
 from federation.sender.device_lists import DeviceListForwarder
-from homeserver import worker_setup
+from homeserver import worker_roles, worker_setup
 from homeserver.api import modules_for_resources
 from homeserver.app_metrics import wire_metrics
 from homeserver.config.schema import HomeserverConfig, Listener
@@ -131,8 +131,10 @@ class HomeServer:
         """What runs on its own once we serve: persisted timers, including those that fell
         due while the server was down (they fire now), and the federation sender with what
         its queues hold. Every timer owner is built first, so each has registered its kind
-        before the first due timer is read. A worker runs none of it (docs/workers.md)."""
+        before the first due timer is read. A worker runs only what it was given
+        (docs/workers.md, homeserver/worker_roles.py)."""
         if is_worker(self.config):
+            await worker_roles.start_worker_background(self)
             return
         try:
             await self.get(DelayedEventsHandler).start()
@@ -174,7 +176,8 @@ class HomeServer:
             worker_setup.register_routes(self, router, modules_for_resources(names))
             return router
         for module in modules_for_resources(names):
-            module.register_routes(router, self)
+            if worker_roles.serves_module(self, module):
+                module.register_routes(router, self)
         return router
 
     def build_root(self, listener: Listener, router: Router) -> Resource:

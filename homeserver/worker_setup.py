@@ -12,6 +12,7 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
+from homeserver import worker_roles
 from homeserver.api import (
     account_data,
     capabilities,
@@ -129,6 +130,7 @@ def start_replication(hs: Server) -> None:
             tokens.invalidate_user(user_id, replicated=True)
 
     channel.add_cache("access_tokens", drop_tokens)
+    worker_roles.wire_replication(hs, channel)
     channel.start()
 
 
@@ -138,6 +140,7 @@ def register_routes(hs: Server, router: Router, modules: list[ModuleType]) -> No
     for module in modules:
         if module in CLIENT_READER_MODULES:
             module.register_routes(reads, hs)
+    worker_roles.register_worker_routes(hs, router, modules, reads)
 
 
 def fallback(hs: Server) -> ForwardingResource | None:

@@ -79,6 +79,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "homeserver.app": PROJECT_PACKAGES,
     "homeserver.app_metrics": PROJECT_PACKAGES,
     "homeserver.worker_setup": PROJECT_PACKAGES,
+    "homeserver.worker_roles": PROJECT_PACKAGES,
     "homeserver.__main__": PROJECT_PACKAGES,
     "homeserver.cli": PROJECT_PACKAGES,
     "homeserver": (),

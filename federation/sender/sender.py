@@ -15,13 +15,17 @@
 - At start-up, local events after the last fully queued events-stream position are
   queued again (whatever a crash interrupted between commit and queueing), and every
   destination with something queued is woken.
+- Workers (docs/workers.md): in a federation sender worker the events come from the
+  replicated events stream instead of the pipeline (replicated.py); in the processes that
+  do not send, ``handover`` replaces the local wake-up, so what they queue (to the shared
+  tables) is sent by the sender process.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
@@ -101,6 +105,10 @@ class FederationSender:
         self._stopped = False
         self._txn_prefix = str(int(time.time() * 1000))
         self._txn_counter = 0
+        #: How far _queue_missed_events has queued (None: read it from the database).
+        self._queued_upto: int | None = None
+        #: Set in a process that does not send: tells the sender process to look at a queue.
+        self.handover: Callable[[str], None] | None = None
 
     # -- life cycle ---------------------------------------------------------------------
 
@@ -111,7 +119,10 @@ class FederationSender:
         self._started = True
         self.hs.get(EventPipeline).add_persisted_listener(self._on_persisted)
         self.hs.get(FederationAuth).on_authenticated.append(self.on_peer_contact)
-        await self._queue_missed_events()
+        streams = self.hs.get(Streams)
+        # In a worker, only what every process has been told of is surely committed.
+        await self._queue_missed_events(None if streams.writes_here("events") else
+                                        streams.current_position("events"))
         self._caught_up = True
         self._kick_queueing()
         for destination in await self.store.destinations_with_pending():
@@ -145,6 +156,9 @@ class FederationSender:
     def wake(self, destination: str) -> None:
         """Something was queued for ``destination``: send it unless busy or backing off."""
         if self._stopped or not self._may_send_to(destination):
+            return
+        if self.handover is not None:
+            self.handover(destination)
             return
         queue = self._queue(destination)
         if queue.sending:
@@ -231,14 +245,27 @@ class FederationSender:
             rows.extend(QueuedPdu(d, ordering, event.event_id) for d in sorted(targets) if self._may_send_to(d))
         return rows
 
-    async def _queue_missed_events(self) -> None:
+    async def queue_events_upto(self, upto: int) -> None:
+        """Queue local events up to the events-stream position ``upto`` (which every process
+        has been told, so all below it are committed): a sender worker's source of PDUs."""
+        if self._caught_up and not self._stopped:
+            await self._queue_missed_events(upto)
+
+    async def _queue_missed_events(self, upto: int | None = None) -> None:
         """Queue local events a crash left unqueued (after the last fully queued position)."""
-        position = await self.store.get_position()
+        # Only this process moves the position, so after the first read memory knows it.
+        position = self._queued_upto if self._queued_upto is not None else await self.store.get_position()
         if position is None:  # first start with a sender: history is not ours to push
-            await self.store.queue_pdus([], await self.events.get_max_stream_position())
+            self._queued_upto = await self.events.get_max_stream_position()
+            await self.store.queue_pdus([], self._queued_upto)
             return
-        while True:
+        while upto is None or position < upto:
             found = await self.store.local_events_after(position, self.server_name, RESCAN_BATCH)
+            complete = len(found) < RESCAN_BATCH
+            if upto is not None:
+                found = [row for row in found if row[0] <= upto]
+                if complete or not found:
+                    found.append((upto, "", "", ""))  # a marker: everything up to upto is read
             if not found:
                 return
             ours = [row for row in found if _server_of(row[3]) == self.server_name]
@@ -249,7 +276,12 @@ class FederationSender:
                                                        if row[2] == room_id and row[1] in stored])
             position = found[-1][0]
             await self.store.queue_pdus(rows, position)
-            logger.info("queued %d events for federation that were not queued before a restart", len(rows))
+            self._queued_upto = position
+            if upto is not None:
+                for destination in {row.destination for row in rows}:
+                    self.wake(destination)
+            if upto is None:
+                logger.info("queued %d events for federation that were not queued before a restart", len(rows))
 
     # -- sending ----------------------------------------------------------------------------
 

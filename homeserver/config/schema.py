@@ -380,6 +380,11 @@ class HomeserverConfig:
     instance_map: dict[str, InstanceLocation] = field(factory=dict)
     stream_writers: dict[str, list[str]] = field(factory=dict, check=_stream_writers)
     federation_sender_instances: list[str] | None = field(None, check=_federation_senders)
+    # Which process does what besides reading (docs/workers.md, homeserver/worker_roles.py).
+    send_federation: bool = field(True)
+    enable_media_repo: bool | None = field(None)
+    media_instance_running_background_jobs: str | None = field(None)
+    run_background_tasks_on: str = field("main")
 
     def federation_ip_ranges(self) -> tuple[list[str], list[str]]:
         """(blocked, allowed) ranges for outbound federation requests.

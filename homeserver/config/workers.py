@@ -13,9 +13,18 @@ from homeserver.config.loader import ConfigError, field
 MAIN = "main"
 #: ``worker_app`` values that mean "the main process" (Synapse's, and none at all).
 MAIN_APPS = (None, "synapse.app.homeserver", "vignette.app.homeserver")
+FEDERATION_SENDER_APP = "synapse.app.federation_sender"
+MEDIA_APP = "synapse.app.media_repository"
 #: ``worker_app`` values for a worker; like Synapse's generic worker, what it serves is
 #: decided by its listeners and by the reverse proxy (docs/workers.md).
-WORKER_APPS = ("synapse.app.generic_worker", "vignette.app.generic_worker")
+WORKER_APPS = (
+    "synapse.app.generic_worker",
+    "vignette.app.generic_worker",
+    # Synapse's older single-purpose apps: generic workers whose kind their name implies.
+    FEDERATION_SENDER_APP,
+    "synapse.app.federation_reader",
+    MEDIA_APP,
+)
 #: Our streams (storage/streams.py), the keys ``stream_writers`` may name.
 STREAM_NAMES = (
     "events",
@@ -51,9 +60,9 @@ def _stream_writers(value: dict[str, list[str]]) -> str | None:
 
 
 def _federation_senders(value: list[str] | None) -> str | None:
-    if value is None or value == [MAIN]:
+    if value is None or len(value) == 1:
         return None
-    return "only the main process sends federation transactions in this version: set [main] or leave it unset"
+    return "expected exactly one instance (sharding federation senders is not supported yet)"
 
 
 @attrs.frozen(kw_only=True)
@@ -87,9 +96,36 @@ def stream_writer(config: Any, stream: str) -> str:
 
 
 def sends_federation(config: Any) -> bool:
-    """Whether this process runs the federation sender (``federation_sender_instances``)."""
+    """Whether this process runs the federation sender: the one ``federation_sender_instances``
+    names, else (Synapse's older form) a ``federation_sender`` worker when the shared file says
+    ``send_federation: false``, else the main process."""
     instances = config.federation_sender_instances
-    return instance_name(config) in (instances if instances is not None else [MAIN])
+    if instances is not None:
+        return instance_name(config) in instances
+    if not config.send_federation:
+        return is_worker(config) and config.worker_app == FEDERATION_SENDER_APP
+    return not is_worker(config)
+
+
+def serves_media(config: Any) -> bool:
+    """Whether this process serves the media repository (Synapse's ``enable_media_repo``): the
+    main process unless it is set false; a worker when its own file sets it true, or it is a
+    ``media_repository`` worker."""
+    if is_worker(config):
+        return config.enable_media_repo is True or config.worker_app == MEDIA_APP
+    return config.enable_media_repo is not False
+
+
+def runs_media_jobs(config: Any) -> bool:
+    """Whether this process runs the media repository's background jobs (expiry, retention)."""
+    named = config.media_instance_running_background_jobs
+    return instance_name(config) == named if named is not None else runs_background_tasks(config)
+
+
+def runs_background_tasks(config: Any) -> bool:
+    """Whether this process runs the background jobs (``run_background_tasks_on``): purges,
+    retention, expiry, delayed events and the other timers."""
+    return instance_name(config) == config.run_background_tasks_on
 
 
 def check_worker_rules(config: Any) -> None:

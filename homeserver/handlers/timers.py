@@ -52,6 +52,11 @@ class TimerService:
         """Own the timers of ``kind``; register before ``start`` so overdue ones fire at start-up."""
         self._callbacks[kind] = callback
 
+    def keep_only(self, kinds: set[str]) -> None:
+        """Fire only these kinds here (a background-jobs worker: the timers that send or
+        redact events stay with the process that writes events)."""
+        self._callbacks = {kind: fire for kind, fire in self._callbacks.items() if kind in kinds}
+
     def now_ms(self) -> int:
         return int(self.reactor.seconds() * 1000)
 

@@ -15,7 +15,6 @@ import attrs
 
 from storage.engine import Transaction
 from storage.host import StorageHost
-from storage.streams import StreamIdGenerator
 
 INSERT_PDU = (
     "INSERT INTO federation_pdu_queue (destination, stream_ordering, event_id) VALUES (?, ?, ?)"
@@ -29,6 +28,7 @@ DELETE_PDU = "DELETE FROM federation_pdu_queue WHERE destination = ? AND stream_
 COUNT_PDUS = "SELECT COUNT(*) FROM federation_pdu_queue WHERE destination = ?"
 
 DELETE_KEYED_EDU = "DELETE FROM federation_edu_queue WHERE destination = ? AND edu_type = ? AND edu_key = ?"
+NEXT_EDU_ID = "UPDATE federation_edu_queue_ids SET last_id = last_id + 1 WHERE id = 1 RETURNING last_id"
 INSERT_EDU = (
     "INSERT INTO federation_edu_queue (destination, queue_id, edu_type, edu_key, content_json)"
     " VALUES (?, ?, ?, ?, ?)"
@@ -124,7 +124,6 @@ def _like_suffix(server_name: str) -> str:
 class FederationQueueStore:
     def __init__(self, hs: StorageHost) -> None:
         self.db = hs.db
-        self._edu_ids: StreamIdGenerator | None = None
 
     # -- PDUs ----------------------------------------------------------------------------
 
@@ -163,20 +162,18 @@ class FederationQueueStore:
 
     async def queue_edu(self, destination: str, edu_type: str, content: dict[str, Any],
                         key: str | None = None) -> None:
-        """Queue one EDU; a keyed one replaces the queued EDU of the same type and key."""
-        if self._edu_ids is None:
-            generator = await StreamIdGenerator.create(self.db, "federation_edu_queue", "queue_id")
-            if self._edu_ids is None:
-                self._edu_ids = generator
+        """Queue one EDU; a keyed one replaces the queued EDU of the same type and key.
+        The id comes from the shared counter row, so any process may queue (docs/workers.md)."""
         raw = json.dumps(content)
-        async with self._edu_ids.get_next() as queue_id:
 
-            def write(txn: Transaction) -> None:
-                if key is not None:
-                    txn.execute(DELETE_KEYED_EDU, (destination, edu_type, key))
-                txn.execute(INSERT_EDU, (destination, queue_id, edu_type, key, raw))
+        def write(txn: Transaction) -> None:
+            txn.execute(NEXT_EDU_ID)
+            queue_id = int(txn.fetchall()[0][0])
+            if key is not None:
+                txn.execute(DELETE_KEYED_EDU, (destination, edu_type, key))
+            txn.execute(INSERT_EDU, (destination, queue_id, edu_type, key, raw))
 
-            await self.db.run_interaction("federation_queue_edu", write)
+        await self.db.run_interaction("federation_queue_edu", write)
 
     async def pending_edus(self, destination: str, limit: int) -> list[tuple[int, str, dict[str, Any]]]:
         rows = await self.db.execute("federation_pending_edus", SELECT_EDUS, destination, limit)

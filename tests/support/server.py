@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +89,50 @@ def server_env() -> dict[str, str]:
     return env
 
 
+def spawn_until_up(argv: list[str], directory: Path, up_url: str, log_name: str, output: Callable[[], str], *,
+                   env: dict[str, str] | None = None, timeout_s: float = START_TIMEOUT_S,
+                   poll_s: float = 0.05) -> subprocess.Popen[bytes]:
+    """Start a server process (its output to ``directory/log_name``) and wait until ``up_url``
+    answers 200; raises with ``output()`` if it exits or does not come up (then it is stopped).
+    The one start-up loop of every test server: Vignette, its workers and Synapse."""
+    log = open(directory / log_name, "ab")  # noqa: SIM115 - the child owns it
+    process = subprocess.Popen(argv, stdout=log, stderr=log, env=env, cwd=str(directory))
+    log.close()
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{argv[2]} exited with {process.returncode}:\n{output()}")
+        try:
+            if requests.get(up_url, timeout=2).status_code == 200:
+                return process
+        except requests.RequestException:
+            pass
+        time.sleep(poll_s)
+    stop_process(process)
+    raise RuntimeError(f"{argv[2]} did not come up:\n{output()}")
+
+
+def stop_process(process: subprocess.Popen[bytes] | None) -> None:
+    """SIGTERM, then SIGKILL after 20 s."""
+    if process is not None and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def log_tails(directory: Path, names: tuple[str, ...], limit: int = 5000) -> str:
+    """The end of each log file that exists, for a failure message."""
+    parts = []
+    for name in names:
+        path = directory / name
+        if path.exists():
+            parts.append(path.read_text(errors="replace")[-limit:])
+    return "\n".join(parts)
+
+
 @attrs.define
 class RunningServer:
     config_path: Path
@@ -105,33 +150,12 @@ class RunningServer:
         return f"http://127.0.0.1:{port}"
 
     def start(self) -> None:
-        log = open(self.directory / "stderr.log", "ab")  # noqa: SIM115 - the child owns it
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "homeserver", "-c", str(self.config_path)],
-            stdout=log, stderr=log, env=server_env(), cwd=str(self.directory),
-        )
-        log.close()
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.output()}")
-            try:
-                if requests.get(self.base_url + "/health", timeout=1).status_code == 200:
-                    return
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"server did not come up:\n{self.output()}")
+        self.process = spawn_until_up([sys.executable, "-m", "homeserver", "-c", str(self.config_path)],
+                                      self.directory, self.base_url + "/health", "stderr.log", self.output,
+                                      env=server_env())
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
         self.process = None
 
     def restart(self) -> None:
@@ -139,12 +163,7 @@ class RunningServer:
         self.start()
 
     def output(self) -> str:
-        parts = []
-        for name in ("stderr.log", "homeserver.log"):
-            path = self.directory / name
-            if path.exists():
-                parts.append(path.read_text(errors="replace")[-5000:])
-        return "\n".join(parts)
+        return log_tails(self.directory, ("stderr.log", "homeserver.log"))
 
     def url(self, path: str) -> str:
         return self.base_url + path

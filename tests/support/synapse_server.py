@@ -21,7 +21,6 @@ The log is ``homeserver.log`` in the directory; ``output()`` returns its tail fo
 from __future__ import annotations
 
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,7 @@ import attrs
 import requests
 import yaml
 
-from tests.support.server import free_port
+from tests.support.server import free_port, log_tails, spawn_until_up, stop_process
 from tests.support.synapse_tool import synapse_python
 from tests.support.tls_ca import TestCA
 
@@ -136,27 +135,11 @@ class SynapseServer:
         config_path = directory / "homeserver.yaml"
         config_path.write_text(yaml.safe_dump(config))
         server = cls(directory, server_name, client_port, federation_port, ca.ca_path)
-        log = open(directory / "stdout.log", "ab")  # noqa: SIM115 - the child owns it
-        server.process = subprocess.Popen([str(python), "-m", "synapse.app.homeserver", "-c", str(config_path)],
-                                          stdout=log, stderr=log, cwd=str(directory))
-        log.close()
-        server._wait_until_up()
+        server.process = spawn_until_up(
+            [str(python), "-m", "synapse.app.homeserver", "-c", str(config_path)], directory,
+            server.base_url + "/_matrix/client/versions", "stdout.log", server.output,
+            timeout_s=START_TIMEOUT_S, poll_s=0.2)
         return server
-
-    def _wait_until_up(self) -> None:
-        assert self.process is not None
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"Synapse exited with {self.process.returncode}:\n{self.output()}")
-            try:
-                if requests.get(self.base_url + "/_matrix/client/versions", timeout=2).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(f"Synapse did not come up:\n{self.output()}")
 
     def verify_keys(self) -> dict[str, str]:
         """Key ID -> unpadded base64 public key, as Synapse publishes them."""
@@ -165,19 +148,8 @@ class SynapseServer:
         return {key_id: entry["key"] for key_id, entry in response.json()["verify_keys"].items()}
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
         self.process = None
 
     def output(self) -> str:
-        parts = []
-        for name in ("stdout.log", "homeserver.log"):
-            path = self.directory / name
-            if path.exists():
-                parts.append(path.read_text(errors="replace")[-6000:])
-        return "\n".join(parts)
+        return log_tails(self.directory, ("stdout.log", "homeserver.log"), 6000)

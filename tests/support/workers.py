@@ -17,11 +17,18 @@ from typing import Any
 
 import attrs
 import pytest
-import requests
 import yaml
 
 from tests.support.databases import drop_database, fresh_database_config
-from tests.support.server import START_TIMEOUT_S, RunningServer, free_port, server_env, write_config
+from tests.support.server import (
+    RunningServer,
+    free_port,
+    log_tails,
+    server_env,
+    spawn_until_up,
+    stop_process,
+    write_config,
+)
 
 REDIS = ("127.0.0.1", 6379)
 
@@ -112,46 +119,13 @@ class WorkerProcess:
         return self.directory / "worker.yaml"
 
     def start(self) -> None:
-        log = open(self.directory / "stderr.log", "ab")  # noqa: SIM115 - the child owns it
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "homeserver",
-                "-c",
-                str(self.shared_config),
-                "-c",
-                str(self.config_path),
-            ],
-            stdout=log,
-            stderr=log,
-            env=server_env(),
-            cwd=str(self.directory),
+        argv = [sys.executable, "-m", "homeserver", "-c", str(self.shared_config), "-c", str(self.config_path)]
+        self.process = spawn_until_up(
+            argv, self.directory, self.base_url + "/health", "stderr.log", self.output, env=server_env()
         )
-        log.close()
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"worker exited with {self.process.returncode}:\n{self.output()}"
-                )
-            try:
-                if requests.get(self.base_url + "/health", timeout=1).status_code == 200:
-                    return
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"worker did not come up:\n{self.output()}")
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
         self.process = None
 
     def kill(self) -> None:
@@ -162,12 +136,7 @@ class WorkerProcess:
         self.process = None
 
     def output(self) -> str:
-        parts = []
-        for name in ("stderr.log", "homeserver.log"):
-            path = self.directory / name
-            if path.exists():
-                parts.append(path.read_text(errors="replace")[-5000:])
-        return "\n".join(parts)
+        return log_tails(self.directory, ("stderr.log", "homeserver.log"))
 
 
 @attrs.define
@@ -227,19 +196,26 @@ def start_process_set(directory: Path, worker_names: list[str], **shared: Any) -
     return processes
 
 
-def write_process_set(directory: Path, worker_names: list[str], **shared: Any) -> ProcessSet:
+def write_process_set(
+    directory: Path,
+    worker_names: list[str],
+    *,
+    server_name: str | None = None,
+    main_resources: list[str] | None = None,
+    **shared: Any,
+) -> ProcessSet:
     """The config files (and a fresh database) of a main process and its workers, not started."""
     require_redis()
     database = fresh_database_config("psycopg2", directory)
     # Each set gets its own server name, and so its own replication channel in the shared Redis.
-    server_name = f"w{secrets.token_hex(4)}.test"
+    server_name = server_name or f"w{secrets.token_hex(4)}.test"
     main_port = free_port()
     listeners = [
         {
             "port": main_port,
             "bind_addresses": ["127.0.0.1"],
             "type": "http",
-            "resources": [{"names": ["client", "health"]}],
+            "resources": [{"names": main_resources or ["client", "health"]}],
         }
     ]
     config_path = write_config(

@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
+from homeserver.config import load_config
+from homeserver.config import workers as kinds
 from homeserver.signing_key import write_new_signing_key
 from tests.support.server import server_env
 
@@ -74,7 +76,7 @@ def test_a_worker_reads_the_shared_file_and_its_own(tmp_path: Path) -> None:
             {"worker_app": "synapse.app.generic_worker"},
             "worker_name: a worker needs a name of its own",
         ),
-        ({}, {"worker_app": "synapse.app.media_repository"}, "worker_app: expected one of"),
+        ({}, {"worker_app": "synapse.app.pusher"}, "worker_app: expected one of"),
         (
             {"stream_writers": {"events": ["persister1"]}},
             WORKER,
@@ -87,9 +89,9 @@ def test_a_worker_reads_the_shared_file_and_its_own(tmp_path: Path) -> None:
         ),
         ({"stream_writers": {"rooms": ["main"]}}, WORKER, "stream_writers: expected stream names"),
         (
-            {"federation_sender_instances": ["sender1"]},
+            {"federation_sender_instances": ["sender1", "sender2"]},
             WORKER,
-            "federation_sender_instances: only the main process sends federation transactions",
+            "federation_sender_instances: expected exactly one instance",
         ),
     ],
 )
@@ -120,3 +122,59 @@ def test_sqlite_main_process_with_workers_in_the_map_refuses_to_start(tmp_path: 
     )
     assert result.returncode == 1
     assert "workers need PostgreSQL" in result.stderr.strip().splitlines()[-1]
+
+
+ROLES = ("sends_federation", "serves_media", "runs_background_tasks", "runs_media_jobs")
+
+
+@pytest.mark.parametrize(
+    ("shared_keys", "worker", "main_roles", "worker_roles"),
+    [
+        # One process does everything (the default).
+        ({}, WORKER, set(ROLES), set()),
+        (
+            {"federation_sender_instances": ["reader1"]},
+            WORKER,
+            {"serves_media", "runs_background_tasks", "runs_media_jobs"},
+            {"sends_federation"},
+        ),
+        # Synapse's older form of the same.
+        (
+            {"send_federation": False},
+            {**WORKER, "worker_app": "synapse.app.federation_sender"},
+            {"serves_media", "runs_background_tasks", "runs_media_jobs"},
+            {"sends_federation"},
+        ),
+        ({"send_federation": False}, WORKER, {"serves_media", "runs_background_tasks", "runs_media_jobs"}, set()),
+        (
+            {"enable_media_repo": False, "media_instance_running_background_jobs": "reader1"},
+            {**WORKER, "enable_media_repo": True},
+            {"sends_federation", "runs_background_tasks"},
+            {"serves_media", "runs_media_jobs"},
+        ),
+        (
+            {"enable_media_repo": False},
+            {**WORKER, "worker_app": "synapse.app.media_repository"},
+            {"sends_federation", "runs_background_tasks", "runs_media_jobs"},
+            {"serves_media"},
+        ),
+        (
+            {"run_background_tasks_on": "reader1"},
+            WORKER,
+            {"sends_federation", "serves_media"},
+            {"runs_background_tasks", "runs_media_jobs"},
+        ),
+    ],
+)
+def test_which_process_does_what(
+    tmp_path: Path,
+    shared_keys: dict[str, Any],
+    worker: dict[str, Any],
+    main_roles: set[str],
+    worker_roles: set[str],
+) -> None:
+    shared_path = shared(tmp_path, **shared_keys)
+    worker_path = write(tmp_path / "worker.yaml", worker)
+    for paths, expected in (([str(shared_path)], main_roles), ([str(shared_path), str(worker_path)], worker_roles)):
+        config = load_config(paths)
+        assert {role for role in ROLES if getattr(kinds, role)(config)} == expected, paths

@@ -21,6 +21,7 @@ from typing import Any
 from twisted.internet import task
 from twisted.internet.defer import Deferred
 
+from homeserver.config.workers import runs_background_tasks
 from homeserver.errors import MatrixError, too_large
 from homeserver.events.identifiers import server_name_of
 from homeserver.handlers.accounts.auth import now_ms
@@ -64,9 +65,10 @@ class ToDeviceHandler:
         self._purger: task.LoopingCall | None = None
 
     async def prepare(self) -> None:
-        """Create the stream id generator and start the periodic purge (once)."""
+        """Create the stream id generator and start the periodic purge (once, in the one process
+        that runs background jobs: ``run_background_tasks_on``, docs/workers.md)."""
         await self.store.stream_writer()
-        if self._purger is None:
+        if self._purger is None and runs_background_tasks(self.hs.config):
             self._purger = task.LoopingCall(self._purge_in_background)
             self._purger.clock = self.hs.reactor
             self._purger.start(PURGE_INTERVAL_S, now=True)

@@ -19,6 +19,7 @@ from twisted.internet import task
 from twisted.internet.defer import Deferred, DeferredLock
 
 from homeserver.config.names import server_name_problem
+from homeserver.config.workers import runs_media_jobs
 from homeserver.errors import MatrixError, forbidden, invalid_param, limit_exceeded, not_found
 from homeserver.handlers.accounts.auth import now_ms
 from homeserver.handlers.accounts.restrictions import check_not_suspended
@@ -74,8 +75,9 @@ class MediaRepository:
         self._upload_locks: dict[str, DeferredLock] = {}
         self._accessed_local: set[str] = set()
         self._accessed_remote: set[tuple[str, str]] = set()
-        self._loops = [self._every(ACCESS_FLUSH_INTERVAL_S, self.flush_access_times),
-                       self._every(EXPIRY_SWEEP_INTERVAL_S, self.sweep_expired_ids)]
+        self._loops = [self._every(ACCESS_FLUSH_INTERVAL_S, self.flush_access_times)]
+        if runs_media_jobs(config):  # one process sweeps (docs/workers.md)
+            self._loops.append(self._every(EXPIRY_SWEEP_INTERVAL_S, self.sweep_expired_ids))
         hs.reactor.addSystemEventTrigger("before", "shutdown", self._stop)
 
     def _every(self, seconds: int, work: Any) -> task.LoopingCall:

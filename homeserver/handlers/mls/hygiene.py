@@ -17,6 +17,7 @@ from typing import Any
 from twisted.internet import task
 from twisted.internet.defer import Deferred
 
+from homeserver.config.workers import runs_background_tasks
 from homeserver.errors import MatrixError, bad_json, invalid_param
 from homeserver.handlers.accounts.auth import now_ms
 from homeserver.handlers.accounts.devices import DeviceHandler
@@ -43,13 +44,22 @@ class MlsHygiene:
         self.lag: int = hs.config.mls_epoch_lag
         self.retention_ms = int(hs.config.mls_commit_retention)
         self._purger: task.LoopingCall | None = None
+        self._started = False
 
     def start(self) -> None:
         """Listen for departures and start the log's retention purge (once, at start-up)."""
-        if self._purger is not None:
+        if self._started:
             return
+        self._started = True
         self.hs.get(EventPipeline).add_persisted_listener(self._on_persisted)
         self.hs.get(DeviceHandler).on_devices_deleted.append(self._on_devices_deleted)
+        if runs_background_tasks(self.hs.config):
+            self.start_purge()
+
+    def start_purge(self) -> None:
+        """The commit log's retention purge, in the process that runs background jobs."""
+        if self._purger is not None:
+            return
         self._purger = task.LoopingCall(self._purge_in_background)
         self._purger.clock = self.hs.reactor
         self._purger.start(PURGE_INTERVAL_S, now=True)

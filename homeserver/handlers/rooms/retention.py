@@ -17,6 +17,7 @@ from typing import Any
 from twisted.internet.defer import Deferred
 
 from homeserver.config.retention import PurgeJob, RetentionSection
+from homeserver.config.workers import runs_background_tasks
 from homeserver.errors import bad_json, invalid_param
 from homeserver.handlers.jobs import Job, JobRegistry
 from homeserver.handlers.timers import TimerService
@@ -55,7 +56,9 @@ class RetentionHandler:
         self._jobs = {job.job_id: job for job in self.config.jobs()}
         self._running: dict[str, Job] = {}
         self._next_run: dict[str, int] = {}
-        if self.config.enabled:
+        #: The purges run in one process only: ``run_background_tasks_on`` (docs/workers.md).
+        self.purges_here = self.config.enabled and runs_background_tasks(hs.config)
+        if self.purges_here:
             self.timers.register(RETENTION_TIMER, self._on_timer)
 
     def check_policy(self, content: dict[str, Any]) -> None:
@@ -74,7 +77,7 @@ class RetentionHandler:
     async def start(self) -> None:
         """Give each configured job its timer (a job's first run is one interval after it
         was first configured); forget the timers of jobs no longer configured."""
-        if not self.config.enabled:
+        if not self.purges_here:
             return
         now = self.timers.now_ms()
         self._next_run = await self.store.sync_job_timers(
