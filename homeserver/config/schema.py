@@ -366,6 +366,7 @@ class HomeserverConfig:
     instance_map: dict[str, InstanceLocation] = field(factory=dict)
     stream_writers: dict[str, list[str]] = field(factory=dict, check=_stream_writers)
     federation_sender_instances: list[str] | None = field(None, check=_federation_senders)
+    worker_replication_secret: str | None = field(None)
 
     def federation_ip_ranges(self) -> tuple[list[str], list[str]]:
         """(blocked, allowed) ranges for outbound federation requests.
