@@ -215,3 +215,23 @@ def test_a_killed_reader_resumes_on_the_other_reader(processes: ProcessSet) -> N
         assert sorted(after) == sorted(rest)
     finally:
         victim.start()
+
+
+def test_push_rules_run_for_rooms_on_persisters(processes: ProcessSet) -> None:
+    """Main evaluates push rules for the events persisters write (it follows the events
+    stream): the unread counts of a room on each persister move."""
+    reader = register_user(processes.main.base_url)
+    senders, rooms = rooms_on_both(processes, reader, 2)
+    for index, room_id in enumerate(rooms):
+        send_text(on(senders[index // ROOMS_PER_SENDER], processes.main.base_url), room_id, f"ping {index}")
+    reader_w = on(reader, processes.workers[READERS[0]].base_url)
+    counts: dict[str, int] = {}
+    token = None
+    for _ in range(60):
+        body = sync(reader_w, token, timeout=2_000)
+        token = body["next_batch"]
+        for room_id, room in body.get("rooms", {}).get("join", {}).items():
+            counts[room_id] = room.get("unread_notifications", {}).get("notification_count", 0)
+        if all(counts.get(room_id, 0) >= 1 for room_id in rooms):
+            break
+    assert {room_id: counts.get(room_id, 0) >= 1 for room_id in rooms} == dict.fromkeys(rooms, True)
