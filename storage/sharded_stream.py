@@ -63,7 +63,7 @@ async def next_values(db: Database, sequence: str, n: int) -> list[int]:
 class ShardedStreamWriter(StreamWriter):
     """One process's view of a stream several instances write (same API as ``StreamWriter``)."""
 
-    def __init__(  # noqa: PLR0913 - no generator: positions are kept here
+    def __init__(
         self,
         name: str,
         db: Database,
@@ -176,7 +176,8 @@ class ShardedStreamWriter(StreamWriter):
         if not self.local:
             return
         if self._unfinished:
-            candidate = next(iter(self._unfinished)) - 1
+            # min, not the first: concurrent allocations' answers may come back out of order.
+            candidate = min(self._unfinished) - 1
         elif self._allocating:
             candidate = self.positions[self.instance]
         else:

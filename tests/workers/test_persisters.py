@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+import yaml
 
 from homeserver.replication.persisters import owner_of
 from tests.support.client import Client, q, register_user
@@ -60,16 +61,20 @@ def urls(processes: ProcessSet) -> list[str]:
 
 
 def rooms_on_both(processes: ProcessSet, reader: Client, count: int) -> tuple[list[Client], list[str]]:
-    """``count`` senders, each with ROOMS_PER_SENDER rooms shared with ``reader``; rooms on
-    both persisters (created through main and the readers in turn)."""
+    """``count`` senders, each with ROOMS_PER_SENDER rooms shared with ``reader``; the rooms
+    alternate between the persisters (created through main and the readers in turn; a room
+    that hashes to the other persister is left aside)."""
     entry = urls(processes)
     senders, rooms = [], []
     for index in range(count):
         sender = register_user(entry[index % len(entry)])
         senders.append(sender)
         for _ in range(ROOMS_PER_SENDER):
-            rooms.append(shared_room(sender, reader))
-    assert {owner_of(room_id, PERSISTERS) for room_id in rooms} == set(PERSISTERS)
+            wanted = PERSISTERS[len(rooms) % len(PERSISTERS)]
+            room_id = shared_room(sender, reader)
+            while owner_of(room_id, PERSISTERS) != wanted:
+                room_id = shared_room(on(sender, entry[len(rooms) % len(entry)]), reader)
+            rooms.append(room_id)
     return senders, rooms
 
 
@@ -114,6 +119,14 @@ def send_messages(processes: ProcessSet, senders: list[Client], rooms: list[str]
         list(pool.map(send_all, range(len(senders))))
 
 
+def stream_collect(stream: StreamClient, rooms: list[str], total: int) -> list[tuple[str, str]]:
+    """Frames until ``total`` messages (read as they come, so the socket answers pings)."""
+    seen: list[tuple[str, str]] = []
+    while len(seen) < total:
+        seen += messages(stream.next_frame(), rooms)
+    return seen
+
+
 def long_poll(client: Client, since: str, rooms: list[str], total: int) -> list[tuple[str, str]]:
     seen: list[tuple[str, str]] = []
     token = since
@@ -134,13 +147,11 @@ def test_a_thousand_messages_over_two_persisters_reach_both_readers(processes: P
     stream = StreamClient.connect(on(reader, reader1), since=since, sync_filter=BIG_TIMELINE, timeout=120)
     total = SENDERS * MESSAGES_PER_SENDER
     try:
-        with ThreadPoolExecutor(1) as pool:
+        with ThreadPoolExecutor(2) as pool:
             polled = pool.submit(long_poll, on(reader, reader2), since, rooms, total)
+            streamed = pool.submit(stream_collect, stream, rooms, total)
             send_messages(processes, senders, rooms, MESSAGES_PER_SENDER)
-            via_ws: list[tuple[str, str]] = []
-            while len(via_ws) < total:
-                via_ws += messages(stream.next_frame(), rooms)
-            via_sync = polled.result()
+            via_ws, via_sync = streamed.result(), polled.result()
     finally:
         stream.close()
     per_room = MESSAGES_PER_SENDER // ROOMS_PER_SENDER
@@ -165,17 +176,16 @@ def test_redis_connections_cut_under_load_lose_nothing(processes: ProcessSet) ->
     halfway = threading.Event()
     per_sender = 40
     try:
-        with ThreadPoolExecutor(2) as pool:
+        total = len(senders) * per_sender
+        with ThreadPoolExecutor(3) as pool:
             wait_for_redis_connections(processes.server_name, CONNECTIONS)
+            polled = pool.submit(long_poll, on(reader, reader2), since, rooms, total)
+            streamed = pool.submit(stream_collect, stream, rooms, total)
             sending = pool.submit(send_messages, processes, senders, rooms, per_sender, halfway)
             assert halfway.wait(120)
             assert drop_redis_connections(processes.server_name) == CONNECTIONS
             sending.result()
-            total = len(senders) * per_sender
-            via_sync = long_poll(on(reader, reader2), since, rooms, total)
-            via_ws: list[tuple[str, str]] = []
-            while len(via_ws) < total:
-                via_ws += messages(stream.next_frame(), rooms)
+            via_ws, via_sync = streamed.result(), polled.result()
     finally:
         stream.close()
     check_once_in_order(via_ws, rooms, per_sender // ROOMS_PER_SENDER)
@@ -193,10 +203,7 @@ def test_a_killed_reader_resumes_on_the_other_reader(processes: ProcessSet) -> N
     first = [(room_id, f"before-{i}") for i, room_id in enumerate(rooms)]
     for (room_id, text), sender in zip(first, [s for s in senders for _ in range(ROOMS_PER_SENDER)], strict=True):
         send_text(on(sender, processes.main.base_url), room_id, text)
-    seen: list[tuple[str, str]] = []
-    while len(seen) < len(first):
-        seen += messages(stream.next_frame(), rooms)
-    assert sorted(seen) == sorted(first)
+    assert sorted(stream_collect(stream, rooms, len(first))) == sorted(first)
     token = stream.last_token
     assert token is not None
     victim.kill()
@@ -207,9 +214,7 @@ def test_a_killed_reader_resumes_on_the_other_reader(processes: ProcessSet) -> N
             send_text(on(sender, processes.main.base_url), room_id, text)
         resumed = StreamClient.connect(on(reader, survivor.base_url), since=token, sync_filter=BIG_TIMELINE)
         try:
-            after: list[tuple[str, str]] = []
-            while len(after) < len(rest):
-                after += messages(resumed.next_frame(), rooms)
+            after = stream_collect(resumed, rooms, len(rest))
         finally:
             resumed.close()
         assert sorted(after) == sorted(rest)
@@ -235,3 +240,22 @@ def test_push_rules_run_for_rooms_on_persisters(processes: ProcessSet) -> None:
         if all(counts.get(room_id, 0) >= 1 for room_id in rooms):
             break
     assert {room_id: counts.get(room_id, 0) >= 1 for room_id in rooms} == dict.fromkeys(rooms, True)
+
+
+def test_the_persister_endpoint_takes_only_its_instances(processes: ProcessSet) -> None:
+    """What the other instances call on a persister refuses anyone without the shared
+    secret, and answers bad submissions with a Matrix error, never a 500."""
+    secret = yaml.safe_load(processes.main.config_path.read_text())["worker_replication_secret"]
+    persister = processes.workers[PERSISTERS[0]].base_url
+    path = "/_vignette/replication/v1/pipeline/submit_local"
+    body = {"room_id": "!r:x", "specs": [], "new_room": None}
+    assert Client(persister).post(path, body).status == 403
+    assert Client(persister, "not-the-secret").post(path, body).errcode == "M_FORBIDDEN"
+    instance = Client(persister, secret)
+    assert instance.post("/_vignette/replication/v1/pipeline/nope", body).status == 404
+    for bad in ({}, {"room_id": "!r:x", "specs": [{"sender": 1}]}, {"room_id": "!r:x", "specs": "x"}):
+        answer = instance.post(path, bad)
+        assert answer.status == 400 and answer.errcode == "M_BAD_JSON", answer
+    # A user's access token is not an instance's secret either.
+    user = register_user(processes.main.base_url)
+    assert Client(persister, user.access_token).post(path, body).status == 403
