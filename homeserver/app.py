@@ -43,6 +43,7 @@ from homeserver.http.request import bounded_request_factory
 from homeserver.http.resource import JsonApiResource, ListenerRoot
 from homeserver.http.router import Router
 from homeserver.notifier import Notifier
+from homeserver.replication import persisters
 from homeserver.replication.channel import ReplicationChannel
 from homeserver.server import Clock, Server
 from homeserver.signing_key import read_signing_keys
@@ -171,6 +172,7 @@ class HomeServer:
 
     def build_router(self, listener: Listener) -> Router:
         router = Router()
+        persisters.add_routes(self, router)  # an event persister's internal endpoint
         names = {name for resource in listener.resources for name in resource.names}
         if is_worker(self.config):
             worker_setup.register_routes(self, router, modules_for_resources(names))

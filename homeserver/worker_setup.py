@@ -30,10 +30,18 @@ from homeserver.api import (
     versions,
     websocket,
 )
-from homeserver.config.workers import STREAM_NAMES, instance_name, is_worker, stream_writer
+from homeserver.config.workers import (
+    SHARDED_STREAM,
+    STREAM_NAMES,
+    events_sharded,
+    instance_name,
+    is_worker,
+    stream_writer,
+)
 from homeserver.handlers.ephemeral.typing import TypingHandler
 from homeserver.handlers.forwarding import WriterForwarding
 from homeserver.http.router import Router
+from homeserver.replication import persisters
 from homeserver.replication.channel import ReplicationChannel
 from homeserver.replication.forward import ForwardingResource, InstanceClient
 from homeserver.server import Server
@@ -84,11 +92,13 @@ def follow_streams(hs: Server) -> None:
     """Before any stream is opened: follow every stream another instance writes."""
     here = instance_name(hs.config)
     streams = hs.get(Streams)
+    sharded = events_sharded(hs.config)
     for name in STREAM_NAMES:
         writer = stream_writer(hs.config, name)
-        if writer != here:
+        if writer != here and not (sharded and name == SHARDED_STREAM):
             streams.follow(name, writer)
-    if is_worker(hs.config):
+    persisters.setup(hs)  # events written by persisters, rooms sharded over them
+    if is_worker(hs.config) or sharded:
         uncached_reads(hs)
 
 

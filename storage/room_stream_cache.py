@@ -44,10 +44,13 @@ class RoomStreamCache:
         self._state_points: dict[str, list[tuple[int, int]]] = {}
         #: room -> the state group in force at the floor, as the database answered.
         self._state_at_floor: dict[str, int | None] = {}
+        #: Off where this process writes only some rooms (event persisters): it would know
+        #: only its own rooms' events, so it must answer "unknown" for every room.
+        self.enabled = True
 
     def start(self, position: int) -> None:
         """Called by the writer before it allocates anything: every later id will be recorded."""
-        if self._floor is None:
+        if self._floor is None and self.enabled:
             self._floor = position
 
     def covers(self, since: int) -> bool:
@@ -62,6 +65,8 @@ class RoomStreamCache:
     ) -> None:
         """A committed batch: its timeline events, its (user, position) membership changes and
         its (position, state group) current-state changes."""
+        if not self.enabled:
+            return
         points = self._state_points.setdefault(room_id, [])
         for point in state_points:
             bisect.insort(points, point)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import attrs
@@ -158,6 +158,10 @@ class StreamAdvance:
 
 
 AdvanceListener = Callable[[StreamAdvance], None]
+#: Builds a stream several instances write (storage/sharded_stream.py), from the stream's
+#: highest stored id, the writers' positions heard before it was built, the registry's emit,
+#: and where to send this writer's own positions.
+ShardFactory = Callable[[int, dict[str, int], AdvanceListener, AdvanceListener], Awaitable["StreamWriter"]]
 
 
 class StreamWriter:
@@ -200,6 +204,15 @@ class StreamWriter:
         """Replication: the writer's current token is ``position`` (followers only)."""
         self._generator.advance_to(position, may_reset=may_reset)
 
+    def follow_writer(self, instance: str, advance: StreamAdvance) -> None:
+        """Replication: ``instance``, a writer of this stream, reached ``advance.position``
+        (one writer: the same as ``follow_to``; storage/sharded_stream.py tells them apart)."""
+        self.follow_to(advance.position)
+
+    def own_position(self) -> int:
+        """The position this process publishes for the stream (its token, with one writer)."""
+        return self.get_current_token()
+
     def announce(self, position: int, *, users: Iterable[str] = (), rooms: Iterable[str] = ()) -> None:
         """A write at ``position`` committed: tell the listeners once the token covers it."""
         self._generator._refuse_if_following()
@@ -237,6 +250,11 @@ class Streams:
         self._followed: dict[str, str] = {}
         self._known: dict[str, int] = {}
         self._in_memory: set[str] = set()
+        # Streams several instances write (``shard``): whether this process is one of them,
+        # the factory of their writer, and positions heard per writer before it existed.
+        self._sharded: dict[str, tuple[bool, ShardFactory]] = {}
+        self._known_shards: dict[str, dict[str, int]] = {}
+        self._own_listeners: list[AdvanceListener] = []
 
     def add_listener(self, listener: AdvanceListener) -> None:
         self._listeners.append(listener)
@@ -249,13 +267,43 @@ class Streams:
             raise RuntimeError(f"stream {name} already has a writer in this process")
         self._followed[name] = writer_instance
 
+    def shard(self, name: str, writes_here: bool, factory: ShardFactory) -> None:
+        """Stream ``name`` is written by several instances (``writes_here``: this one too).
+
+        Called at start-up, before anything asks for the stream's writer."""
+        if name in self._writers or name in self._creating:
+            raise RuntimeError(f"stream {name} already has a writer in this process")
+        self._sharded[name] = (writes_here, factory)
+
+    def is_sharded(self, name: str) -> bool:
+        return name in self._sharded
+
+    def add_own_listener(self, listener: AdvanceListener) -> None:
+        """``listener(advance)`` each time this process's own position of a sharded stream
+        moves (what replication publishes for it; the token moves with every writer's)."""
+        self._own_listeners.append(listener)
+
     def writes_here(self, name: str) -> bool:
+        if name in self._sharded:
+            return self._sharded[name][0]
         return name not in self._followed
 
     def local_positions(self) -> dict[str, int]:
         """The current token of every stream this process writes (what replication publishes)."""
-        return {name: writer.get_current_token() for name, writer in self._writers.items()
+        return {name: writer.own_position() for name, writer in self._writers.items()
                 if writer.follows is None}
+
+    def replicated_from(self, instance: str, advance: StreamAdvance) -> None:
+        """An advance heard from ``instance``: of a sharded stream, that writer's position."""
+        if advance.stream not in self._sharded:
+            self.replicated(advance)
+            return
+        writer = self._writers.get(advance.stream)
+        if writer is not None:
+            writer.follow_writer(instance, advance)
+            return
+        known = self._known_shards.setdefault(advance.stream, {})
+        known[instance] = max(known.get(instance, 0), advance.position)
 
     def replicated(self, advance: StreamAdvance) -> None:
         """An advance of a followed stream, heard from its writer: same listeners as a local one."""
@@ -299,21 +347,34 @@ class Streams:
             return await waiter
         self._creating[name] = []
         try:
-            generator = await StreamIdGenerator.create(self._db, table, column,
-                                                       follows=self._followed.get(name))
+            writer = await self._create(name, table, column)
         except BaseException as exc:
             for waiter in self._creating.pop(name):
                 waiter.errback(exc)
             raise
-        if name in self._known:
-            # A follower trusts the writer's announced token over MAX(column), which may
-            # stand past a write still in flight on the writer.
-            generator.advance_to(self._known[name], may_reset=True)
-        writer = StreamWriter(name, generator, self._emit)
         self._writers[name] = writer
         for waiter in self._creating.pop(name):
             waiter.callback(writer)
         return writer
+
+    async def _create(self, name: str, table: str, column: str) -> StreamWriter:
+        generator = await StreamIdGenerator.create(self._db, table, column,
+                                                   follows=self._followed.get(name))
+        if name in self._sharded:
+            return await self._sharded[name][1](
+                generator.get_current_token(), self._known_shards.pop(name, {}), self._emit, self._emit_own)
+        if name in self._known:
+            # A follower trusts the writer's announced token over MAX(column), which may
+            # stand past a write still in flight on the writer.
+            generator.advance_to(self._known[name], may_reset=True)
+        return StreamWriter(name, generator, self._emit)
+
+    def _emit_own(self, advance: StreamAdvance) -> None:
+        for listener in list(self._own_listeners):
+            try:
+                listener(advance)
+            except Exception:
+                logger.exception("stream %s: own-position listener %r failed", advance.stream, listener)
 
     def _emit(self, advance: StreamAdvance) -> None:
         for listener in list(self._listeners):

@@ -73,7 +73,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     # Replication between worker processes (Redis channel, forwarding to the main process).
     "homeserver.replication": (
         "homeserver.server", "homeserver.config", "homeserver.errors", "homeserver.http",
-        "homeserver.outbound", "storage",
+        "homeserver.outbound", "homeserver.pipeline", "storage",
     ),
     # Composition: the process and its command-line tools may use anything.
     "homeserver.app": PROJECT_PACKAGES,

@@ -385,6 +385,7 @@ class HomeserverConfig:
     enable_media_repo: bool | None = field(None)
     media_instance_running_background_jobs: str | None = field(None)
     run_background_tasks_on: str = field("main")
+    worker_replication_secret: str | None = field(None)
 
     def federation_ip_ranges(self) -> tuple[list[str], list[str]]:
         """(blocked, allowed) ranges for outbound federation requests.

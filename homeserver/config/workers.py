@@ -36,6 +36,8 @@ STREAM_NAMES = (
     "typing",
     "mls",
 )
+#: The stream that several instances may write, rooms sharded by ID (event persisters).
+SHARDED_STREAM = "events"
 
 
 def _port(value: int) -> str | None:
@@ -52,6 +54,10 @@ def _stream_writers(value: dict[str, list[str]]) -> str | None:
     for stream, writers in value.items():
         if stream not in STREAM_NAMES:
             return f"expected stream names from {', '.join(STREAM_NAMES)}, got {stream!r}"
+        if stream == SHARDED_STREAM:
+            if not writers or len(set(writers)) != len(writers):
+                return f"{stream}: expected one or more distinct instance names"
+            continue
         if len(writers) != 1:
             return f"{stream}: expected exactly one writer instance (sharded writers are not supported yet)"
         if writers[0] != MAIN:
@@ -93,6 +99,16 @@ def uses_workers(config: Any) -> bool:
 def stream_writer(config: Any, stream: str) -> str:
     writers = config.stream_writers.get(stream)
     return writers[0] if writers else MAIN
+
+
+def event_writers(config: Any) -> list[str]:
+    """The instances that persist events (``stream_writers.events``); rooms are sharded over them."""
+    return list(config.stream_writers.get(SHARDED_STREAM) or [MAIN])
+
+
+def events_sharded(config: Any) -> bool:
+    """Whether events are written by persisters (anything but the main process alone)."""
+    return event_writers(config) != [MAIN]
 
 
 def sends_federation(config: Any) -> bool:
@@ -140,6 +156,8 @@ def check_worker_rules(config: Any) -> None:
         raise ConfigError(
             "redis.enabled", "workers replicate over Redis: set redis.enabled to true"
         )
+    if events_sharded(config):
+        _check_persisters(config)
     if is_worker(config):
         if not config.worker_name or config.worker_name == MAIN:
             raise ConfigError("worker_name", f"a worker needs a name of its own (not {MAIN!r})")
@@ -147,3 +165,17 @@ def check_worker_rules(config: Any) -> None:
             raise ConfigError(
                 "instance_map", f"a worker needs the {MAIN!r} process's address in instance_map"
             )
+
+
+def _check_persisters(config: Any) -> None:
+    """Event persisters take requests from the other instances: each needs an address, and
+    those requests a shared secret (they carry no user's token)."""
+    for writer in event_writers(config):
+        if writer not in config.instance_map:
+            raise ConfigError(
+                "stream_writers.events", f"the event persister {writer!r} needs its address in instance_map"
+            )
+    if not config.worker_replication_secret:
+        raise ConfigError(
+            "worker_replication_secret", "event persisters need a shared worker_replication_secret"
+        )

@@ -14,7 +14,7 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 from twisted.internet.defer import Deferred
@@ -33,9 +33,21 @@ from homeserver.pipeline.types import (
     PersistedBatch,
     RemoteEvent,
 )
+from homeserver.pipeline.wire import (
+    decode_event,
+    decode_new_room,
+    decode_remote,
+    decode_result,
+    decode_spec,
+    encode_event,
+    encode_new_room,
+    encode_remote,
+    encode_result,
+    encode_spec,
+)
 from homeserver.pipeline.work import RoomWork
 from homeserver.server import Server
-from storage.stores.events import StoredEvent
+from storage.stores.events import EventStore, StoredEvent
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +55,18 @@ logger = logging.getLogger(__name__)
 MAX_BATCH = 100
 
 PersistedListener = Callable[[PersistedBatch], Any]
+
+
+class RoomWriters(Protocol):
+    """Who writes a room's events when that may be another process (event persisters:
+    homeserver/replication/persisters.py implements it, docs/workers.md)."""
+
+    def elsewhere(self, room_id: str) -> str | None:
+        """The instance that owns the room, or None when it is this one."""
+
+    async def call(self, instance: str, method: str, body: dict[str, Any]) -> Any:
+        """``method``'s answer from ``instance``'s pipeline (``EventPipeline.run_forwarded``);
+        its MatrixError raised here as the same error."""
 
 
 @attrs.define
@@ -95,12 +119,19 @@ class EventPipeline:
         self.writer = BatchWriter(hs, self.heads)
         self._pending: dict[str, list[_Submission]] = {}
         self._listeners: list[PersistedListener] = []
+        #: Set with event persisters: rooms owned by another instance are written there.
+        self.writers: RoomWriters | None = None
 
     # -- the API ---------------------------------------------------------------------
 
     async def submit_local(self, room_id: str, specs: Sequence[EventSpec],
                            new_room: NewRoom | None = None) -> list[StoredEvent]:
         """Build, check and persist local specs in order; all or none. Raises MatrixError."""
+        owner = self._elsewhere(room_id)
+        if owner is not None:
+            return await self._stored(await self._call(owner, "submit_local", {
+                "room_id": room_id, "specs": [encode_spec(spec) for spec in specs],
+                "new_room": encode_new_room(new_room)}))
         deferred: Deferred[list[StoredEvent]] = Deferred()
         self._enqueue(room_id, _Local(list(specs), new_room, deferred))
         return await deferred
@@ -114,6 +145,9 @@ class EventPipeline:
         submit them again (or with ``RemoteEvent.state_before`` when the gap is too big).
         """
         wrapped = [e if isinstance(e, RemoteEvent) else RemoteEvent(e) for e in events]
+        owner = self._elsewhere(room_id)
+        if owner is not None:
+            return await self._results(owner, "submit_remote", room_id, wrapped, origin)
         deferred: Deferred[list[EventResult]] = Deferred()
         self._enqueue(room_id, _Remote(wrapped, origin, False, deferred))
         return await deferred
@@ -125,6 +159,9 @@ class EventPipeline:
         alone. Events whose prev_events we lack are MISSING unless given ``state_before``."""
         wrapped = [attrs.evolve(e, backfilled=True) if isinstance(e, RemoteEvent) else RemoteEvent(e, backfilled=True)
                    for e in events]
+        owner = self._elsewhere(room_id)
+        if owner is not None:
+            return await self._results(owner, "submit_backfill", room_id, wrapped, origin)
         deferred: Deferred[list[EventResult]] = Deferred()
         self._enqueue(room_id, _Remote(wrapped, origin, False, deferred))
         return await deferred
@@ -135,6 +172,9 @@ class EventPipeline:
         Each is checked against its own auth_events only; a failure stores it as rejected.
         A later ``submit_remote`` of the same event de-outliers it.
         """
+        owner = self._elsewhere(room_id)
+        if owner is not None:
+            return await self._results(owner, "store_outliers", room_id, [RemoteEvent(e) for e in events], origin)
         deferred: Deferred[list[EventResult]] = Deferred()
         self._enqueue(room_id, _Remote([RemoteEvent(e) for e in events], origin, True, deferred))
         return await deferred
@@ -146,6 +186,10 @@ class EventPipeline:
         there, then hand the signed event back as ``EventSpec(prebuilt=...)`` to
         ``submit_local``, which checks it again against the room as it is then.
         """
+        owner = self._elsewhere(room_id)
+        if owner is not None:
+            answer = await self._call(owner, "build_local", {"room_id": room_id, "spec": encode_spec(spec)})
+            return decode_event(answer)
         deferred: Deferred[Event] = Deferred()
         self._enqueue(room_id, _Build(spec, deferred))
         return await deferred
@@ -155,6 +199,11 @@ class EventPipeline:
         (pipeline/out_of_band.py): stored as an outlier with a stream position, and the
         user's membership set from it. REFUSED when a user of ours is joined (then the
         event reaches us through the room) or it is not such a membership."""
+        owner = self._elsewhere(event.room_id)
+        if owner is not None:
+            answer = await self._call(owner, "store_out_of_band_membership", {
+                "room_id": event.room_id, "event": encode_event(event), "origin": origin})
+            return decode_result(answer)
         deferred: Deferred[EventResult] = Deferred()
         self._enqueue(event.room_id, _OutOfBand(event, origin, deferred))
         return await deferred
@@ -173,6 +222,52 @@ class EventPipeline:
         and never affects the batch, which is already durable.
         """
         self._listeners.append(listener)
+
+    # -- rooms another process writes (event persisters) --------------------------------
+
+    def _elsewhere(self, room_id: str) -> str | None:
+        return self.writers.elsewhere(room_id) if self.writers is not None else None
+
+    async def _call(self, owner: str, method: str, body: dict[str, Any]) -> Any:
+        assert self.writers is not None
+        return await self.writers.call(owner, method, body)
+
+    async def _stored(self, event_ids: list[str]) -> list[StoredEvent]:
+        """The events another process persisted, read back (they are committed)."""
+        found = await self.hs.get(EventStore).get_events(event_ids)
+        return [found[event_id] for event_id in event_ids]
+
+    async def _results(self, owner: str, method: str, room_id: str, events: list[RemoteEvent],
+                       origin: str) -> list[EventResult]:
+        answer = await self._call(owner, method, {
+            "room_id": room_id, "events": [encode_remote(e) for e in events], "origin": origin})
+        return [decode_result(result) for result in answer]
+
+    async def run_forwarded(self, method: str, body: dict[str, Any]) -> Any:
+        """A submission another process handed us for a room we own: its answer as JSON.
+
+        Runs here whatever our own view of the owner is, so two processes that disagree
+        can never pass a submission back and forth."""
+        room_id = str(body["room_id"])
+        if method == "submit_local":
+            local: Deferred[list[StoredEvent]] = Deferred()
+            specs = [decode_spec(spec) for spec in body["specs"]]
+            self._enqueue(room_id, _Local(specs, decode_new_room(body.get("new_room")), local))
+            return [stored.event_id for stored in await local]
+        if method == "build_local":
+            built: Deferred[Event] = Deferred()
+            self._enqueue(room_id, _Build(decode_spec(body["spec"]), built))
+            return encode_event(await built)
+        if method == "store_out_of_band_membership":
+            single: Deferred[EventResult] = Deferred()
+            self._enqueue(room_id, _OutOfBand(decode_event(body["event"]), body.get("origin"), single))
+            return encode_result(await single)
+        if method not in ("submit_remote", "submit_backfill", "store_outliers"):
+            raise KeyError(method)
+        results: Deferred[list[EventResult]] = Deferred()
+        events = [decode_remote(e) for e in body["events"]]
+        self._enqueue(room_id, _Remote(events, str(body["origin"]), method == "store_outliers", results))
+        return [encode_result(result) for result in await results]
 
     # -- the worker --------------------------------------------------------------------
 

@@ -115,6 +115,9 @@ class ReplicationChannel:
             )
             self._factories.append(factory)
         self.streams.add_listener(self._on_local_advance)
+        # A stream several instances write (events, with persisters): we publish our own
+        # position, never the shared token (storage/sharded_stream.py).
+        self.streams.add_own_listener(self._publish_advance)
 
     async def stop(self) -> None:
         for factory in self._factories:
@@ -155,8 +158,12 @@ class ReplicationChannel:
     # -- writing ------------------------------------------------------------------------
 
     def _on_local_advance(self, advance: StreamAdvance) -> None:
-        if self.streams.writes_here(advance.stream):
+        if self.streams.writes_here(advance.stream) and not self.streams.is_sharded(advance.stream):
             self._publish_advance(advance)
+
+    def _position_field(self, stream: str) -> str:
+        """The hash field of our position: per writer for a stream several instances write."""
+        return f"{stream}/{self.instance}" if self.streams.is_sharded(stream) else stream
 
     def _publish_advance(self, advance: StreamAdvance) -> None:
         if self._commands is None:
@@ -174,7 +181,7 @@ class ReplicationChannel:
         hooks = self._payloads.get(advance.stream)
         if hooks is not None:
             message["payload"] = hooks[0](advance)
-        self._send(message, record=(advance.stream, advance.position))
+        self._send(message, record=(self._position_field(advance.stream), advance.position))
 
     def invalidate(self, cache: str, keys: list[str]) -> None:
         """Tell the other processes to drop ``keys`` from their cache ``cache``."""
@@ -203,10 +210,13 @@ class ReplicationChannel:
         self.catch_ups += 1
         for stream, position in (recorded or {}).items():
             name = stream.decode() if isinstance(stream, bytes) else str(stream)
-            if not self.streams.writes_here(name):
-                self.streams.replicated(
-                    StreamAdvance(name, int(position), frozenset(), frozenset(), everyone=True)
-                )
+            name, _, writer = name.partition("/")
+            advance = StreamAdvance(name, int(position), frozenset(), frozenset(), everyone=True)
+            if self.streams.is_sharded(name):
+                if writer and writer != self.instance:
+                    self.streams.replicated_from(writer, advance)
+            elif not writer and not self.streams.writes_here(name):
+                self.streams.replicated(advance)
 
     def _on_message(self, raw: Any) -> None:
         try:
@@ -225,7 +235,8 @@ class ReplicationChannel:
 
     def _apply_advance(self, message: dict[str, Any]) -> None:
         stream = str(message["stream"])
-        if self.streams.writes_here(stream):
+        sharded = self.streams.is_sharded(stream)
+        if self.streams.writes_here(stream) and not sharded:
             return
         advance = StreamAdvance(
             stream,
@@ -237,7 +248,10 @@ class ReplicationChannel:
         hooks = self._payloads.get(stream)
         if hooks is not None and "payload" in message:
             hooks[1](advance, message["payload"])  # before the wake-up, so readers see it
-        self.streams.replicated(advance)
+        if sharded:
+            self.streams.replicated_from(str(message["instance"]), advance)
+        else:
+            self.streams.replicated(advance)
 
     @staticmethod
     def _log_failure(failure: Any) -> None:

@@ -22,6 +22,7 @@ from homeserver.events.room_versions import KNOWN_ROOM_VERSIONS
 from storage.cache_stats import cache_stats
 from storage.engine import Transaction
 from storage.host import StorageHost
+from storage.sharded_stream import SharedSequence
 from storage.streams import Streams, StreamWriter
 
 EVENT_CACHE_SIZE = 20_000
@@ -175,6 +176,8 @@ class EventStore:
         self.cache_stats = cache_stats("get_event", self._cache)
         self.streams: Streams = hs.get(Streams)
         self._lowest_outlier: int | None = None
+        #: Set when several persisters write events (homeserver/replication/persisters.py).
+        self.shared_outliers: SharedSequence | None = None
         self._invalidation_listeners: list[Callable[[str], None]] = []
         #: Bumped by every invalidation: a read that started before one (and may have read
         #: the row as it was) must not put what it read into the cache.
@@ -195,6 +198,8 @@ class EventStore:
             lowest = min(0, int(rows[0][0])) if rows and rows[0][0] is not None else 0
             if self._lowest_outlier is None:
                 self._lowest_outlier = lowest
+        if self.shared_outliers is not None:  # several persisters: one sequence for all
+            return await self.shared_outliers.allocate(count, self._lowest_outlier)
         first = self._lowest_outlier - 1
         self._lowest_outlier -= count
         return list(range(first, first - count, -1))

@@ -16,6 +16,7 @@ from typing import Any
 from storage.cache_stats import cache_stats
 from storage.engine import Transaction
 from storage.host import StorageHost
+from storage.sharded_stream import SharedSequence
 
 StateKey = tuple[str, str]
 StateMap = dict[StateKey, str]
@@ -58,6 +59,8 @@ class StateGroupStore:
         self._cache: OrderedDict[int, StateMap] = OrderedDict()
         self.cache_stats = cache_stats("state_group", self._cache)
         self._last_id: int | None = None
+        #: Set when several persisters write events (homeserver/replication/persisters.py).
+        self.shared_ids: SharedSequence | None = None
 
     async def allocate_ids(self, count: int) -> list[int]:
         """Fresh group ids (in memory, seeded from the table: one writer process)."""
@@ -66,6 +69,8 @@ class StateGroupStore:
             seeded = int(rows[0][0]) if rows and rows[0][0] is not None else 0
             if self._last_id is None:
                 self._last_id = seeded
+        if self.shared_ids is not None:  # several persisters: one sequence for all
+            return await self.shared_ids.allocate(count, self._last_id)
         first = self._last_id + 1
         self._last_id += count
         return list(range(first, first + count))

@@ -158,10 +158,11 @@ def write_worker(
     name: str,
     *,
     resources: list[str] | None = None,
+    port: int | None = None,
     **extra: Any,
 ) -> WorkerProcess:
     directory.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     config = {
         "worker_app": "synapse.app.generic_worker",
         "worker_name": name,
@@ -196,9 +197,35 @@ def start_process_set(directory: Path, worker_names: list[str], **shared: Any) -
     return processes
 
 
+def start_persister_set(
+    directory: Path, persisters: list[str], readers: list[str], **shared: Any
+) -> ProcessSet:
+    """Main, event persisters (``stream_writers.events``, rooms sharded over them) and client
+    readers, all started; every worker is in ``instance_map``."""
+    ports = {name: free_port() for name in persisters}
+    processes = write_process_set(
+        directory,
+        readers,
+        persister_ports=ports,
+        stream_writers={"events": persisters},
+        worker_replication_secret=secrets.token_hex(16),
+        **shared,
+    )
+    try:
+        processes.main.start()
+        for worker in processes.workers.values():
+            worker.start()
+    except Exception:
+        processes.stop()
+        drop_database(processes.database)
+        raise
+    return processes
+
+
 def write_process_set(
     directory: Path,
     worker_names: list[str],
+    persister_ports: dict[str, int] | None = None,
     *,
     server_name: str | None = None,
     main_resources: list[str] | None = None,
@@ -224,11 +251,18 @@ def write_process_set(
         server_name=server_name,
         listeners=listeners,
         redis={"enabled": True, "host": REDIS[0], "port": REDIS[1]},
-        instance_map={"main": {"host": "127.0.0.1", "port": main_port}},
+        instance_map={
+            "main": {"host": "127.0.0.1", "port": main_port},
+            **{name: {"host": "127.0.0.1", "port": port} for name, port in (persister_ports or {}).items()},
+        },
         **shared,
     )
     main = RunningServer(
         config_path=config_path, directory=directory / "main", server_name=server_name
     )
-    workers = {name: write_worker(directory / name, config_path, name) for name in worker_names}
+    workers = {
+        name: write_worker(directory / name, config_path, name, port=port)
+        for name, port in (persister_ports or {}).items()
+    }
+    workers.update({name: write_worker(directory / name, config_path, name) for name in worker_names})
     return ProcessSet(main, workers, database, server_name)

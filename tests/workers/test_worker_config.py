@@ -21,6 +21,10 @@ POSTGRES = {
 }
 REDIS_ON = {"enabled": True, "host": "127.0.0.1", "port": 6379}
 WORKER = {"worker_app": "synapse.app.generic_worker", "worker_name": "reader1"}
+PERSISTER_MAP = {
+    "main": {"host": "127.0.0.1", "port": 8008},
+    "persister1": {"host": "127.0.0.1", "port": 8012},
+}
 
 
 def write(path: Path, data: dict[str, Any]) -> Path:
@@ -78,14 +82,44 @@ def test_a_worker_reads_the_shared_file_and_its_own(tmp_path: Path) -> None:
         ),
         ({}, {"worker_app": "synapse.app.pusher"}, "worker_app: expected one of"),
         (
-            {"stream_writers": {"events": ["persister1"]}},
+            {"stream_writers": {"receipts": ["writer1"]}},
             WORKER,
-            "stream_writers: events: only the main process writes streams in this version",
+            "stream_writers: receipts: only the main process writes streams in this version",
         ),
         (
-            {"stream_writers": {"events": ["main", "persister1"]}},
+            {"stream_writers": {"typing": ["main", "writer1"]}},
             WORKER,
-            "stream_writers: events: expected exactly one writer instance",
+            "stream_writers: typing: expected exactly one writer instance",
+        ),
+        (
+            {"stream_writers": {"events": ["persister1", "persister1"]}},
+            WORKER,
+            "stream_writers: events: expected one or more distinct instance names",
+        ),
+        (
+            {"stream_writers": {"events": ["persister1", "persister2"]}, "worker_replication_secret": "s"},
+            WORKER,
+            "stream_writers.events: the event persister 'persister1' needs its address in instance_map",
+        ),
+        (
+            {"stream_writers": {"events": ["main"]}, "instance_map": {**PERSISTER_MAP}},
+            WORKER,
+            "",  # events on main alone: no persisters, nothing more to set
+        ),
+        (
+            {"stream_writers": {"events": ["persister1"]}, "instance_map": {**PERSISTER_MAP}},
+            WORKER,
+            "worker_replication_secret: event persisters need a shared worker_replication_secret",
+        ),
+        (
+            {
+                "database": {"name": "sqlite3", "args": {"database": "x.db"}},
+                "stream_writers": {"events": ["persister1"]},
+                "instance_map": {**PERSISTER_MAP},
+                "worker_replication_secret": "s",
+            },
+            WORKER,
+            "database.name: workers need PostgreSQL",
         ),
         ({"stream_writers": {"rooms": ["main"]}}, WORKER, "stream_writers: expected stream names"),
         (
@@ -99,6 +133,9 @@ def test_refusals_name_the_key_and_the_reason(
     tmp_path: Path, overrides: dict[str, Any], worker: dict[str, Any], message: str
 ) -> None:
     result = check(shared(tmp_path, **overrides), write(tmp_path / "worker.yaml", worker))
+    if not message:
+        assert result.returncode == 0, result.stderr
+        return
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.stderr

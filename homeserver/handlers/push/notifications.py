@@ -106,8 +106,14 @@ class PushRuleEvaluator:
         self._waiters: list[tuple[int, Deferred[None]]] = []
         self._listeners: list[NotificationListener] = []
         self.enabled = hs.config.push_rule_evaluation
-        hs.get(EventPipeline).add_persisted_listener(self._on_persisted)
+        self.pipeline = hs.get(EventPipeline)
+        self.pipeline.add_persisted_listener(self._on_persisted)
         hs.get(Streams).add_listener(self._on_advance)
+        # With event persisters (docs/workers.md) the rooms written elsewhere are followed
+        # on the events stream: evaluated here, read back from the database in order.
+        self._follow_from: int | None = None
+        self._follow_target = 0
+        self._following = False
 
     def add_notification_listener(self, listener: NotificationListener) -> None:
         """``listener(notifications)`` after the push actions of one event are committed."""
@@ -136,6 +142,38 @@ class PushRuleEvaluator:
             self._enqueue(room_id, room_events, catch_up=True)
         if ids:
             logger.info("push: evaluating %d events missed before the restart", len(ids))
+        if self.pipeline.writers is not None:
+            self._follow_from = self._follow_target = upto
+
+    def _follow(self, position: int) -> None:
+        if self._follow_from is None or position <= self._follow_target:
+            return
+        self._follow_target = position
+        if not self._following:
+            self._following = True
+            Deferred.fromCoroutine(self._read_followed())
+
+    async def _read_followed(self) -> None:
+        """The events other processes persisted up to the stream's token, in stream order."""
+        writers, events = self.pipeline.writers, self.hs.get(EventStore)
+        assert writers is not None and self._follow_from is not None
+        try:
+            while self._follow_from < self._follow_target:
+                upto = self._follow_target
+                ids = await self.store.get_event_ids_after(self._follow_from, upto, MAX_CATCH_UP)
+                found = await events.get_events(ids)
+                by_room: dict[str, list[StoredEvent]] = {}
+                for event_id in ids:
+                    stored = found.get(event_id)
+                    if stored is not None and writers.elsewhere(stored.event.room_id) is not None:
+                        by_room.setdefault(stored.event.room_id, []).append(stored)
+                for room_id, room_events in by_room.items():
+                    self._enqueue(room_id, room_events, catch_up=False)
+                self._follow_from = upto if len(ids) < MAX_CATCH_UP else found[ids[-1]].stream_ordering
+        except Exception:  # the next advance tries again from the same position
+            logger.exception("push: reading the events persisted elsewhere failed")
+        finally:
+            self._following = False
 
     def _on_persisted(self, batch: PersistedBatch) -> None:
         if not self.enabled:
@@ -186,6 +224,8 @@ class PushRuleEvaluator:
         position = self.hs.get(Streams).current_position("events")
         if self._pending:
             position = min(position, min(self._pending) - 1)
+        if self._follow_from is not None:
+            position = min(position, self._follow_from)
         try:
             await self.store.set_evaluated_upto(position)
         except Exception:
@@ -220,6 +260,8 @@ class PushRuleEvaluator:
             timer.cancel()
 
     def _on_advance(self, advance: StreamAdvance) -> None:
+        if advance.stream == "events":
+            self._follow(advance.position)
         if advance.stream == "account_data" and advance.users:
             self._generation += 1
             for user_id in advance.users:

@@ -1,0 +1,1 @@
+-- Nothing: SQLite refuses workers, so its events stream has one writer (the in-memory ids).
