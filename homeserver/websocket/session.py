@@ -62,6 +62,10 @@ class SharedFilters:
 
 
 class StreamSession:
+    # Ten thousand idle streams per process: slots keep each session to its fields (no instance dict).
+    __slots__ = ("builder", "user_id", "device_id", "access_token_id", "initial_filter", "frame_filter", "acked",
+                 "in_flight", "dirty", "closed", "_building", "_send", "_on_rooms")
+
     def __init__(self, hs: Server, user_id: str, device_id: str | None, access_token_id: int | None,
                  filters: tuple[dict[str, Any], dict[str, Any]], since: StreamToken | None,
                  send: Callable[[dict[str, Any]], None], on_rooms: Callable[[set[str]], None]) -> None:
