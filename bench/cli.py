@@ -41,10 +41,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--engines", default=",".join(ENGINES), help="comma list of sqlite,postgres")
     parser.add_argument("--servers", default=",".join(SERVERS), help="comma list of synapse,vignette")
     parser.add_argument("--only", help="comma list of workload names to run (default: all)")
-    parser.add_argument("--large", action="store_true", help="also run fan-out to the large room")
+    parser.add_argument("--large", action="store_true",
+                        help="(the default now) run the large-room workloads; kept so older commands still run")
+    parser.add_argument("--no-large", action="store_true", help="skip the large-room workloads")
+    parser.add_argument("--large-messages", type=int, default=defaults.large_fanout_messages,
+                        help="messages each large-room workload fans out")
+    parser.add_argument("--bystanders", type=int, default=defaults.bystanders,
+                        help="senders in another room during the large fan-out (send_during_fanout)")
     parser.add_argument("--members", type=int, default=defaults.members, help="fan-out room size")
     parser.add_argument("--members-large", type=int, default=defaults.members_large,
-                        help="large fan-out room size (with --large)")
+                        help="large fan-out room size")
     parser.add_argument("--sends", type=int, default=defaults.sends, help="sequential sends")
     parser.add_argument("--senders", type=int, default=defaults.concurrent_senders, help="concurrent senders")
     parser.add_argument("--concurrent-sends", type=int, default=defaults.concurrent_sends,
@@ -54,6 +60,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="m.call.invite -> callee samples")
     parser.add_argument("--fanout-messages", type=int, default=defaults.fanout_messages)
     parser.add_argument("--idle", type=int, default=defaults.idle, help="idle long-polls to hold open")
+    parser.add_argument("--idle-streams", type=int, default=defaults.idle_streams,
+                        help="idle WebSocket streams to hold open (ws_idle)")
     parser.add_argument("--rooms", type=int, default=defaults.rooms, help="rooms for the initial sync")
     parser.add_argument("--room-version", default=defaults.room_version,
                         help="room version both servers create rooms with")
@@ -78,7 +86,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def options_from(args: argparse.Namespace) -> Options:
     return Options(sends=args.sends, concurrent_senders=args.senders, concurrent_sends=args.concurrent_sends,
                    deliveries=args.deliveries, call_invites=args.call_invites, members=args.members, members_large=args.members_large,
-                   large=args.large, fanout_messages=args.fanout_messages, idle=args.idle, rooms=args.rooms,
+                   large=not args.no_large, fanout_messages=args.fanout_messages,
+                   large_fanout_messages=args.large_messages, bystanders=args.bystanders,
+                   idle=args.idle, idle_streams=args.idle_streams, rooms=args.rooms,
                    room_version=args.room_version, workload_timeout_s=args.workload_timeout)
 
 

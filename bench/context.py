@@ -34,9 +34,12 @@ class Options:
     call_invites: int = 200
     members: int = 200
     members_large: int = 1500
-    large: bool = False
+    large: bool = True  # the 1,500-member workloads run by default (--no-large skips them)
     fanout_messages: int = 5
+    large_fanout_messages: int = 2  # each costs seconds at 1,500 members, on Synapse tens of seconds
+    bystanders: int = 4  # senders in another room while the large room fans out
     idle: int = 500
+    idle_streams: int = 500  # ws_idle; 10,000 shows the per-socket cost without the base heap's noise
     idle_hold_s: float = 5.0
     rooms: int = 100
     room_version: str = "12"
@@ -52,6 +55,7 @@ class Context:
     options: Options
     run_tag: str = attrs.field(factory=lambda: secrets.token_hex(3))
     _users: list[MatrixClient] = attrs.field(factory=list)
+    _shared_rooms: dict[int, str] = attrs.field(factory=dict)
     _sync_filter: str | None | bool = False  # False: not probed yet
 
     def cpu_meter(self) -> CpuMeter:
@@ -87,6 +91,13 @@ class Context:
                     raise
                 self._sync_filter = None
         return self._sync_filter or None
+
+    async def shared_room(self, members: list[MatrixClient], name: str) -> str:
+        """One room per member count, reused by the workloads that need that many members (joining
+        1,500 members takes Synapse minutes; a room's history does not change what a fan-out costs)."""
+        if len(members) not in self._shared_rooms:
+            self._shared_rooms[len(members)] = await self.room_with(members, name=name)
+        return self._shared_rooms[len(members)]
 
     async def room_with(self, members: list[MatrixClient], **create: Any) -> str:
         """A public room made by ``members[0]`` that all the others have joined."""

@@ -23,6 +23,9 @@ import base64
 import json
 import resource
 import secrets
+import signal
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -185,7 +188,30 @@ async def measure(pid: int, members: list[Member], marker: str, action: Any) -> 
     return result
 
 
+class Profiler:
+    """``--profile DIR``: py-spy records the server during each measured phase, one raw file per phase."""
+
+    def __init__(self, pid: int, directory: Path | None) -> None:
+        self.pid = pid
+        self.directory = directory
+
+    async def around(self, phase: str, run: Any) -> Any:
+        if self.directory is None:
+            return await run()
+        self.directory.mkdir(parents=True, exist_ok=True)
+        spy = subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(self.pid),
+                                "-r", "100", "-f", "raw", "-o", str(self.directory / f"{phase}.txt")],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        await asyncio.sleep(1.0)  # py-spy attaches
+        try:
+            return await run()
+        finally:
+            spy.send_signal(signal.SIGINT)
+            await asyncio.to_thread(spy.wait)
+
+
 async def workload(base_url: str, pid: int, args: argparse.Namespace) -> dict[str, Any]:
+    profiler = Profiler(pid, args.profile)
     t0 = time.perf_counter()
     alice, group, room_id, members = await setup(base_url, args.members)
     setup_s = time.perf_counter() - t0
@@ -222,23 +248,29 @@ async def workload(base_url: str, pid: int, args: argparse.Namespace) -> dict[st
 
     results["welcome_fetch_all"] = await measure(pid, members, "welcome_fetched", fetch_welcomes)
 
-    updates = []
-    for epoch in range(1, args.commits + 1):
-        output = await asyncio.to_thread(group.commit)
-        results.setdefault("update_commit_bytes", len(output.commit_message.to_bytes()))
-        updates.append(await measure(pid, members, f"commit:{epoch}", lambda o=output: post_commit(o)))
-    results["update_commits"] = merge(updates)
+    async def update_commits() -> list[dict[str, float]]:
+        updates = []
+        for epoch in range(1, args.commits + 1):
+            output = await asyncio.to_thread(group.commit)
+            results.setdefault("update_commit_bytes", len(output.commit_message.to_bytes()))
+            updates.append(await measure(pid, members, f"commit:{epoch}", lambda o=output: post_commit(o)))
+        return updates
 
-    messages = []
-    for seq in range(args.messages):
-        ciphertext = b64(group.encrypt_application_message(secrets.token_bytes(64)).to_bytes())
+    results["update_commits"] = merge(await profiler.around("update_commits", update_commits))
 
-        async def send(seq: int = seq, ciphertext: str = ciphertext) -> None:
-            await alice.request("PUT", f"/rooms/{q(room_id)}/send/org.vignette.mls.message/m{seq}",
-                                {"message": ciphertext, "bench_seq": str(seq)})
+    async def application_messages() -> list[dict[str, float]]:
+        messages = []
+        for seq in range(args.messages):
+            ciphertext = b64(group.encrypt_application_message(secrets.token_bytes(64)).to_bytes())
 
-        messages.append(await measure(pid, members, f"message:{seq}", send))
-    results["messages"] = merge(messages)
+            async def send(seq: int = seq, ciphertext: str = ciphertext) -> None:
+                await alice.request("PUT", f"/rooms/{q(room_id)}/send/org.vignette.mls.message/m{seq}",
+                                    {"message": ciphertext, "bench_seq": str(seq)})
+
+            messages.append(await measure(pid, members, f"message:{seq}", send))
+        return messages
+
+    results["messages"] = merge(await profiler.around("messages", application_messages))
 
     rekeys = []
     for seq in range(args.commits):
@@ -280,6 +312,8 @@ def main() -> None:
     parser.add_argument("--engine", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--commits", type=int, default=5)
     parser.add_argument("--messages", type=int, default=20)
+    parser.add_argument("--profile", type=Path, help="py-spy the server during the update commits and the "
+                        "messages, raw (collapsed) stacks into this directory")
     args = parser.parse_args()
     directory = Path(tempfile.mkdtemp(prefix="mls-bench-"))
     target = make_vignette(args.engine, directory, "WARNING")

@@ -23,9 +23,9 @@ HIGHER_IS_BETTER_SUFFIXES = ("_per_s",)
 LOWER_IS_BETTER_SUFFIXES = ("_ms", "_kib_per_conn", "_per_event", "_per_message", "cpu_ms_per_s", "_per_upload",
                             "_per_download")
 # Counts the table still shows (the JSON keeps every number); other counts only clutter it.
-TABLE_COUNTS = {"missed", "response_kib", "rss_held_kib", "client_cpu_ms_per_message"}
+TABLE_COUNTS = {"missed", "response_kib", "rss_held_kib", "client_cpu_ms_per_message", "busy_over_idle_p99"}
 COUNT_METRICS = {"events", "deliveries", "uploads", "downloads", "recipients", "connections", "rooms", "missed", "missed_warmup",
-                 "poll_errors", "returned_early", "errors",
+                 "poll_errors", "returned_early", "errors", "idle_sends", "busy_sends",
                  "client_cpu_ms_per_message", "rss_before_kib", "rss_held_kib", "response_kib"}
 
 

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 import attrs
 
 from bench.context import Context, Options
+from bench.workloads.contention import sends_during_fanout, stream_sends_during_fanout
 from bench.workloads.delivery import (
     call_invite_latency,
     fanout_large,
@@ -38,6 +39,10 @@ class Workload:
     restart_first: bool = False
 
 
+def _large(options: Options) -> bool:
+    return options.large
+
+
 def all_workloads() -> list[Workload]:
     return [
         Workload("idle_longpoll", "idle /sync long-polls held open", idle_longpolls, restart_first=True),
@@ -49,15 +54,20 @@ def all_workloads() -> list[Workload]:
                  stream_call_invite_latency, synapse_baseline="call_invite_sync"),
         Workload("initial_sync", "initial sync, user in N rooms", initial_sync),
         Workload("fanout", "fan-out, every member long-polling /sync", fanout_members),
-        Workload("fanout_large", "fan-out to the large room (--large)", fanout_large,
-                 enabled=lambda options: options.large, skip_reason="needs --large", timeout_factor=3.0),
+        Workload("fanout_large", "fan-out to the large room", fanout_large,
+                 enabled=_large, skip_reason="--no-large", timeout_factor=3.0),
+        Workload("send_during_fanout", "another room's sends, idle and during the large fan-out", sends_during_fanout,
+                 enabled=_large, skip_reason="--no-large", timeout_factor=3.0),
         Workload("ws_idle", "idle WebSocket streams (vs Synapse long-polls)", idle_streams,
                  synapse_baseline="idle_longpoll", restart_first=True),
         Workload("ws_fanout", "fan-out over WebSocket streams (vs Synapse long-polls)", stream_fanout_members,
                  synapse_baseline="fanout"),
-        Workload("ws_fanout_large", "large fan-out over WebSocket streams (--large)", stream_fanout_large,
-                 enabled=lambda options: options.large, skip_reason="needs --large", timeout_factor=3.0,
+        Workload("ws_fanout_large", "large fan-out over WebSocket streams (vs Synapse long-polls)",
+                 stream_fanout_large, enabled=_large, skip_reason="--no-large", timeout_factor=3.0,
                  synapse_baseline="fanout_large"),
+        Workload("ws_send_during_fanout", "another room's sends during the large WebSocket fan-out (vs Synapse "
+                 "long-polls)", stream_sends_during_fanout, enabled=_large, skip_reason="--no-large",
+                 timeout_factor=3.0, synapse_baseline="send_during_fanout"),
         Workload("media_download", "media: download one 10 MB file, repeatedly", media_download),
         Workload("media_upload", "media: upload 1 MB files, one at a time", media_upload),
     ]

@@ -84,17 +84,18 @@ async def send_to_sync_latency(ctx: Context) -> dict[str, float]:
             await asyncio.sleep(0.02)
     finally:
         await _stop(pollers)
-    samples = [lat for marker, lats in tracker.latencies.items() if not marker.startswith("warmup")
-               for lat in lats]
+    samples = _measured(tracker)
     return {**latency_summary(samples), "missed": missed, "deliveries": len(samples)}
 
 
-async def fanout(ctx: Context, member_count: int, transport: type[Poller] = SyncPoller) -> dict[str, float]:
+async def fanout(ctx: Context, member_count: int, transport: type[Poller] = SyncPoller,
+                 messages: int | None = None) -> dict[str, float]:
     """Every member of a ``member_count`` room waits (long-poll or stream); one member sends."""
+    messages = ctx.options.fanout_messages if messages is None else messages
     members = await ctx.users(member_count)
     if transport is StreamPoller:
         await check_stream_endpoint(members[0])
-    room_id = await ctx.room_with(members, name=f"fanout{member_count}")
+    room_id = await ctx.shared_room(members, f"fanout{member_count}")
     tracker = DeliveryTracker(expected=len(members))
     pollers = await _start_pollers(ctx, members, tracker, transport)
     try:
@@ -102,20 +103,22 @@ async def fanout(ctx: Context, member_count: int, transport: type[Poller] = Sync
         missed_warmup = await _send_and_track(members[0], room_id, tracker, "warmup")
         meter, client_cpu_before = ctx.cpu_meter(), time.process_time()
         missed = 0
-        for index in range(ctx.options.fanout_messages):
+        for index in range(messages):
             await asyncio.sleep(SETTLE_S + member_count / 2000)  # let every poller park again
             missed += await _send_and_track(members[0], room_id, tracker, f"fanout{index}")
-        cpu = cpu_metrics(meter, ctx.options.fanout_messages, "message")
+        cpu = cpu_metrics(meter, messages, "message")
         # The harness shares the CPUs; its own CPU per message bounds how much latency is the client's.
-        client_cpu = (time.process_time() - client_cpu_before) * 1000 / ctx.options.fanout_messages
+        client_cpu = (time.process_time() - client_cpu_before) * 1000 / messages
     finally:
         await _stop(pollers)
-    samples = [lat for marker, lats in tracker.latencies.items() if not marker.startswith("warmup")
-               for lat in lats]
-    return {**latency_summary(samples), **cpu,
+    return {**latency_summary(_measured(tracker)), **cpu,
             "client_cpu_ms_per_message": client_cpu,
             "missed": missed, "missed_warmup": missed_warmup, "recipients": len(members),
             "poll_errors": sum(p.errors for p in pollers)}
+
+
+def _measured(tracker: DeliveryTracker) -> list[float]:
+    return [lat for marker, lats in tracker.latencies.items() if not marker.startswith("warmup") for lat in lats]
 
 
 async def fanout_members(ctx: Context) -> dict[str, float]:
@@ -123,7 +126,7 @@ async def fanout_members(ctx: Context) -> dict[str, float]:
 
 
 async def fanout_large(ctx: Context) -> dict[str, float]:
-    return await fanout(ctx, ctx.options.members_large)
+    return await fanout(ctx, ctx.options.members_large, messages=ctx.options.large_fanout_messages)
 
 
 async def stream_fanout_members(ctx: Context) -> dict[str, float]:
@@ -131,7 +134,7 @@ async def stream_fanout_members(ctx: Context) -> dict[str, float]:
 
 
 async def stream_fanout_large(ctx: Context) -> dict[str, float]:
-    return await fanout(ctx, ctx.options.members_large, StreamPoller)
+    return await fanout(ctx, ctx.options.members_large, StreamPoller, ctx.options.large_fanout_messages)
 
 
 async def _stop(pollers: list[Poller]) -> None:
@@ -167,8 +170,7 @@ async def call_invite_latency(ctx: Context, transport: type[Poller] = SyncPoller
             await asyncio.sleep(0.02)
     finally:
         await _stop(pollers)
-    samples = [lat for marker, lats in tracker.latencies.items() if not marker.startswith("warmup")
-               for lat in lats]
+    samples = _measured(tracker)
     return {**latency_summary(samples), "missed": missed, "deliveries": len(samples)}
 
 

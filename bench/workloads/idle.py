@@ -17,16 +17,16 @@ def _ignore(event: object, arrived: float) -> None:
 
 
 async def idle_longpolls(ctx: Context) -> dict[str, float]:
-    return await idle_connections(ctx, SyncPoller)
+    return await idle_connections(ctx, SyncPoller, ctx.options.idle)
 
 
 async def idle_streams(ctx: Context) -> dict[str, float]:
-    return await idle_connections(ctx, StreamPoller)
+    return await idle_connections(ctx, StreamPoller, ctx.options.idle_streams)
 
 
-async def idle_connections(ctx: Context, transport: type[Poller]) -> dict[str, float]:
-    """RSS before and after ``idle`` users each hold one quiet connection; CPU the server burns meanwhile."""
-    users = await ctx.users(ctx.options.idle)
+async def idle_connections(ctx: Context, transport: type[Poller], count: int) -> dict[str, float]:
+    """RSS before and after ``count`` users each hold one quiet connection; CPU the server burns meanwhile."""
+    users = await ctx.users(count)
     if transport is StreamPoller:
         await check_stream_endpoint(users[0])
     sync_filter = await ctx.sync_filter()

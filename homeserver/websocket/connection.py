@@ -30,6 +30,33 @@ PING_INTERVAL_S = 30
 PING_TIMEOUT_S = 15
 MAX_CLIENT_MESSAGE = 1024 * 1024
 CLOSE_REPLACED = 4000  # a newer connection for the same device took over
+#: What autobahn keeps from the opening handshake and never reads again once the socket is open.
+HANDSHAKE_ONLY = (
+    "http_headers", "http_headers_cnt", "http_request_data", "http_response_data", "http_status_line",
+    "http_request_uri", "http_request_path", "http_request_params", "http_request_host", "websocket_origin",
+    "websocket_protocols", "websocket_extensions", "_wskey",
+)
+
+
+def shed_handshake_state(protocol: WebSocketServerProtocol) -> None:
+    """An idle stream should cost little memory (issue 16: at most 16 KiB each, 10,000 per process).
+
+    Three things outlive the handshake otherwise: Twisted's HTTP channel, still the transport's
+    registered producer, with the upgrade's Request (headers, query arguments) hanging off it;
+    autobahn's parsed handshake; and autobahn's per-instance copy of every factory option, which
+    the protocol's class now holds (see StreamFactory). A dict does not shrink when keys go, so the
+    protocol gets a fresh one sized to what is left.
+    """
+    transport: Any = protocol.transport
+    transport.unregisterProducer()
+    state = protocol.__dict__
+    for name in HANDSHAKE_ONLY:
+        state.pop(name, None)
+    shared = type(protocol).__dict__
+    for name in protocol.CONFIG_ATTRS:
+        if name in state and name in shared and state[name] is shared[name]:
+            del state[name]
+    protocol.__dict__ = dict(state)
 
 
 class StreamProtocol(WebSocketServerProtocol):
@@ -41,12 +68,13 @@ class StreamProtocol(WebSocketServerProtocol):
     session: StreamSession | None = None
 
     def onOpen(self) -> None:
+        shed_handshake_state(self)
         hub = self.hs.get(WebSocketHub)
         # The callback holds the session itself: self.session is cleared on close,
         # and a frame being built when the socket closes may still report its rooms.
         session = StreamSession(
             self.hs, self.requester.user_id, self.requester.device_id,
-            self.requester.access_token_id, self.sync_filter, self.since,
+            self.requester.access_token_id, hub.filters.pair(self.sync_filter), self.since,
             send=self.send_json, on_rooms=lambda rooms: hub.set_rooms(session, rooms),
         )
         self.session = session
@@ -108,6 +136,10 @@ class StreamFactory(WebSocketServerFactory):
         self.pending: tuple[Any, Any, dict[str, Any], str] | None = None
         self.setProtocolOptions(autoPingInterval=PING_INTERVAL_S, autoPingTimeout=PING_TIMEOUT_S,
                                 maxMessagePayloadSize=MAX_CLIENT_MESSAGE, webStatus=False)
+        # autobahn copies each option onto every connection; held once on a class of this
+        # factory's own, the copies can be dropped once a socket is open (shed_handshake_state).
+        options = {name: getattr(self, name) for name in StreamProtocol.CONFIG_ATTRS if hasattr(self, name)}
+        self.protocol = cast(type[StreamProtocol], type("StreamProtocol", (StreamProtocol,), options))
 
     def buildProtocol(self, addr: Any) -> StreamProtocol:
         protocol = cast(StreamProtocol, super().buildProtocol(addr))

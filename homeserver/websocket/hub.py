@@ -10,7 +10,7 @@ from typing import Any
 
 from homeserver.notifier import Notifier, StreamAdvance
 from homeserver.server import Server
-from homeserver.websocket.session import StreamSession
+from homeserver.websocket.session import SharedFilters, StreamSession
 
 
 class WebSocketHub:
@@ -19,6 +19,7 @@ class WebSocketHub:
         self._by_room: dict[str, set[StreamSession]] = {}
         self._rooms_of: dict[StreamSession, set[str]] = {}
         self._by_device: dict[tuple[str, str | None], Any] = {}
+        self.filters = SharedFilters()
         hs.get(Notifier).add_listener(self._on_advance)
 
     def register(self, session: StreamSession, connection: Any) -> Any | None:

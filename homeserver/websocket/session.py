@@ -8,6 +8,7 @@ built by the same sync builder /sync uses.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -36,16 +37,43 @@ def incremental_filter(sync_filter: dict[str, Any]) -> dict[str, Any]:
     return {**sync_filter, "room": room}
 
 
+#: Distinct filters kept for sharing; past this the pool starts again (a filter is small to rebuild).
+MAX_SHARED_FILTERS = 1024
+
+
+class SharedFilters:
+    """One (initial, per-frame) filter pair per distinct filter, shared by every stream using it.
+
+    Streams of one client application mostly send the same filter; sharing the dicts also lets
+    the sync core's parsed-filter cache (keyed by the dict) hold one entry for all of them.
+    """
+
+    def __init__(self) -> None:
+        self._pairs: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+
+    def pair(self, sync_filter: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        key = json.dumps(sync_filter, sort_keys=True, separators=(",", ":"))
+        found = self._pairs.get(key)
+        if found is None:
+            if len(self._pairs) >= MAX_SHARED_FILTERS:
+                self._pairs.clear()
+            found = self._pairs[key] = (sync_filter, incremental_filter(sync_filter))
+        return found
+
+
 class StreamSession:
+    # Ten thousand idle streams per process: slots keep each session to its fields (no instance dict).
+    __slots__ = ("builder", "user_id", "device_id", "access_token_id", "initial_filter", "frame_filter", "acked",
+                 "in_flight", "dirty", "closed", "_building", "_send", "_on_rooms")
+
     def __init__(self, hs: Server, user_id: str, device_id: str | None, access_token_id: int | None,
-                 sync_filter: dict[str, Any], since: StreamToken | None,
+                 filters: tuple[dict[str, Any], dict[str, Any]], since: StreamToken | None,
                  send: Callable[[dict[str, Any]], None], on_rooms: Callable[[set[str]], None]) -> None:
         self.builder: SyncBuilder = hs.get(SyncBuilder)
         self.user_id = user_id
         self.device_id = device_id
         self.access_token_id = access_token_id
-        self.initial_filter = sync_filter
-        self.frame_filter = incremental_filter(sync_filter)
+        self.initial_filter, self.frame_filter = filters  # see SharedFilters
         self.acked = since
         self.in_flight: StreamToken | None = None
         self.dirty = True

@@ -53,9 +53,7 @@ REMOVE_LEAF = (
 INSERT_LEAF = (
     "INSERT INTO mls_leaves (room_id, leaf_index, added_epoch, user_id, device_id) VALUES (?, ?, ?, ?, ?)"
 )
-SELECT_DEVICE_WINDOWS = (
-    "SELECT added_epoch, removed_epoch FROM mls_leaves WHERE room_id = ? AND user_id = ? AND device_id = ?"
-)
+SELECT_ROOM_WINDOWS = "SELECT user_id, device_id, added_epoch, removed_epoch FROM mls_leaves WHERE room_id = ?"
 DELETE_PENDING = "DELETE FROM mls_pending_removals WHERE room_id = ? AND leaf_index = ?"
 INSERT_PENDING = (
     "INSERT INTO mls_pending_removals (room_id, leaf_index, since_ms) VALUES (?, ?, ?)"
@@ -237,10 +235,15 @@ class MlsStore:
         rows = await self.db.execute("mls_leaves", SELECT_LEAVES, room_id)
         return [Leaf(int(row[0]), row[1], row[2]) for row in rows]
 
-    async def device_windows(self, room_id: str, user_id: str, device_id: str) -> list[tuple[int, int | None]]:
-        """The (added_epoch, removed_epoch) spans the device sat in the group: it needs the commits inside."""
-        rows = await self.db.execute("mls_device_windows", SELECT_DEVICE_WINDOWS, room_id, user_id, device_id)
-        return [(int(row[0]), None if row[1] is None else int(row[1])) for row in rows]
+    async def room_windows(self, room_id: str) -> dict[tuple[str, str], list[tuple[int, int | None]]]:
+        """Per device, the (added_epoch, removed_epoch) spans it sat in the group: it needs the commits
+        inside. The whole room in one read, as a commit wakes every member at once."""
+        rows = await self.db.execute("mls_room_windows", SELECT_ROOM_WINDOWS, room_id)
+        windows: dict[tuple[str, str], list[tuple[int, int | None]]] = {}
+        for user_id, device_id, added, removed in rows:
+            windows.setdefault((user_id, device_id), []).append(
+                (int(added), None if removed is None else int(removed)))
+        return windows
 
     async def leaf_count(self, room_id: str) -> int:
         rows = await self.db.execute("mls_leaf_count", COUNT_LEAVES, room_id)

@@ -16,6 +16,7 @@ from typing import Any
 
 import attrs
 
+from homeserver.async_utils import SharedLookups
 from homeserver.errors import bad_json, forbidden, invalid_param, not_found
 from homeserver.events.identifiers import server_name_of
 from homeserver.handlers.accounts.auth import now_ms
@@ -58,6 +59,7 @@ class MlsDeliveryService:
         self.max_group_size: int = hs.config.max_group_size
         self._bodies: OrderedDict[tuple[str, int], str] = OrderedDict()
         self._cached_bytes = 0
+        self._reading = SharedLookups[tuple[str, int], str]()
 
     # -- POST .../commit -------------------------------------------------------------------
 
@@ -219,13 +221,20 @@ class MlsDeliveryService:
                 "commit": await self.body(room_id, commit)}
 
     async def body(self, room_id: str, commit: StoredCommit) -> str:
-        """A commit's base64, read once from the database and shared by every member reading it."""
+        """A commit's base64, read once from the database and shared by every member reading it.
+
+        The 1,500 devices one commit wakes all ask at once: the first read is shared by the
+        ones asking while it runs, not only by those who come after it.
+        """
         key = (room_id, commit.epoch)
         cached = self._bodies.get(key)
         if cached is not None:
             self._bodies.move_to_end(key)
             return cached
-        text = await self.store.commit_body(room_id, commit.epoch)
+        return await self._reading.run(key, lambda: self._read_body(key))
+
+    async def _read_body(self, key: tuple[str, int]) -> str:
+        text = await self.store.commit_body(*key)
         self._bodies[key] = text
         self._cached_bytes += len(text)
         while self._cached_bytes > BODY_CACHE_BYTES and len(self._bodies) > 1:
@@ -269,15 +278,17 @@ class MlsSyncView:
     """The ``org.vignette.mls`` sync section: per room, new commits in epoch order, the epoch, pending removals.
 
     When one commit wakes 1,500 devices they all ask the same questions for the same stream
-    range, so the answers are shared, keyed by stream positions (every change to a group writes
-    a new position, so an answer for a given ``upto`` never goes stale); only which commits a
-    device needs is asked per device.
+    range, at the same moment, so the answers are shared, keyed by stream positions (every
+    change to a group writes a new position, so an answer for a given ``upto`` never goes
+    stale), and a question being answered is asked once while the others wait for it. Which
+    commits a device needs comes from the room's leaves, read once per position too.
     """
 
     def __init__(self, hs: Server) -> None:
         self.store = hs.get(MlsStore)
         self.delivery = hs.get(MlsDeliveryService)
         self._shared: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self._asking = SharedLookups[tuple[Any, ...], Any]()
 
     async def prepare(self) -> None:
         await self.store.stream_writer()
@@ -289,11 +300,15 @@ class MlsSyncView:
         if key in self._shared:
             self._shared.move_to_end(key)
             return self._shared[key]
-        value = await compute()
-        self._shared[key] = value
-        while len(self._shared) > SHARED_ANSWERS:
-            self._shared.popitem(last=False)
-        return value
+
+        async def remember() -> Any:
+            value = await compute()
+            self._shared[key] = value
+            while len(self._shared) > SHARED_ANSWERS:
+                self._shared.popitem(last=False)
+            return value
+
+        return await self._asking.run(key, remember)
 
     async def _room_state(self, room_id: str, upto: int) -> tuple[int, list[dict[str, Any]]]:
         async def compute() -> tuple[int, list[dict[str, Any]]]:
@@ -324,7 +339,9 @@ class MlsSyncView:
                     ("commits", room_id, since, upto),
                     lambda room_id=room_id: self.store.commits_in_range(room_id, since, upto,
                                                                         MAX_COMMITS_PER_PAGE + 1))
-                windows = await self.store.device_windows(room_id, user_id, device_id or "")
+                in_room: dict[tuple[str, str], list[tuple[int, int | None]]] = await self._once(
+                    ("windows", room_id, upto), lambda room_id=room_id: self.store.room_windows(room_id))
+                windows = in_room.get((user_id, device_id or ""), [])
                 needed = [c for c in commits[:MAX_COMMITS_PER_PAGE] if _needs(windows, c.epoch)]
                 entry["commits"] = []
                 for commit in needed:
