@@ -57,7 +57,7 @@ class JoinedInGroup:
         if found is not None:
             self._joined.move_to_end(group)
             return found
-        state = await self.groups.get_state_ids(group)
+        state = await self.groups.get_state_ids_shared(group)
         members = {key[1]: event_id for key, event_id in state.items() if key[0] == "m.room.member"}
         member_events = await self.events.get_events(members.values())
         found = frozenset(user for user, event_id in members.items()
