@@ -65,7 +65,7 @@ class SyncBuilder:
         a message then runs the rooms provider and the per-device bookkeeping only; the answer
         is the same (tests/sync/test_fast_path.py builds both and compares)."""
         response: dict[str, Any] = {"next_batch": upto.serialise()}
-        context: dict[str, Any] = {}
+        context: dict[str, Any] = {"fast": skip_still}
         chosen = [p for p in self.providers if streams is None or p.stream == "events" or p.stream in streams]
         for provider in chosen:
             stream_upto = upto.positions[provider.stream]

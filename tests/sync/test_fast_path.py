@@ -1,6 +1,7 @@
 """The sync core's fast path gives the same answer as the full build (issue 16).
 
-A woken connection skips the providers whose stream did not move (``still``); this builds
+A woken connection skips the providers whose stream did not move (``still``) and takes its
+joined rooms from the entries their readers share (providers/shared_rooms.py); this builds
 each incremental sync both ways, in process on real storage (both engines), and compares.
 ``unsigned.age`` is left out of the comparison: it is the time of formatting, not a fact
 about the event.
@@ -20,6 +21,7 @@ from homeserver.handlers.rooms.room_create import RoomCreationHandler, parse_cre
 from homeserver.pipeline import EventSpec
 from homeserver.sync.builder import SyncBuilder, _still
 from homeserver.sync.provider import StreamToken, SyncRequest
+from homeserver.sync.providers.shared_rooms import SharedRooms
 from storage.stores.account_data import AccountDataStore
 from tests.support.databases import ENGINES
 from tests.support.harness import HarnessServer, start_server
@@ -97,6 +99,8 @@ async def test_a_message_gives_the_same_answer_both_ways(room: Room) -> None:
         timeline = answer["rooms"]["join"][room.room_id]["timeline"]
         assert [e["content"]["body"] for e in timeline["events"]] == ["hello"]
         assert skipped >= 4  # account data, receipts, typing, presence, MLS did not move
+    # The fast answers came from the room's shared entry (one per filter).
+    assert len(room.server.hs.get(SharedRooms)) == 2
 
 
 @pytest_twisted.ensureDeferred
