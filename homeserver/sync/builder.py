@@ -52,6 +52,24 @@ class SyncBuilder:
             positions[provider.stream] = provider.current_position()
         return StreamToken(positions)
 
+    def nothing_new(self, request: SyncRequest, upto: StreamToken) -> bool:
+        """Is ``upto`` where the request's token already is, so the build would find no change?
+
+        (Its answer would carry only bookkeeping such as key counts.) A long-poll that comes
+        back right after its answer is the common case: it parks without building.
+        """
+        since = request.since
+        if since is None or request.full_state:
+            return False
+        for provider in self.providers:
+            position = since.get(provider.stream)
+            if position is None or position != upto.positions[provider.stream]:
+                return False
+            still = getattr(provider, "still", None)
+            if still is not None and not still(position, position, {}):
+                return False
+        return True
+
     async def build(self, request: SyncRequest, upto: StreamToken,
                     streams: frozenset[str] | None = None,
                     skip_still: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
