@@ -13,8 +13,8 @@ out, so the indexes never outgrow the number of live connections.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable, Hashable, Iterable
+from typing import Any, Generic, TypeVar
 
 from twisted.internet.defer import Deferred
 
@@ -24,6 +24,50 @@ from storage.streams import StreamAdvance, Streams
 logger = logging.getLogger(__name__)
 
 StreamListener = Callable[["StreamAdvance"], None]
+
+#: Woken connections handled per reactor turn. One message into a big room wakes every
+#: member; their builds mostly run from memory, so without slices the reactor would serve
+#: nothing else (other rooms' sends, the next message) until the last one is done.
+WAKE_SLICE = 64
+
+T = TypeVar("T", bound=Hashable)
+
+
+class SlicedWaker(Generic[T]):
+    """Calls ``wake(item, advance)`` for queued items, ``WAKE_SLICE`` per reactor turn.
+
+    The first slice runs at once, so a small room is woken exactly as without slices; the rest
+    follow in later turns. An item queued twice before its turn is woken once, with the first
+    advance (what it reads is decided when it builds, not by the advance).
+    """
+
+    def __init__(self, reactor: Any, wake: Callable[[T, StreamAdvance], None]) -> None:
+        self._reactor = reactor
+        self._wake = wake
+        self._queue: dict[T, StreamAdvance] = {}
+        self._scheduled = False
+
+    def add(self, items: Iterable[T], advance: StreamAdvance) -> None:
+        for item in items:
+            self._queue.setdefault(item, advance)
+        if not self._scheduled:
+            self._drain()
+
+    def pending(self) -> int:
+        return len(self._queue)
+
+    def _drain(self) -> None:
+        self._scheduled = False
+        for _ in range(min(WAKE_SLICE, len(self._queue))):
+            item = next(iter(self._queue))
+            advance = self._queue.pop(item)
+            try:
+                self._wake(item, advance)
+            except Exception:
+                logger.exception("waking %r failed", item)
+        if self._queue:
+            self._scheduled = True
+            self._reactor.callLater(0, self._drain)
 
 
 class Waiter:
@@ -48,6 +92,7 @@ class Notifier:
         self._by_user: dict[str, set[Waiter]] = {}
         self._by_room: dict[str, set[Waiter]] = {}
         self._global_listeners: list[StreamListener] = []
+        self._waker: SlicedWaker[Waiter] = SlicedWaker(hs.reactor, Waiter.fire)
         hs.get(Streams).add_listener(self.on_advance)
 
     def add_listener(self, listener: StreamListener) -> None:
@@ -71,8 +116,7 @@ class Notifier:
             woken |= self._by_user.get(user_id, set())
         for room_id in advance.rooms:
             woken |= self._by_room.get(room_id, set())
-        for waiter in woken:
-            waiter.fire(advance)
+        self._waker.add(woken, advance)
         for listener in self._global_listeners:
             try:
                 listener(advance)

@@ -31,6 +31,12 @@ def has_changes(value: Any) -> bool:
     return False
 
 
+def _still(provider: Any, since: int, upto: int, context: dict[str, Any]) -> bool:
+    """Would the provider write nothing into this incremental sync? (Unknown: no.)"""
+    still = getattr(provider, "still", None)
+    return still is not None and bool(still(since, upto, context))
+
+
 class SyncBuilder:
     def __init__(self, hs: Server) -> None:
         self.hs = hs
@@ -46,14 +52,38 @@ class SyncBuilder:
             positions[provider.stream] = provider.current_position()
         return StreamToken(positions)
 
+    def nothing_new(self, request: SyncRequest, upto: StreamToken) -> bool:
+        """Is ``upto`` where the request's token already is, so the build would find no change?
+
+        (Its answer would carry only bookkeeping such as key counts.) A long-poll that comes
+        back right after its answer is the common case: it parks without building.
+        """
+        since = request.since
+        if since is None or request.full_state:
+            return False
+        for provider in self.providers:
+            position = since.get(provider.stream)
+            if position is None or position != upto.positions[provider.stream]:
+                return False
+            still = getattr(provider, "still", None)
+            if still is not None and not still(position, position, {}):
+                return False
+        return True
+
     async def build(self, request: SyncRequest, upto: StreamToken,
-                    streams: frozenset[str] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+                    streams: frozenset[str] | None = None,
+                    skip_still: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
         """The changes in (request.since, upto]; returns (response, context).
 
         ``streams`` limits the sections built (sliding sync asks only for the extensions it wants);
-        the rooms provider always runs, since the others read the joined rooms it records."""
+        the rooms provider always runs, since the others read the joined rooms it records.
+
+        The fast path (``skip_still``): on an incremental sync, a provider whose stream has not
+        moved and whose ``still`` says it would write nothing is not run. A connection woken by
+        a message then runs the rooms provider and the per-device bookkeeping only; the answer
+        is the same (tests/sync/test_fast_path.py builds both and compares)."""
         response: dict[str, Any] = {"next_batch": upto.serialise()}
-        context: dict[str, Any] = {}
+        context: dict[str, Any] = {"fast": skip_still}
         chosen = [p for p in self.providers if streams is None or p.stream == "events" or p.stream in streams]
         for provider in chosen:
             stream_upto = upto.positions[provider.stream]
@@ -62,6 +92,9 @@ class SyncBuilder:
                 # A position from the future: an in-memory stream (typing) that
                 # restarted. Treat the section as an initial sync.
                 since = None
+            if skip_still and since is not None and not request.full_state \
+                    and _still(provider, since, stream_upto, context):
+                continue
             await provider.build(request, since, stream_upto, response, context)
         for provider in chosen:
             finish = getattr(provider, "finish", None)

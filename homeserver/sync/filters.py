@@ -9,11 +9,16 @@ from homeserver.server import Server
 from homeserver.sync.filtering import validate_filter
 from storage.stores.filters import FilterStore
 
+MAX_VALIDATED = 1_000
+
 
 class FilterHandler:
     def __init__(self, hs: Server) -> None:
         self.hs = hs
         self.store: FilterStore = hs.get(FilterStore)
+        #: id -> inline filters already validated: the HTTP edge hands a long-poll's repeated
+        #: filter text back as the same object (http/request.py query_filter).
+        self._valid: dict[int, dict[str, Any]] = {}
 
     def _check_owner(self, requester_user: str, user_id: str) -> None:
         if requester_user != user_id:
@@ -39,7 +44,13 @@ class FilterHandler:
         if given is None or given == "":
             return {}
         if isinstance(given, dict):
-            return validate_filter(given)
+            if self._valid.get(id(given)) is given:
+                return given
+            validate_filter(given)
+            if len(self._valid) >= MAX_VALIDATED:
+                self._valid.clear()
+            self._valid[id(given)] = given
+            return given
         text = given
         if not text.isdigit() or len(text) > 18:
             raise invalid_param("filter must be a filter id or a JSON object")

@@ -52,16 +52,22 @@ class SyncHandler:
                 # Registered before reading positions, so an advance that lands
                 # while we build is not lost: it fires this waiter.
                 waiter = self.notifier.wait(request.user_id, rooms, remaining_ms)
+            response: dict[str, Any] | None = None
             try:
                 upto = await self.builder.current_token()
-                response, context = await self.builder.build(request, upto)
+                if waiter is None or not self.builder.nothing_new(request, upto):
+                    response, context = await self.builder.build(request, upto)
+                    rooms = rooms | context["joined_rooms"]
             except BaseException:
                 discard(waiter)
                 raise
-            if waiter is None or has_changes(response):
+            if waiter is None or (response is not None and has_changes(response)):
                 discard(waiter)
+                assert response is not None
                 return response
             advance = await waiter
             if advance is None:
+                if response is None:  # timed out without ever building: the answer as of now
+                    response, _ = await self.builder.build(request, await self.builder.current_token())
                 return response
-            rooms = context["joined_rooms"] | await joined_rooms(self.hs, request.user_id)
+            rooms = rooms | await joined_rooms(self.hs, request.user_id)

@@ -52,9 +52,14 @@ class PreparedProvider(SyncProvider, Protocol):
     ``prepare`` runs before ``current_position`` on each sync (e.g. to open a
     stream id generator on first use); ``finish`` runs after every provider
     has built (e.g. unread counts for each room some provider touched).
+    ``still(since, upto, context)`` is True when an incremental ``build`` over
+    (since, upto] would write nothing, known without I/O (typically: the stream
+    has not moved); the builder then skips it (the fast path, builder.py).
     """
 
     async def prepare(self) -> None: ...
+
+    def still(self, since: int, upto: int, context: dict[str, Any]) -> bool: ...
 
     async def finish(self, request: SyncRequest, response: dict[str, Any],
                      context: dict[str, Any]) -> None: ...

@@ -33,8 +33,9 @@ async def format_events(hs: Server, events: Sequence[StoredEvent], who: Formatte
 
 
 async def visible_to(hs: Server, user_id: str, events: list[StoredEvent]) -> list[StoredEvent]:
-    """History visibility: drop what the user may not see."""
-    return list(await filter_events_for_client(hs, user_id, events))
+    """History visibility: drop what the user may not see (shared per state group when the
+    user was joined: sync's readers of a new event are mostly its room's members)."""
+    return list(await filter_events_for_client(hs, user_id, events, by_group=True))
 
 
 def prev_batch_token(position: int) -> str:

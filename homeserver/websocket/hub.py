@@ -1,14 +1,15 @@
 """Every open stream, indexed by user, room and device, fed by the notifier.
 
 One notifier listener for all sockets; entries are removed when a socket
-closes, so the indexes never outgrow the live connections.
+closes, so the indexes never outgrow the live connections. The sockets an advance
+wakes are poked in slices (homeserver/notifier.py ``SlicedWaker``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from homeserver.notifier import Notifier, StreamAdvance
+from homeserver.notifier import Notifier, SlicedWaker, StreamAdvance
 from homeserver.server import Server
 from homeserver.websocket.session import SharedFilters, StreamSession
 
@@ -20,6 +21,7 @@ class WebSocketHub:
         self._rooms_of: dict[StreamSession, set[str]] = {}
         self._by_device: dict[tuple[str, str | None], Any] = {}
         self.filters = SharedFilters()
+        self._waker: SlicedWaker[StreamSession] = SlicedWaker(hs.reactor, lambda s, _advance: s.poke())
         hs.get(Notifier).add_listener(self._on_advance)
 
     def register(self, session: StreamSession, connection: Any) -> Any | None:
@@ -59,8 +61,7 @@ class WebSocketHub:
             woken |= self._by_user.get(user_id, set())
         for room_id in advance.rooms:
             woken |= self._by_room.get(room_id, set())
-        for session in woken:
-            session.poke()
+        self._waker.add(woken, advance)
 
     @staticmethod
     def _discard(index: dict[str, set[StreamSession]], key: str, session: StreamSession) -> None:

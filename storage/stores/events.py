@@ -246,6 +246,11 @@ class EventStore:
         """Called after a commit with the events just written."""
         self._remember(stored)
 
+    @property
+    def invalidations(self) -> int:
+        """How many invalidations so far: a cache of formatted events keyed by it drops them all."""
+        return self._epoch
+
     def add_invalidation_listener(self, listener: Callable[[str], None]) -> None:
         """Hear every local invalidation (replication tells the other processes)."""
         self._invalidation_listeners.append(listener)

@@ -90,6 +90,18 @@ class StateGroupStore:
         self.remember(group, state)
         return dict(state)
 
+    async def get_state_ids_shared(self, group: int) -> Mapping[StateKey, str]:
+        """get_state_ids without the copy, for readers that only look things up: a big room's
+        every woken member reads the same group, and copying it each time cost more than the rest."""
+        cached = self._cache.get(group)
+        self.cache_stats.count(cached is not None)
+        if cached is not None:
+            self._cache.move_to_end(group)
+            return cached
+        state = await self.db.run_interaction("get_state_ids", read_group_txn, group)
+        self.remember(group, state)
+        return self._cache.get(group, state)
+
     async def get_state_ids_filtered(self, group: int, keys: Collection[StateKey] = (),
                                      types: Collection[str] = ()) -> StateMap:
         """Only the given (type, state_key) entries and every entry of the given types."""

@@ -90,16 +90,19 @@ class EventFormatter:
     async def format_event(self, stored: StoredEvent, requester: Any = None) -> dict[str, Any]:
         return (await self.format_events([stored], requester))[0]
 
+    async def format_shared(self, stored_events: Sequence[StoredEvent]) -> list[dict[str, Any]]:
+        """Client form for any reader: without ``unsigned.age`` and the sender's own fields, which
+        ``for_reader`` adds to a copy. Thread summaries are per reader (current_user_participated):
+        ``has_reader_bundle`` tells when the result may not be shared."""
+        formatted = await self.format_events(stored_events, None)
+        for output in formatted:
+            output["unsigned"].pop("age", None)
+        return formatted
+
     def _format(self, stored: StoredEvent, scope: str | None, now: int,
                 extras: dict[str, StoredEvent], with_prev_content: bool) -> dict[str, Any]:
-        event = stored.event
         formatted = client_event_dict(stored)
-        unsigned: dict[str, Any] = {"age": max(0, now - event.origin_server_ts)}
-        if scope is not None and stored.txn_scope == scope and stored.txn_id is not None:
-            unsigned["transaction_id"] = stored.txn_id
-        elif stored.txn_scope == DELAYED_TXN_SCOPE and scope is not None \
-                and scope.partition("|")[0] == event.sender:
-            unsigned[DELAY_ID_KEY] = stored.txn_id
+        unsigned = reader_unsigned(stored, scope, now)
         if stored.redacted_by and not is_redaction_id(stored.redacted_by):
             unsigned["redacted_because"] = expunged_because(stored)
         elif stored.redacted_by:
@@ -114,6 +117,29 @@ class EventFormatter:
                 unsigned["prev_sender"] = previous.event.sender
         formatted["unsigned"] = unsigned
         return formatted
+
+
+def reader_unsigned(stored: StoredEvent, scope: str | None, now: int) -> dict[str, Any]:
+    """The ``unsigned`` keys that differ per reader: age, and for the sending device its
+    transaction_id (for its sender, a delayed event's delay id)."""
+    unsigned: dict[str, Any] = {"age": max(0, now - stored.event.origin_server_ts)}
+    if scope is not None and stored.txn_scope == scope and stored.txn_id is not None:
+        unsigned["transaction_id"] = stored.txn_id
+    elif stored.txn_scope == DELAYED_TXN_SCOPE and scope is not None \
+            and scope.partition("|")[0] == stored.event.sender:
+        unsigned[DELAY_ID_KEY] = stored.txn_id
+    return unsigned
+
+
+def for_reader(stored: StoredEvent, shared: dict[str, Any], scope: str | None, now: int) -> dict[str, Any]:
+    """A reader's copy of ``format_shared``'s output for ``stored``: the shared parts are not copied."""
+    unsigned = reader_unsigned(stored, scope, now)
+    unsigned.update(shared["unsigned"])
+    return {**shared, "unsigned": unsigned}
+
+
+def has_reader_bundle(formatted: dict[str, Any]) -> bool:
+    return "m.thread" in formatted["unsigned"].get("m.relations", {})
 
 
 def is_redaction_id(redacted_by: str) -> bool:

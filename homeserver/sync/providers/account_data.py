@@ -29,6 +29,9 @@ class AccountDataProvider:
     def current_position(self) -> int:
         return self._position
 
+    def still(self, since: int, upto: int, context: dict[str, Any]) -> bool:
+        return upto <= since  # get_account_data_changes has nothing then
+
     async def build(self, request: SyncRequest, since: int | None, upto: int,
                     response: dict[str, Any], context: dict[str, Any]) -> None:
         sync_filter = request_filter(request, context)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from homeserver.sync.filtering import SyncFilter
@@ -11,6 +12,8 @@ from homeserver.sync.provider import SyncRequest
 #: filter object, so it is parsed once per connection rather than once per frame.
 _PARSED: dict[int, tuple[dict[str, Any], SyncFilter]] = {}
 _MAX_PARSED = 20_000
+#: id(filter JSON) -> (that JSON, its canonical text): what readers sharing work compare.
+_KEYS: dict[int, tuple[dict[str, Any], str]] = {}
 
 
 def request_filter(request: SyncRequest, context: dict[str, Any]) -> SyncFilter:
@@ -27,6 +30,18 @@ def request_filter(request: SyncRequest, context: dict[str, Any]) -> SyncFilter:
             _PARSED[id(request.filter)] = (request.filter, parsed)
         context["filter"] = parsed
     return parsed
+
+
+def filter_key(request: SyncRequest) -> str:
+    """The filter as sorted JSON: equal for every connection asking the same thing."""
+    known = _KEYS.get(id(request.filter))
+    if known is not None and known[0] is request.filter:
+        return known[1]
+    text = json.dumps(request.filter, sort_keys=True, separators=(",", ":"))
+    if len(_KEYS) >= _MAX_PARSED:
+        _KEYS.clear()
+    _KEYS[id(request.filter)] = (request.filter, text)
+    return text
 
 
 def joined_room_entry(response: dict[str, Any], room_id: str) -> dict[str, Any]:

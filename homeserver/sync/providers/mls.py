@@ -22,6 +22,9 @@ class MlsProvider:
     def current_position(self) -> int:
         return self.view.current_position()
 
+    def still(self, since: int, upto: int, context: dict[str, Any]) -> bool:
+        return upto <= since  # MlsSyncView.section: no room changed
+
     async def build(self, request: SyncRequest, since: int | None, upto: int,
                     response: dict[str, Any], context: dict[str, Any]) -> None:
         section = await self.view.section(request.user_id, request.device_id, context["joined_rooms"], since, upto)

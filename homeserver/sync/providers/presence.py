@@ -27,6 +27,10 @@ class PresenceProvider:
     def current_position(self) -> int:
         return self._position
 
+    def still(self, since: int, upto: int, context: dict[str, Any]) -> bool:
+        # Rooms joined in this sync bring their members' current presence.
+        return not self.handler.enabled or (upto <= since and not context.get("newly_joined_rooms"))
+
     async def build(self, request: SyncRequest, since: int | None, upto: int,
                     response: dict[str, Any], context: dict[str, Any]) -> None:
         if not self.handler.enabled:

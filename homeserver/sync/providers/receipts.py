@@ -39,6 +39,9 @@ class ReceiptsProvider:
     def current_position(self) -> int:
         return self._position
 
+    def still(self, since: int, upto: int, context: dict[str, Any]) -> bool:
+        return since >= upto
+
     async def build(self, request: SyncRequest, since: int | None, upto: int,
                     response: dict[str, Any], context: dict[str, Any]) -> None:
         sync_filter = request_filter(request, context)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -15,7 +15,7 @@ from storage.stores.current_state import CurrentStateStore
 from storage.stores.events import EventStore, StoredEvent
 from storage.stores.push_actions import MAIN_THREAD, Counts, PushActionsStore, RoomCounts
 from storage.stores.room_members import RoomMemberStore
-from storage.stores.state import StateGroupStore, StateMap
+from storage.stores.state import StateGroupStore, StateKey, StateMap
 from storage.stores.sync_events import SyncEventsStore
 
 MAX_HEROES = 5
@@ -30,13 +30,13 @@ class RoomStateReader:
         self.current: CurrentStateStore = hs.get(CurrentStateStore)
         self.recent: RoomStreamCache = hs.get(RoomStreamCache)
 
-    async def state_at(self, room_id: str, position: int) -> StateMap:
-        """Room state after the room's last event at or before ``position``."""
+    async def state_at(self, room_id: str, position: int) -> Mapping[StateKey, str]:
+        """Room state after the room's last event at or before ``position`` (shared: read only)."""
         known, group = self.recent.state_group_at(room_id, position)
         if not known:
             group = await self.sync_store.state_group_at(room_id, position)
             self.recent.remember_state_at_floor(room_id, position, group)
-        return {} if group is None else await self.groups.get_state_ids(group)
+        return {} if group is None else await self.groups.get_state_ids_shared(group)
 
     async def state_section(self, user_id: str, sync_filter: SyncFilter, room_id: str,
                             timeline: Sequence[StoredEvent], since: int | None, upto: int,

@@ -17,11 +17,23 @@ from __future__ import annotations
 
 from typing import Any
 
+from homeserver.handlers.rooms.event_format import txn_scope_for
 from homeserver.server import Server
 from homeserver.sync.filtering import SyncFilter, select_fields
 from homeserver.sync.provider import SyncRequest
-from homeserver.sync.providers.common import joined_room_entry, request_filter, room_entry
+from homeserver.sync.providers.common import (
+    filter_key,
+    joined_room_entry,
+    request_filter,
+    room_entry,
+)
 from homeserver.sync.providers.room_state import RoomStateReader, room_summaries
+from homeserver.sync.providers.shared_rooms import (
+    SharedRoom,
+    SharedRooms,
+    format_for_sharing,
+    reader_copy,
+)
 from homeserver.sync.room_data import (
     STRIPPED_STATE_TYPES,
     Formatter,
@@ -70,6 +82,7 @@ class RoomsProvider:
         self.sync_store: SyncEventsStore = hs.get(SyncEventsStore)
         self.state = RoomStateReader(hs)
         self.recent: RoomStreamCache = hs.get(RoomStreamCache)
+        self.shared: SharedRooms = hs.get(SharedRooms)
         self._position = 0
 
     async def prepare(self) -> None:
@@ -172,6 +185,12 @@ class RoomsProvider:
     async def _timeline(self, request: SyncRequest, sync_filter: SyncFilter, room_id: str,
                         since: int | None, upto: int) -> tuple[list[StoredEvent], bool]:
         """The newest events in (since, upto] passing the filter, oldest first, and "limited"."""
+        events, limited = await self._candidates(sync_filter, room_id, since, upto)
+        return await visible_to(self.hs, request.user_id, events), limited
+
+    async def _candidates(self, sync_filter: SyncFilter, room_id: str, since: int | None,
+                          upto: int) -> tuple[list[StoredEvent], bool]:
+        """The timeline before history visibility: the same for every reader."""
         timeline = sync_filter.timeline
         limit = timeline.limit if timeline.limit is not None else 10
         if timeline.blocks_everything or not timeline.allows_room(room_id):
@@ -186,8 +205,7 @@ class RoomsProvider:
                                                               newest_first=True, event_filter=sql_filter)
         limited = len(found) > limit
         events = list(reversed(found[:limit]))
-        events = [e for e in events if timeline.allows_type(e.event.type)]
-        return await visible_to(self.hs, request.user_id, events), limited
+        return [e for e in events if timeline.allows_type(e.event.type)], limited
 
     async def _recent_events(self, room_id: str, since: int | None, upto: int, count: int,
                              sql_filter: SqlEventFilter) -> list[StoredEvent] | None:
@@ -212,6 +230,10 @@ class RoomsProvider:
     async def _joined_room(self, request: SyncRequest, sync_filter: SyncFilter, room_id: str,
                            since: int | None, upto: int, full_state: bool,
                            response: dict[str, Any], context: dict[str, Any]) -> None:
+        if since is not None and not full_state and context.get("fast") \
+                and sync_filter.event_fields is None and sync_filter.event_format == "client":
+            if await self._shared_room(request, sync_filter, room_id, since, upto, response, context):
+                return
         events, limited = await self._timeline(request, sync_filter, room_id, since, upto)
         if since is not None and not events and not full_state:
             return
@@ -226,6 +248,39 @@ class RoomsProvider:
             e.event.type == "m.room.member" for e in [*events, *state_events])
         if touches_members:
             context["rooms_needing_summary"].add(room_id)
+
+    async def _shared_room(self, request: SyncRequest, sync_filter: SyncFilter, room_id: str,
+                           since: int, upto: int, response: dict[str, Any], context: dict[str, Any]) -> bool:
+        """The room from the entry its other readers share (shared_rooms.py); False: not possible
+        for this reader, build its own."""
+        key = (room_id, since, upto, filter_key(request), self.events.invalidations)
+
+        async def build() -> SharedRoom:
+            events, limited = await self._candidates(sync_filter, room_id, since, upto)
+            state_events = await self.state.state_section(
+                "", sync_filter, room_id, events, since, upto, False, limited)
+            timeline, state, shareable = await format_for_sharing(self.hs, events, state_events)
+            first = events[0].stream_ordering if events else upto + 1
+            touches = any(e.event.type == "m.room.member" for e in [*events, *state_events])
+            return SharedRoom(events, limited, prev_batch_token(first - 1), state_events, timeline, state,
+                              touches, shareable)
+
+        shared = await self.shared.get(key, build)
+        if shared is None or not shared.shareable:
+            return False
+        visible = await visible_to(self.hs, request.user_id, shared.events)
+        if len(visible) != len(shared.events):
+            return False  # history visibility hides some of them from this reader
+        if not visible:
+            return True
+        scope = txn_scope_for(request.user_id, request.device_id, request.access_token_id)
+        entry = joined_room_entry(response, room_id)
+        entry["timeline"] = {"events": reader_copy(request, shared.events, shared.timeline, scope),
+                             "limited": shared.limited, "prev_batch": shared.prev_batch}
+        entry["state"]["events"] = reader_copy(request, shared.state_events, shared.state, scope)
+        if shared.touches_members:
+            context["rooms_needing_summary"].add(room_id)
+        return True
 
     async def _fill_timeline(self, request: SyncRequest, sync_filter: SyncFilter,
                              entry: dict[str, Any], events: list[StoredEvent], limited: bool,

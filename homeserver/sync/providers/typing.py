@@ -19,6 +19,10 @@ class TypingProvider:
     def current_position(self) -> int:
         return self.typing.current_position()
 
+    def still(self, since: int, upto: int, context: dict[str, Any]) -> bool:
+        # Below forgotten_below every room's list is sent again (rooms_changed).
+        return since == upto and since >= self.typing.forgotten_below
+
     async def build(self, request: SyncRequest, since: int | None, upto: int,
                     response: dict[str, Any], context: dict[str, Any]) -> None:
         sync_filter = request_filter(request, context)
