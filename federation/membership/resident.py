@@ -198,6 +198,8 @@ class ResidentMembership:
         if stored is None:
             raise not_found("The join event was not stored")
         state_ids = await self.state.get_state_ids_before_event(stored)
+        members_before = await self.members.get_users_in_room(room_id)
+        members_before.discard(event.sender)  # the spec's servers_in_room: those before the join
         if omit_members:
             memberships = await self.members.get_memberships_in_room(room_id)
             state_ids = partial_state_ids(state_ids, event.sender, memberships)
@@ -209,12 +211,11 @@ class ResidentMembership:
         if omit_members:  # the spec lets a partial answer leave the returned state out of the chain
             chain_ids -= set(state_ids.values())
         loaded = await self.events.get_events({*state_ids.values(), *chain_ids})
-        members = await self.members.get_users_in_room(room_id)
         return {
             "origin": self.server_name,
             "state": [loaded[i].event.pdu for i in state_ids.values() if i in loaded],
             "auth_chain": [loaded[i].event.pdu for i in sorted(chain_ids) if i in loaded],
             "event": stored.event.pdu,
             "members_omitted": omit_members,
-            "servers_in_room": sorted({server_name_of(m) for m in members}),
+            "servers_in_room": sorted({server_name_of(m) for m in members_before}),
         }
