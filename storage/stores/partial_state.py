@@ -96,6 +96,10 @@ class PartialStateStore:
     async def is_partial(self, room_id: str) -> bool:
         return room_id in await self._load()
 
+    def maybe_partial(self, room_id: str) -> bool:
+        """Without I/O: False only when the room is known not to be partial."""
+        return self._rooms is None or room_id in self._rooms
+
     async def add(self, room: PartialStateRoom) -> None:
         """Before the join is submitted: a crash in between leaves a row the resync drops."""
         rooms = await self._load()
