@@ -14,6 +14,7 @@ from twisted.web.server import Site
 
 from federation.e2ee_client import FederationKeyServers
 from federation.media_fetcher import FederationMediaFetcher
+from federation.membership.partial_state import PartialStateResync
 from federation.membership.remote import FederationRemoteRooms
 from federation.mls_client import FederationMlsServers
 from federation.receiver.edus import EduRegistry
@@ -157,6 +158,9 @@ class HomeServer:
         # Inbound transactions a crash left unanswered, worked on again from their stored PDUs
         # (in the background: they may need to fetch from their origin).
         Deferred.fromCoroutine(self.get(TransactionReceiver).recover())
+        # Rooms joined with partial state that a restart interrupted complete their state.
+        Deferred.fromCoroutine(self.get(PartialStateResync).resume()).addErrback(
+            lambda failure: logger.error("partial-state resync at start-up failed: %s", failure.getErrorMessage()))
         try:
             if sends_federation(self.config):
                 await self.get(FederationSender).start()

@@ -11,7 +11,7 @@ from twisted.web.server import Request
 from federation.membership.resident import ResidentMembership
 from federation.transport.auth import FederationAuth
 from homeserver.errors import missing_param
-from homeserver.http.request import query_str_list
+from homeserver.http.request import query_bool, query_str_list
 from homeserver.http.router import Router
 from homeserver.server import Server
 
@@ -39,10 +39,11 @@ def register_routes(router: Router, hs: Server) -> None:
                 raise missing_param("ver")
         return await resident().make_membership(origin, room_id, user_id, membership, versions)
 
-    async def send(request: Request, room_id: str, event_id: str, membership: str) -> dict[str, Any]:
+    async def send(request: Request, room_id: str, event_id: str, membership: str,
+                   omit_members: bool = False) -> dict[str, Any]:
         origin, body = await auth.authenticate(request, max_body=MAX_BODY)
         await auth.check_server_acl(origin, room_id)
-        return await resident().send_membership(origin, room_id, event_id, body, membership)
+        return await resident().send_membership(origin, room_id, event_id, body, membership, omit_members)
 
     async def make_join(request: Request, room_id: str, user_id: str) -> tuple[int, Any]:
         return 200, await make(request, room_id, user_id, "join")
@@ -57,8 +58,9 @@ def register_routes(router: Router, hs: Server) -> None:
         return 200, [200, answer]
 
     async def send_join_v2(request: Request, room_id: str, event_id: str) -> tuple[int, Any]:
-        # omit_members (partial-state joins) is not offered yet: members_omitted is false.
-        return 200, await send(request, room_id, event_id, "join")
+        # MSC3706: a partial-state answer, without most member events, when asked for.
+        omit_members = query_bool(request, "omit_members", False)
+        return 200, await send(request, room_id, event_id, "join", omit_members)
 
     async def make_knock(request: Request, room_id: str, user_id: str) -> tuple[int, Any]:
         return 200, await make(request, room_id, user_id, "knock")

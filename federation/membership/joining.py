@@ -7,6 +7,10 @@ Those are checked (format, signatures through the KeyRing, content hash), stored
 outliers (each checked against its own auth events), and the join then enters the room
 through the pipeline with that state as the state before it, which creates the room here.
 An event that fails a check is dropped; the join goes on without it.
+
+We ask for a partial-state answer (``omit_members``, MSC3706): when the resident server
+leaves the member events out, the room is recorded as partial before the join enters it,
+and federation/membership/partial_state.py fetches the rest in the background.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from federation.membership.partial_state import PartialStateResync
 from federation.membership.pdus import checked_events
 from federation.membership.templates import BadTemplateError, sign_template
 from federation.receiver.pdu_checks import PduChecker
@@ -31,6 +36,7 @@ from homeserver.events.room_versions import KNOWN_ROOM_VERSIONS, RoomVersion
 from homeserver.handlers.rooms.remote_rooms import ResolvedAlias
 from homeserver.pipeline import EventPipeline, Outcome, RemoteEvent
 from homeserver.server import Server
+from storage.stores.partial_state import PartialStateRoom, PartialStateStore
 from storage.stores.state import StateMap
 
 logger = logging.getLogger(__name__)
@@ -56,6 +62,8 @@ class FederationRoomJoiner:
         self.client = hs.get(FederationClient)
         self.checker = hs.get(PduChecker)
         self.pipeline = hs.get(EventPipeline)
+        self.partial = hs.get(PartialStateStore)
+        self.resync = hs.get(PartialStateResync)
 
     async def resolve_alias(self, alias: str) -> ResolvedAlias:
         server = server_name_of(alias)
@@ -130,7 +138,7 @@ class FederationRoomJoiner:
         kwargs: dict[str, Any] = {"timeout_s": SEND_JOIN_TIMEOUT_S, "max_response_bytes": SEND_JOIN_MAX_BYTES}
         v2 = federation_path("/_matrix/federation/v2/send_join/{}/{}", room_id, event.event_id)
         try:
-            body = await self.client.put_json(server, v2, event.pdu, **kwargs)
+            body = await self.client.put_json(server, v2, event.pdu, args={"omit_members": "true"}, **kwargs)
         except FederationRequestError as exc:
             if exc.code not in (400, 404) or exc.errcode not in (None, "M_UNRECOGNIZED"):
                 raise JoinAttemptError(peer_error(exc)) from None
@@ -159,9 +167,25 @@ class FederationRoomJoiner:
         create_id = state.get(("m.room.create", ""))
         if create_id is None or wanted[create_id].content.get("room_version", "1") != room_version.identifier:
             raise JoinAttemptError(bad_answer(server, "send_join (no usable m.room.create)"))
+        partial = _partial_state_room(server, room_id, join, answer)
+        if partial is not None:  # recorded first: the pipeline checks the room's events as partial
+            await self.partial.add(partial)
         (result,) = await self.pipeline.submit_remote(room_id, [RemoteEvent(join, state_before=state, rejoin=True)], server)
         if result.outcome not in (Outcome.ACCEPTED, Outcome.DUPLICATE):
+            if partial is not None:
+                await self.partial.remove(room_id)
             raise JoinAttemptError(forbidden(f"Our join was not allowed by the room's state: {result.reason}"))
+        if partial is not None:
+            self.resync.start(room_id)
+
+
+def _partial_state_room(server: str, room_id: str, join: Event, answer: dict[str, Any]) -> PartialStateRoom | None:
+    """The partial-state record of a join whose answer left the members out, else None."""
+    if answer.get("members_omitted") is not True:
+        return None
+    listed = answer.get("servers_in_room")
+    servers = [s for s in listed if isinstance(s, str)] if isinstance(listed, list) else []
+    return PartialStateRoom(room_id, join.event_id, server, tuple(dict.fromkeys(s for s in servers if s != server)))
 
 
 def peer_error(exc: FederationRequestError) -> MatrixError:

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from federation.keys.keyring import KeyRing
+from federation.membership.partial_answer import partial_state_ids
 from federation.membership.pdus import BadPduError, parse_pdu
 from federation.membership.stripped import stripped_room_state
 from federation.membership.templates import add_our_signature
@@ -137,8 +138,9 @@ class ResidentMembership:
     # -- send_join / send_leave ------------------------------------------------------------
 
     async def send_membership(self, origin: str, room_id: str, event_id: str, pdu: Any,
-                              membership: str) -> dict[str, Any]:
-        """Take the signed event in; for a join, answer with the room as the joiner needs it."""
+                              membership: str, omit_members: bool = False) -> dict[str, Any]:
+        """Take the signed event in; for a join, answer with the room as the joiner needs it
+        (without most member events when ``omit_members``: federation/membership/partial_answer.py)."""
         room_version = await self._room_we_are_in(room_id)
         event = self._check_shape(origin, room_id, event_id, pdu, membership, room_version)
         event = self._countersign(event)
@@ -160,7 +162,7 @@ class ResidentMembership:
             return {"knock_room_state": await stripped_room_state(self.hs, room_id, (("m.room.member", event.sender),))}
         if membership != "join":
             return {}
-        return await self._join_answer(room_id, event)
+        return await self._join_answer(room_id, event, omit_members)
 
     def _check_shape(self, origin: str, room_id: str, event_id: str, pdu: Any, membership: str,
                      room_version: RoomVersion) -> Event:
@@ -191,23 +193,29 @@ class ResidentMembership:
             raise bad_json("join_authorised_via_users_server names a user of another server")
         return add_our_signature(event, self.signing_key)
 
-    async def _join_answer(self, room_id: str, event: Event) -> dict[str, Any]:
+    async def _join_answer(self, room_id: str, event: Event, omit_members: bool) -> dict[str, Any]:
         stored = await self.events.get_event(event.event_id)
         if stored is None:
             raise not_found("The join event was not stored")
         state_ids = await self.state.get_state_ids_before_event(stored)
+        members_before = await self.members.get_users_in_room(room_id)
+        members_before.discard(event.sender)  # the spec's servers_in_room: those before the join
+        if omit_members:
+            memberships = await self.members.get_memberships_in_room(room_id)
+            state_ids = partial_state_ids(state_ids, event.sender, memberships)
         chain_ids = await self.dag.get_auth_chain_ids({*state_ids.values(), event.event_id})
         chain_ids.discard(event.event_id)
         create_id = state_ids.get(("m.room.create", ""))
         if create_id is not None:  # v12 events never cite it, but every chain rests on it
             chain_ids.add(create_id)
+        if omit_members:  # the spec lets a partial answer leave the returned state out of the chain
+            chain_ids -= set(state_ids.values())
         loaded = await self.events.get_events({*state_ids.values(), *chain_ids})
-        members = await self.members.get_users_in_room(room_id)
         return {
             "origin": self.server_name,
             "state": [loaded[i].event.pdu for i in state_ids.values() if i in loaded],
             "auth_chain": [loaded[i].event.pdu for i in sorted(chain_ids) if i in loaded],
             "event": stored.event.pdu,
-            "members_omitted": False,
-            "servers_in_room": sorted({server_name_of(m) for m in members}),
+            "members_omitted": omit_members,
+            "servers_in_room": sorted({server_name_of(m) for m in members_before}),
         }

@@ -3,7 +3,8 @@
 Every other server with a joined member in the room's current state; a membership
 event also goes to the server of its target (an invite, a knock, a kick or ban of a
 user whose server has nobody else in the room), so that server learns of it. Servers
-the room's ``m.room.server_acl`` denies get nothing of the room.
+the room's ``m.room.server_acl`` denies get nothing of the room. In a room joined with
+partial state (most members still unknown) the servers ``send_join`` named count too.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from homeserver.events.identifiers import server_name_of
 from homeserver.events.server_acl import server_allowed_by_acl
 from homeserver.handlers.rooms.room_state import RoomStateHandler
 from homeserver.server import Server
+from storage.stores.partial_state import PartialStateStore
 from storage.stores.room_members import RoomMemberStore
 
 
@@ -32,8 +34,15 @@ def servers_of(user_ids: Iterable[str]) -> set[str]:
 async def servers_in_room(hs: Server, room_id: str) -> set[str]:
     """Servers with a joined member now, ourselves and those the room's ACL denies excluded."""
     servers = servers_of(await hs.get(RoomMemberStore).get_users_in_room(room_id))
+    servers |= await partial_state_servers(hs, room_id)
     servers.discard(hs.server_name)
     return await allowed_by_acl(hs, room_id, servers)
+
+
+async def partial_state_servers(hs: Server, room_id: str) -> set[str]:
+    """The servers in a partial-state room by send_join's word (empty once the room is whole)."""
+    room = await hs.get(PartialStateStore).get(room_id)
+    return set() if room is None else {room.joined_via, *room.servers}
 
 
 async def allowed_by_acl(hs: Server, room_id: str, servers: set[str]) -> set[str]:
@@ -59,5 +68,6 @@ async def servers_sharing_a_room(hs: Server, user_id: str) -> set[str]:
     servers: set[str] = set()
     for room_id in await members.get_rooms_for_user(user_id):
         servers |= servers_of(await members.get_users_in_room(room_id))
+        servers |= await partial_state_servers(hs, room_id)
     servers.discard(hs.server_name)
     return servers

@@ -53,6 +53,7 @@ from homeserver.pipeline.head import RoomHeads
 from homeserver.server import Server
 from storage.stores.events import EventStore
 from storage.stores.federation_queue import FederationQueueStore, QueuedPdu, RetryTimings
+from storage.stores.partial_state import PartialStateStore
 from storage.streams import Streams
 
 logger = logging.getLogger(__name__)
@@ -205,6 +206,8 @@ class FederationSender:
         # The servers in the room right after this batch (queueing runs later, when the
         # membership may have moved on); from the tables when the head is not in memory.
         head = self.hs.get(RoomHeads).cached(batch.room_id)
+        if self.hs.get(PartialStateStore).maybe_partial(batch.room_id):
+            head = None  # most members are unknown yet: servers_in_room adds send_join's list
         servers = None if head is None else \
             servers_of(u for u, m in head.memberships.items() if m == "join") - {self.server_name}
         self._batches.append((batch, servers, self.hs.get(Streams).current_position("events")))

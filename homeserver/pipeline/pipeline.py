@@ -24,6 +24,7 @@ from homeserver.events.event import Event
 from homeserver.pipeline.head import RoomHeads
 from homeserver.pipeline.local import LocalEventBuilder
 from homeserver.pipeline.out_of_band import add_out_of_band
+from homeserver.pipeline.partial_state import fill_partial_state
 from homeserver.pipeline.persist import BatchWriter
 from homeserver.pipeline.remote import add_outlier, add_remote, order_by_prev_events
 from homeserver.pipeline.types import (
@@ -48,6 +49,8 @@ from homeserver.pipeline.wire import (
 from homeserver.pipeline.work import RoomWork
 from homeserver.server import Server
 from storage.stores.events import EventStore, StoredEvent
+from storage.stores.partial_state import PartialStateStore
+from storage.stores.state import StateMap
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +111,16 @@ class _Exclusive:
     deferred: Deferred[Any]
 
 
-_Submission = _Local | _Remote | _Build | _OutOfBand | _Exclusive
+@attrs.define
+class _Fill:
+    """The missing state of a partial-state room, written between batches."""
+
+    join_event_id: str
+    state: StateMap
+    deferred: Deferred[None]
+
+
+_Submission = _Local | _Remote | _Build | _OutOfBand | _Exclusive | _Fill
 
 
 class EventPipeline:
@@ -121,6 +133,7 @@ class EventPipeline:
         self._listeners: list[PersistedListener] = []
         #: Set with event persisters: rooms owned by another instance are written there.
         self.writers: RoomWriters | None = None
+        self.partial_state = hs.get(PartialStateStore)
 
     # -- the API ---------------------------------------------------------------------
 
@@ -215,6 +228,14 @@ class EventPipeline:
         self._enqueue(room_id, _Exclusive(work, deferred))
         return await deferred
 
+    async def complete_partial_state(self, room_id: str, join_event_id: str, state: StateMap) -> None:
+        """Fill a partial-state room's state with what the resync fetched (every event of
+        ``state`` already stored, as outliers) and mark the room complete
+        (pipeline/partial_state.py)."""
+        deferred: Deferred[None] = Deferred()
+        self._enqueue(room_id, _Fill(join_event_id, dict(state), deferred))
+        await deferred
+
     def add_persisted_listener(self, listener: PersistedListener) -> None:
         """``listener(batch)`` after each commit (push rules, the federation sender...).
 
@@ -289,12 +310,15 @@ class EventPipeline:
                     self._pending[room_id] = queue[1:]
                     await self._exclusive(room_id, queue[0])
                     continue
-                size = next((i for i, s in enumerate(queue[:MAX_BATCH]) if isinstance(s, _Exclusive)),
-                            MAX_BATCH)
-                batch, rest = queue[:size], queue[size:]
-                self._pending[room_id] = rest
+                batch = _next_batch(queue)
+                self._pending[room_id] = queue[len(batch):]
                 try:
-                    await self._process(room_id, batch)
+                    if isinstance(batch[0], _Fill):
+                        fill = batch[0]
+                        await fill_partial_state(self.hs, self.heads, room_id, fill.join_event_id, fill.state)
+                        fill.deferred.callback(None)
+                    else:
+                        await self._process(room_id, batch)
                 except Exception as exc:  # keep the worker alive; fail what it held
                     logger.exception("room %s: persisting a batch failed", room_id)
                     self.heads.forget(room_id)
@@ -306,6 +330,7 @@ class EventPipeline:
     async def _process(self, room_id: str, batch: list[_Submission]) -> None:
         head = await self.heads.load(room_id)
         work = RoomWork(self.hs, room_id, head.copy() if head is not None else None)
+        work.partial = await self.partial_state.is_partial(room_id)
         answers: list[tuple[_Submission, Any]] = []
         for submission in batch:
             mark = work.mark()
@@ -320,8 +345,7 @@ class EventPipeline:
                 elif isinstance(submission, _OutOfBand):
                     answers.append((submission, await add_out_of_band(
                         work, submission.event, submission.origin, self.hs.server_name)))
-                else:
-                    assert isinstance(submission, _Remote)  # an _Exclusive is never batched
+                elif isinstance(submission, _Remote):
                     answers.append((submission, await self._remote(work, submission)))
             except Exception as exc:
                 work.rollback(mark)
@@ -371,6 +395,18 @@ class EventPipeline:
                     Deferred.fromCoroutine(_logged(outcome, listener))
             except Exception:
                 logger.exception("post-persist listener %r failed", listener)
+
+
+def _next_batch(queue: list[_Submission]) -> list[_Submission]:
+    """A fill alone, else the submissions up to the next fill (at most MAX_BATCH)."""
+    if isinstance(queue[0], _Fill):
+        return queue[:1]
+    batch: list[_Submission] = []
+    for submission in queue[:MAX_BATCH]:
+        if isinstance(submission, (_Fill, _Exclusive)):
+            break
+        batch.append(submission)
+    return batch
 
 
 async def _logged(awaitable: Any, listener: PersistedListener) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from homeserver.events.auth import should_apply_redaction
+from homeserver.events.auth import auth_types_for_event, should_apply_redaction
 from homeserver.events.event import Event
 from homeserver.pipeline.checks import (
     auth_state_ids,
@@ -86,8 +86,26 @@ async def _stage_one(work: RoomWork, event: Event) -> EventResult | str | None:
 
 async def _auth_map(work: RoomWork, event: Event, state: StateMap) -> dict[StateKey, Event]:
     ids = auth_state_ids(event, state)
+    if work.partial:
+        ids = await _with_cited_members(work, event, ids)
     loaded = await work.get_events(ids.values())
     return {key: loaded[i] for key, i in ids.items() if i in loaded}
+
+
+async def _with_cited_members(work: RoomWork, event: Event, ids: dict[StateKey, str]) -> dict[StateKey, str]:
+    """In a partial-state room the state lacks most members: for a member key the auth rules
+    consult and the state does not hold, the member event the event cites stands in (it
+    passed stage one). Synapse does the same until the room's state is complete."""
+    wanted = {key for key in auth_types_for_event(event) if key[0] == "m.room.member" and key not in ids}
+    if not wanted:
+        return ids
+    cited = await work.get_events(event.auth_event_ids)
+    filled = dict(ids)
+    for event_id, auth_event in cited.items():
+        key = (auth_event.type, auth_event.state_key or "")
+        if key in wanted:
+            filled[key] = event_id
+    return filled
 
 
 async def add_remote(work: RoomWork, remote: RemoteEvent, origin: str) -> EventResult:

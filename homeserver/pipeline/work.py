@@ -100,6 +100,9 @@ class RoomWork:
         self.new_groups: list[NewStateGroup] = []
         self.new_room: NewRoom | None = None
         self._stored: dict[str, StoredEvent] = {}
+        #: The room was joined with partial state (MSC3706): most members are missing from
+        #: its state, so a remote event's member auth events are taken from those it cites.
+        self.partial = False
 
     # -- checkpoints: a local submission is all-or-nothing --------------------------
 

@@ -52,7 +52,8 @@ _CHAIN_LENGTH = "SELECT chain_length FROM state_groups WHERE id = ?"
 
 
 class StateGroupStore:
-    """Reads state groups (cached: groups never change) and allocates new group ids."""
+    """Reads state groups (cached: groups change only when a partial-state room completes,
+    which calls ``forget_all``) and allocates new group ids."""
 
     def __init__(self, hs: StorageHost) -> None:
         self.db = hs.db
@@ -138,6 +139,10 @@ class StateGroupStore:
 
             found.update(await self.db.run_interaction("get_state_ids_filtered", read))
         return found
+
+    def forget_all(self) -> None:
+        """Groups were extended in place (a partial-state room completed): read them again."""
+        self._cache.clear()
 
     def remember(self, group: int, state: Mapping[StateKey, str]) -> None:
         self._cache[group] = dict(state)

@@ -1,4 +1,7 @@
-"""Client reads of room state and membership: /state, /members, /joined_members."""
+"""Client reads of room state and membership: /state, /members, /joined_members.
+
+In a room joined with partial state each waits until the resync completed the state
+(homeserver/handlers/rooms/partial_state.py): a member list must not come up short."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from typing import Any
 from homeserver.errors import forbidden, not_found
 from homeserver.handlers.rooms.event_format import EventFormatter
 from homeserver.handlers.rooms.history import parse_token
+from homeserver.handlers.rooms.partial_state import PartialStateRooms
 from homeserver.handlers.rooms.room_state import RoomStateHandler, StateIds
 from homeserver.server import Server
 from storage.stores.events import EventStore
@@ -24,8 +28,10 @@ class RoomReadHandler:
         self.dag = hs.get(RoomDagStore)
         self.groups = hs.get(StateGroupStore)
         self.formatter = hs.get(EventFormatter)
+        self.partial = hs.get(PartialStateRooms)
 
     async def get_state(self, requester: Any, room_id: str) -> list[dict[str, Any]]:
+        await self.partial.wait_until_complete(room_id)
         ids = await self.state.state_visible_to(room_id, requester.user_id)
         loaded = await self.state.load_state(ids)
         return await self.formatter.format_events(list(loaded.values()), requester)
@@ -41,6 +47,7 @@ class RoomReadHandler:
 
     async def get_members(self, requester: Any, room_id: str, at: str | None,
                           membership: str | None, not_membership: str | None) -> list[dict[str, Any]]:
+        await self.partial.wait_until_complete(room_id)
         ids = await self.state.state_visible_to(room_id, requester.user_id)
         if at is not None:
             ids = await self._state_at_token(requester, room_id, parse_token(at), ids)
@@ -68,6 +75,7 @@ class RoomReadHandler:
         return await self.groups.get_state_ids(group)
 
     async def get_joined_members(self, requester: Any, room_id: str) -> dict[str, Any]:
+        await self.partial.wait_until_complete(room_id)
         membership, world_readable = await self.state.check_can_read(room_id, requester.user_id)
         if not world_readable and (membership is None or membership.membership != "join"):
             raise forbidden("You aren't a member of the room")

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from homeserver.handlers.rooms.event_format import txn_scope_for
+from homeserver.handlers.rooms.partial_state import PartialStateRooms
 from homeserver.server import Server
 from homeserver.sync.filtering import SyncFilter, select_fields
 from homeserver.sync.provider import SyncRequest
@@ -83,6 +84,7 @@ class RoomsProvider:
         self.state = RoomStateReader(hs)
         self.recent: RoomStreamCache = hs.get(RoomStreamCache)
         self.shared: SharedRooms = hs.get(SharedRooms)
+        self.partial = hs.get(PartialStateRooms)
         self._position = 0
 
     async def prepare(self) -> None:
@@ -110,6 +112,11 @@ class RoomsProvider:
         context["events_upto"] = upto
         context["rooms_needing_summary"] = set()
         context["newly_joined_rooms"] = set()
+        # Rooms joined with partial state are left out until their member list is whole,
+        # unless the client lazy-loads members (homeserver/handlers/rooms/partial_state.py).
+        if not sync_filter.lazy_load_members and await self.partial.is_any_partial():
+            partial = await self.partial.partial_rooms()
+            now = {room: m for room, m in now.items() if m.membership != JOIN or room not in partial}
         if since is None:
             await self._initial(request, sync_filter, now, upto, response, context)
         else:
@@ -148,6 +155,10 @@ class RoomsProvider:
             changes = []  # the common wake-up: known from memory, no query
         changed_rooms = {change.room_id for change in changes}
         before = await self.sync_store.memberships_at(request.user_id, changed_rooms, since)
+        # A room whose partial state was completed since then is new to a client that was not
+        # shown it while partial: it gets it as a newly joined room, whole state included.
+        completed = set() if sync_filter.lazy_load_members else \
+            {room for room, at in (await self.partial.completed_since(since)).items() if at <= upto}
         full_state = request.full_state
         if full_state:
             with_events: set[str] = set()
@@ -162,6 +173,8 @@ class RoomsProvider:
             was_joined = was is not None and was.membership == JOIN
             if room_id not in changed_rooms:
                 was_joined = membership.membership == JOIN
+            if room_id in completed and membership.membership == JOIN:
+                was_joined = False
             if membership.membership == JOIN:
                 if not was_joined:
                     context["newly_joined_rooms"].add(room_id)
