@@ -125,7 +125,9 @@ async def add_remote(work: RoomWork, remote: RemoteEvent, origin: str) -> EventR
             if isinstance(result, EventResult):
                 return result
             before = result
-            missing_prevs = tuple([i for i in unknown if not await work.stored([i])])
+            # What we lack before it, or hold only as an outlier (a state event a join brought),
+            # is where backfill starts (docs/federation-rooms.md, "Backfill").
+            missing_prevs = tuple(unknown)
         else:
             before = await work.state_before(event.prev_event_ids)
             assert before is not None
