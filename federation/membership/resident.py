@@ -20,6 +20,7 @@ from federation.membership.partial_answer import partial_state_ids
 from federation.membership.pdus import BadPduError, parse_pdu
 from federation.membership.stripped import stripped_room_state
 from federation.membership.templates import add_our_signature
+from federation.sender import FederationSender
 from homeserver.errors import MatrixError, bad_json, forbidden, not_found
 from homeserver.events.auth import listed_auth_types_for_event
 from homeserver.events.event import Event
@@ -158,6 +159,8 @@ class ResidentMembership:
             raise forbidden(f"The event was not allowed: {result.reason}")
         if result.outcome in (Outcome.MISSING, Outcome.REFUSED):
             raise bad_json(f"The event cannot be accepted: {result.reason}")
+        if result.outcome is Outcome.ACCEPTED:  # the room's other servers learn of it from us alone
+            await self.hs.get(FederationSender).forward(room_id, event.event_id, origin)
         if membership == "knock":
             return {"knock_room_state": await stripped_room_state(self.hs, room_id, (("m.room.member", event.sender),))}
         if membership != "join":

@@ -145,6 +145,18 @@ class FederationSender:
         await self.store.queue_edu(destination, edu_type, content, key)
         self.wake(destination)
 
+    async def forward(self, room_id: str, event_id: str, origin: str) -> None:
+        """Pass on an event that ``origin`` handed to us alone (``send_join``, ``send_leave``,
+        ``send_knock``) to the other servers in the room: only the resident server has it."""
+        stored = (await self.events.get_events([event_id])).get(event_id)
+        if stored is None:
+            return
+        rows = [row for row in await self._rows_for(room_id, [(stored.stream_ordering, stored.event)])
+                if row.destination != origin]
+        await self.store.queue_pdus(rows)
+        for destination in {row.destination for row in rows}:
+            self.wake(destination)
+
     def send_ephemeral_edu(self, destination: str, edu_type: str, content: dict[str, Any], key: str) -> None:
         """Queue an EDU in memory only (typing): lost on restart, replaced by a newer one."""
         if not self._may_send_to(destination):

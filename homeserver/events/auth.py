@@ -353,11 +353,22 @@ def should_apply_redaction(redaction: Event, original: Event, auth_events: AuthE
     """
     if redaction.redacts != original.event_id or redaction.room_id != original.room_id:
         return False
+    return redaction_applies_to(redaction_is_privileged(redaction, auth_events), redaction.sender,
+                                original.sender)
+
+
+def redaction_is_privileged(redaction: Event, auth_events: AuthEvents) -> bool:
+    """Whether an accepted redaction applies whoever sent its target: the redact level, or a room
+    version whose auth rules already decided (v1-2). Known before the target is, so a redaction
+    whose target arrives later is decided then with `redaction_applies_to`."""
     if redaction.room_version.redaction_rule_in_auth:
         return True
-    if get_user_power_level(redaction.sender, auth_events) >= get_named_level(
-        "redact", auth_events
-    ):
+    return get_user_power_level(redaction.sender, auth_events) >= get_named_level("redact", auth_events)
+
+
+def redaction_applies_to(privileged: bool, redaction_sender: str, original_sender: str) -> bool:
+    """The rest of "Handling redactions": without the level, only the target's own server's users."""
+    if privileged:
         return True
-    sender_domain = _domain(redaction.sender)
-    return sender_domain is not None and sender_domain == _domain(original.sender)
+    sender_domain = _domain(redaction_sender)
+    return sender_domain is not None and sender_domain == _domain(original_sender)

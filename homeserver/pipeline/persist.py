@@ -19,6 +19,7 @@ from storage.stores.event_search import search_row_for
 from storage.stores.events import EventStore, StoredEvent
 from storage.stores.events_persist import (
     AliasTakenError,
+    PendingRedaction,
     PersistBatch,
     PersistItem,
     persist_batch_txn,
@@ -160,6 +161,8 @@ def _event_rows(batch: PersistBatch, item: Prepared, stored: StoredEvent) -> Non
         batch.auth_edges.extend((event.event_id, auth_id) for auth_id in event.auth_event_ids)
     if item.origin is not None:
         batch.backward_removed.append(event.event_id)
+        if not item.deoutlier:  # a redaction that came first may be waiting for it
+            batch.arrived.append((event.event_id, event.sender))
         batch.backward_added.extend(item.missing_prevs)
     if item.outcome is Outcome.REJECTED:
         batch.rejections.append((event.event_id, item.reason or "rejected"))
@@ -183,6 +186,9 @@ def _event_rows(batch: PersistBatch, item: Prepared, stored: StoredEvent) -> Non
     if event.type == "m.room.redaction" and event.redacts is not None \
             and (item.origin is None or item.applies_redaction):
         batch.redactions.append((event.redacts, event.event_id))
+    if item.pending_redaction is not None and event.redacts is not None:
+        batch.pending_redactions.append(PendingRedaction(event.redacts, event.event_id, event.sender,
+                                                         item.pending_redaction))
     relates_to = event.content.get("m.relates_to")
     if isinstance(relates_to, dict) and event.type != "m.room.redaction":
         rel_type, target = relates_to.get("rel_type"), relates_to.get("event_id")

@@ -8,7 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from homeserver.events.auth import auth_types_for_event, should_apply_redaction
+from homeserver.events.auth import (
+    auth_types_for_event,
+    redaction_is_privileged,
+    should_apply_redaction,
+)
 from homeserver.events.event import Event
 from homeserver.pipeline.checks import (
     auth_state_ids,
@@ -143,7 +147,9 @@ async def add_remote(work: RoomWork, remote: RemoteEvent, origin: str) -> EventR
             if isinstance(result, EventResult):
                 return result
             before = result
-            missing_prevs = tuple([i for i in unknown if not await work.stored([i])])
+            # What we lack before it, or hold only as an outlier (a state event a join brought),
+            # is where backfill starts (docs/federation-rooms.md, "Backfill").
+            missing_prevs = tuple(unknown)
         else:
             before = await work.state_before(event.prev_event_ids)
             assert before is not None
@@ -179,7 +185,7 @@ async def add_remote(work: RoomWork, remote: RemoteEvent, origin: str) -> EventR
     item = Prepared(event, outcome, reason, before=before, origin=origin, deoutlier=deoutlier,
                     missing_prevs=missing_prevs, backfilled=remote.backfilled)
     if outcome is Outcome.ACCEPTED and event.type == "m.room.redaction" and event.redacts is not None:
-        item.applies_redaction = await _redaction_applies(work, event, before.state)
+        await _decide_redaction(work, item, before.state)
     if outcome is Outcome.REJECTED or event.state_key is None:
         item.after = before
     else:
@@ -192,14 +198,17 @@ async def add_remote(work: RoomWork, remote: RemoteEvent, origin: str) -> EventR
     return result
 
 
-async def _redaction_applies(work: RoomWork, redaction: Event, state: StateMap) -> bool:
-    """Whether an accepted remote redaction redacts its target now (one we do not hold yet stays
-    unredacted: Synapse applies it when the target arrives, which is not done here)."""
+async def _decide_redaction(work: RoomWork, item: Prepared, state: StateMap) -> None:
+    """Whether an accepted remote redaction redacts its target now; one whose target we do not
+    hold yet waits for it (``pending_redaction``: decided when the target is stored, as Synapse does)."""
+    redaction = item.event
     assert redaction.redacts is not None
+    auth_map = await _auth_map(work, redaction, state)
     target = (await work.get_events([redaction.redacts])).get(redaction.redacts)
     if target is None:
-        return False
-    return should_apply_redaction(redaction, target, await _auth_map(work, redaction, state))
+        item.pending_redaction = redaction_is_privileged(redaction, auth_map)
+    else:
+        item.applies_redaction = should_apply_redaction(redaction, target, auth_map)
 
 
 async def _finish(work: RoomWork, item: Prepared) -> EventResult:

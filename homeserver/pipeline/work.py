@@ -59,6 +59,9 @@ class Prepared:
     #: A remote m.room.redaction that may take effect on its target (the redact level, or the
     #: target's own server); a local one was checked before it was built.
     applies_redaction: bool = False
+    #: A remote redaction whose target we do not hold: waits for it, privileged (True: the
+    #: redact level) or not (then only for a target sent from the redacter's server).
+    pending_redaction: bool | None = None
 
     @property
     def in_dag(self) -> bool:

@@ -13,6 +13,7 @@ from typing import Any
 
 import attrs
 
+from homeserver.events.auth import redaction_applies_to
 from homeserver.events.canonical_json import encode_canonical_json
 from homeserver.events.redaction import redact_pdu
 from homeserver.events.room_versions import KNOWN_ROOM_VERSIONS
@@ -53,6 +54,13 @@ _DEOUTLIER = (
 )
 _TARGET = "SELECT json, room_id, redacted_by FROM events WHERE event_id = ?"
 _APPLY_REDACTION = "UPDATE events SET json = ?, redacted_by = ?, contains_url = 0 WHERE event_id = ?"
+_INSERT_PENDING = (
+    "INSERT INTO pending_redactions (target_event_id, redaction_event_id, room_id, redaction_sender, privileged)"
+    " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+)
+_PENDING_FOR = ("SELECT target_event_id, redaction_event_id, redaction_sender, privileged FROM pending_redactions"
+                " WHERE room_id = ? AND target_event_id IN ({})")
+_DELETE_PENDING = "DELETE FROM pending_redactions WHERE target_event_id = ?"
 # A redacted event no longer relates to anything (its m.relates_to is gone).
 _DROP_RELATION = "DELETE FROM event_relations WHERE event_id = ?"
 
@@ -67,6 +75,16 @@ class NewStateGroup:
     prev_group: int | None
     chain_length: int
     entries: dict[StateKey, str]
+
+
+@attrs.frozen(slots=True)
+class PendingRedaction:
+    """A remote redaction waiting for its target (see pending_redactions, migration 0086)."""
+
+    target_id: str
+    redaction_id: str
+    sender: str
+    privileged: bool
 
 
 @attrs.frozen(slots=True)
@@ -103,6 +121,10 @@ class PersistBatch:
     relations: list[RelationRow] = attrs.field(factory=list)
     #: (target event ID, redaction event ID) pairs to apply.
     redactions: list[tuple[str, str]] = attrs.field(factory=list)
+    #: Remote redactions whose target is not stored yet, and (event ID, sender) of the remote
+    #: events this batch stores for the first time (a waiting redaction may be theirs).
+    pending_redactions: list[PendingRedaction] = attrs.field(factory=list)
+    arrived: list[tuple[str, str]] = attrs.field(factory=list)
     #: Events that asked to self-destruct (their timers are written with them).
     self_destructs: list[SelfDestructRow] = attrs.field(factory=list)
     #: Searchable text of accepted timeline events (before the redactions: one may target them).
@@ -144,10 +166,32 @@ def persist_batch_txn(txn: Transaction, batch: PersistBatch) -> list[str]:
     insert_self_destructs_txn(txn, batch.self_destructs)
     insert_search_txn(txn, batch.search)
     redacted = []
-    for target_id, redaction_id in batch.redactions:
+    for target_id, redaction_id in batch.redactions + _arrived_targets_txn(txn, batch):
         if apply_redaction_txn(txn, room_id, target_id, redaction_id):
             redacted.append(target_id)
     return redacted
+
+
+def _arrived_targets_txn(txn: Transaction, batch: PersistBatch) -> list[tuple[str, str]]:
+    """Record the batch's waiting redactions, then the (target, redaction) pairs that now apply
+    because their target arrived in this batch; the waits it ends are deleted."""
+    if batch.pending_redactions:
+        txn.executemany(_INSERT_PENDING, [(p.target_id, p.redaction_id, batch.room_id, p.sender,
+                                           int(p.privileged)) for p in batch.pending_redactions])
+    if not batch.arrived:
+        return []
+    senders = dict(batch.arrived)
+    found: list[tuple[Any, ...]] = []
+    ids = list(senders)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        txn.execute(_PENDING_FOR.format(", ".join("?" * len(chunk))), (batch.room_id, *chunk))
+        found.extend(txn.fetchall())
+    applying = [(target_id, redaction_id) for target_id, redaction_id, sender, privileged in found
+                if redaction_applies_to(bool(privileged), sender, senders[target_id])]
+    if found:
+        txn.executemany(_DELETE_PENDING, [(target_id,) for target_id in {row[0] for row in found}])
+    return applying
 
 
 def _event_row(room_id: str, item: PersistItem) -> tuple[Any, ...]:

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.databases import ENGINES, drop_database
+from tests.support.fed_pair import Pair, started_pair
 from tests.support.federation import FederationNet, ScriptedPeer
 from tests.support.server import RunningServer
 from tests.support.synapse_server import SynapseServer
@@ -34,6 +35,15 @@ def fed_server(request: pytest.FixtureRequest, fednet: FederationNet,
         server.stop()
         drop_database(database)
 
+
+@pytest.fixture(scope="module", params=ENGINES)
+def pair(request: pytest.FixtureRequest, fednet: FederationNet,
+         tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
+    """Two Vignette servers (tests/support/fed_pair.py); a module may set ``PAIR_CONFIG``."""
+    overrides = getattr(request.module, "PAIR_CONFIG", {})
+    prefix = getattr(request.module, "PAIR_PREFIX", "pair")
+    with started_pair(fednet, tmp_path_factory, request.param, prefix, **overrides) as started:
+        yield started
 
 
 @pytest.fixture(scope="module")

@@ -5,38 +5,15 @@ servers"). History visibility applies as the room's state said at each event."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import attrs
 import pytest
 
 from tests.support.client import Client, q
-from tests.support.databases import ENGINES, drop_database
-from tests.support.federation import FederationNet, unique_label
+from tests.support.fed_pair import Pair
 from tests.support.rooms import V3, create_room, messages, new_user, put_state, send_message
-from tests.support.server import RunningServer
 
-
-@attrs.define
-class Pair:
-    a: RunningServer
-    b: RunningServer
-
-
-@pytest.fixture(scope="module", params=ENGINES)
-def pair(request: pytest.FixtureRequest, fednet: FederationNet,
-         tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
-    started: list[tuple[RunningServer, Any]] = []
-    try:
-        for label in ("a", "b"):
-            started.append(fednet.start_server(tmp_path_factory.mktemp(f"bf-{label}-{request.param}"),
-                                               request.param, unique_label(label)))
-        yield Pair(started[0][0], started[1][0])
-    finally:
-        for server, database in started:
-            server.stop()
-            drop_database(database)
+PAIR_PREFIX = "bf"
 
 
 def page_back(client: Client, room_id: str, limit: int = 100) -> list[dict[str, Any]]:

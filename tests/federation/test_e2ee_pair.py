@@ -7,21 +7,15 @@ back, also when both restart; and no plaintext is ever in either server's respon
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import attrs
-import pytest
 
 from tests.federation.e2ee_conversation import conversation
 from tests.support.accounts import logged_in, with_password_uia
 from tests.support.client import q, register_user
-from tests.support.databases import ENGINES, drop_database
 from tests.support.e2ee import database_text, setup_device
-from tests.support.federation import FederationNet, unique_label
+from tests.support.fed_pair import Pair
 from tests.support.rooms import create_room, new_user
-from tests.support.server import RunningServer
 from tests.support.sync import sync, sync_until
 
 PASSWORD = "correct horse battery"
@@ -29,25 +23,8 @@ PASSWORD = "correct horse battery"
 FAST_RETRY = {"federation": {"destination_min_retry_interval": "500ms", "destination_max_retry_interval": "2s"}}
 
 
-@attrs.define
-class Pair:
-    a: RunningServer
-    b: RunningServer
-
-
-@pytest.fixture(scope="module", params=ENGINES)
-def pair(request: pytest.FixtureRequest, fednet: FederationNet,
-         tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
-    started: list[tuple[RunningServer, Any]] = []
-    try:
-        for label in ("a", "b"):
-            started.append(fednet.start_server(tmp_path_factory.mktemp(f"e2ee-{label}-{request.param}"),
-                                               request.param, unique_label(f"e2ee{label}"), **FAST_RETRY))
-        yield Pair(started[0][0], started[1][0])
-    finally:
-        for server, database in started:
-            server.stop()
-            drop_database(database)
+PAIR_CONFIG = FAST_RETRY
+PAIR_PREFIX = "e2ee"
 
 
 def test_real_clients_talk_encrypted_across_servers(pair: Pair, tmp_path: Path) -> None:

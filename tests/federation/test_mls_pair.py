@@ -8,15 +8,14 @@ persisted notice, then B pulls A's log), so B's /sync delivers them like local o
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import attrs
 import pytest
 
 from tests.support.client import Client, q, register_user
-from tests.support.databases import ENGINES, drop_database
-from tests.support.federation import FederationNet, ScriptedPeer, unique_label
+from tests.support.fed_pair import Pair
+from tests.support.federation import FederationNet, ScriptedPeer
 from tests.support.mls import ENCRYPTION, MLS_PREFIX, MlsDevice, b64, login
 from tests.support.server import RunningServer
 from tests.support.sync import StreamClient
@@ -79,32 +78,26 @@ def receive_until(device: MlsDevice, plaintext: bytes) -> None:
     raise AssertionError(f"{device.user_id} never decrypted {plaintext!r} (got {got})")
 
 
-@pytest.fixture(scope="module", params=ENGINES)
-def pair(request: pytest.FixtureRequest, fednet: FederationNet,
-         tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlsPair]:
-    started: list[tuple[RunningServer, Any]] = []
-    try:
-        for label in ("mlsa", "mlsb"):
-            started.append(fednet.start_server(tmp_path_factory.mktemp(f"{label}-{request.param}"),
-                                               request.param, unique_label(label)))
-        (a, _), (b, _) = started
-        alice, bob, carol = _device(a.base_url), _device(b.base_url), _device(b.base_url)
-        # Public, so B's users join without an invite (remote invites are another issue's).
-        created = alice.http.post("/_matrix/client/v3/createRoom",
-                                  {"preset": "public_chat", "initial_state": [ENCRYPTION]})
-        assert created.status == 200, created
-        room_id = created.body["room_id"]
-        for joiner in (bob, carol):
-            response = joiner.http.post(f"/_matrix/client/v3/join/{q(room_id)}", {},
-                                        params={"server_name": a.server_name})
-            assert response.status == 200, (response, b.output()[-3000:])
-        for device in (alice, bob, carol):
-            device.sync()
-        yield MlsPair(a, b, alice, bob, carol, room_id)
-    finally:
-        for server, database in started:
-            server.stop()
-            drop_database(database)
+PAIR_PREFIX = "mls"
+
+
+@pytest.fixture(scope="module")
+def pair(pair: Pair) -> MlsPair:
+    """The shared two servers, with an encrypted public room on A that bob and carol (on B) joined."""
+    a, b = pair.a, pair.b
+    alice, bob, carol = _device(a.base_url), _device(b.base_url), _device(b.base_url)
+    # Public, so B's users join without an invite (remote invites are another issue's).
+    created = alice.http.post("/_matrix/client/v3/createRoom",
+                              {"preset": "public_chat", "initial_state": [ENCRYPTION]})
+    assert created.status == 200, created
+    room_id = created.body["room_id"]
+    for joiner in (bob, carol):
+        response = joiner.http.post(f"/_matrix/client/v3/join/{q(room_id)}", {},
+                                    params={"server_name": a.server_name})
+        assert response.status == 200, (response, b.output()[-3000:])
+    for device in (alice, bob, carol):
+        device.sync()
+    return MlsPair(a, b, alice, bob, carol, room_id)
 
 
 def test_remote_members_join_and_a_forwarded_commit_reaches_everyone(pair: MlsPair) -> None:

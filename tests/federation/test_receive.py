@@ -120,6 +120,30 @@ def test_soft_failed_event_is_kept_out_of_timeline_and_sync(room: PeerRoom, owne
     assert client_event(owner, room.room_id, late.event_id).status == 404
 
 
+def test_a_redaction_that_arrives_before_its_target_applies_when_the_target_arrives(room: PeerRoom,
+                                                                                    owner: Client) -> None:
+    """The redaction and its target are siblings (neither cites the other): the redaction comes
+    first and waits; the target is redacted as it is stored, whether it arrives over /send or as a
+    missing prev_event fetched for a later event."""
+    user = joined(room)
+    fork = list(room.extremities)
+    for path in ("send", "gap"):
+        target = message(room, user, f"regretted ({path})", prev=fork, advance=False)
+        redaction = room.build(user, "m.room.redaction", {}, prev=fork, advance=False, redacts=target.event_id)
+        assert room.send([redaction]) == {redaction.event_id: {}}
+        assert client_event(owner, room.room_id, target.event_id).status == 404
+        if path == "send":
+            assert room.send([target]) == {target.event_id: {}}
+        else:  # a later event cites it: it comes from /get_missing_events
+            later = message(room, user, "later", prev=[target.event_id, redaction.event_id])
+            assert room.send([later]) == {later.event_id: {}}
+        shown = client_event(owner, room.room_id, target.event_id)
+        assert shown.status == 200, shown
+        assert shown.body["content"] == {}, path
+        assert shown.body["unsigned"]["redacted_because"]["event_id"] == redaction.event_id
+        fork = list(room.extremities) if path == "send" else [later.event_id]
+
+
 def test_missing_prev_events_come_from_get_missing_events(room: PeerRoom, owner: Client) -> None:
     user = joined(room)
     chain = [message(room, user, f"m{i}") for i in range(4)]

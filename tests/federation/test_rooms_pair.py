@@ -4,15 +4,13 @@ messages, typing and read receipts in both directions, each seen through the oth
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import attrs
 import pytest
 
 from tests.support.client import Client, q
-from tests.support.databases import ENGINES, drop_database
-from tests.support.federation import FederationNet, unique_label
+from tests.support.fed_pair import Pair
 from tests.support.federation_rooms import (
     receipt_readers,
     sync_token,
@@ -33,7 +31,7 @@ from tests.support.server import RunningServer
 
 
 @attrs.define
-class Pair:
+class RoomPair:
     a: RunningServer
     b: RunningServer
     alice: Client  # on A, owns the room
@@ -42,26 +40,16 @@ class Pair:
     alias: str
 
 
-@pytest.fixture(scope="module", params=ENGINES)
-def pair(request: pytest.FixtureRequest, fednet: FederationNet,
-         tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
-    started: list[tuple[RunningServer, Any]] = []
-    try:
-        for label in ("a", "b"):
-            started.append(fednet.start_server(tmp_path_factory.mktemp(f"pair-{label}-{request.param}"),
-                                               request.param, unique_label(label)))
-        (a, _), (b, _) = started
-        alice, bob = new_user(a.base_url), new_user(b.base_url)
-        local = f"lobby{alice.user_id[2:8]}"
-        room_id = create_room(alice, preset="public_chat", room_alias_name=local)
-        yield Pair(a, b, alice, bob, room_id, f"#{local}:{a.server_name}")
-    finally:
-        for server, database in started:
-            server.stop()
-            drop_database(database)
+@pytest.fixture(scope="module")
+def pair(pair: Pair) -> RoomPair:
+    """The two servers of the shared ``pair`` fixture, with a public room on A that has an alias."""
+    alice, bob = new_user(pair.a.base_url), new_user(pair.b.base_url)
+    local = f"lobby{alice.user_id[2:8]}"
+    room_id = create_room(alice, preset="public_chat", room_alias_name=local)
+    return RoomPair(pair.a, pair.b, alice, bob, room_id, f"#{local}:{pair.a.server_name}")
 
 
-def test_join_by_alias_from_the_other_server(pair: Pair) -> None:
+def test_join_by_alias_from_the_other_server(pair: RoomPair) -> None:
     response = pair.bob.post(f"{V3}/join/{q(pair.alias)}", {})
     assert response.status == 200, (response, pair.b.output()[-3000:])
     assert response.body == {"room_id": pair.room_id}
@@ -69,7 +57,7 @@ def test_join_by_alias_from_the_other_server(pair: Pair) -> None:
     assert joined_members(pair.bob, pair.room_id) == {pair.alice.user_id, pair.bob.user_id}
 
 
-def test_join_by_room_id_with_via(pair: Pair) -> None:
+def test_join_by_room_id_with_via(pair: RoomPair) -> None:
     carol = new_user(pair.b.base_url)
     response = carol.post(f"{V3}/rooms/{q(pair.room_id)}/join", {}, params={"via": pair.a.server_name})
     assert response.status == 200, response
@@ -80,7 +68,7 @@ def test_join_by_room_id_with_via(pair: Pair) -> None:
     assert {carol.user_id, dave.user_id} <= joined_members(pair.alice, pair.room_id)
 
 
-def test_messages_both_ways(pair: Pair) -> None:
+def test_messages_both_ways(pair: RoomPair) -> None:
     since_b = sync_token(pair.bob)
     send_message(pair.alice, pair.room_id, "hello from A")
     sync_until(pair.bob, lambda body: "hello from A" in timeline_bodies(body, pair.room_id), since_b)
@@ -95,7 +83,7 @@ def set_typing(client: Client, room_id: str, typing: bool = True) -> None:
     assert response.status == 200, response
 
 
-def test_typing_both_ways(pair: Pair) -> None:
+def test_typing_both_ways(pair: RoomPair) -> None:
     for writer, reader in ((pair.alice, pair.bob), (pair.bob, pair.alice)):
         since = sync_token(reader)
         set_typing(writer, pair.room_id)
@@ -103,7 +91,7 @@ def test_typing_both_ways(pair: Pair) -> None:
         set_typing(writer, pair.room_id, False)
 
 
-def test_read_receipts_both_ways(pair: Pair) -> None:
+def test_read_receipts_both_ways(pair: RoomPair) -> None:
     for writer, reader in ((pair.alice, pair.bob), (pair.bob, pair.alice)):
         since = sync_token(writer)
         event_id = send_message(reader, pair.room_id, f"read me, {writer.user_id}")
@@ -121,7 +109,7 @@ def _timeline(body: dict[str, Any], room_id: str) -> list[dict[str, Any]]:
     return room["timeline"]["events"] if room else []
 
 
-def test_a_restricted_room_on_a_is_joined_from_b_through_an_allowed_room(pair: Pair) -> None:
+def test_a_restricted_room_on_a_is_joined_from_b_through_an_allowed_room(pair: RoomPair) -> None:
     space = create_room(pair.alice, preset="public_chat")
     room_id = create_room(pair.alice, preset="private_chat")
     rules = {"join_rule": "restricted", "allow": [{"type": "m.room_membership", "room_id": space}]}
@@ -148,7 +136,7 @@ def content_of(client: Client, room_id: str, event_id: str) -> dict[str, Any]:
     return dict(response.body["content"])
 
 
-def test_redactions_from_the_other_server_take_effect(pair: Pair) -> None:
+def test_redactions_from_the_other_server_take_effect(pair: RoomPair) -> None:
     """Bob (on B) redacts his own message: it shares his server. Alice (on A, the room's admin)
     redacts Bob's: she has the redact level. Both redactions arrive over /send and apply there."""
     if pair.bob.user_id not in joined_members(pair.alice, pair.room_id):

@@ -6,7 +6,6 @@ allowed server goes on as before."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -14,9 +13,9 @@ import pytest
 
 from homeserver.signing_key import read_signing_keys
 from tests.support.client import q
-from tests.support.databases import ENGINES, drop_database
+from tests.support.fed_pair import Pair
 from tests.support.fed_sender import RecordingPeer
-from tests.support.federation import FederationNet, unique_label
+from tests.support.federation import FederationNet
 from tests.support.federation_rooms import (
     FED,
     event_id_of,
@@ -30,20 +29,12 @@ from tests.support.federation_rooms import (
 from tests.support.rooms import V3, create_room, get_state, new_user, put_state, send_message
 from tests.support.server import RunningServer
 
+PAIR_PREFIX = "acl"
 
-@pytest.fixture(scope="module", params=ENGINES)
-def servers(request: pytest.FixtureRequest, fednet: FederationNet,
-            tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningServer, RunningServer]]:
-    started: list[tuple[RunningServer, Any]] = []
-    try:
-        for label in ("a", "b"):
-            started.append(fednet.start_server(tmp_path_factory.mktemp(f"acl-{label}-{request.param}"),
-                                               request.param, unique_label(label)))
-        yield started[0][0], started[1][0]
-    finally:
-        for server, database in started:
-            server.stop()
-            drop_database(database)
+
+@pytest.fixture(scope="module")
+def servers(pair: Pair) -> tuple[RunningServer, RunningServer]:
+    return pair.a, pair.b
 
 
 def recording_peer(fednet: FederationNet, server: RunningServer) -> RecordingPeer:

@@ -96,7 +96,8 @@ class PeerRoom:
 
     def build(self, sender: str, event_type: str, content: dict[str, Any], state_key: str | None = None, *,
               prev: list[str] | None = None, state: dict[StateKey, str] | None = None,
-              auth: list[str] | None = None, depth: int | None = None, advance: bool = True) -> Event:
+              auth: list[str] | None = None, depth: int | None = None, advance: bool = True,
+              redacts: str | None = None) -> Event:
         """A PDU signed by the peer on ``prev`` (default: the peer's extremities), its auth events
         chosen from ``state`` (default: the peer's view). ``advance`` makes it the new extremity and,
         for a state event, part of the peer's state."""
@@ -111,7 +112,8 @@ class PeerRoom:
             depth = max((self.events[p].depth for p in prev if p in self.events), default=0) + 1
         event = build_event(room_version=self.room_version, event_type=event_type, sender=sender, content=content,
                             room_id=self.room_id, prev_event_ids=prev, auth_event_ids=auth, depth=depth,
-                            origin_server_ts=int(time.time() * 1000), key=self.peer.key, state_key=state_key)
+                            origin_server_ts=int(time.time() * 1000), key=self.peer.key, state_key=state_key,
+                            redacts=redacts)
         self.remember(event)
         if advance:
             self.extremities = [event.event_id]

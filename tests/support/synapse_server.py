@@ -88,12 +88,13 @@ class SynapseServer:
         return f"https://127.0.0.1:{self.federation_port}"
 
     @classmethod
-    def start(cls, directory: Path, ca: TestCA, **overrides: Any) -> SynapseServer:
-        """Write the config (``overrides`` replace top-level keys) and start the process."""
+    def start(cls, directory: Path, ca: TestCA, *, name_port: int | None = None, **overrides: Any) -> SynapseServer:
+        """Write the config (``overrides`` replace top-level keys) and start the process.
+        ``name_port`` names it ``localhost:<name_port>`` (a relay there: tests/support/partition.py)."""
         python = synapse_python()
         directory.mkdir(parents=True, exist_ok=True)
         client_port, federation_port = free_port(), free_port()
-        server_name = f"localhost:{federation_port}"
+        server_name = f"localhost:{name_port or federation_port}"
         key_path = directory / "signing.key"
         subprocess.run([str(python.parent / "generate_signing_key"), "-o", str(key_path)], check=True)
         cert, key = ca.issue(["localhost"], ["127.0.0.1"])
