@@ -29,7 +29,9 @@ from storage.stores.events import StoredEvent
 #: Entries kept: one per room with new events and distinct (since, upto, filter) being read.
 ENTRIES_KEPT = 256
 
-Key = tuple[str, int, int, str]
+#: (room, since, upto, filter, the event cache's invalidation count: a redaction or purge
+#: since the entry was built makes it stale).
+Key = tuple[str, int, int, str, int]
 
 
 @attrs.frozen
