@@ -34,6 +34,7 @@ from homeserver.pipeline import EventPipeline, Outcome
 from homeserver.pipeline.checks import auth_state_ids, check_against_state
 from homeserver.server import Server
 from storage.stores.events import EventStore
+from storage.stores.partial_state import PartialStateStore
 from storage.stores.room_dag import RoomDagStore
 from storage.stores.room_members import RoomMemberStore
 
@@ -61,6 +62,7 @@ class ResidentMembership:
         self.dag = hs.get(RoomDagStore)
         self.members = hs.get(RoomMemberStore)
         self.keyring = hs.get(KeyRing)
+        self.partial = hs.get(PartialStateStore)
 
     # -- make_join / make_leave ------------------------------------------------------------
 
@@ -134,6 +136,8 @@ class ResidentMembership:
         members = await self.members.get_users_in_room(room_id)
         if not any(server_name_of(member) == self.server_name for member in members):
             raise not_found("This server is not in the room")
+        if await self.partial.is_partial(room_id):  # our state lacks members: not ours to hand out
+            raise not_found("This server is not fully joined to the room yet; try another server")
         return room_version
 
     # -- send_join / send_leave ------------------------------------------------------------

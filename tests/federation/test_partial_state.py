@@ -103,6 +103,12 @@ class PartialPeerRoom(PeerRoom):
         self.state_asked = 0
         routes = peer.http.routes
         routes[("PUT", f"{FED}/v1/send/*")] = lambda _r: (200, {"pdus": {}})
+        # Any event's auth chain: the room's state events but the joins of the others.
+        routes[("GET", f"{FED}/v1/event_auth/{quote(self.room_id, safe='')}/*")] = self._event_auth
+
+    def _event_auth(self, request: Any) -> tuple[int, Any]:
+        wanted = [e for e in self.events if e.state_key is not None and e.event_id != self.join_id]
+        return 200, {"auth_chain": [e.pdu for e in wanted]}
 
     def _send_join(self, request: Any) -> tuple[int, Any]:
         assert "omit_members=true" in request.path
@@ -157,7 +163,21 @@ def start_partial_join(fed_server: RunningServer, peer: ScriptedPeer) -> tuple[P
     assert room.room_id in lazy
     # A sync that is not lazy-loading waits for the whole member list.
     assert room.room_id not in sync_rooms(bob)
+    # We do not hand out a room we hold only in part.
+    made = peer.request("GET", fed_server, make_path("join", room.room_id, f"@late:{peer.server_name}") + "?ver=10")
+    assert made.status_code == 404, made.text
     return room, bob
+
+
+def send_from_member(peer: ScriptedPeer, server: RunningServer, room: PartialPeerRoom, body: str) -> str:
+    """A message from a member whose join we do not hold yet (its auth events come from /event_auth)."""
+    event = room.add("m.room.message", {"msgtype": "m.text", "body": body}, sender=room.members[0])
+    txn = peer.request("PUT", server, f"{FED}/v1/send/t{event.event_id[1:9]}",
+                       {"origin": peer.server_name, "origin_server_ts": event.origin_server_ts,
+                        "pdus": [event.pdu]})
+    assert txn.status_code == 200, txn.text
+    assert txn.json()["pdus"][event.event_id] == {}, txn.json()
+    return event.event_id
 
 
 def everyone(room: PartialPeerRoom, bob: Client) -> set[str]:
@@ -166,6 +186,10 @@ def everyone(room: PartialPeerRoom, bob: Client) -> set[str]:
 
 def test_we_join_with_partial_state_and_complete_it(fed_server: RunningServer, peer: ScriptedPeer) -> None:
     room, bob = start_partial_join(fed_server, peer)
+    # A member's message is accepted while the room is partial, checked against what it cites.
+    event_id = send_from_member(peer, fed_server, room, "while partial")
+    lazy = sync_rooms(bob, LAZY)[room.room_id]
+    assert event_id in {e["event_id"] for e in lazy["timeline"]["events"]}
     # /joined_members waits for the resync; the state is served only now.
     found: dict[str, set[str]] = {}
     waiter = threading.Thread(target=lambda: found.update(members=joined_members(bob, room.room_id)))
@@ -194,10 +218,4 @@ def test_a_restart_resumes_the_resync(fed_server: RunningServer, peer: ScriptedP
     assert joined_members(bob, room.room_id) == everyone(room, bob)
     assert room.room_id in sync_rooms(bob)
     # An event of a member we learnt of only through the resync is accepted.
-    member = room.members[0]
-    event = room.add("m.room.message", {"msgtype": "m.text", "body": "from a member"}, sender=member)
-    txn = peer.request("PUT", fed_server, f"{FED}/v1/send/t{event.event_id[1:9]}",
-                       {"origin": peer.server_name, "origin_server_ts": event.origin_server_ts,
-                        "pdus": [event.pdu]})
-    assert txn.status_code == 200, txn.text
-    assert txn.json()["pdus"][event.event_id] == {}
+    send_from_member(peer, fed_server, room, "after the resync")
