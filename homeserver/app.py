@@ -19,6 +19,7 @@ from federation.membership.remote import FederationRemoteRooms
 from federation.mls_client import FederationMlsServers
 from federation.receiver.edus import EduRegistry
 from federation.receiver.transaction import TransactionReceiver
+from federation.remote_directory import RemoteDirectory
 from federation.sender import EduForwarder, FederationSender
 from federation.sender.device_lists import DeviceListForwarder
 from homeserver import worker_roles, worker_setup
@@ -36,6 +37,7 @@ from homeserver.handlers.mls.hygiene import MlsHygiene
 from homeserver.handlers.push.notifications import PushRuleEvaluator
 from homeserver.handlers.pushers.pool import PusherPool
 from homeserver.handlers.rooms.delayed_events import DelayedEventsHandler
+from homeserver.handlers.rooms.hierarchy import HierarchyHandler
 from homeserver.handlers.rooms.remote_rooms import RemoteRooms
 from homeserver.handlers.rooms.retention import RetentionHandler
 from homeserver.handlers.rooms.self_destruct import SelfDestructHandler
@@ -113,6 +115,7 @@ class HomeServer:
         worker_setup.start_replication(self)
         if is_worker(self.config):
             self.get(RemoteRooms).joiner = self.get(FederationRemoteRooms)
+            self.get(HierarchyHandler).remote = self.get(RemoteDirectory)
             return  # push rules and pushers run where events are persisted
         # The pushers listen to the push rule evaluator (and to deleted devices) before it
         # evaluates anything, the events a crash left unevaluated included.
@@ -124,6 +127,7 @@ class HomeServer:
         await self.get(RatelimitOverrides).load()
         # Handlers reach rooms on other servers through this hook (they may not import federation).
         self.get(RemoteRooms).joiner = self.get(FederationRemoteRooms)
+        self.get(HierarchyHandler).remote = self.get(RemoteDirectory)
         self.get(RemoteMediaSource).fetcher = self.get(FederationMediaFetcher)
         self.get(RemoteKeys).servers = self.get(FederationKeyServers)
         self.get(MlsRemote).servers = self.get(FederationMlsServers)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from federation.api import (
+    hierarchy,
     invites,
     keys,
     media,
@@ -23,4 +24,4 @@ from federation.api import (
 )
 
 FEDERATION_API_MODULES: list[ModuleType] = [server_well_known, keys, version, queries, public_rooms, send,
-                                            room_events, membership, media, user_keys, invites, openid, mls]
+                                            room_events, membership, media, user_keys, invites, openid, mls, hierarchy]
