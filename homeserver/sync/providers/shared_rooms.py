@@ -29,7 +29,8 @@ from storage.stores.events import StoredEvent
 #: Entries kept: one per room with new events and distinct (since, upto, filter) being read.
 ENTRIES_KEPT = 256
 
-Key = tuple[str, int, int, str]
+#: (room, since, upto, filter text, EventStore.invalidations when built).
+Key = tuple[str, int, int, str, int]
 
 
 @attrs.frozen
