@@ -29,8 +29,7 @@ from storage.stores.events import StoredEvent
 #: Entries kept: one per room with new events and distinct (since, upto, filter) being read.
 ENTRIES_KEPT = 256
 
-#: (room, since, upto, filter, the event cache's invalidation count: a redaction or purge
-#: since the entry was built makes it stale).
+#: (room, since, upto, filter text, EventStore.invalidations when built).
 Key = tuple[str, int, int, str, int]
 
 
