@@ -33,6 +33,9 @@ logger = logging.getLogger("vignette.port_db")
 PROGRESS_TABLE = "port_db_progress"
 #: The full-text index: FTS5 tables on SQLite, a tsvector column on PostgreSQL, so not copied.
 SEARCH_TABLES = ("event_search",)
+#: Tables a migration fills with a counter row (0145): the copy replaces the row, and they
+#: do not count as data when checking that the target is empty.
+SEEDED_TABLES = ("federation_edu_queue_ids",)
 #: The migration that indexes stored events for search, run again once the events are in.
 SEARCH_BACKFILL_MIGRATION = 123
 DEFAULT_BATCH = 2000
@@ -118,6 +121,8 @@ def _read_progress(txn: Transaction, names: list[str]) -> dict[str, tuple[int, i
     progress = {row[0]: (int(row[1]), int(row[2]), bool(row[3])) for row in txn.fetchall()}
     if not progress:
         for name in names:
+            if name in SEEDED_TABLES:
+                continue
             txn.execute(f'SELECT 1 FROM "{name}" LIMIT 1')
             if txn.fetchall():
                 raise PortError(f"the PostgreSQL database already holds data (table {name}) and was not "
@@ -127,6 +132,8 @@ def _read_progress(txn: Transaction, names: list[str]) -> dict[str, tuple[int, i
 
 def _copy_batch(txn: Transaction, table: Table, rows: list[tuple[Any, ...]], last_rowid: int,
                 copied: int, done: bool) -> None:
+    if rows and table.name in SEEDED_TABLES:  # one counter row: the source's replaces the seed
+        txn.execute(f'DELETE FROM "{table.name}"')
     if rows:
         columns = ", ".join(f'"{c}"' for c in table.columns)
         marks = ", ".join("?" for _ in table.columns)

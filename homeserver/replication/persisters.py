@@ -20,7 +20,7 @@ from typing import Any
 from twisted.web.server import Request
 
 from homeserver.config.workers import SHARDED_STREAM, event_writers, events_sharded, instance_name
-from homeserver.errors import MatrixError, not_json
+from homeserver.errors import MatrixError, bad_json
 from homeserver.http.request import parse_json_object
 from homeserver.http.router import Router
 from homeserver.outbound.client import OutboundRequestError
@@ -116,6 +116,6 @@ def add_routes(hs: Server, router: Router) -> None:
         try:
             return 200, {"answer": await pipeline.run_forwarded(method, body)}
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise not_json(f"Malformed {method} submission: {exc!r}") from None
+            raise bad_json(f"Malformed {method} submission: {exc!r}") from None
 
     router.add("POST", PIPELINE_PATH, run)

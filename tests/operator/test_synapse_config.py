@@ -25,7 +25,6 @@ SYNAPSE_ONLY = {
     "form_secret": "not-used",
     "suppress_key_server_warning": True,
     "spam_checker": [],
-    "enable_media_repo": True,
     "experimental_features": {"msc3266_enabled": True},
     "admin_contact": "mailto:admin@example.com",
     "enable_ephemeral_messages": False,
@@ -33,6 +32,7 @@ SYNAPSE_ONLY = {
 
 #: Keys the issue lists, which Vignette implements (no warning for these).
 IMPLEMENTED = {
+    "enable_media_repo": True,
     "rc_joins": {"local": {"per_second": 0.1, "burst_count": 10}, "remote": {"per_second": 0.01}},
     "rc_joins_per_room": {"per_second": 1, "burst_count": 10},
     "rc_invites": {"per_room": {"per_second": 0.3}, "per_user": {"burst_count": 5},
