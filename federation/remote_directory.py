@@ -2,8 +2,8 @@
 (``/publicRooms``, for the client's ``/publicRooms?server=``) and a space's hierarchy
 (``/hierarchy``, for the client's ``/rooms/{roomId}/hierarchy`` when a child is elsewhere).
 
-A peer's error answer (4xx) passes through with its errcode; one we cannot reach, or whose answer
-is not what the spec says, is 502 ``M_UNKNOWN`` (as Synapse).
+A peer's error answer (4xx) passes through with its errcode; a directory we cannot reach is 404
+``M_NOT_FOUND``; a peer failing or answering what the spec does not say is 502 ``M_UNKNOWN``.
 """
 
 from __future__ import annotations
@@ -74,6 +74,8 @@ class RemoteDirectory:
             raise forbidden("Federation with that server is not allowed") from None
         except FederationRequestError as exc:
             logger.info("publicRooms from %s failed: %s", server, exc)
+            if exc.code is None:  # no such server, or down: no directory to show (not our fault: no 5xx)
+                raise MatrixError(404, "M_NOT_FOUND", "That server's room directory could not be reached") from None
             raise _passed_through(exc, "the room list") from None
         chunk = body.get("chunk") if isinstance(body, dict) else None
         if not isinstance(chunk, list):

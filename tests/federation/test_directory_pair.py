@@ -56,7 +56,7 @@ def test_public_rooms_bad_requests(pair: Pair) -> None:
     anonymous = Client(pair.b.base_url)
     assert anonymous.get(f"{V3}/publicRooms", params={"server": pair.a.server_name}).status == 401
     assert public_rooms(bob, "not a server!", expect=400)["errcode"] == "M_INVALID_PARAM"
-    assert public_rooms(bob, "nowhere.invalid", expect=502)["errcode"] == "M_UNKNOWN"
+    assert public_rooms(bob, "nowhere.invalid", expect=404)["errcode"] == "M_NOT_FOUND"
     assert public_rooms(bob, pair.a.server_name, expect=400, body={"limit": "x"})["errcode"] == "M_BAD_JSON"
     assert public_rooms(bob, pair.a.server_name, expect=400, body=[1])["errcode"] == "M_NOT_JSON"
 
