@@ -14,10 +14,9 @@ from typing import Any
 
 import yaml
 
-from tests.support.databases import drop_database
 from tests.support.federation import FederationNet
 from tests.support.server import free_port
-from tests.support.workers import ProcessSet, WorkerProcess, write_process_set
+from tests.support.workers import ProcessSet, WorkerProcess, started, write_process_set
 
 SENDER, READER, MEDIA, BACKGROUND = "sender1", "fedreader1", "media1", "background1"
 
@@ -41,16 +40,7 @@ def federation_port(processes: ProcessSet) -> int:
 
 def start_split_server(directory: Path, net: FederationNet, **shared: Any) -> ProcessSet:
     """Main plus the four worker kinds, all started (main first)."""
-    processes = write_split_server(directory, net, **shared)
-    try:
-        processes.main.start()
-        for worker in processes.workers.values():
-            worker.start()
-    except Exception:
-        processes.stop()
-        drop_database(processes.database)
-        raise
-    return processes
+    return started(write_split_server(directory, net, **shared))
 
 
 def write_split_server(directory: Path, net: FederationNet, **shared: Any) -> ProcessSet:

@@ -183,9 +183,9 @@ def write_worker(
     return worker
 
 
-def start_process_set(directory: Path, worker_names: list[str], **shared: Any) -> ProcessSet:
-    """The main process and one client-reader worker per name, all started."""
-    processes = write_process_set(directory, worker_names, **shared)
+def started(processes: ProcessSet) -> ProcessSet:
+    """``processes`` with main and then every worker started; on a failure, all stopped and the
+    database dropped."""
     try:
         processes.main.start()
         for worker in processes.workers.values():
@@ -195,6 +195,12 @@ def start_process_set(directory: Path, worker_names: list[str], **shared: Any) -
         drop_database(processes.database)
         raise
     return processes
+
+
+def start_process_set(directory: Path, worker_names: list[str], **shared: Any) -> ProcessSet:
+    """The main process and one client-reader worker per name, all started."""
+    processes = write_process_set(directory, worker_names, **shared)
+    return started(processes)
 
 
 def start_persister_set(
@@ -211,15 +217,7 @@ def start_persister_set(
         worker_replication_secret=secrets.token_hex(16),
         **shared,
     )
-    try:
-        processes.main.start()
-        for worker in processes.workers.values():
-            worker.start()
-    except Exception:
-        processes.stop()
-        drop_database(processes.database)
-        raise
-    return processes
+    return started(processes)
 
 
 def write_process_set(
