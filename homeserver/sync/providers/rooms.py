@@ -15,7 +15,11 @@ initial sync does, each with its full state.  Synapse behaves the same.
 
 from __future__ import annotations
 
+from collections.abc import Coroutine
 from typing import Any
+
+from twisted.internet import defer
+from twisted.internet.defer import Deferred
 
 from homeserver.handlers.rooms.event_format import txn_scope_for
 from homeserver.handlers.rooms.partial_state import PartialStateRooms
@@ -50,6 +54,8 @@ from storage.stores.room_members import RoomMemberStore
 from storage.stores.sync_events import MembershipAt, SyncEventsStore
 
 JOIN, INVITE, LEAVE, BAN, KNOCK = "join", "invite", "leave", "ban", "knock"
+# Rooms an initial sync builds at once: below the PostgreSQL pool's default ten connections.
+INITIAL_ROOMS_AT_ONCE = 8
 
 
 def shows_left_room(user_id: str, membership: MembershipAt, include_leave: bool) -> bool:
@@ -125,14 +131,28 @@ class RoomsProvider:
     async def _initial(self, request: SyncRequest, sync_filter: SyncFilter,
                        now: dict[str, MembershipAt], upto: int, response: dict[str, Any],
                        context: dict[str, Any]) -> None:
+        """Rooms are built a few at a time: each costs several store round trips, which on
+        PostgreSQL overlap on the database threads instead of queueing one room after another."""
+        jobs: list[Coroutine[Any, Any, None]] = []
         for room_id, membership in sorted(now.items()):
             if not sync_filter.allows_room(room_id):
                 continue
             if membership.membership == JOIN:
-                await self._joined_room(request, sync_filter, room_id, None, upto, True,
-                                        response, context)
+                joined_room_entry(response, room_id)  # entries keep the sorted order
+                jobs.append(self._joined_room(request, sync_filter, room_id, None, upto, True,
+                                              response, context))
             else:
-                await self._not_joined_room(request, sync_filter, room_id, membership, None, response)
+                jobs.append(self._not_joined_room(request, sync_filter, room_id, membership, None, response))
+        slots = defer.DeferredSemaphore(INITIAL_ROOMS_AT_ONCE)
+
+        async def one(job: Coroutine[Any, Any, None]) -> None:
+            await slots.acquire()
+            try:
+                await job
+            finally:
+                slots.release()
+
+        await defer.gatherResults([Deferred.fromCoroutine(one(job)) for job in jobs], consumeErrors=True)
 
     async def _not_joined_room(self, request: SyncRequest, sync_filter: SyncFilter, room_id: str,
                                membership: MembershipAt, since: int | None,
