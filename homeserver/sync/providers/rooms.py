@@ -65,6 +65,12 @@ def shows_left_room(user_id: str, membership: MembershipAt, include_leave: bool)
     return membership.membership == LEAVE and (include_leave or membership.sender != user_id)
 
 
+def _starts_room(found: dict[str, StoredEvent], ids: list[str]) -> bool:
+    """Is the first of ``ids`` the room's create event, so that they are all of its history?"""
+    first = found.get(ids[0]) if ids else None
+    return first is not None and first.event.type == "m.room.create" and first.event.state_key == ""
+
+
 def formatter_for(request: SyncRequest) -> Formatter:
     return Formatter(request.user_id, request.device_id, request.access_token_id)
 
@@ -243,13 +249,26 @@ class RoomsProvider:
     async def _recent_events(self, room_id: str, since: int | None, upto: int, count: int,
                              sql_filter: SqlEventFilter) -> list[StoredEvent] | None:
         """The newest ``count`` matching events in (since, upto], newest first, from the in-memory
-        window (storage/room_stream_cache.py); None when it does not reach back to ``since``."""
-        if since is None:
+        window (storage/room_stream_cache.py); None when it does not reach back to ``since``.
+
+        With no ``since`` (an initial sync) the window answers when it holds ``count`` matching
+        events, or the room's whole history (it starts at the room's create event)."""
+        floor = self.recent.floor
+        start = since if since is not None else floor
+        if start is None:
             return None
-        ids = self.recent.room_events_between(room_id, since, upto)
+        ids = self.recent.room_events_between(room_id, start, upto)
         if ids is None:
             return None
         found = await self.events.get_events(ids)
+        if since is None and not _starts_room(found, ids):
+            events = self._window_matches(found, ids, count, sql_filter)
+            return events if len(events) == count else None
+        return self._window_matches(found, ids, count, sql_filter)
+
+    @staticmethod
+    def _window_matches(found: dict[str, StoredEvent], ids: list[str], count: int,
+                        sql_filter: SqlEventFilter) -> list[StoredEvent]:
         # Purged events are gone from the store; redacted ones come back redacted.
         events = []
         for event_id in reversed(ids):
