@@ -45,6 +45,8 @@ class SyncBuilder:
         self.streams: Streams = hs.get(Streams)
         self._names = [provider.stream for provider in self.providers]
         self._prepared = False
+        self._last_positions: list[int] = []
+        self._last = StreamToken({})
 
     async def current_token(self) -> StreamToken:
         """Every stream's persisted-up-to position: the safe upper bound of a sync now.
@@ -54,7 +56,11 @@ class SyncBuilder:
         memory: a woken connection pays no await per provider (issue 16)."""
         if self._prepared:
             current = self.streams.current_position
-            return StreamToken({name: current(name) for name in self._names})
+            now = [current(name) for name in self._names]
+            if now != self._last_positions:  # else the same token object (its text kept)
+                self._last_positions = now
+                self._last = StreamToken(dict(zip(self._names, now, strict=True)))
+            return self._last
         positions = {}
         for provider in self.providers:
             prepare = getattr(provider, "prepare", None)
