@@ -118,7 +118,8 @@ class StreamSession:
                     since=self.acked, access_token_id=self.access_token_id,
                 )
                 upto = await self.builder.current_token()
-                response, context = await self.builder.build(request, upto)
+                # Written by StreamProtocol.send_json, which splices shared event text.
+                response, context = await self.builder.build(request, upto, encoded=True)
                 self._on_rooms(context.get("joined_rooms", set()))
                 if self.closed:
                     return

@@ -15,6 +15,7 @@ initial sync does, each with its full state.  Synapse behaves the same.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Coroutine
 from typing import Any
 
@@ -36,8 +37,10 @@ from homeserver.sync.providers.room_state import RoomStateReader, room_summaries
 from homeserver.sync.providers.shared_rooms import (
     SharedRoom,
     SharedRooms,
+    encodings,
     format_for_sharing,
     reader_copy,
+    reader_encoded,
 )
 from homeserver.sync.room_data import (
     STRIPPED_STATE_TYPES,
@@ -315,7 +318,8 @@ class RoomsProvider:
             first = events[0].stream_ordering if events else upto + 1
             touches = any(e.event.type == "m.room.member" for e in [*events, *state_events])
             return SharedRoom(events, limited, prev_batch_token(first - 1), state_events, timeline, state,
-                              touches, shareable)
+                              touches, shareable, encodings(timeline) if shareable else [],
+                              encodings(state) if shareable else [])
 
         shared = await self.shared.get(key, build)
         if shared is None or not shared.shareable:
@@ -327,9 +331,15 @@ class RoomsProvider:
             return True
         scope = txn_scope_for(request.user_id, request.device_id, request.access_token_id)
         entry = joined_room_entry(response, room_id)
-        entry["timeline"] = {"events": reader_copy(request, shared.events, shared.timeline, scope),
-                             "limited": shared.limited, "prev_batch": shared.prev_batch}
-        entry["state"]["events"] = reader_copy(request, shared.state_events, shared.state, scope)
+        if context.get("encoded"):  # the transport splices the shared text (sync/encoded.py)
+            now = int(time.time() * 1000)
+            timeline: list[Any] = reader_encoded(shared.events, shared.timeline_encoded, scope, now)
+            state: list[Any] = reader_encoded(shared.state_events, shared.state_encoded, scope, now)
+        else:
+            timeline = reader_copy(request, shared.events, shared.timeline, scope)
+            state = reader_copy(request, shared.state_events, shared.state, scope)
+        entry["timeline"] = {"events": timeline, "limited": shared.limited, "prev_batch": shared.prev_batch}
+        entry["state"]["events"] = state
         if shared.touches_members:
             context["rooms_needing_summary"].add(room_id)
         return True
