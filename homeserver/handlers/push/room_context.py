@@ -26,12 +26,21 @@ class RoomContext:
     #: Every joined member -> their display name in the room (None when unset or not local).
     joined: dict[str, str | None]
     auth: dict[StateKey, Event]
+    #: The local members of ``joined``, kept until the membership changes.
+    _local: list[str] | None = None
+
+    def local_joined(self, suffix: str) -> list[str]:
+        """The joined members whose IDs end with ``suffix`` (":" + our server name)."""
+        if self._local is None:
+            self._local = [u for u in self.joined if u.endswith(suffix)]
+        return self._local
 
     def apply(self, event: Event, server_name: str) -> None:
         """Bring the context past one accepted event."""
         if event.state_key is None:
             return
         if event.type == MEMBER:
+            self._local = None
             if event.content.get("membership") == "join":
                 name = event.content.get("displayname")
                 local = event.state_key.endswith(":" + server_name)
