@@ -17,7 +17,7 @@ import inspect
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
 import attrs
@@ -383,8 +383,10 @@ class PushRuleEvaluator:
                 rows.append(PushAction(user_id, room_id, event_id, position, thread_id, False, False, [], now))
         return rows, EventNotifications(shared, users, own)
 
-    async def _rules_for(self, users: Iterable[str]) -> dict[str, UserRules]:
+    async def _rules_for(self, users: Collection[str]) -> dict[str, UserRules]:
         cached = self._rules
+        if all(user_id in cached for user_id in users):
+            return cached  # used at once, before anything can drop an entry
         result = {}
         missing = []
         for user_id in users:
