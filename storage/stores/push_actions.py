@@ -1,10 +1,11 @@
-"""The ``event_push_actions`` table: who each event notifies, and how.
+"""The push tables: what each event does to each local member, and the unread counts.
 
 Rows are written once per event, after it is persisted, by the push-rule evaluator
-(homeserver/handlers/push/). Unread counts are never stored: they are the rows after the
-user's read receipt (``m.read`` or ``m.read.private``; an unthreaded receipt covers every
-thread, a threaded one only its thread), counted when asked, so a receipt "resets" them
-without a write here.
+(homeserver/handlers/push/): one ``event_push_shared`` row for the members on the server's
+default rules when that notifies (``SharedPush``), and an ``event_push_actions`` row
+(``PushAction``) for each member whose outcome differs from it (``notif = 0`` included).
+Unread counts are never stored: they are counted when asked, from the user's read receipts
+on (storage/stores/push_counts.py), so a receipt "resets" them without a write here.
 """
 
 from __future__ import annotations
@@ -13,53 +14,59 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
-import attrs
 from twisted.internet.defer import Deferred
 
 from storage.engine import Transaction
 from storage.host import StorageHost
+from storage.stores.push_counts import (
+    ALL,
+    UNTHREADED,
+    Counts,
+    RoomCounts,
+    read_positions_txn,
+    unread_counts_txn,
+    user_room_counts_txn,
+)
+
+__all__ = ["MAIN_THREAD", "UNTHREADED", "Counts", "PushAction", "PushActionsStore", "RoomCounts", "SharedPush"]
 
 MAIN_THREAD = "main"
-UNTHREADED = ""
 #: Rows per multi-row INSERT: one round trip for a chunk, not one per row (PostgreSQL).
 ROWS_PER_INSERT = 100
-ROOMS_PER_QUERY = 500
+USERS_PER_QUERY = 500
 
 _COLUMNS = "user_id, room_id, event_id, stream_ordering, thread_id, notif, highlight, actions, received_ts"
 _INSERT = "INSERT INTO event_push_actions (" + _COLUMNS + ") VALUES {values} ON CONFLICT DO NOTHING"
 _ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?)"
-_READ_POSITIONS = (
-    "SELECT r.room_id, r.thread_id, MAX(e.stream_ordering) FROM receipts r"
-    " JOIN events e ON e.event_id = r.event_id"
-    " WHERE r.user_id = ? AND r.receipt_type IN ('m.read', 'm.read.private') AND r.room_id IN ({rooms})"
-    " GROUP BY r.room_id, r.thread_id"
-)
-# Counting starts at the user's current join: what notified them before it (their invite) is
-# not unread in the room they then joined.
-_JOIN_POSITIONS = (
-    "SELECT room_id, stream_ordering FROM room_members_current"
-    " WHERE user_id = ? AND membership = 'join' AND room_id IN ({rooms})"
-)
-_COUNTS_BY_THREAD = (
-    "SELECT thread_id, COUNT(*), SUM(highlight) FROM event_push_actions"
-    " WHERE user_id = ? AND room_id = ? AND notif = 1 AND stream_ordering > ? AND stream_ordering <= ?"
-    " GROUP BY thread_id"
-)
-_COUNT_IN_THREAD = (
-    "SELECT COUNT(*), SUM(highlight) FROM event_push_actions"
-    " WHERE user_id = ? AND room_id = ? AND thread_id = ? AND notif = 1"
-    " AND stream_ordering > ? AND stream_ordering <= ?"
-)
-_JOINED_ROOMS_WITH_ACTIONS = (
-    "SELECT DISTINCT a.room_id FROM event_push_actions a JOIN room_members_current m"
-    " ON m.room_id = a.room_id AND m.user_id = a.user_id"
-    " WHERE a.user_id = ? AND m.membership = 'join' AND a.notif = 1"
+_SHARED_COLUMNS = "stream_ordering, room_id, event_id, sender, thread_id, highlight, actions, received_ts"
+_INSERT_SHARED = "INSERT INTO event_push_shared (" + _SHARED_COLUMNS + ") VALUES {values} ON CONFLICT DO NOTHING"
+_SHARED_ROW = "(?, ?, ?, ?, ?, ?, ?, ?)"
+# Joined rooms where something may be unread: a shared row after the join by someone else,
+# or a notifying row of the user's own.
+_ROOMS_WITH_NOTIFICATIONS = (
+    "SELECT m.room_id FROM room_members_current m WHERE m.user_id = ? AND m.membership = 'join' AND ("
+    " EXISTS (SELECT 1 FROM event_push_shared s WHERE s.room_id = m.room_id"
+    " AND s.stream_ordering > m.stream_ordering AND s.sender <> m.user_id)"
+    " OR EXISTS (SELECT 1 FROM event_push_actions a WHERE a.user_id = m.user_id AND a.room_id = m.room_id"
+    " AND a.notif = 1 AND a.stream_ordering > m.stream_ordering))"
 )
 _NOTIFICATIONS = (
     "SELECT " + _COLUMNS + " FROM event_push_actions"
     " WHERE user_id = ? AND notif = 1 AND stream_ordering < ? {highlight}"
     " ORDER BY stream_ordering DESC LIMIT ?"
 )
+# The shared rows that apply to the user: in a room they are joined to, after their join, not
+# their own, and not replaced by a row of theirs.
+_SHARED_NOTIFICATIONS = (
+    "SELECT s.room_id, s.event_id, s.stream_ordering, s.thread_id, s.highlight, s.actions, s.received_ts"
+    " FROM event_push_shared s JOIN room_members_current m ON m.room_id = s.room_id"
+    " WHERE m.user_id = ? AND m.membership = 'join' AND s.stream_ordering > m.stream_ordering"
+    " AND s.stream_ordering < ? AND s.sender <> ? {highlight}"
+    " AND NOT EXISTS (SELECT 1 FROM event_push_actions a WHERE a.user_id = ?"
+    " AND a.stream_ordering = s.stream_ordering)"
+    " ORDER BY s.stream_ordering DESC LIMIT ?"
+)
+
 _GET_EVALUATED = "SELECT stream_ordering FROM push_evaluated_upto WHERE id = 1"
 _SET_EVALUATED = (
     "INSERT INTO push_evaluated_upto (id, stream_ordering) VALUES (1, ?)"
@@ -70,12 +77,12 @@ _EVENTS_AFTER = (
     "SELECT event_id FROM events WHERE stream_ordering > ? AND stream_ordering <= ?"
     " AND outlier = 0 AND rejected = 0 AND soft_failed = 0 ORDER BY stream_ordering LIMIT ?"
 )
-_EXISTING = "SELECT user_id FROM event_push_actions WHERE stream_ordering = ? AND user_id IN ({users})"
+_WRITTEN = "SELECT DISTINCT stream_ordering FROM {table} WHERE room_id = ? AND stream_ordering IN ({positions})"
 
 
 class PushAction(NamedTuple):
-    """One row. A NamedTuple, not attrs: one is built per recipient of every event, in the
-    push evaluator's hot loop (bench/RESULTS.md, issue 11), and a tuple builds twice as fast."""
+    """One member's row (an exception to the event's shared row, or the event's only word for
+    them). A NamedTuple, not attrs: cheap to build in the push evaluator's loop."""
 
     user_id: str
     room_id: str
@@ -88,14 +95,24 @@ class PushAction(NamedTuple):
     received_ts: int
 
 
-@attrs.frozen
-class Counts:
-    notifications: int = 0
-    highlights: int = 0
+class SharedPush(NamedTuple):
+    """One event's row for every local member joined at the time on the shared outcome."""
+
+    stream_ordering: int
+    room_id: str
+    event_id: str
+    sender: str
+    thread_id: str
+    highlight: bool
+    actions: list[Any]
+    received_ts: int
+
+    def for_user(self, user_id: str) -> PushAction:
+        return PushAction(user_id, self.room_id, self.event_id, self.stream_ordering, self.thread_id, True,
+                          self.highlight, self.actions, self.received_ts)
 
 
-#: Per room: {thread_id: Counts} of unread notifying events (threads with none left out).
-RoomCounts = dict[str, Counts]
+_CountsAsk = tuple[str, list[str], int, "Deferred[dict[str, RoomCounts]]"]
 
 
 def _row(row: Sequence[Any]) -> PushAction:
@@ -103,39 +120,17 @@ def _row(row: Sequence[Any]) -> PushAction:
                       json.loads(row[7]), int(row[8]))
 
 
-def _read_positions_txn(txn: Transaction, user_id: str, rooms: list[str]) -> dict[str, dict[str, int]]:
-    found: dict[str, dict[str, int]] = {room: {} for room in rooms}
-    for start in range(0, len(rooms), ROOMS_PER_QUERY):
-        batch = rooms[start:start + ROOMS_PER_QUERY]
-        txn.execute(_READ_POSITIONS.format(rooms=",".join("?" * len(batch))), (user_id, *batch))
-        for room_id, thread_id, position in txn.fetchall():
-            found[room_id][thread_id] = int(position)
-        txn.execute(_JOIN_POSITIONS.format(rooms=",".join("?" * len(batch))), (user_id, *batch))
-        for room_id, position in txn.fetchall():
-            read = found[room_id]
-            read[UNTHREADED] = max(read.get(UNTHREADED, 0), int(position))
-    return found
-
-
-def _room_counts_txn(txn: Transaction, user_id: str, room_id: str, read: dict[str, int],
-                     upto: int) -> RoomCounts:
-    unthreaded = read.get(UNTHREADED, 0)
-    txn.execute(_COUNTS_BY_THREAD, (user_id, room_id, unthreaded, upto))
-    counts = {thread: Counts(int(n), int(h or 0)) for thread, n, h in txn.fetchall()}
-    for thread, position in read.items():
-        if thread == UNTHREADED or position <= unthreaded or thread not in counts:
-            continue
-        txn.execute(_COUNT_IN_THREAD, (user_id, room_id, thread, position, upto))
-        found = txn.fetchone()
-        n, h = (int(found[0]), int(found[1] or 0)) if found else (0, 0)
-        if n:
-            counts[thread] = Counts(n, h)
-        else:
-            del counts[thread]
-    return counts
-
-
-_CountsAsk = tuple[str, list[str], int, "Deferred[dict[str, RoomCounts]]"]
+def _insert_txn(txn: Transaction, sql: str, row_sql: str, rows: list[tuple[Any, ...]]) -> None:
+    if not rows:
+        return
+    if txn.engine_name == "sqlite3":
+        # In-process: one prepared statement for every row is cheapest.
+        txn.executemany(sql.format(values=row_sql), rows)
+        return
+    # Over the network: a round trip per chunk of rows, not per row.
+    for start in range(0, len(rows), ROWS_PER_INSERT):
+        chunk = rows[start:start + ROWS_PER_INSERT]
+        txn.execute(sql.format(values=",".join([row_sql] * len(chunk))), [v for row in chunk for v in row])
 
 
 class PushActionsStore:
@@ -145,28 +140,26 @@ class PushActionsStore:
         self._asks: list[_CountsAsk] = []
         self._counting = False
 
-    async def add_push_actions(self, actions: Sequence[PushAction]) -> None:
-        """Write one event's (or several events') actions; a row already there is kept."""
-        if not actions:
+    async def add_push_actions(self, actions: Sequence[PushAction], shared: Sequence[SharedPush] = ()) -> None:
+        """Write events' member rows and shared rows in one transaction; a row already there is kept."""
+        if not actions and not shared:
             return
         encoded: dict[int, str] = {}  # many rows share one rule's actions list
-        rows = []
-        for a in actions:
-            text = encoded.get(id(a.actions))
-            if text is None:
-                text = encoded[id(a.actions)] = json.dumps(a.actions, separators=(",", ":"))
-            rows.append((a.user_id, a.room_id, a.event_id, a.stream_ordering, a.thread_id, int(a.notif),
-                         int(a.highlight), text, a.received_ts))
+
+        def text(value: list[Any]) -> str:
+            found = encoded.get(id(value))
+            if found is None:
+                found = encoded[id(value)] = json.dumps(value, separators=(",", ":"))
+            return found
+
+        rows = [(a.user_id, a.room_id, a.event_id, a.stream_ordering, a.thread_id, int(a.notif),
+                 int(a.highlight), text(a.actions), a.received_ts) for a in actions]
+        shared_rows = [(s.stream_ordering, s.room_id, s.event_id, s.sender, s.thread_id, int(s.highlight),
+                        text(s.actions), s.received_ts) for s in shared]
 
         def insert(txn: Transaction) -> None:
-            if txn.engine_name == "sqlite3":
-                # In-process: one prepared statement for every row is cheapest.
-                txn.executemany(_INSERT.format(values=_ROW), rows)
-                return
-            # Over the network: a round trip per chunk of rows, not per row.
-            for start in range(0, len(rows), ROWS_PER_INSERT):
-                chunk = rows[start:start + ROWS_PER_INSERT]
-                txn.execute(_INSERT.format(values=",".join([_ROW] * len(chunk))), [v for row in chunk for v in row])
+            _insert_txn(txn, _INSERT, _ROW, rows)
+            _insert_txn(txn, _INSERT_SHARED, _SHARED_ROW, shared_rows)
 
         await self.db.run_interaction("add_push_actions", insert)
 
@@ -174,9 +167,11 @@ class PushActionsStore:
         """Per room, {thread_id ('' unthreaded): where the user has read up to}: their furthest
         read receipt of each thread, and for '' at least their current join."""
         rooms = list(room_ids)
-        if not rooms:
-            return {}
-        return await self.db.run_interaction("push_read_positions", _read_positions_txn, user_id, rooms)
+
+        def read(txn: Transaction) -> dict[str, dict[str, int]]:
+            return {room: read_positions_txn(txn, room, [user_id])[0][user_id] for room in rooms}
+
+        return await self.db.run_interaction("push_read_positions", read) if rooms else {}
 
     async def get_unread_counts(self, user_id: str, room_ids: Iterable[str], upto: int) -> dict[str, RoomCounts]:
         """Unread notifying events at or before ``upto`` per room and thread; one transaction for all rooms."""
@@ -184,7 +179,8 @@ class PushActionsStore:
         if not rooms:
             return {}
         # Every member woken by one message asks at once: the first read goes at once, and
-        # those arriving while it runs share the next transaction (one thread hop, not 1,500).
+        # those arriving while it runs share the next transaction, counted room by room for
+        # all of them (push_counts.py: a few queries per room, not per member).
         done: Deferred[dict[str, RoomCounts]] = Deferred()
         self._asks.append((user_id, rooms, upto, done))
         if not self._counting:
@@ -197,7 +193,7 @@ class PushActionsStore:
             while self._asks:
                 asks, self._asks = self._asks, []
                 try:
-                    found = await self.db.run_interaction("push_unread_counts", _unread_counts_txn,
+                    found = await self.db.run_interaction("push_unread_counts", unread_counts_txn,
                                                           [(user, rooms, upto) for user, rooms, upto, _ in asks])
                 except Exception as exc:  # each asker's caller sees it
                     for *_ask, done in asks:
@@ -212,21 +208,36 @@ class PushActionsStore:
         """How many joined rooms have unread notifying events (Synapse's ``group_unread_count_by_room``)."""
 
         def count(txn: Transaction) -> int:
-            txn.execute(_JOINED_ROOMS_WITH_ACTIONS, (user_id,))
+            txn.execute(_ROOMS_WITH_NOTIFICATIONS, (user_id,))
             rooms = [row[0] for row in txn.fetchall()]
-            read = _read_positions_txn(txn, user_id, rooms)
-            upto = 2 ** 62
-            return sum(1 for room in rooms if _room_counts_txn(txn, user_id, room, read[room], upto))
+            unread = 0
+            for room in rooms:
+                read, _joined = read_positions_txn(txn, room, [user_id])
+                if user_room_counts_txn(txn, user_id, room, read[user_id], True, ALL):
+                    unread += 1
+            return unread
 
         return await self.db.run_interaction("push_badge_count", count)
 
     async def get_notifications(self, user_id: str, before: int | None, limit: int,
                                 only_highlight: bool) -> list[PushAction]:
-        """The user's notifying actions, newest first, with ``stream_ordering < before``."""
-        sql = _NOTIFICATIONS.format(highlight="AND highlight = 1" if only_highlight else "")
-        rows = await self.db.execute("get_notifications", sql, user_id,
-                                     before if before is not None else 2 ** 62, limit)
-        return [_row(row) for row in rows]
+        """The user's notifications, newest first, with ``stream_ordering < before``: their own
+        notifying rows, and the shared rows that apply to them (rooms they are joined to now,
+        since their join)."""
+        highlight = "AND highlight = 1" if only_highlight else ""
+        below = before if before is not None else ALL
+
+        def read(txn: Transaction) -> list[PushAction]:
+            txn.execute(_NOTIFICATIONS.format(highlight=highlight), (user_id, below, limit))
+            found = [_row(row) for row in txn.fetchall()]
+            txn.execute(_SHARED_NOTIFICATIONS.format(highlight=highlight.replace("highlight", "s.highlight")),
+                        (user_id, below, user_id, user_id, limit))
+            found += [PushAction(user_id, room, event, int(position), thread, True, bool(h), json.loads(actions),
+                                 int(ts)) for room, event, position, thread, h, actions, ts in txn.fetchall()]
+            found.sort(key=lambda a: a.stream_ordering, reverse=True)
+            return found[:limit]
+
+        return await self.db.run_interaction("get_notifications", read)
 
     async def get_evaluated_upto(self) -> int:
         """Where evaluation had got to; the newest event when it never ran (history is not evaluated)."""
@@ -252,26 +263,21 @@ class PushActionsStore:
         rows = await self.db.execute("push_events_after", _EVENTS_AFTER, position, upto, limit)
         return [row[0] for row in rows]
 
-    async def get_existing(self, stream_ordering: int, user_ids: Sequence[str]) -> set[str]:
-        """The users who already have a row for the event at ``stream_ordering``."""
-        users = list(user_ids)
+    async def get_written(self, room_id: str, stream_orderings: Sequence[int]) -> set[int]:
+        """Those of the events at ``stream_orderings`` whose push rows are already written (an
+        event's rows are written in one transaction, so any row means all of them)."""
+        positions = list(stream_orderings)
 
-        def select(txn: Transaction) -> set[str]:
-            found: set[str] = set()
-            for start in range(0, len(users), ROOMS_PER_QUERY):
-                batch = users[start:start + ROOMS_PER_QUERY]
-                txn.execute(_EXISTING.format(users=",".join("?" * len(batch))), (stream_ordering, *batch))
-                found.update(row[0] for row in txn.fetchall())
+        def select(txn: Transaction) -> set[int]:
+            found: set[int] = set()
+            for start in range(0, len(positions), USERS_PER_QUERY):
+                batch = positions[start:start + USERS_PER_QUERY]
+                marks = ",".join("?" * len(batch))
+                for table in ("event_push_shared", "event_push_actions"):
+                    txn.execute(_WRITTEN.format(table=table, positions=marks), (room_id, *batch))
+                    found.update(int(row[0]) for row in txn.fetchall())
             return found
 
-        if not users:
+        if not positions:
             return set()
-        return await self.db.run_interaction("push_existing_actions", select)
-
-
-def _unread_counts_txn(txn: Transaction, asks: list[tuple[str, list[str], int]]) -> list[dict[str, RoomCounts]]:
-    results = []
-    for user_id, rooms, upto in asks:
-        read = _read_positions_txn(txn, user_id, rooms)
-        results.append({room: _room_counts_txn(txn, user_id, room, read[room], upto) for room in rooms})
-    return results
+        return await self.db.run_interaction("push_written_events", select)

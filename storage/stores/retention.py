@@ -38,7 +38,7 @@ REFERENCES: tuple[tuple[str, str], ...] = (
     ("event_relations", "event_id"), ("event_relations", "relates_to_id"),
     ("event_txn_ids", "event_id"), ("rejections", "event_id"), ("receipts", "event_id"),
     ("event_backward_extremities", "event_id"), ("self_destruct_events", "event_id"),
-    ("event_push_actions", "event_id"), ("event_search", "event_id"),
+    ("event_push_actions", "event_id"), ("event_push_shared", "event_id"), ("event_search", "event_id"),
     ("events", "event_id"),
 )
 _TIMER_SELECT = "SELECT due_ts FROM timers WHERE kind = ? AND timer_key = ?"

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from twisted.internet.defer import Deferred
 from twisted.internet.task import deferLater
 
-from storage.stores.push_actions import PushAction, PushActionsStore
+from storage.stores.push_actions import PushAction, PushActionsStore, SharedPush
 
 #: Writes closer together than this are "under load"...
 BUSY_WINDOW_S = 0.1
@@ -27,16 +27,18 @@ class GroupWriter:
         self.store = store
         self.reactor = reactor
         self._rows: list[PushAction] = []
+        self._shared: list[SharedPush] = []
         self._waiters: list[Deferred[None]] = []
         self._running = False
         self._last = 0.0
 
-    async def write(self, rows: Sequence[PushAction]) -> None:
-        """Returns once ``rows`` are committed (or raises what the write raised)."""
-        if not rows:
+    async def write(self, rows: Sequence[PushAction], shared: Sequence[SharedPush] = ()) -> None:
+        """Returns once ``rows`` and ``shared`` are committed (or raises what the write raised)."""
+        if not rows and not shared:
             return
         done: Deferred[None] = Deferred()
         self._rows.extend(rows)
+        self._shared.extend(shared)
         self._waiters.append(done)
         if not self._running:
             self._running = True
@@ -45,14 +47,14 @@ class GroupWriter:
 
     async def _flush(self) -> None:
         try:
-            while self._rows:
+            while self._rows or self._shared:
                 if time.monotonic() - self._last < BUSY_WINDOW_S:
                     await deferLater(self.reactor, GATHER_S)  # type: ignore[arg-type]
-                rows, waiters = self._rows, self._waiters
-                self._rows, self._waiters = [], []
+                rows, shared, waiters = self._rows, self._shared, self._waiters
+                self._rows, self._shared, self._waiters = [], [], []
                 failure: Exception | None = None
                 try:
-                    await self.store.add_push_actions(rows)
+                    await self.store.add_push_actions(rows, shared)
                 except Exception as exc:  # each waiter's caller logs it
                     failure = exc
                 self._last = time.monotonic()

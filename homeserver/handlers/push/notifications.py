@@ -17,7 +17,7 @@ import inspect
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
 import attrs
@@ -39,7 +39,7 @@ from homeserver.pipeline import EventPipeline, PersistedBatch
 from homeserver.server import Server
 from storage.stores.account_data import AccountDataStore
 from storage.stores.events import EventStore, StoredEvent
-from storage.stores.push_actions import MAIN_THREAD, PushAction, PushActionsStore
+from storage.stores.push_actions import MAIN_THREAD, PushAction, PushActionsStore, SharedPush
 from storage.streams import StreamAdvance, Streams
 
 logger = logging.getLogger(__name__)
@@ -56,9 +56,33 @@ MAX_CATCH_UP = 10_000
 _EVENT_KEYS = ("event_id", "type", "sender", "room_id", "state_key", "origin_server_ts", "content", "redacts")
 
 
-#: One event that notifies one user, as committed to ``event_push_actions``: listeners get
-#: the rows themselves (``thread_id`` is ``MAIN_THREAD`` outside a thread), not a copy per row.
+#: One event that notifies one user (``thread_id`` is ``MAIN_THREAD`` outside a thread).
 Notification = PushAction
+
+
+@attrs.frozen
+class EventNotifications:
+    """What one event does to its recipients, as committed: the shared outcome of everyone on
+    it (no object per member: a 1,500-member room would pay for 1,500) and the members with
+    an outcome of their own. Listeners ask only about the members they care about."""
+
+    #: The row of every recipient not in ``own`` (None: the shared outcome does not notify).
+    shared: SharedPush | None
+    #: The local joined members except the sender, and a local invitee.
+    recipients: list[str]
+    #: The recipients with their own outcome: their notification, or None when not notified.
+    own: dict[str, Notification | None]
+
+    def for_user(self, user_id: str) -> Notification | None:
+        """The recipient's notification (None: not notified). ``user_id`` must be a recipient."""
+        if user_id in self.own:
+            return self.own[user_id]
+        return None if self.shared is None else self.shared.for_user(user_id)
+
+    def notified(self) -> list[Notification]:
+        """Every recipient's notification (one object each: for tests and small rooms)."""
+        found = [self.for_user(user_id) for user_id in self.recipients]
+        return [n for n in found if n is not None]
 
 
 @attrs.frozen
@@ -76,7 +100,7 @@ def ignored_users(content: Any) -> frozenset[str]:
     return frozenset(u for u in found if isinstance(u, str)) if isinstance(found, dict) else frozenset()
 
 
-NotificationListener = Callable[[list[Notification]], Awaitable[Any] | None]
+NotificationListener = Callable[[EventNotifications], Awaitable[Any] | None]
 
 
 def thread_of(content: dict[str, Any]) -> str:
@@ -116,7 +140,7 @@ class PushRuleEvaluator:
         self._following = False
 
     def add_notification_listener(self, listener: NotificationListener) -> None:
-        """``listener(notifications)`` after the push actions of one event are committed."""
+        """``listener(event_notifications)`` after the push rows of one event are committed."""
         self._listeners.append(listener)
 
     # Keeping up with the pipeline ---------------------------------------------------------
@@ -272,36 +296,47 @@ class PushRuleEvaluator:
     async def _evaluate(self, room_id: str, events: list[StoredEvent], catch_up: bool) -> None:
         context = await self.rooms.get(room_id)
         now = int(time.time() * 1000)
-        actions: list[PushAction] = []
-        per_event: list[list[Notification]] = []
+        rows: list[PushAction] = []
+        shared: list[SharedPush] = []
+        per_event: list[EventNotifications] = []
+        # After a crash: the events whose rows were committed are not written or told again.
+        written = await self.store.get_written(room_id, [e.stream_ordering for e in events]) if catch_up else set()
         for stored in events:
-            found = await self._evaluate_one(context, stored, now)
+            outcome = await self._evaluate_one(context, stored, now)
             context.apply(stored.event, self.server_name)
-            if found and catch_up:
-                done = await self.store.get_existing(stored.stream_ordering, [a.user_id for a in found])
-                found = [a for a in found if a.user_id not in done]
-            if found:
-                actions.extend(found)
-            if found and self._listeners:
-                per_event.append(found)
-        await self.writer.write(actions)
+            if outcome is None or stored.stream_ordering in written:
+                continue
+            found, mine = outcome
+            rows.extend(found)
+            if mine.shared is not None:
+                shared.append(mine.shared)
+            if self._listeners and (mine.shared is not None or any(mine.own.values())):
+                per_event.append(mine)
+        await self.writer.write(rows, shared)
         for notifications in per_event:
             self._tell(notifications)
 
-    def _recipients(self, context: RoomContext, stored: StoredEvent) -> list[str]:
+    def _recipients(self, context: RoomContext, stored: StoredEvent) -> tuple[list[str], str | None]:
+        """The local joined members except the sender, and a local invitee not yet joined."""
         event = stored.event
-        sender, suffix = event.sender, self._suffix
-        users = [u for u in context.joined if u != sender and u.endswith(suffix)]
+        sender = event.sender
+        users = [u for u in context.local_joined(self._suffix) if u != sender]
         target = event.state_key
         if event.type == MEMBER and target is not None and event.content.get("membership") == "invite" \
-                and target != sender and target.endswith(suffix) and target not in context.joined:
+                and target != sender and target.endswith(self._suffix) and target not in context.joined:
             users.append(target)
-        return users
+            return users, target
+        return users, None
 
-    async def _evaluate_one(self, context: RoomContext, stored: StoredEvent, now: int) -> list[PushAction]:
-        users = self._recipients(context, stored)
+    async def _evaluate_one(self, context: RoomContext, stored: StoredEvent,
+                            now: int) -> tuple[list[PushAction], EventNotifications] | None:
+        """The event's rows (the members who differ from the shared outcome) and what it did.
+
+        Members on the default rules whose personal conditions all fail (nearly everyone, for
+        most events) take the shared outcome: no row, no object, one dict lookup each."""
+        users, invitee = self._recipients(context, stored)
         if not users:
-            return []
+            return None
         event = stored.event
         rules = await self._rules_for(users)
         pdu = event.pdu
@@ -309,28 +344,49 @@ class PushRuleEvaluator:
         shown["event_id"] = event.event_id
         facts = EventFacts(flatten(shown), event.sender, event.room_id, len(context.joined), context.auth,
                            has_mentions="m.mentions" in event.content)
-        thread_id = thread_of(event.content)
-        found: list[PushAction] = []
+        template = self._template
+        plan = SharedPlan.for_event(template, facts)
+        candidates = plan.candidates
         joined = context.joined
-        sender, room_id, event_id, position = event.sender, event.room_id, event.event_id, stored.stream_ordering
-        template, plan = self._template, None
+        sender = event.sender
+        decided: dict[str, CompiledRule | None] = {}
         for user_id in users:
             mine = rules[user_id]
             if mine.ignored and sender in mine.ignored:
-                continue
-            if mine.default:
-                if plan is None:
-                    plan = SharedPlan.for_event(template, facts)
-                rule = plan.match(template, mine.rules, facts, joined.get(user_id))
-            else:
-                rule = first_match(mine.rules, facts, joined.get(user_id))
-            if rule is not None and rule.notify:
-                found.append(PushAction(user_id, room_id, event_id, position, thread_id, True, rule.highlight,
-                                        rule.actions, now))
-        return found
+                decided[user_id] = None
+            elif not mine.default:
+                decided[user_id] = first_match(mine.rules, facts, joined.get(user_id))
+            elif candidates:
+                rule = plan.personal_match(template, mine.rules, facts, joined.get(user_id))
+                if rule is not None:
+                    decided[user_id] = rule
+        fallback = plan.fallback_rule(template)
+        if invitee is not None and invitee not in decided:
+            decided[invitee] = fallback  # the shared row is for joined members only
+        thread_id = thread_of(event.content)
+        room_id, event_id, position = event.room_id, event.event_id, stored.stream_ordering
+        shared = SharedPush(position, room_id, event_id, sender, thread_id, fallback.highlight, fallback.actions,
+                            now) if fallback is not None and fallback.notify else None
+        rows: list[PushAction] = []
+        own: dict[str, Notification | None] = {}
+        for user_id, rule in decided.items():
+            notify = rule is not None and rule.notify
+            row = PushAction(user_id, room_id, event_id, position, thread_id, True, rule.highlight, rule.actions,
+                             now) if rule is not None and notify else None
+            own[user_id] = row
+            if row is not None:
+                if shared is None or user_id == invitee or row.highlight != shared.highlight \
+                        or row.actions != shared.actions:
+                    rows.append(row)
+            elif shared is not None and user_id != invitee:
+                # Not notified although the shared row says so: a row of their own says not.
+                rows.append(PushAction(user_id, room_id, event_id, position, thread_id, False, False, [], now))
+        return rows, EventNotifications(shared, users, own)
 
-    async def _rules_for(self, users: Iterable[str]) -> dict[str, UserRules]:
+    async def _rules_for(self, users: Collection[str]) -> dict[str, UserRules]:
         cached = self._rules
+        if all(user_id in cached for user_id in users):
+            return cached  # used at once, before anything can drop an entry
         result = {}
         missing = []
         for user_id in users:
@@ -354,7 +410,7 @@ class PushRuleEvaluator:
                 cached.update((user_id, result[user_id]) for user_id in missing)
         return result
 
-    def _tell(self, notifications: list[Notification]) -> None:
+    def _tell(self, notifications: EventNotifications) -> None:
         for listener in self._listeners:
             try:
                 outcome = listener(notifications)

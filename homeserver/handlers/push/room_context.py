@@ -7,6 +7,7 @@ read from the database once, not once per message.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterable
 
 import attrs
 
@@ -26,18 +27,31 @@ class RoomContext:
     #: Every joined member -> their display name in the room (None when unset or not local).
     joined: dict[str, str | None]
     auth: dict[StateKey, Event]
+    #: The local members of ``joined`` (a dict for its order and O(1) removal), kept up by apply.
+    _local: dict[str, None] | None = None
+
+    def local_joined(self, suffix: str) -> Iterable[str]:
+        """The joined members whose IDs end with ``suffix`` (":" + our server name)."""
+        if self._local is None:
+            self._local = dict.fromkeys(u for u in self.joined if u.endswith(suffix))
+        return self._local
 
     def apply(self, event: Event, server_name: str) -> None:
         """Bring the context past one accepted event."""
         if event.state_key is None:
             return
         if event.type == MEMBER:
+            user_id = event.state_key
             if event.content.get("membership") == "join":
                 name = event.content.get("displayname")
-                local = event.state_key.endswith(":" + server_name)
-                self.joined[event.state_key] = name if local and isinstance(name, str) else None
+                local = user_id.endswith(":" + server_name)
+                self.joined[user_id] = name if local and isinstance(name, str) else None
+                if local and self._local is not None:
+                    self._local[user_id] = None
             else:
-                self.joined.pop(event.state_key, None)
+                self.joined.pop(user_id, None)
+                if self._local is not None:
+                    self._local.pop(user_id, None)
         elif (event.type, event.state_key) in (CREATE_KEY, POWER_LEVELS_KEY):
             self.auth[(event.type, event.state_key)] = event
 

@@ -81,9 +81,14 @@ class SharedPlan:
             candidates.append(index)
         return cls(tuple(candidates), None)
 
-    def match(self, template: DefaultTemplate, rules: tuple[CompiledRule, ...], facts: EventFacts,
-              name: str | None) -> CompiledRule | None:
-        """The member's matching rule; ``rules`` are their own compiled default rules.
+    def fallback_rule(self, template: DefaultTemplate) -> CompiledRule | None:
+        """The rule of every member whose personal conditions all fail: the event's shared outcome."""
+        return None if self.fallback is None else template.rules[self.fallback]
+
+    def personal_match(self, template: DefaultTemplate, rules: tuple[CompiledRule, ...], facts: EventFacts,
+                       name: str | None) -> CompiledRule | None:
+        """The member's rule if one of their personal candidates holds, else None (then the
+        fallback decides, as for everyone else). ``rules`` are their own compiled default rules.
 
         The personal conditions are tested directly, not through the event's memo: they name
         this member (their ID, localpart or display name), so no other member would reuse
@@ -97,4 +102,12 @@ class SharedPlan:
                     break
             else:
                 return rule
+        return None
+
+    def match(self, template: DefaultTemplate, rules: tuple[CompiledRule, ...], facts: EventFacts,
+              name: str | None) -> CompiledRule | None:
+        """The member's matching rule (what ``first_match`` gives on their own rules)."""
+        found = self.personal_match(template, rules, facts, name)
+        if found is not None:
+            return found
         return None if self.fallback is None else rules[self.fallback]

@@ -25,7 +25,11 @@ from twisted.internet.defer import Deferred
 from homeserver.handlers.accounts.account import AccountHandler
 from homeserver.handlers.accounts.auth import now_ms
 from homeserver.handlers.accounts.devices import DeviceHandler
-from homeserver.handlers.push.notifications import Notification, PushRuleEvaluator
+from homeserver.handlers.push.notifications import (
+    EventNotifications,
+    Notification,
+    PushRuleEvaluator,
+)
 from homeserver.handlers.pushers.badge import BadgeUpdates
 from homeserver.handlers.pushers.http_pusher import HttpPusher
 from homeserver.handlers.pushers.settings import PusherSettings
@@ -81,16 +85,19 @@ class PusherPool:
 
     # -- input -------------------------------------------------------------------------
 
-    def on_notifications(self, notifications: Sequence[Notification]) -> None:
-        """The push actions of one event are committed: queue and send in the background."""
-        wanted = [n for n in notifications if wants_push(n.actions)]
-        if wanted:
-            Deferred.fromCoroutine(self._queue(wanted)).addErrback(
-                lambda failure: logger.error("pushers: queueing notifications failed: %s", failure.getTraceback()))
+    def on_notifications(self, notifications: EventNotifications) -> None:
+        """The push rows of one event are committed: queue and send in the background."""
+        Deferred.fromCoroutine(self._queue(notifications)).addErrback(
+            lambda failure: logger.error("pushers: queueing notifications failed: %s", failure.getTraceback()))
 
-    async def _queue(self, notifications: Sequence[Notification]) -> None:
-        users = await self.store.users_with_pushers({n.user_id for n in notifications})
+    async def _queue(self, event: EventNotifications) -> None:
+        # The users with pushers are few and kept in memory: only they are looked at.
+        users = await self.store.users_with_pushers(event.recipients)
         if not users:
+            return
+        found = [event.for_user(user_id) for user_id in sorted(users)]
+        notifications: list[Notification] = [n for n in found if n is not None and wants_push(n.actions)]
+        if not notifications:
             return
         pushers = await self.store.get_pushers_for_users(users)
         by_user: dict[str, list[Pusher]] = {}
