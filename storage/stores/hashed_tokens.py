@@ -10,6 +10,13 @@ from typing import ClassVar
 from storage.engine import Transaction
 from storage.host import StorageHost
 
+# Templates: ``{table}`` is the subclass's TABLE (a constant, never input).
+_INSERT = "INSERT INTO {table} (token_hash, user_id, valid_until_ms) VALUES (?, ?, ?)"
+_DELETE_EXPIRED = "DELETE FROM {table} WHERE valid_until_ms <= ?"
+_SELECT_VALID = "SELECT user_id FROM {table} WHERE token_hash = ? AND valid_until_ms > ?"
+_SELECT = "SELECT user_id, valid_until_ms FROM {table} WHERE token_hash = ?"
+_DELETE = "DELETE FROM {table} WHERE token_hash = ?"
+
 
 class HashedTokenStore:
     """A token table: subclasses set ``TABLE`` (and ``KIND``, which names the transactions)."""
@@ -20,11 +27,11 @@ class HashedTokenStore:
     def __init__(self, hs: StorageHost) -> None:
         self.db = hs.db
         table = self.TABLE
-        self._insert = f"INSERT INTO {table} (token_hash, user_id, valid_until_ms) VALUES (?, ?, ?)"
-        self._delete_expired = f"DELETE FROM {table} WHERE valid_until_ms <= ?"
-        self._select_valid = f"SELECT user_id FROM {table} WHERE token_hash = ? AND valid_until_ms > ?"
-        self._select = f"SELECT user_id, valid_until_ms FROM {table} WHERE token_hash = ?"
-        self._delete = f"DELETE FROM {table} WHERE token_hash = ?"
+        self._insert = _INSERT.format(table=table)
+        self._delete_expired = _DELETE_EXPIRED.format(table=table)
+        self._select_valid = _SELECT_VALID.format(table=table)
+        self._select = _SELECT.format(table=table)
+        self._delete = _DELETE.format(table=table)
 
     async def add_token(self, token_hash: str, user_id: str, valid_until_ms: int, now_ms: int) -> None:
         """Store a new token, dropping expired ones in the same transaction so the table stays small."""
