@@ -13,7 +13,7 @@ import logging
 
 from federation.receiver.gaps import MAX_RESPONSE_BYTES, GapFiller
 from federation.receiver.pdu_checks import CheckedPdu, PduChecker
-from federation.transport.client import FederationClient, FederationRequestError, federation_path
+from federation.transport.client import FederationClient, federation_path, first_answer
 from homeserver.events.identifiers import server_name_of
 from homeserver.handlers.rooms.room_state import RoomStateHandler
 from homeserver.pipeline import Outcome
@@ -48,27 +48,26 @@ class FederationBackfiller:
         room_version = await self.state.get_room_version(room_id)
         if not extremities or room_version is None:
             return 0
-        for server in await self._servers(room_id):
-            try:
-                answer = await self.client.get_json(
-                    server, federation_path("/_matrix/federation/v1/backfill/{}", room_id),
-                    {"v": extremities, "limit": str(min(max(limit, 1), MAX_BACKFILL))},
-                    timeout_s=TIMEOUT_S, max_response_bytes=MAX_RESPONSE_BYTES)
-            except FederationRequestError as exc:
-                logger.info("backfill of %s from %s failed: %s", room_id, server, exc)
-                continue
+
+        async def ask(server: str) -> int | None:
+            """The number of events ``server`` added; None when it added none."""
+            answer = await self.client.get_json(
+                server, federation_path("/_matrix/federation/v1/backfill/{}", room_id),
+                {"v": extremities, "limit": str(min(max(limit, 1), MAX_BACKFILL))},
+                timeout_s=TIMEOUT_S, max_response_bytes=MAX_RESPONSE_BYTES)
             pdus = answer.get("pdus") if isinstance(answer, dict) else None
             if not isinstance(pdus, list):
-                continue
+                return None
             checked = await self.checker.check(pdus[:MAX_BACKFILL], room_version, room_id)
             events = [c.event for c in checked if isinstance(c, CheckedPdu)]
             if not events:
-                continue
+                return None
             results = await self.gaps.submit(server, room_id, room_version, events, backfilled=True)
             added = sum(1 for r in results.values() if r.outcome in (Outcome.ACCEPTED, Outcome.REJECTED))
-            if added:
-                return added
-        return 0
+            return added or None
+
+        found = await first_answer(await self._servers(room_id), ask, f"backfill of {room_id}")
+        return found.value or 0
 
     async def _servers(self, room_id: str) -> list[str]:
         members = await self.members.get_users_in_room(room_id)

@@ -17,6 +17,7 @@ from federation.transport.client import (
     FederationDeniedError,
     FederationRequestError,
     federation_path,
+    first_answer,
 )
 from homeserver.errors import MatrixError, forbidden
 from homeserver.server import Server
@@ -93,18 +94,14 @@ class RemoteDirectory:
         """The first answer of ``servers`` (ourselves left out) to ``/hierarchy``, checked: ``room``
         is a chunk of ``room_id`` with ``children_state``, ``children`` only chunks. None: nobody had it."""
         path = federation_path(HIERARCHY_PATH, room_id)
-        for server in [s for s in dict.fromkeys(servers) if s != self.server_name][:MAX_VIA]:
-            try:
-                body = await self.client.get_json(server, path, {"suggested_only": str(suggested_only).lower()},
-                                                  max_response_bytes=MAX_RESPONSE_BYTES)
-            except FederationRequestError as exc:
-                logger.info("hierarchy of %s from %s failed: %s", room_id, server, exc)
-                continue
-            parsed = _parsed_hierarchy(room_id, body)
-            if parsed is not None:
-                return parsed
-            logger.info("hierarchy of %s from %s was malformed", room_id, server)
-        return None
+
+        async def ask(server: str) -> dict[str, Any] | None:
+            body = await self.client.get_json(server, path, {"suggested_only": str(suggested_only).lower()},
+                                              max_response_bytes=MAX_RESPONSE_BYTES)
+            return _parsed_hierarchy(room_id, body)
+
+        candidates = [s for s in dict.fromkeys(servers) if s != self.server_name][:MAX_VIA]
+        return (await first_answer(candidates, ask, f"hierarchy of {room_id}")).value
 
 
 def _is_chunk(entry: Any) -> bool:

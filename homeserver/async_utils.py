@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
+from contextlib import asynccontextmanager
 from typing import Generic, TypeVar
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, DeferredLock
 from twisted.python.failure import Failure
 
 K = TypeVar("K", bound=Hashable)
@@ -39,3 +40,22 @@ class SharedLookups(Generic[K, V]):
         for waiter in waiters:
             waiter.callback(result)
         return result
+
+
+class KeyedLocks(Generic[K]):
+    """One holder at a time per key (``async with locks.hold(key):``); a key's lock is dropped once
+    nobody holds or waits for it, so the map stays as small as the set of keys in use."""
+
+    def __init__(self) -> None:
+        self._locks: dict[K, DeferredLock] = {}
+
+    @asynccontextmanager
+    async def hold(self, key: K) -> AsyncIterator[None]:
+        lock = self._locks.setdefault(key, DeferredLock())
+        await lock.acquire()
+        try:
+            yield
+        finally:
+            lock.release()
+            if not lock.locked and not lock.waiting:
+                self._locks.pop(key, None)

@@ -9,19 +9,15 @@ from typing import Any
 import pytest
 
 from tests.support.databases import ENGINES, drop_database, fresh_database_config
-from tests.support.server import RunningServer, start_test_server
+from tests.support.server import RunningServer, custom_server
 
 
 @pytest.fixture(scope="module", params=ENGINES)
 def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     """A running homeserver on a fresh database, shared by one test module."""
     directory = tmp_path_factory.mktemp(f"hs-{request.param}")
-    running, database = start_test_server(directory, request.param)
-    try:
+    with custom_server(directory, request.param) as running:
         yield running
-    finally:
-        running.stop()
-        drop_database(database)
 
 
 @pytest.fixture(params=["sqlite3", pytest.param("psycopg2", marks=pytest.mark.postgres)])

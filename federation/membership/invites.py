@@ -21,7 +21,7 @@ from typing import Any
 
 from federation.keys.keyring import KeyRing
 from federation.membership.pdus import BadPduError, parse_pdu
-from federation.membership.resident import incompatible_version
+from federation.membership.resident import check_against_current_state, incompatible_version
 from federation.membership.stripped import sanitise_stripped_state, stripped_room_state
 from federation.membership.templates import add_our_signature
 from federation.transport.client import (
@@ -39,7 +39,6 @@ from homeserver.events.room_versions import KNOWN_ROOM_VERSIONS, RoomVersion
 from homeserver.events.signing import SignatureError
 from homeserver.handlers.rooms.room_state import RoomStateHandler
 from homeserver.pipeline import EventPipeline, Outcome
-from homeserver.pipeline.checks import auth_state_ids, check_against_state
 from homeserver.server import Server
 from storage.stores.events import EventStore
 from storage.stores.room_members import RoomMemberStore
@@ -77,7 +76,7 @@ class FederationInvites:
         if held is not None and held.identifier != room_version.identifier:
             raise bad_json("The room's version is not the one given")
         if await self._we_are_in(room_id):
-            reason = await self._check_against_current_state(room_id, signed)
+            reason = await check_against_current_state(self.state, self.events, room_id, signed)
             if reason is not None:
                 raise forbidden(f"The invite is not allowed: {reason}")
         else:
@@ -118,12 +117,6 @@ class FederationInvites:
     async def _we_are_in(self, room_id: str) -> bool:
         members = await self.members.get_users_in_room(room_id)
         return any(server_name_of(member) == self.server_name for member in members)
-
-    async def _check_against_current_state(self, room_id: str, event: Event) -> str | None:
-        current = await self.state.get_current_state_ids(room_id)
-        ids = auth_state_ids(event, current)
-        loaded = await self.events.get_events(ids.values())
-        return check_against_state(event, {key: loaded[i].event for key, i in ids.items() if i in loaded})
 
     # -- outbound --------------------------------------------------------------------------
 

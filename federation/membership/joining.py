@@ -28,6 +28,7 @@ from federation.transport.client import (
     FederationDeniedError,
     FederationRequestError,
     federation_path,
+    first_answer,
 )
 from homeserver.errors import MatrixError, forbidden, not_found
 from homeserver.events.event import Event
@@ -84,15 +85,13 @@ class FederationRoomJoiner:
         return ResolvedAlias(room_id, tuple(dict.fromkeys([server, *listed])))
 
     async def join(self, user_id: str, room_id: str, servers: Sequence[str], content: dict[str, Any]) -> None:
-        failures: list[MatrixError] = []
-        for server in servers:
-            try:
-                await self._join_via(server, user_id, room_id, content)
-                return
-            except JoinAttemptError as exc:
-                logger.info("joining %s through %s failed: %s", room_id, server, exc)
-                failures.append(exc.error)
-        raise client_error(failures)
+        async def ask(server: str) -> bool:
+            await self._join_via(server, user_id, room_id, content)
+            return True
+
+        found = await first_answer(servers, ask, f"joining {room_id}", retry_on=(JoinAttemptError,))
+        if found.value is None:
+            raise client_error(found.errors)
 
     async def _join_via(self, server: str, user_id: str, room_id: str, content: dict[str, Any]) -> None:
         room_version, template = await self._make_join(server, room_id, user_id)
@@ -206,8 +205,10 @@ def bad_answer(server: str, what: str) -> MatrixError:
     return not_found(f"{server} answered {what} with something unusable")
 
 
-def client_error(failures: list[MatrixError]) -> MatrixError:
-    """The most telling failure: a refusal first, then a version problem, then 'not found'."""
+def client_error(errors: list[tuple[str, Exception]]) -> MatrixError:
+    """The most telling of the servers' failures (`FirstAnswer.errors` of `JoinAttemptError`s): a refusal
+    first, then a version problem, then 'not found'."""
+    failures = [exc.error for _, exc in errors if isinstance(exc, JoinAttemptError)]
     for status, errcode in ((403, None), (400, "M_INCOMPATIBLE_ROOM_VERSION"), (400, "M_UNSUPPORTED_ROOM_VERSION")):
         for failure in failures:
             if failure.status == status and (errcode is None or failure.errcode == errcode):

@@ -19,7 +19,12 @@ from typing import Any
 from federation.membership.joining import JoinAttemptError, bad_answer, client_error, peer_error
 from federation.membership.stripped import sanitise_stripped_state
 from federation.membership.templates import BadTemplateError, sign_template
-from federation.transport.client import FederationClient, FederationRequestError, federation_path
+from federation.transport.client import (
+    FederationClient,
+    FederationRequestError,
+    federation_path,
+    first_answer,
+)
 from homeserver.errors import MatrixError, forbidden, not_found
 from homeserver.events.builder import build_event
 from homeserver.events.event import Event
@@ -52,13 +57,12 @@ class FederationMembership:
     async def leave(self, user_id: str, room_id: str, servers: Sequence[str], content: dict[str, Any],
                     current_event_id: str) -> None:
         """Leave through the first server that takes it; made locally when none answers."""
-        for server in servers:
-            try:
-                event = await self._leave_via(server, user_id, room_id, content)
-            except JoinAttemptError as exc:
-                logger.info("leaving %s through %s failed: %s", room_id, server, exc)
-                continue
-            await self._keep(event, server)
+        async def ask(server: str) -> Event:
+            return await self._leave_via(server, user_id, room_id, content)
+
+        found = await first_answer(servers, ask, f"leaving {room_id}", retry_on=(JoinAttemptError,))
+        if found.value is not None:
+            await self._keep(found.value, found.server)
             return
         await self._keep(await self._local_leave(user_id, room_id, content, current_event_id), None)
 
@@ -86,25 +90,22 @@ class FederationMembership:
     # -- knock ---------------------------------------------------------------------------
 
     async def knock(self, user_id: str, room_id: str, servers: Sequence[str], content: dict[str, Any]) -> None:
-        failures: list[MatrixError] = []
-        for server in servers:
-            try:
-                path = federation_path("/_matrix/federation/v1/make_knock/{}/{}", room_id, user_id)
-                room_version, template = await self._make(server, path, list(KNOWN_ROOM_VERSIONS))
-                if not room_version.knock_join_rule:
-                    raise JoinAttemptError(MatrixError(400, "M_INCOMPATIBLE_ROOM_VERSION",
-                                                       "The room's version does not allow knocking"))
-                event = self._sign(server, template, room_version, room_id, user_id, "knock", content)
-                answer = await self._send(server, "knock", room_id, event, ("v1",))
-            except JoinAttemptError as exc:
-                logger.info("knocking on %s through %s failed: %s", room_id, server, exc)
-                failures.append(exc.error)
-                continue
+        async def ask(server: str) -> Event:
+            path = federation_path("/_matrix/federation/v1/make_knock/{}/{}", room_id, user_id)
+            room_version, template = await self._make(server, path, list(KNOWN_ROOM_VERSIONS))
+            if not room_version.knock_join_rule:
+                raise JoinAttemptError(MatrixError(400, "M_INCOMPATIBLE_ROOM_VERSION",
+                                                   "The room's version does not allow knocking"))
+            event = self._sign(server, template, room_version, room_id, user_id, "knock", content)
+            answer = await self._send(server, "knock", room_id, event, ("v1",))
             knock_state = answer.get("knock_room_state") if isinstance(answer, dict) else None
             pdu = {**event.pdu, "unsigned": {"knock_room_state": sanitise_stripped_state(knock_state)}}
-            await self._keep(Event(pdu, event.event_id, event.room_version), server)
-            return
-        raise client_error(failures)
+            return Event(pdu, event.event_id, event.room_version)
+
+        found = await first_answer(servers, ask, f"knocking on {room_id}", retry_on=(JoinAttemptError,))
+        if found.value is None:
+            raise client_error(found.errors)
+        await self._keep(found.value, found.server)
 
     # -- shared steps --------------------------------------------------------------------
 

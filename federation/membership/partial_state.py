@@ -21,7 +21,12 @@ from twisted.internet.defer import Deferred
 
 from federation.membership.pdus import checked_events
 from federation.receiver.pdu_checks import PduChecker
-from federation.transport.client import FederationClient, FederationRequestError, federation_path
+from federation.transport.client import (
+    FederationClient,
+    FederationRequestError,
+    federation_path,
+    first_answer,
+)
 from homeserver.handlers.rooms.partial_state import PartialStateRooms
 from homeserver.pipeline import EventPipeline, Outcome
 from homeserver.server import Server
@@ -90,18 +95,16 @@ class PartialStateResync:
             pause = min(pause * 2, MAX_RETRY_S)
 
     async def _one_round(self, room: PartialStateRoom, join: StoredEvent) -> bool:
-        for server in dict.fromkeys([room.joined_via, *room.servers]):
-            if server == self.server_name:
-                continue
-            try:
-                state = await self._state_from(server, room.room_id, join)
-            except (FederationRequestError, ResyncError) as exc:
-                logger.info("%s: the state from %s: %s", room.room_id, server, exc)
-                continue
-            await self.pipeline.complete_partial_state(room.room_id, join.event_id, state)
-            logger.info("%s: state complete (%d entries from %s)", room.room_id, len(state), server)
-            return True
-        return False
+        async def ask(server: str) -> StateMap:
+            return await self._state_from(server, room.room_id, join)
+
+        found = await first_answer([room.joined_via, *room.servers], ask, f"the state of {room.room_id}",
+                                   retry_on=(FederationRequestError, ResyncError), skip=self.server_name)
+        if found.value is None:
+            return False
+        await self.pipeline.complete_partial_state(room.room_id, join.event_id, found.value)
+        logger.info("%s: state complete (%d entries from %s)", room.room_id, len(found.value), found.server)
+        return True
 
     async def _state_from(self, server: str, room_id: str, join: StoredEvent) -> StateMap:
         """The state before our join as ``server`` holds it, every event of it stored here."""

@@ -83,7 +83,7 @@ class ResidentMembership:
                 content["join_authorised_via_users_server"] = authoriser
         template = await self._template(room_id, room_version, user_id, content)
         event = Event(template, "$template", room_version)
-        reason = await self._check_against_current_state(room_id, event)
+        reason = await check_against_current_state(self.state, self.events, room_id, event)
         if reason is not None:
             raise forbidden(f"You may not {membership} this room: {reason}")
         return {"event": template, "room_version": room_version.identifier}
@@ -123,12 +123,6 @@ class ResidentMembership:
             pdu["auth_events"] = auth_ids
         return pdu
 
-    async def _check_against_current_state(self, room_id: str, event: Event) -> str | None:
-        current = await self.state.get_current_state_ids(room_id)
-        ids = auth_state_ids(event, current)
-        loaded = await self.events.get_events(ids.values())
-        return check_against_state(event, {key: loaded[i].event for key, i in ids.items() if i in loaded})
-
     async def _room_we_are_in(self, room_id: str) -> RoomVersion:
         room_version = await self.state.get_room_version(room_id)
         if room_version is None:
@@ -155,7 +149,7 @@ class ResidentMembership:
             raise forbidden(f"The event's signatures do not verify: {exc}") from None
         if not check_content_hash(event.pdu):
             raise bad_json("The event's content hash is wrong")
-        reason = await self._check_against_current_state(room_id, event)
+        reason = await check_against_current_state(self.state, self.events, room_id, event)
         if reason is not None:
             raise forbidden(f"You may not {membership} this room: {reason}")
         (result,) = await self.pipeline.submit_remote(room_id, [event], origin)
@@ -226,3 +220,13 @@ class ResidentMembership:
             "members_omitted": omit_members,
             "servers_in_room": sorted({server_name_of(m) for m in members_before}),
         }
+
+
+async def check_against_current_state(state: RoomStateHandler, events: EventStore, room_id: str,
+                                      event: Event) -> str | None:
+    """Why ``event`` fails the auth rules against the room's current state (None: it passes); an
+    event another server asks us to accept (a join, leave, knock or invite) is checked so."""
+    current = await state.get_current_state_ids(room_id)
+    ids = auth_state_ids(event, current)
+    loaded = await events.get_events(ids.values())
+    return check_against_state(event, {key: loaded[i].event for key, i in ids.items() if i in loaded})

@@ -11,9 +11,11 @@ None when it could not be reached.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Any, Generic, TypeVar
 from urllib.parse import quote, urlencode
+
+import attrs
 
 from federation.transport.server_resolver import ServerNameResolver
 from federation.transport.x_matrix import sign_request
@@ -132,3 +134,38 @@ class FederationClient:
 
     async def post_json(self, destination: str, path: str, body: Any, **kwargs: Any) -> Any:
         return await self.request_json("POST", destination, path, json_body=body, **kwargs)
+
+
+T = TypeVar("T")
+
+
+@attrs.frozen
+class FirstAnswer(Generic[T]):
+    """What `first_answer` got: the server that gave a good answer and the answer (both None when
+    none did), and each failed server with the error it raised, in the order they were asked."""
+
+    server: str | None
+    value: T | None
+    errors: list[tuple[str, Exception]]
+
+
+async def first_answer(servers: Iterable[str], ask: Callable[[str], Awaitable[T | None]], what: str, *,
+                       retry_on: tuple[type[Exception], ...] = (FederationRequestError,),
+                       skip: str | None = None) -> FirstAnswer[T]:
+    """Ask ``servers`` in turn (each once, ``skip`` left out: usually ourselves) until one gives a good
+    answer: ``ask(server)`` returning something other than None. A ``retry_on`` error or a None
+    answer moves on to the next server (logged with ``what``); any other error propagates."""
+    errors: list[tuple[str, Exception]] = []
+    for server in dict.fromkeys(servers):
+        if server == skip:
+            continue
+        try:
+            value = await ask(server)
+        except retry_on as exc:
+            logger.info("%s through %s failed: %s", what, server, exc)
+            errors.append((server, exc))
+            continue
+        if value is not None:
+            return FirstAnswer(server, value, errors)
+        logger.info("%s through %s gave nothing usable", what, server)
+    return FirstAnswer(None, None, errors)

@@ -12,10 +12,8 @@ from typing import Any
 
 import pytest
 import pytest_twisted
-from twisted.internet import reactor
 
 from homeserver.app import HomeServer
-from homeserver.config import load_config
 from homeserver.errors import MatrixError
 from homeserver.handlers.accounts.account import AccountHandler
 from homeserver.handlers.accounts.auth import Auth, Requester, hash_token
@@ -27,23 +25,19 @@ from homeserver.notifier import Notifier, StreamAdvance
 from storage.stores.access_tokens import AccessTokenStore
 from storage.stores.account_data import AccountDataStore
 from storage.stores.profiles import Profile
-from tests.support.databases import ENGINES, drop_database, fresh_database_config
-from tests.support.server import write_config
+from tests.support.databases import ENGINES
+from tests.support.in_process import config_on_fresh_database, running
 
 
 @pytest.fixture(params=ENGINES)
 def config_path(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
-    database = fresh_database_config(request.param, tmp_path)
-    yield write_config(tmp_path, database)
-    drop_database(database)
+    yield from config_on_fresh_database(request.param, tmp_path)
 
 
 @pytest_twisted.async_yield_fixture
 async def hs(config_path: Path) -> AsyncIterator[HomeServer]:
-    homeserver = HomeServer(load_config(str(config_path)), reactor)
-    await homeserver.setup()
-    yield homeserver
-    await homeserver.shutdown()
+    async for homeserver in running(config_path):
+        yield homeserver
 
 
 @pytest_twisted.ensureDeferred

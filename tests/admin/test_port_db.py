@@ -21,7 +21,12 @@ from tests.support.databases import POSTGRES_SERVER, drop_database, fresh_databa
 from tests.support.e2ee import claim, setup_device
 from tests.support.media import download, upload
 from tests.support.rooms import create_room, invite, join, send_message
-from tests.support.server import REPO_ROOT, RunningServer, server_env, start_test_server
+from tests.support.server import (
+    REPO_ROOT,
+    RunningServer,
+    custom_server,
+    server_env,
+)
 
 V3 = "/_matrix/client/v3"
 pytestmark = pytest.mark.postgres
@@ -29,12 +34,8 @@ pytestmark = pytest.mark.postgres
 
 @pytest.fixture
 def sqlite_server(tmp_path: Path) -> Iterator[RunningServer]:
-    running, database = start_test_server(tmp_path / "hs", "sqlite3")
-    try:
+    with custom_server(tmp_path / "hs", "sqlite3") as running:
         yield running
-    finally:
-        running.stop()
-        drop_database(database)
 
 
 @pytest.fixture

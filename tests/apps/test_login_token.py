@@ -15,9 +15,9 @@ import pytest
 
 from tests.support.accounts import PASSWORD, password_auth, with_password_uia
 from tests.support.client import Client, Response, register_user
-from tests.support.databases import ENGINES, drop_database
+from tests.support.databases import ENGINES
 from tests.support.rooms import V3
-from tests.support.server import RunningServer, start_test_server
+from tests.support.server import RunningServer, custom_server
 
 GET_TOKEN = "/_matrix/client/v1/login/get_token"
 UNSTABLE_GET_TOKEN = "/_matrix/client/unstable/org.matrix.msc3882/login/get_token"
@@ -27,13 +27,9 @@ LOGIN = f"{V3}/login"
 def _server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
             **settings: Any) -> Iterator[RunningServer]:
     directory = tmp_path_factory.mktemp(f"hs-login-token-{request.param}")
-    running, database = start_test_server(directory, request.param,
-                                          login_via_existing_session={"enabled": True, **settings})
-    try:
+    with custom_server(directory, request.param,
+                       login_via_existing_session={"enabled": True, **settings}) as running:
         yield running
-    finally:
-        running.stop()
-        drop_database(database)
 
 
 @pytest.fixture(scope="module", params=ENGINES)

@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 
 from tests.support.client import Client, q, register_user
-from tests.support.databases import ENGINES, drop_database
+from tests.support.databases import ENGINES
 from tests.support.rooms import create_room, send_message
 from tests.support.routes import SPEC
-from tests.support.server import REPO_ROOT, RunningServer, start_test_server
+from tests.support.server import REPO_ROOT, RunningServer, custom_server
 
 #: (METHOD, spec path) -> why it is not served. Each path must appear in README.md.
 NOT_SERVED = {
@@ -55,14 +55,10 @@ def walked(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     """A server with every optional feature this server has switched on (``/login/get_token``,
     URL previews, which may fetch from nowhere here)."""
     directory = tmp_path_factory.mktemp(f"hs-openapi-{request.param}")
-    running, database = start_test_server(directory, request.param,
-                                          login_via_existing_session={"enabled": True}, url_preview_enabled=True,
-                                          url_preview_ip_range_blacklist=["0.0.0.0/0", "::/0"])
-    try:
+    with custom_server(directory, request.param,
+                       login_via_existing_session={"enabled": True}, url_preview_enabled=True,
+                       url_preview_ip_range_blacklist=["0.0.0.0/0", "::/0"]) as running:
         yield running
-    finally:
-        running.stop()
-        drop_database(database)
 
 
 def _values(client: Client, server: RunningServer) -> dict[str, str]:

@@ -13,9 +13,9 @@ from storage.engine import create_database
 from storage.migrate import prepare_database
 from storage.stores.openid_tokens import OpenIdTokenStore
 from tests.support.client import Client, q
-from tests.support.databases import ENGINES, drop_database
+from tests.support.databases import ENGINES
 from tests.support.rooms import V3, new_user
-from tests.support.server import RunningServer, free_port, start_test_server
+from tests.support.server import RunningServer, custom_server, free_port
 
 USERINFO = "/_matrix/federation/v1/openid/userinfo"
 
@@ -27,12 +27,8 @@ def openid_server(request: pytest.FixtureRequest,
     directory = tmp_path_factory.mktemp(f"hs-openid-{request.param}")
     listeners = [{"port": free_port(), "bind_addresses": ["127.0.0.1"], "type": "http",
                   "resources": [{"names": ["client", "health", "openid"]}]}]
-    running, database = start_test_server(directory, request.param, listeners=listeners)
-    try:
+    with custom_server(directory, request.param, listeners=listeners) as running:
         yield running
-    finally:
-        running.stop()
-        drop_database(database)
 
 
 def request_token(client: Client, user_id: str | None = None, body: Any = None, **kwargs: Any) -> Any:

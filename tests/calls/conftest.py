@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.databases import ENGINES, drop_database
-from tests.support.server import RunningServer, start_test_server
+from tests.support.databases import ENGINES
+from tests.support.server import RunningServer, custom_server
 
 MAX_DELAY_MS = 3_600_000
 
@@ -16,10 +16,6 @@ MAX_DELAY_MS = 3_600_000
 def delayed_server(request: pytest.FixtureRequest,
                    tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     directory = tmp_path_factory.mktemp(f"hs-delayed-{request.param}")
-    running, database = start_test_server(directory, request.param, max_event_delay_duration="1h",
-                                          max_delayed_events_per_user=20)
-    try:
+    with custom_server(directory, request.param, max_event_delay_duration="1h",
+                       max_delayed_events_per_user=20) as running:
         yield running
-    finally:
-        running.stop()
-        drop_database(database)

@@ -17,9 +17,9 @@ from tests.support.calls import (
     scheduled,
 )
 from tests.support.client import Client, q
-from tests.support.databases import ENGINES, drop_database
+from tests.support.databases import ENGINES
 from tests.support.rooms import V3, create_room, new_user
-from tests.support.server import RunningServer, start_test_server
+from tests.support.server import RunningServer, custom_server
 
 
 @pytest.mark.parametrize("delay", ["-1", "abc", "1.5", "", " 5", "+5", "1_000", "1e3", "٣", "9" * 17])
@@ -102,14 +102,10 @@ def test_listing_shows_only_your_own(delayed_server: RunningServer) -> None:
 @pytest.fixture(scope="module", params=ENGINES)
 def small_limit_server(request: pytest.FixtureRequest,
                        tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    running, database = start_test_server(tmp_path_factory.mktemp(f"delay-limit-{request.param}"),
-                                          request.param, max_event_delay_duration="1d",
-                                          max_delayed_events_per_user=2)
-    try:
+    with custom_server(tmp_path_factory.mktemp(f"delay-limit-{request.param}"),
+                       request.param, max_event_delay_duration="1d",
+                       max_delayed_events_per_user=2) as running:
         yield running
-    finally:
-        running.stop()
-        drop_database(database)
 
 
 def test_the_per_user_limit_is_429_until_one_goes(small_limit_server: RunningServer) -> None:

@@ -17,21 +17,17 @@ from tests.support.calls import (
     scheduled,
     wait_for,
 )
-from tests.support.databases import ENGINES, drop_database
+from tests.support.databases import ENGINES
 from tests.support.rooms import create_room, get_state, invite, join, new_user
-from tests.support.server import RunningServer, start_test_server
+from tests.support.server import RunningServer, custom_server
 
 
 @pytest.fixture(scope="module", params=ENGINES)
 def restart_server(request: pytest.FixtureRequest,
                    tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    running, database = start_test_server(tmp_path_factory.mktemp(f"delay-restart-{request.param}"),
-                                          request.param, max_event_delay_duration="1h")
-    try:
+    with custom_server(tmp_path_factory.mktemp(f"delay-restart-{request.param}"),
+                       request.param, max_event_delay_duration="1h") as running:
         yield running
-    finally:
-        running.stop()
-        drop_database(database)
 
 
 def kill(server: RunningServer) -> None:

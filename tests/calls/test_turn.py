@@ -20,9 +20,9 @@ import yaml
 
 from tests.support.calls import Coturn, running_coturn
 from tests.support.client import Client
-from tests.support.databases import ENGINES, drop_database
+from tests.support.databases import ENGINES
 from tests.support.rooms import V3, new_user
-from tests.support.server import RunningServer, start_test_server
+from tests.support.server import RunningServer, custom_server
 from tests.test_config import base_config, run_server
 
 SECRET = "a-shared-secret-for-tests"
@@ -38,12 +38,8 @@ def coturn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Coturn]:
 
 
 def _serve(tmp_path_factory: pytest.TempPathFactory, engine: str, **config: object) -> Iterator[RunningServer]:
-    running, database = start_test_server(tmp_path_factory.mktemp(f"turn-{engine}"), engine, **config)
-    try:
+    with custom_server(tmp_path_factory.mktemp(f"turn-{engine}"), engine, **config) as running:
         yield running
-    finally:
-        running.stop()
-        drop_database(database)
 
 
 @pytest.fixture(scope="module", params=ENGINES)

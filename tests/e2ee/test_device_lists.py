@@ -17,6 +17,16 @@ def device_lists(body: dict[str, Any]) -> tuple[list[str], list[str]]:
     return lists.get("changed", []), lists.get("left", [])
 
 
+def assert_device_gone(server: RunningServer, owner: Client, asker: Client) -> None:
+    """``owner``'s device has no keys left for ``asker`` to query or claim, and no to-device inbox."""
+    query = asker.post("/_matrix/client/v3/keys/query", {"device_keys": {owner.user_id: []}})
+    assert query.body["device_keys"][owner.user_id] == {}
+    claim = asker.post("/_matrix/client/v3/keys/claim",
+                       {"one_time_keys": {owner.user_id: {owner.device_id: "signed_curve25519"}}})
+    assert claim.body["one_time_keys"] == {}
+    assert database_rows(server, "SELECT COUNT(*) FROM device_inbox WHERE user_id = ?", owner.user_id) == [(0,)]
+
+
 def test_new_device_keys_show_up_for_room_members_only(server: RunningServer) -> None:
     alice = register_user(server.base_url)
     bob = register_user(server.base_url)
@@ -92,12 +102,7 @@ def test_deleting_a_device_removes_its_keys_and_is_a_change(server: RunningServe
     assert logout.status == 200
     changed, _ = device_lists(sync(bob, since=token))
     assert alice.user_id in changed
-    query = bob.post("/_matrix/client/v3/keys/query", {"device_keys": {alice.user_id: []}})
-    assert query.body["device_keys"][alice.user_id] == {}
-    claim = bob.post("/_matrix/client/v3/keys/claim",
-                     {"one_time_keys": {alice.user_id: {alice.device_id: "signed_curve25519"}}})
-    assert claim.body["one_time_keys"] == {}
-    assert database_rows(server, "SELECT COUNT(*) FROM device_inbox WHERE user_id = ?", alice.user_id) == [(0,)]
+    assert_device_gone(server, alice, bob)
 
 
 def test_keys_changes_bad_tokens(server: RunningServer) -> None:
@@ -118,9 +123,4 @@ def test_deactivating_removes_every_devices_keys_and_inbox(server: RunningServer
     response = alice.post("/_matrix/client/v3/account/deactivate",
                           {"auth": {**auth, "session": challenge.body.get("session")}})
     assert response.status == 200, response
-    query = bob.post("/_matrix/client/v3/keys/query", {"device_keys": {alice.user_id: []}})
-    assert query.body["device_keys"][alice.user_id] == {}
-    claim = bob.post("/_matrix/client/v3/keys/claim",
-                     {"one_time_keys": {alice.user_id: {alice.device_id: "signed_curve25519"}}})
-    assert claim.body["one_time_keys"] == {}
-    assert database_rows(server, "SELECT COUNT(*) FROM device_inbox WHERE user_id = ?", alice.user_id) == [(0,)]
+    assert_device_gone(server, alice, bob)

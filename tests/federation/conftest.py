@@ -6,9 +6,12 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.client import Client
 from tests.support.databases import ENGINES, drop_database
 from tests.support.fed_pair import Pair, started_pair
+from tests.support.fed_rooms import PeerRoom
 from tests.support.federation import FederationNet, ScriptedPeer
+from tests.support.rooms import new_user
 from tests.support.server import RunningServer
 from tests.support.synapse_server import SynapseServer
 
@@ -63,3 +66,15 @@ def peer(fednet: FederationNet) -> Iterator[ScriptedPeer]:
         yield scripted
     finally:
         scripted.stop()
+
+
+@pytest.fixture
+def owner(fed_server: RunningServer) -> Client:
+    """A local user of ``fed_server`` (who creates the rooms the scripted peer joins)."""
+    return new_user(fed_server.base_url)
+
+
+@pytest.fixture
+def room(peer: ScriptedPeer, fed_server: RunningServer, owner: Client) -> PeerRoom:
+    """A room of ``owner``'s that the scripted peer takes part in (tests/support/fed_rooms.py)."""
+    return PeerRoom.create(peer, fed_server, owner)

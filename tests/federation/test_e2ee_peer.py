@@ -89,16 +89,6 @@ class PeerKeys:
 
 
 @pytest.fixture
-def owner(fed_server: RunningServer) -> Client:
-    return new_user(fed_server.base_url)
-
-
-@pytest.fixture
-def room(peer: ScriptedPeer, fed_server: RunningServer, owner: Client) -> PeerRoom:
-    return PeerRoom.create(peer, fed_server, owner)
-
-
-@pytest.fixture
 def keys(peer: ScriptedPeer) -> PeerKeys:
     return PeerKeys(peer)
 

@@ -5,26 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from tests.support.client import Client
 from tests.support.fed_rooms import PeerRoom, peer_user
-from tests.support.federation import ScriptedPeer
-from tests.support.rooms import new_user
-from tests.support.server import RunningServer
 from tests.support.sync import ephemeral_of, sync, sync_until
 
 FED_SERVER_CONFIG = {"presence": {"enabled": True}}
-
-
-@pytest.fixture
-def owner(fed_server: RunningServer) -> Client:
-    return new_user(fed_server.base_url)
-
-
-@pytest.fixture
-def room(peer: ScriptedPeer, fed_server: RunningServer, owner: Client) -> PeerRoom:
-    return PeerRoom.create(peer, fed_server, owner)
 
 
 def joined(room: PeerRoom) -> str:

@@ -14,11 +14,9 @@ from typing import Any
 import nacl.signing
 import pytest
 import pytest_twisted
-from twisted.internet import reactor
 
 from federation.keys.keyring import KeyRing
 from homeserver.app import HomeServer
-from homeserver.config import load_config
 from homeserver.events.builder import ServerSigningKey, build_event
 from homeserver.events.room_versions import KNOWN_ROOM_VERSIONS
 from homeserver.events.signing import SignatureError
@@ -29,33 +27,25 @@ from homeserver.outbound.client import (
     ResponseTooLargeError,
 )
 from homeserver.outbound.tls import VerifyingTls
-from tests.support.databases import ENGINES, drop_database, fresh_database_config
+from tests.support.databases import ENGINES
 from tests.support.federation import FederationNet, ScriptedPeer, TlsHttpServer
-from tests.support.server import free_port, write_config
+from tests.support.in_process import config_on_fresh_database, running, start
+from tests.support.server import free_port
 
 HOUR_MS = 3_600_000
 
 
 @pytest.fixture(params=ENGINES)
 def config_path(request: pytest.FixtureRequest, tmp_path: Path, fednet: FederationNet) -> Any:
-    database = fresh_database_config(request.param, tmp_path)
     overrides = fednet.federation_config("inproc.test", free_port(), ["inproc.test"])
     del overrides["server_name"]
-    yield write_config(tmp_path, database, server_name="inproc.test", **overrides)
-    drop_database(database)
-
-
-async def start(config_path: Path) -> HomeServer:
-    homeserver = HomeServer(load_config(str(config_path)), reactor)
-    await homeserver.setup()
-    return homeserver
+    yield from config_on_fresh_database(request.param, tmp_path, server_name="inproc.test", **overrides)
 
 
 @pytest_twisted.async_yield_fixture
 async def hs(config_path: Path) -> AsyncIterator[HomeServer]:
-    homeserver = await start(config_path)
-    yield homeserver
-    await homeserver.shutdown()
+    async for homeserver in running(config_path):
+        yield homeserver
 
 
 def peer_event(peer: ScriptedPeer, room_version: str, ts: int, key: ServerSigningKey | None = None,

@@ -13,21 +13,11 @@ from tests.events.stateres_support import load_json, load_snapshot
 from tests.support.client import Client, q
 from tests.support.fed_rooms import PeerRoom, peer_user
 from tests.support.federation import ScriptedPeer
-from tests.support.rooms import messages, new_user
+from tests.support.rooms import messages
 from tests.support.server import RunningServer
 from tests.support.sync import sync, timeline_events
 
 V3 = "/_matrix/client/v3"
-
-
-@pytest.fixture
-def owner(fed_server: RunningServer) -> Client:
-    return new_user(fed_server.base_url)
-
-
-@pytest.fixture
-def room(peer: ScriptedPeer, fed_server: RunningServer, owner: Client) -> PeerRoom:
-    return PeerRoom.create(peer, fed_server, owner)
 
 
 def joined(room: PeerRoom, localpart: str | None = None) -> str:

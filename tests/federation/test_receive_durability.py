@@ -14,13 +14,8 @@ import requests
 from tests.support.client import Client
 from tests.support.fed_rooms import PeerRoom, peer_user
 from tests.support.federation import ScriptedPeer
-from tests.support.rooms import messages, new_user
+from tests.support.rooms import messages
 from tests.support.server import RunningServer
-
-
-@pytest.fixture
-def owner(fed_server: RunningServer) -> Client:
-    return new_user(fed_server.base_url)
 
 
 @pytest.fixture

@@ -13,16 +13,11 @@ import requests
 from tests.support.client import Client, q
 from tests.support.fed_rooms import PeerRoom, peer_user
 from tests.support.federation import FederationNet, ScriptedPeer
-from tests.support.rooms import new_user, send_message
+from tests.support.rooms import send_message
 from tests.support.server import RunningServer
 
 V1 = "/_matrix/federation/v1"
 V3 = "/_matrix/client/v3"
-
-
-@pytest.fixture
-def owner(fed_server: RunningServer) -> Client:
-    return new_user(fed_server.base_url)
 
 
 @pytest.fixture

@@ -8,78 +8,23 @@
 // stderr. Exit status 0 only when every check passed. Waits are event-driven; the overall timeout
 // is only a guard so that a broken server fails the run instead of hanging it.
 
-import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
+import {
+    baseUrl, finish, option, packageVersion, randomHex, registerClient, result, sdk, startRun,
+} from "./lib.mjs";
 
-// The SDK logs through console.*: keep stdout for the result alone.
-for (const level of ["log", "info", "debug", "trace", "warn", "error"]) {
-    console[level] = (...args) => process.stderr.write(args.map(String).join(" ") + "\n");
-}
-
-const sdk = await import("matrix-js-sdk");
-const { logger } = await import("matrix-js-sdk/lib/logger.js");
 const { EventShieldColour, EventShieldReason } = await import("matrix-js-sdk/lib/crypto-api/index.js");
-logger.setLevel(process.env.VIGNETTE_JS_LOG_LEVEL ?? "info");
 
 const MEGOLM = "m.megolm.v1.aes-sha2";
-const PASSWORD = "correct horse battery " + randomBytes(4).toString("hex");
+const PASSWORD = "correct horse battery " + randomHex(4);
 
-const packageVersion = (name) =>
-    JSON.parse(readFileSync(new URL(`node_modules/${name}/package.json`, import.meta.url), "utf8")).version;
-
-const args = process.argv.slice(2);
-const baseUrl = args[0];
-const timeoutIndex = args.indexOf("--timeout");
-const timeoutSeconds = timeoutIndex >= 0 ? Number(args[timeoutIndex + 1]) : 120;
-
-const result = {
-    ok: false,
-    step: "start",
-    node: process.versions.node,
-    matrix_js_sdk: packageVersion("matrix-js-sdk"),
+Object.assign(result, {
     matrix_sdk_crypto_wasm: packageVersion("@matrix-org/matrix-sdk-crypto-wasm"),
     homeserver: baseUrl,
     users: {},
     messages: [],
-    // Every request of the SDK that the server refused, for diagnosis (the run may still pass:
-    // the SDK probes some optional endpoints).
-    http_errors: [],
-};
+});
 
-/** The SDK's fetch, observed: non-2xx answers are recorded, nothing is changed. */
-async function observedFetch(input, init) {
-    const response = await fetch(input, init);
-    if (!response.ok) {
-        const url = new URL(input instanceof Request ? input.url : String(input));
-        let errcode = null;
-        try {
-            errcode = (await response.clone().json()).errcode ?? null;
-        } catch {
-            // not JSON
-        }
-        const method = init?.method ?? "GET";
-        const seen = result.http_errors.find((e) =>
-            e.method === method && e.path === url.pathname && e.status === response.status && e.errcode === errcode);
-        if (seen) seen.count += 1;
-        else result.http_errors.push({ method, path: url.pathname, status: response.status, errcode, count: 1 });
-    }
-    return response;
-}
-
-function finish(code, error) {
-    if (error !== undefined) {
-        result.error = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-        if (error?.stack) process.stderr.write(error.stack + "\n");
-    }
-    result.ok = code === 0;
-    process.stdout.write(JSON.stringify(result) + "\n");
-    process.exit(code);
-}
-
-if (!baseUrl) finish(2, "usage: node roundtrip.mjs HOMESERVER_URL [--timeout SECONDS]");
-setTimeout(() => finish(1, `overall timeout of ${timeoutSeconds}s reached during step "${result.step}"`),
-    timeoutSeconds * 1000).unref();
-process.on("unhandledRejection", (reason) => finish(1, reason));
+startRun("node roundtrip.mjs HOMESERVER_URL [--timeout SECONDS]", option("--timeout", 120));
 
 /** Resolve once `check()` is truthy, re-checking on each of `events` of `emitter` and after
  * every sync response the client has processed. */
@@ -106,21 +51,8 @@ function waitFor(step, emitter, someEvents, check) {
 
 async function registerAndStart(name) {
     result.step = `register ${name}`;
-    const username = `js-${name}-${randomBytes(4).toString("hex")}`;
-    const registrar = sdk.createClient({ baseUrl, fetchFn: observedFetch });
-    const registered = await registrar.registerRequest({
-        username,
-        password: PASSWORD,
-        auth: { type: "m.login.dummy" },
-        initial_device_display_name: `matrix-js-sdk ${name}`,
-    });
-    const client = sdk.createClient({
-        baseUrl,
-        userId: registered.user_id,
-        deviceId: registered.device_id,
-        accessToken: registered.access_token,
-        fetchFn: observedFetch,
-    });
+    const { registered, client } = await registerClient(`js-${name}-${randomHex(4)}`, PASSWORD,
+        { initial_device_display_name: `matrix-js-sdk ${name}` });
     result.step = `initRustCrypto ${name}`;
     await client.initRustCrypto({ useIndexedDB: false });
     result.users[name] = { user_id: registered.user_id, device_id: registered.device_id };
@@ -146,7 +78,7 @@ async function rawEvent(user, roomId, eventId) {
 }
 
 async function sendAndDecrypt(sender, receiver, roomId) {
-    const text = `${sender.name} to ${receiver.name} ${randomBytes(8).toString("hex")}`;
+    const text = `${sender.name} to ${receiver.name} ${randomHex(8)}`;
     result.step = `${sender.name} sends`;
     const { event_id: eventId } = await sender.client.sendMessage(roomId, { msgtype: "m.text", body: text });
     const room = receiver.client.getRoom(roomId);

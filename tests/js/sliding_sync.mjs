@@ -9,91 +9,32 @@
 // everything the SDK handed to its listeners; the test (tests/apps/test_sliding_sync_js.py) judges it.
 // Waits are event-driven; the overall timeout only guards against a hang.
 
-import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
+import {
+    baseUrl, finish, option, randomHex, registerClient, requestObservers, result, startRun,
+} from "./lib.mjs";
 
-for (const level of ["log", "info", "debug", "trace", "warn", "error"]) {
-    console[level] = (...args) => process.stderr.write(args.map(String).join(" ") + "\n");
-}
-
-const sdk = await import("matrix-js-sdk");
 const { SlidingSync, SlidingSyncEvent, SlidingSyncState } = await import("matrix-js-sdk/lib/sliding-sync.js");
-const { logger } = await import("matrix-js-sdk/lib/logger.js");
-logger.setLevel(process.env.VIGNETTE_JS_LOG_LEVEL ?? "info");
 
-const packageVersion = (name) =>
-    JSON.parse(readFileSync(new URL(`node_modules/${name}/package.json`, import.meta.url), "utf8")).version;
-
-const args = process.argv.slice(2);
-const baseUrl = args[0];
-const option = (name, fallback) => {
-    const index = args.indexOf(name);
-    return index >= 0 ? Number(args[index + 1]) : fallback;
-};
 const roomCount = option("--rooms", 100);
-const timeoutSeconds = option("--timeout", 120);
 const LIST = "recent";
 const WINDOW = 20;
 
-const result = {
-    ok: false,
-    step: "start",
-    node: process.versions.node,
-    matrix_js_sdk: packageVersion("matrix-js-sdk"),
+Object.assign(result, {
     rooms: [], // room IDs, oldest first
     responses: [], // per sliding sync response: its list count and the rooms it carried
     updates: [], // each RoomData the SDK emitted: room, initial, names and bodies
     sync_paths: [],
-    http_errors: [],
-};
-
-async function observedFetch(input, init) {
-    const url = new URL(input instanceof Request ? input.url : String(input));
-    if (url.pathname.endsWith("/sync")) {
-        if (!result.sync_paths.includes(url.pathname)) result.sync_paths.push(url.pathname);
+});
+requestObservers.push((url) => {
+    if (url.pathname.endsWith("/sync") && !result.sync_paths.includes(url.pathname)) {
+        result.sync_paths.push(url.pathname);
     }
-    const response = await fetch(input, init);
-    if (!response.ok) {
-        let errcode = null;
-        try {
-            errcode = (await response.clone().json()).errcode ?? null;
-        } catch {
-            // not JSON
-        }
-        result.http_errors.push({ method: init?.method ?? "GET", path: url.pathname, status: response.status, errcode });
-    }
-    return response;
-}
+});
 
-function finish(code, error) {
-    if (error !== undefined) {
-        result.error = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-        if (error?.stack) process.stderr.write(error.stack + "\n");
-    }
-    result.ok = code === 0;
-    process.stdout.write(JSON.stringify(result) + "\n");
-    process.exit(code);
-}
-
-if (!baseUrl) finish(2, "usage: node sliding_sync.mjs HOMESERVER_URL [--rooms N] [--timeout SECONDS]");
-setTimeout(() => finish(1, `overall timeout of ${timeoutSeconds}s reached during step "${result.step}"`),
-    timeoutSeconds * 1000).unref();
-process.on("unhandledRejection", (reason) => finish(1, reason));
+startRun("node sliding_sync.mjs HOMESERVER_URL [--rooms N] [--timeout SECONDS]", option("--timeout", 120));
 
 result.step = "register";
-const registrar = sdk.createClient({ baseUrl, fetchFn: observedFetch });
-const registered = await registrar.registerRequest({
-    username: `js-slider-${randomBytes(4).toString("hex")}`,
-    password: "correct horse battery " + randomBytes(4).toString("hex"),
-    auth: { type: "m.login.dummy" },
-});
-const client = sdk.createClient({
-    baseUrl,
-    userId: registered.user_id,
-    deviceId: registered.device_id,
-    accessToken: registered.access_token,
-    fetchFn: observedFetch,
-});
+const { client } = await registerClient(`js-slider-${randomHex(4)}`, "correct horse battery " + randomHex(4));
 
 result.step = "create rooms";
 for (let i = 0; i < roomCount; i++) {

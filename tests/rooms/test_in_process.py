@@ -10,10 +10,9 @@ from typing import Any
 
 import pytest
 import pytest_twisted
-from twisted.internet import defer, reactor
+from twisted.internet import defer
 
 from homeserver.app import HomeServer
-from homeserver.config import load_config
 from homeserver.handlers.accounts.auth import Requester
 from homeserver.handlers.rooms.membership import RoomMemberHandler
 from homeserver.handlers.rooms.message_send import EventSendHandler
@@ -24,8 +23,8 @@ from homeserver.notifier import Notifier, StreamAdvance
 from storage.stores.events import EventStore
 from storage.stores.room_members import RoomMemberStore
 from storage.stores.state import SNAPSHOT_INTERVAL
-from tests.support.databases import ENGINES, drop_database, fresh_database_config
-from tests.support.server import write_config
+from tests.support.databases import ENGINES
+from tests.support.in_process import config_on_fresh_database, running, start
 
 ALICE = "@alice:test.local"
 BOB = "@bob:test.local"
@@ -33,22 +32,13 @@ BOB = "@bob:test.local"
 
 @pytest.fixture(params=ENGINES)
 def config_path(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
-    database = fresh_database_config(request.param, tmp_path)
-    yield write_config(tmp_path, database)
-    drop_database(database)
-
-
-async def start(config_path: Path) -> HomeServer:
-    homeserver = HomeServer(load_config(str(config_path)), reactor)
-    await homeserver.setup()
-    return homeserver
+    yield from config_on_fresh_database(request.param, tmp_path)
 
 
 @pytest_twisted.async_yield_fixture
 async def hs(config_path: Path) -> AsyncIterator[HomeServer]:
-    homeserver = await start(config_path)
-    yield homeserver
-    await homeserver.shutdown()
+    async for homeserver in running(config_path):
+        yield homeserver
 
 
 def requester(user_id: str, device: str = "DEV") -> Requester:

@@ -14,21 +14,17 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tests.support.client import Client, q
-from tests.support.databases import ENGINES, drop_database
+from tests.support.databases import ENGINES
 from tests.support.rooms import V3, create_room, invite, join, joined_members, leave, new_user
-from tests.support.server import RunningServer, start_test_server
+from tests.support.server import RunningServer, custom_server
 
 CAP = 5
 
 
 def _server(tmp_path_factory: pytest.TempPathFactory, engine: str, cap: int) -> Iterator[RunningServer]:
-    running, database = start_test_server(tmp_path_factory.mktemp(f"cap-{engine}"), engine,
-                                          max_group_size=cap)
-    try:
+    with custom_server(tmp_path_factory.mktemp(f"cap-{engine}"), engine,
+                       max_group_size=cap) as running:
         yield running
-    finally:
-        running.stop()
-        drop_database(database)
 
 
 @pytest.fixture(scope="module", params=ENGINES)

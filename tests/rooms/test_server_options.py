@@ -7,22 +7,17 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.client import Client, q
-from tests.support.databases import drop_database
 from tests.support.rooms import V3, create_room, new_user
-from tests.support.server import RunningServer, start_test_server
+from tests.support.server import RunningServer, custom_server
 
 
 @pytest.fixture(scope="module")
 def limited_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    running, database = start_test_server(
+    with custom_server(
         tmp_path_factory.mktemp("rc-message"), "sqlite3",
         rc_message={"per_second": 0.01, "burst_count": 3}, allow_guest_access=True,
-    )
-    try:
+    ) as running:
         yield running
-    finally:
-        running.stop()
-        drop_database(database)
 
 
 def test_sends_past_the_burst_are_429(limited_server: RunningServer) -> None:

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from homeserver.handlers.accounts.admin import shared_secret_mac
 from tests.support.client import Client, Response
-from tests.support.databases import drop_database
-from tests.support.server import REPO_ROOT, RunningServer, server_env, start_test_server
+from tests.support.server import (
+    REPO_ROOT,
+    RunningServer,
+    custom_server,  # noqa: F401  (its first home: many modules import it here)
+    server_env,
+)
 
 V3 = "/_matrix/client/v3"
 PASSWORD = "correct horse battery"
@@ -65,17 +66,6 @@ def admin_register(server: RunningServer, username: str, password: str = PASSWOR
 
 def localpart_of(user_id: str) -> str:
     return user_id[1:].split(":", 1)[0]
-
-
-@contextmanager
-def custom_server(directory: Path, engine: str, **overrides: Any) -> Iterator[RunningServer]:
-    """A server with config overrides (e.g. rate limits on) for the duration of a block."""
-    running, database = start_test_server(directory, engine, **overrides)
-    try:
-        yield running
-    finally:
-        running.stop()
-        drop_database(database)
 
 
 def run_our_register_tool(*args: str) -> subprocess.CompletedProcess[str]:

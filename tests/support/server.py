@@ -7,7 +7,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -180,3 +181,15 @@ def start_test_server(directory: Path, engine: str, **overrides: Any) -> tuple[R
         drop_database(database)
         raise
     return server, database
+
+
+@contextmanager
+def custom_server(directory: Path, engine: str, **overrides: Any) -> Iterator[RunningServer]:
+    """A server with config overrides (e.g. rate limits on) for the duration of a block (a fixture's
+    body: ``with custom_server(...) as running: yield running``), its database dropped afterwards."""
+    running, database = start_test_server(directory, engine, **overrides)
+    try:
+        yield running
+    finally:
+        running.stop()
+        drop_database(database)

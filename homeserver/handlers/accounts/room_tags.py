@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from twisted.internet.defer import DeferredLock
-
+from homeserver.async_utils import KeyedLocks
 from homeserver.errors import bad_json, forbidden, invalid_param
 from homeserver.handlers.accounts.auth import Requester
 from homeserver.handlers.rooms.room_state import check_room_id
@@ -25,7 +24,7 @@ MAX_TAG_LENGTH = 255
 class RoomTagsHandler:
     def __init__(self, hs: Server) -> None:
         self.store = hs.get(AccountDataStore)
-        self._locks: dict[str, DeferredLock] = {}
+        self._locks: KeyedLocks[str] = KeyedLocks()
 
     def _check(self, requester: Requester, user_id: str, room_id: str) -> None:
         if user_id != requester.user_id:
@@ -56,18 +55,12 @@ class RoomTagsHandler:
         await self._update(user_id, room_id, lambda tags: tags.pop(tag, None))
 
     async def _update(self, user_id: str, room_id: str, change: Any) -> None:
-        lock = self._locks.setdefault(user_id, DeferredLock())
-        await lock.acquire()
-        try:
+        async with self._locks.hold(user_id):
             tags = await self._tags(user_id, room_id)
             before = dict(tags)
             change(tags)
             if tags != before or not before:
                 await self.store.put_account_data(user_id, room_id, TAG_TYPE, {"tags": tags})
-        finally:
-            lock.release()
-            if not lock.locked and not lock.waiting:
-                self._locks.pop(user_id, None)
 
 
 def check_tag(tag: str) -> None:

@@ -10,14 +10,13 @@ media) and refuse quarantined media, and media uploaded under
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import IO, Any
 
 import attrs
 from twisted.internet import task
-from twisted.internet.defer import Deferred, DeferredLock
+from twisted.internet.defer import Deferred
 
+from homeserver.async_utils import KeyedLocks
 from homeserver.config.names import server_name_problem
 from homeserver.config.workers import runs_media_jobs
 from homeserver.errors import MatrixError, forbidden, invalid_param, limit_exceeded, not_found
@@ -72,7 +71,8 @@ class MediaRepository:
         # Longest period first: most uploads fit the widest window, and then one query answers all.
         self.upload_limits = sorted(config.media_upload_limits, key=lambda limit: -int(limit.time_period))
         self.create_limiter = hs.get(RateLimiters).media_create
-        self._upload_locks: dict[str, DeferredLock] = {}
+        # One upload at a time per media ID, so a losing racer never overwrites the winner's file.
+        self._upload_locks: KeyedLocks[str] = KeyedLocks()
         self._accessed_local: set[str] = set()
         self._accessed_remote: set[tuple[str, str]] = set()
         self._loops = [self._every(ACCESS_FLUSH_INTERVAL_S, self.flush_access_times)]
@@ -138,7 +138,7 @@ class MediaRepository:
                         media_type: str, upload_name: str | None) -> None:
         """Fill in a media ID from ``create``: once, by its creator, before it expires."""
         await check_not_suspended(self.hs, user_id)
-        async with self._upload_lock(media_id):
+        async with self._upload_locks.hold(media_id):
             try:
                 if server_name != self.server_name:
                     raise not_found("Media IDs can only be uploaded to on the server that created them")
@@ -152,18 +152,6 @@ class MediaRepository:
                 await self.files.delete("local", media_id)
                 raise cannot_overwrite()
         self.local_source.uploaded(media_id)
-
-    @asynccontextmanager
-    async def _upload_lock(self, media_id: str) -> AsyncIterator[None]:
-        """One upload at a time per media ID, so a losing racer never overwrites the winner's file."""
-        lock = self._upload_locks.setdefault(media_id, DeferredLock())
-        await lock.acquire()
-        try:
-            yield
-        finally:
-            lock.release()
-            if not lock.locked and not lock.waiting:
-                self._upload_locks.pop(media_id, None)
 
     async def _check_pending(self, user_id: str, media_id: str) -> None:
         media = await self.local.get_media(media_id) if is_valid_file_id(media_id) else None

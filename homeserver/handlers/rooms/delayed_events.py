@@ -20,15 +20,12 @@ What is not kept: the outcome once an event is sent, cancelled or has failed (th
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import secrets
 from collections import defaultdict
-from collections.abc import AsyncIterator
 from typing import Any
 
-from twisted.internet.defer import DeferredLock
-
+from homeserver.async_utils import KeyedLocks
 from homeserver.errors import MatrixError, bad_json, forbidden, invalid_param, not_found
 from homeserver.events.identifiers import is_valid_user_id
 from homeserver.events.pdu_format import PDUFormatError, check_pdu_format
@@ -103,7 +100,8 @@ class DelayedEventsHandler:
         self.state = hs.get(RoomStateHandler)
         self.limiter = hs.get(RateLimiters).message
         self.retention = hs.get(RetentionHandler)
-        self._locks: dict[str, DeferredLock] = {}
+        # One action at a time per delay_id, so a cancel never races the send it cancels.
+        self._locks: KeyedLocks[str] = KeyedLocks()
         # Rooms with delayed state events -> the "events" position checked up to.
         self._watched: dict[str, int] = {}
         self._checks = RoomCheckQueue(self._check_room, "delayed events: checking state in %s failed")
@@ -169,13 +167,13 @@ class DelayedEventsHandler:
         } for d in await self.store.list_for_user(user_id)]
 
     async def cancel(self, delay_id: str) -> None:
-        async with self._lock(delay_id):
+        async with self._locks.hold(delay_id):
             if not await self.store.delete([delay_id]):
                 raise not_found("Delayed event not found")
 
     async def restart(self, delay_id: str) -> None:
         """Start the delay again from now (Element Call's heartbeat)."""
-        async with self._lock(delay_id):
+        async with self._locks.hold(delay_id):
             due = await self.store.restart(delay_id, self.timers.now_ms())
         if due is None:
             raise not_found("Delayed event not found")
@@ -183,7 +181,7 @@ class DelayedEventsHandler:
 
     async def send_now(self, delay_id: str) -> None:
         """Send it at once; a failure to send is the caller's error, and the event is dropped."""
-        async with self._lock(delay_id):
+        async with self._locks.hold(delay_id):
             delayed = await self.store.get(delay_id)
             if delayed is None:
                 raise not_found("Delayed event not found")
@@ -197,7 +195,7 @@ class DelayedEventsHandler:
     # Sending
 
     async def _on_timer(self, delay_id: str) -> None:
-        async with self._lock(delay_id):
+        async with self._locks.hold(delay_id):
             delayed = await self.store.get(delay_id)
             if delayed is None:
                 return
@@ -216,18 +214,6 @@ class DelayedEventsHandler:
         return await self.sender.send_state(requester, delayed.room_id, delayed.event_type, delayed.state_key,
                                             delayed.content, txn_scope=DELAYED_TXN_SCOPE,
                                             txn_id=delayed.delay_id, ratelimit=False)
-
-    @contextlib.asynccontextmanager
-    async def _lock(self, delay_id: str) -> AsyncIterator[None]:
-        """One action at a time per delay_id, so a cancel never races the send it cancels."""
-        lock = self._locks.setdefault(delay_id, DeferredLock())
-        await lock.acquire()
-        try:
-            yield
-        finally:
-            lock.release()
-            if not lock.locked and not lock.waiting:
-                self._locks.pop(delay_id, None)
 
     # Cancelling delayed state events that someone else's state replaced
 
@@ -270,7 +256,7 @@ class DelayedEventsHandler:
                 break
             start = page[-1].stream_ordering
         for delay_id in cancelled:
-            async with self._lock(delay_id):
+            async with self._locks.hold(delay_id):
                 await self.store.delete([delay_id])
             logger.info("delayed state event %s in %s cancelled: the state was set by someone else",
                         delay_id, room_id)
