@@ -113,6 +113,7 @@ class HomeServer:
         # The notifier listens to every stream from the start, so no announcement is missed.
         self.get(Notifier)
         worker_setup.start_replication(self)
+        await worker_setup.open_shared_streams(self)
         if is_worker(self.config):
             self.get(RemoteRooms).joiner = self.get(FederationRemoteRooms)
             self.get(HierarchyHandler).remote = self.get(RemoteDirectory)
