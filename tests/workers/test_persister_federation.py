@@ -1,0 +1,92 @@
+"""Federation for rooms that event persisters write (docs/workers.md): a set with two
+persisters and a split federation sender (with a federation reader in front), and a room on
+each persister shared with a single-process Vignette peer. The sender follows the events
+stream from both writers and reads the events back from the database, so the peer receives
+the messages of both rooms, and answers come back in both."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+
+import pytest
+
+from homeserver.replication.persisters import owner_of
+from tests.support.client import Client, q
+from tests.support.databases import drop_database
+from tests.support.fed_workers import SENDER, see, sent_transactions, start_split_server
+from tests.support.federation import FederationNet
+from tests.support.federation_rooms import sync_token
+from tests.support.rooms import V3, create_room, new_user, send_message
+from tests.support.server import RunningServer, free_port
+from tests.support.workers import ProcessSet
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+
+PERSISTERS = ["persister1", "persister2"]
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FederationNet]:
+    network = FederationNet.create(tmp_path_factory.mktemp("fednet"))
+    try:
+        yield network
+    finally:
+        network.stop()
+
+
+@pytest.fixture(scope="module")
+def split(net: FederationNet, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProcessSet]:
+    processes = start_split_server(
+        tmp_path_factory.mktemp("split_persisters"), net,
+        persister_ports={name: free_port() for name in PERSISTERS},
+        stream_writers={"events": PERSISTERS},
+        worker_replication_secret=secrets.token_hex(16),
+    )
+    try:
+        yield processes
+    finally:
+        processes.stop()
+        drop_database(processes.database)
+
+
+@pytest.fixture(scope="module")
+def peer(net: FederationNet, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    server, database = net.start_server(tmp_path_factory.mktemp("peer"), "sqlite3",
+                                        ip_range_whitelist=["127.0.0.1/32", "::1/128"])
+    try:
+        yield server
+    finally:
+        server.stop()
+        drop_database(database)
+
+
+def room_on(alice: Client, persister: str) -> str:
+    """A public room of ``alice``'s that ``persister`` writes."""
+    room_id = create_room(alice, preset="public_chat")
+    while owner_of(room_id, PERSISTERS) != persister:
+        room_id = create_room(alice, preset="public_chat")
+    return room_id
+
+
+def test_the_peer_receives_events_from_rooms_on_both_persisters(split: ProcessSet, peer: RunningServer) -> None:
+    alice = new_user(split.main.base_url)
+    carol = new_user(peer.base_url)
+    rooms = [room_on(alice, persister) for persister in PERSISTERS]
+    for room_id in rooms:
+        joined = carol.post(f"{V3}/join/{q(room_id)}", {}, params={"server_name": split.server_name})
+        assert joined.status == 200, (joined, split.main.output()[-3000:])
+    for round_ in range(2):
+        for room_id in rooms:
+            since = sync_token(carol)
+            texts = [f"{room_id} {round_} {n}" for n in range(3)]
+            for text in texts:
+                send_message(alice, room_id, text)
+            see(carol, room_id, texts, since)
+            # And back: the peer's answer reaches alice through the reader and the room's persister.
+            since = sync_token(alice)
+            answer = f"answer {room_id} {round_}"
+            send_message(carol, room_id, answer)
+            see(alice, room_id, [answer], since)
+    assert sent_transactions(split.workers[SENDER].base_url) > 0
+    assert sent_transactions(split.main.base_url) == 0
