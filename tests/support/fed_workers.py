@@ -41,13 +41,14 @@ def federation_port(processes: ProcessSet) -> int:
     return int(next(item["port"] for item in config["listeners"] if item.get("tls")))
 
 
-def start_split_server(directory: Path, net: FederationNet, **shared: Any) -> ProcessSet:
+def start_split_server(directory: Path, net: FederationNet, sender: str = SENDER, **shared: Any) -> ProcessSet:
     """Main plus the four worker kinds, all started (main first)."""
-    return started(write_split_server(directory, net, **shared))
+    return started(write_split_server(directory, net, sender, **shared))
 
 
-def write_split_server(directory: Path, net: FederationNet, **shared: Any) -> ProcessSet:
-    """The config files (and database) of main plus the four worker kinds, not started."""
+def write_split_server(directory: Path, net: FederationNet, sender: str = SENDER, **shared: Any) -> ProcessSet:
+    """The config files (and database) of main plus the four worker kinds, not started;
+    ``sender`` (the sender worker, or ``main``) sends federation."""
     port = free_port()
     server_name = f"localhost:{port}"
     fed = net.federation_config(server_name, port, ["localhost"])
@@ -59,7 +60,7 @@ def write_split_server(directory: Path, net: FederationNet, **shared: Any) -> Pr
         [SENDER, READER, MEDIA, BACKGROUND],
         server_name=server_name,
         main_resources=["client", "health", "federation", "metrics"],
-        federation_sender_instances=[SENDER],
+        federation_sender_instances=[sender],
         enable_media_repo=False,
         run_background_tasks_on=BACKGROUND,
         enable_metrics=True,
