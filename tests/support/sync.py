@@ -70,6 +70,16 @@ def joined_room(body: dict[str, Any], room_id: str) -> dict[str, Any] | None:
     return body.get("rooms", {}).get("join", {}).get(room_id)
 
 
+def room_messages(body: dict[str, Any], rooms: list[str]) -> list[tuple[str, str]]:
+    """(room, body) of every m.room.message in ``rooms``' timelines, rooms in that order."""
+    return [
+        (room_id, e["content"]["body"])
+        for room_id in rooms
+        for e in timeline_events(body, room_id)
+        if e["type"] == "m.room.message"
+    ]
+
+
 def timeline_events(body: dict[str, Any], room_id: str) -> list[dict[str, Any]]:
     room = joined_room(body, room_id)
     return room["timeline"]["events"] if room else []

@@ -42,15 +42,6 @@ RETENTION = {"retention": {
 
 
 @pytest.fixture(scope="module")
-def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FederationNet]:
-    network = FederationNet.create(tmp_path_factory.mktemp("fednet"))
-    try:
-        yield network
-    finally:
-        network.stop()
-
-
-@pytest.fixture(scope="module")
 def split(net: FederationNet, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProcessSet]:
     processes = start_split_server(tmp_path_factory.mktemp("split"), net, **RETENTION)
     try:
@@ -105,18 +96,6 @@ def test_messages_both_ways_through_the_split_federation_workers(split: ProcessS
     reader_url = split.workers[READER].base_url
     assert served(reader_url, "GET", "/_matrix/federation/v1/make_join/{room_id}/{user_id}") > 0
     assert served(reader_url, "PUT", "forwarded") > 0
-
-
-@pytest.fixture(scope="module")
-def vignette_peer(net: FederationNet, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    """A single-process Vignette on the same network."""
-    server, database = net.start_server(tmp_path_factory.mktemp("peer"), "sqlite3",
-                                        ip_range_whitelist=["127.0.0.1/32", "::1/128"])
-    try:
-        yield server
-    finally:
-        server.stop()
-        drop_database(database)
 
 
 def test_messages_both_ways_with_a_vignette_peer(split: ProcessSet, vignette_peer: RunningServer) -> None:

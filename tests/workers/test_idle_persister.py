@@ -15,9 +15,8 @@ from pathlib import Path
 import pytest
 
 from tests.support.client import Client, register_user
-from tests.support.databases import drop_database
 from tests.support.sync import StreamClient, send_text, shared_room, sync, timeline_events
-from tests.support.workers import ProcessSet, start_persister_set
+from tests.support.workers import ProcessSet, serve, start_persister_set
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -27,12 +26,7 @@ PERSISTERS = ["persister1", "persister2"]
 @pytest.fixture(scope="module")
 def processes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProcessSet]:
     directory: Path = tmp_path_factory.mktemp("idle_persister")
-    running = start_persister_set(directory, PERSISTERS, ["reader1"])
-    try:
-        yield running
-    finally:
-        running.stop()
-        drop_database(running.database)
+    yield from serve(start_persister_set(directory, PERSISTERS, ["reader1"]))
 
 
 def test_rooms_on_one_persister_reach_readers_while_the_other_is_idle(processes: ProcessSet) -> None:

@@ -27,15 +27,6 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 PERSISTERS = ["persister1", "persister2"]
 
 
-@pytest.fixture(scope="module")
-def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FederationNet]:
-    network = FederationNet.create(tmp_path_factory.mktemp("fednet"))
-    try:
-        yield network
-    finally:
-        network.stop()
-
-
 @pytest.fixture(scope="module", params=[SENDER, "main"])
 def split(net: FederationNet, tmp_path_factory: pytest.TempPathFactory,
           request: pytest.FixtureRequest) -> Iterator[ProcessSet]:
@@ -53,17 +44,6 @@ def split(net: FederationNet, tmp_path_factory: pytest.TempPathFactory,
         drop_database(processes.database)
 
 
-@pytest.fixture(scope="module")
-def peer(net: FederationNet, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    server, database = net.start_server(tmp_path_factory.mktemp("peer"), "sqlite3",
-                                        ip_range_whitelist=["127.0.0.1/32", "::1/128"])
-    try:
-        yield server
-    finally:
-        server.stop()
-        drop_database(database)
-
-
 def room_on(alice: Client, persister: str) -> str:
     """A public room of ``alice``'s that ``persister`` writes."""
     room_id = create_room(alice, preset="public_chat")
@@ -72,9 +52,9 @@ def room_on(alice: Client, persister: str) -> str:
     return room_id
 
 
-def test_the_peer_receives_events_from_rooms_on_both_persisters(split: ProcessSet, peer: RunningServer) -> None:
+def test_the_peer_receives_events_from_rooms_on_both_persisters(split: ProcessSet, vignette_peer: RunningServer) -> None:
     alice = new_user(split.main.base_url)
-    carol = new_user(peer.base_url)
+    carol = new_user(vignette_peer.base_url)
     rooms = [room_on(alice, persister) for persister in PERSISTERS]
     for room_id in rooms:
         joined = carol.post(f"{V3}/join/{q(room_id)}", {}, params={"server_name": split.server_name})

@@ -18,11 +18,18 @@ import yaml
 
 from homeserver.replication.persisters import owner_of
 from tests.support.client import Client, q, register_user
-from tests.support.databases import drop_database
-from tests.support.sync import StreamClient, send_text, shared_room, sync, timeline_events
+from tests.support.sync import (
+    StreamClient,
+    room_messages,
+    send_text,
+    shared_room,
+    sync,
+)
 from tests.support.workers import (
     ProcessSet,
     drop_redis_connections,
+    on,
+    serve,
     start_persister_set,
     wait_for_redis_connections,
 )
@@ -42,17 +49,8 @@ CONNECTIONS = 2 * (1 + len(PERSISTERS) + len(READERS))
 @pytest.fixture(scope="module")
 def processes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProcessSet]:
     directory: Path = tmp_path_factory.mktemp("persisters")
-    running = start_persister_set(directory, PERSISTERS, READERS)
-    try:
-        yield running
-    finally:
-        running.stop()
-        drop_database(running.database)
+    yield from serve(start_persister_set(directory, PERSISTERS, READERS))
 
-
-def on(client: Client, base_url: str) -> Client:
-    """The same user and device, talking to another process."""
-    return Client(base_url, client.access_token, client.user_id, client.device_id)
 
 
 def urls(processes: ProcessSet) -> list[str]:
@@ -76,15 +74,6 @@ def rooms_on_both(processes: ProcessSet, reader: Client, count: int) -> tuple[li
                 room_id = shared_room(on(sender, entry[len(rooms) % len(entry)]), reader)
             rooms.append(room_id)
     return senders, rooms
-
-
-def messages(body: dict, rooms: list[str]) -> list[tuple[str, str]]:
-    return [
-        (room_id, e["content"]["body"])
-        for room_id in rooms
-        for e in timeline_events(body, room_id)
-        if e["type"] == "m.room.message"
-    ]
 
 
 def check_once_in_order(seen: list[tuple[str, str]], rooms: list[str], per_room: int) -> None:
@@ -123,7 +112,7 @@ def stream_collect(stream: StreamClient, rooms: list[str], total: int) -> list[t
     """Frames until ``total`` messages (read as they come, so the socket answers pings)."""
     seen: list[tuple[str, str]] = []
     while len(seen) < total:
-        seen += messages(stream.next_frame(), rooms)
+        seen += room_messages(stream.next_frame(), rooms)
     return seen
 
 
@@ -135,7 +124,7 @@ def long_poll(client: Client, since: str, rooms: list[str], total: int) -> list[
             break
         body = sync(client, token, timeout=20_000, sync_filter=BIG_TIMELINE)
         token = body["next_batch"]
-        seen += messages(body, rooms)
+        seen += room_messages(body, rooms)
     return seen
 
 
