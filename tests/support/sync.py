@@ -80,6 +80,14 @@ def room_messages(body: dict[str, Any], rooms: list[str]) -> list[tuple[str, str
     ]
 
 
+def stream_messages(stream: StreamClient, rooms: list[str], total: int) -> list[tuple[str, str]]:
+    """Frames until ``total`` messages (read as they come, so the socket answers pings)."""
+    seen: list[tuple[str, str]] = []
+    while len(seen) < total:
+        seen += room_messages(stream.next_frame(), rooms)
+    return seen
+
+
 def timeline_events(body: dict[str, Any], room_id: str) -> list[dict[str, Any]]:
     room = joined_room(body, room_id)
     return room["timeline"]["events"] if room else []
