@@ -14,73 +14,20 @@ from __future__ import annotations
 import argparse
 import statistics
 import tempfile
-import threading
-import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from tests.support.client import Client, q, register_user
+from bench.worker_sets import no_meter, sends
 from tests.support.databases import drop_database
 from tests.support.server import start_test_server
-from tests.support.sync import shared_room, sync, timeline_events
 from tests.support.workers import start_process_set
-
-SENDERS = 20
-ROOMS = 40
-FILTER = {"room": {"timeline": {"limit": 1000}}}
 
 
 def run(send_url: str, read_url: str, per_sender: int) -> tuple[float, list[float]]:
     """(messages/s sent, delivery latencies in ms)."""
-    senders = [register_user(send_url) for _ in range(SENDERS)]
-    readers = [register_user(send_url) for _ in range(ROOMS)]
-    rooms = [shared_room(senders[i // 2], readers[i]) for i in range(ROOMS)]
-    total = SENDERS * per_sender
-    latencies: list[float] = []
-    seen = [0]
-    lock = threading.Lock()
-    done = threading.Event()
-
-    def poll(index: int) -> None:
-        client = Client(read_url, readers[index].access_token)
-        token = sync(client, sync_filter=FILTER)["next_batch"]
-        while not done.is_set():
-            body = sync(client, token, timeout=2000, sync_filter=FILTER)
-            token = body["next_batch"]
-            now = time.time() * 1000
-            for event in timeline_events(body, rooms[index]):
-                if event["type"] == "m.room.message":
-                    with lock:
-                        latencies.append(now - float(event["content"]["sent_ms"]))
-                        seen[0] += 1
-                        if seen[0] >= total:
-                            done.set()
-
-    def send(index: int) -> None:
-        client = senders[index]
-        for n in range(per_sender):
-            room_id = rooms[2 * index + n % 2]
-            body = {"msgtype": "m.text", "body": f"{index}-{n}", "sent_ms": int(time.time() * 1000)}
-            assert (
-                client.put(
-                    f"/_matrix/client/v3/rooms/{q(room_id)}/send/m.room.message/b{n}", body
-                ).status
-                == 200
-            )
-
-    with ThreadPoolExecutor(ROOMS + SENDERS) as pool:
-        pollers = [pool.submit(poll, i) for i in range(ROOMS)]
-        time.sleep(2)  # every poller parked
-        started = time.monotonic()
-        try:
-            list(pool.map(send, range(SENDERS)))
-            elapsed = time.monotonic() - started
-            done.wait(120)
-        finally:
-            done.set()  # a failed send must not leave the pollers running
-        for poller in pollers:
-            poller.result()
-    return total / elapsed, latencies
+    result = sends(send_url, read_url, per_sender, no_meter)
+    latencies, rate = result["latencies"], result["rate"]
+    assert isinstance(latencies, list) and isinstance(rate, float)
+    return rate, latencies
 
 
 def report(label: str, rate: float, latencies: list[float]) -> None:

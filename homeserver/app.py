@@ -22,6 +22,7 @@ from federation.receiver.transaction import TransactionReceiver
 from federation.remote_directory import RemoteDirectory
 from federation.sender import EduForwarder, FederationSender
 from federation.sender.device_lists import DeviceListForwarder
+from federation.sender.replicated import ReplicatedSenderFeed
 from homeserver import worker_roles, worker_setup
 from homeserver.api import modules_for_resources
 from homeserver.app_metrics import wire_metrics
@@ -113,6 +114,7 @@ class HomeServer:
         # The notifier listens to every stream from the start, so no announcement is missed.
         self.get(Notifier)
         worker_setup.start_replication(self)
+        await worker_setup.open_shared_streams(self)
         if is_worker(self.config):
             self.get(RemoteRooms).joiner = self.get(FederationRemoteRooms)
             self.get(HierarchyHandler).remote = self.get(RemoteDirectory)
@@ -170,6 +172,8 @@ class HomeServer:
                 await self.get(FederationSender).start()
                 await self.get(EduForwarder).start()
                 await self.get(DeviceListForwarder).start()
+                if self.get(FederationSender).follows_events_stream():  # events on persisters
+                    self.get(ReplicatedSenderFeed).start()
             await self.get(RemoteDeviceLists).start()  # resyncs a restart interrupted
         except Exception:  # the queues stay in the database; the next start sends them
             logger.exception("federation sender: start-up failed")

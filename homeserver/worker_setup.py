@@ -144,6 +144,12 @@ def start_replication(hs: Server) -> None:
     channel.start()
 
 
+async def open_shared_streams(hs: Server) -> None:
+    """After the channel is up: writers of a stream several instances share exist from the
+    start, so they publish their position before anything is written here."""
+    await persisters.open_writer(hs)
+
+
 def register_routes(hs: Server, router: Router, modules: list[ModuleType]) -> None:
     """A worker's routes: the read routes of the client-reader modules it listens for."""
     reads = ReadRoutes(router)

@@ -118,16 +118,26 @@ class FederationSender:
         if self._started:
             return
         self._started = True
-        self.hs.get(EventPipeline).add_persisted_listener(self._on_persisted)
-        self.hs.get(FederationAuth).on_authenticated.append(self.on_peer_contact)
         streams = self.hs.get(Streams)
-        # In a worker, only what every process has been told of is surely committed.
-        await self._queue_missed_events(None if streams.writes_here("events") else
-                                        streams.current_position("events"))
+        # Where this process writes every event, the pipeline tells us of each; otherwise
+        # (a sender worker, or event persisters) replicated.py follows the events stream.
+        follows = self.follows_events_stream()
+        if not follows:
+            self.hs.get(EventPipeline).add_persisted_listener(self._on_persisted)
+        self.hs.get(FederationAuth).on_authenticated.append(self.on_peer_contact)
+        # Following, only what every writer has been heard to finish is surely committed.
+        await self._queue_missed_events(streams.current_position("events") if follows else None)
         self._caught_up = True
         self._kick_queueing()
         for destination in await self.store.destinations_with_pending():
             self.wake(destination)
+
+    def follows_events_stream(self) -> bool:
+        """Whether our PDUs come from the events stream (replicated.py), not the pipeline:
+        in a process that writes no events, or one of several writers (persisters), whose
+        own pipeline sees only its rooms."""
+        streams = self.hs.get(Streams)
+        return not streams.writes_here("events") or streams.is_sharded("events")
 
     def stop(self) -> None:
         self._stopped = True

@@ -99,6 +99,16 @@ def setup(hs: Server) -> None:
     hs.get(EventPipeline).writers = PersisterRouting(hs)
 
 
+async def open_writer(hs: Server) -> None:
+    """At start-up, in every process of a set with persisters: open the events stream's
+    writer now rather than on first use. A persister that no request has reached yet must
+    still answer the others' advances with its own position (the token is the minimum over
+    writers); without its writer it published nothing, and every other process's token
+    stayed where that persister was last heard of: deliveries stalled across readers."""
+    if events_sharded(hs.config):
+        await hs.get(EventStore).stream_writer()
+
+
 def add_routes(hs: Server, router: Router) -> None:
     """A persister's internal endpoint, where the other instances hand it its rooms' events."""
     if not events_sharded(hs.config) or instance_name(hs.config) not in event_writers(hs.config):

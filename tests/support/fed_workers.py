@@ -12,9 +12,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import requests
 import yaml
 
+from tests.support.client import Client
 from tests.support.federation import FederationNet
+from tests.support.federation_rooms import sync_until, timeline_bodies
 from tests.support.server import free_port
 from tests.support.workers import ProcessSet, WorkerProcess, started, write_process_set
 
@@ -38,13 +41,14 @@ def federation_port(processes: ProcessSet) -> int:
     return int(next(item["port"] for item in config["listeners"] if item.get("tls")))
 
 
-def start_split_server(directory: Path, net: FederationNet, **shared: Any) -> ProcessSet:
+def start_split_server(directory: Path, net: FederationNet, sender: str = SENDER, **shared: Any) -> ProcessSet:
     """Main plus the four worker kinds, all started (main first)."""
-    return started(write_split_server(directory, net, **shared))
+    return started(write_split_server(directory, net, sender, **shared))
 
 
-def write_split_server(directory: Path, net: FederationNet, **shared: Any) -> ProcessSet:
-    """The config files (and database) of main plus the four worker kinds, not started."""
+def write_split_server(directory: Path, net: FederationNet, sender: str = SENDER, **shared: Any) -> ProcessSet:
+    """The config files (and database) of main plus the four worker kinds, not started;
+    ``sender`` (the sender worker, or ``main``) sends federation."""
     port = free_port()
     server_name = f"localhost:{port}"
     fed = net.federation_config(server_name, port, ["localhost"])
@@ -56,7 +60,7 @@ def write_split_server(directory: Path, net: FederationNet, **shared: Any) -> Pr
         [SENDER, READER, MEDIA, BACKGROUND],
         server_name=server_name,
         main_resources=["client", "health", "federation", "metrics"],
-        federation_sender_instances=[SENDER],
+        federation_sender_instances=[sender],
         enable_media_repo=False,
         run_background_tasks_on=BACKGROUND,
         enable_metrics=True,
@@ -76,3 +80,25 @@ def write_split_server(directory: Path, net: FederationNet, **shared: Any) -> Pr
         "port": processes.workers[MEDIA].port, "bind_addresses": ["127.0.0.1"], "type": "http",
         "resources": [{"names": ["client", "media", "health"]}]}])
     return processes
+
+
+def metric(base_url: str, prefix: str) -> float:
+    """The sum of the samples whose line starts with ``prefix`` (name and some labels)."""
+    text = requests.get(base_url + "/_synapse/metrics", timeout=30).text
+    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(prefix))
+
+
+def sent_transactions(base_url: str) -> float:
+    return metric(base_url, "synapse_federation_client_sent_transactions_total")
+
+
+def see(reader: Client, room_id: str, texts: list[str], since: str) -> None:
+    """``reader`` sees every text of ``texts`` in this order, each once."""
+    seen: list[str] = []
+
+    def has_all(body: dict[str, Any]) -> bool:
+        seen.extend(t for t in timeline_bodies(body, room_id) if t in texts)
+        return all(t in seen for t in texts)
+
+    sync_until(reader, has_all, since, attempts=60)
+    assert seen == texts

@@ -70,6 +70,24 @@ def joined_room(body: dict[str, Any], room_id: str) -> dict[str, Any] | None:
     return body.get("rooms", {}).get("join", {}).get(room_id)
 
 
+def room_messages(body: dict[str, Any], rooms: list[str]) -> list[tuple[str, str]]:
+    """(room, body) of every m.room.message in ``rooms``' timelines, rooms in that order."""
+    return [
+        (room_id, e["content"]["body"])
+        for room_id in rooms
+        for e in timeline_events(body, room_id)
+        if e["type"] == "m.room.message"
+    ]
+
+
+def stream_messages(stream: StreamClient, rooms: list[str], total: int) -> list[tuple[str, str]]:
+    """Frames until ``total`` messages (read as they come, so the socket answers pings)."""
+    seen: list[tuple[str, str]] = []
+    while len(seen) < total:
+        seen += room_messages(stream.next_frame(), rooms)
+    return seen
+
+
 def timeline_events(body: dict[str, Any], room_id: str) -> list[dict[str, Any]]:
     room = joined_room(body, room_id)
     return room["timeline"]["events"] if room else []

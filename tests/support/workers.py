@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import attrs
 import pytest
 import yaml
 
+from tests.support.client import Client
 from tests.support.databases import drop_database, fresh_database_config
 from tests.support.server import (
     RunningServer,
@@ -195,6 +197,21 @@ def started(processes: ProcessSet) -> ProcessSet:
         drop_database(processes.database)
         raise
     return processes
+
+
+def serve(processes: ProcessSet) -> Iterator[ProcessSet]:
+    """A module fixture's body (``yield from serve(start_...(...))``): the started set until
+    the module is done, then every process stopped and the database dropped."""
+    try:
+        yield processes
+    finally:
+        processes.stop()
+        drop_database(processes.database)
+
+
+def on(client: Client, base_url: str) -> Client:
+    """The same user and device, talking to another process of the set."""
+    return Client(base_url, client.access_token, client.user_id, client.device_id)
 
 
 def start_process_set(directory: Path, worker_names: list[str], **shared: Any) -> ProcessSet:

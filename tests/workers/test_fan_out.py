@@ -12,10 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.client import Client, register_user
-from tests.support.databases import drop_database
-from tests.support.sync import StreamClient, send_text, shared_room, sync, timeline_events
-from tests.support.workers import ProcessSet, start_process_set
+from tests.support.client import register_user
+from tests.support.sync import (
+    StreamClient,
+    room_messages,
+    send_text,
+    shared_room,
+    stream_messages,
+    sync,
+)
+from tests.support.workers import ProcessSet, on, serve, start_process_set
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -28,25 +34,7 @@ MESSAGES_PER_SENDER = 125  # 4 rooms x 2 senders x 125 = 1,000
 @pytest.fixture(scope="module")
 def processes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProcessSet]:
     directory: Path = tmp_path_factory.mktemp("fanout")
-    running = start_process_set(directory, ["reader_a", "reader_b", "reader_c"])
-    try:
-        yield running
-    finally:
-        running.stop()
-        drop_database(running.database)
-
-
-def on(client: Client, base_url: str) -> Client:
-    return Client(base_url, client.access_token, client.user_id, client.device_id)
-
-
-def messages(body: dict, rooms: list[str]) -> list[tuple[str, str]]:
-    return [
-        (room_id, e["content"]["body"])
-        for room_id in rooms
-        for e in timeline_events(body, room_id)
-        if e["type"] == "m.room.message"
-    ]
+    yield from serve(start_process_set(directory, ["reader_a", "reader_b", "reader_c"]))
 
 
 def test_every_reader_sees_every_message_once_in_room_order(processes: ProcessSet) -> None:
@@ -66,19 +54,21 @@ def test_every_reader_sees_every_message_once_in_room_order(processes: ProcessSe
         for n in range(MESSAGES_PER_SENDER):
             send_text(client, room_id, f"s{index}-{n}")
 
+    total = len(senders) * MESSAGES_PER_SENDER
     try:
-        with ThreadPoolExecutor(len(senders)) as pool:
-            list(pool.map(send_all, range(len(senders))))
-        total = len(senders) * MESSAGES_PER_SENDER
-        via_ws: list[tuple[str, str]] = []
-        while len(via_ws) < total:
-            via_ws += messages(stream.next_frame(), rooms)
+        # The stream is read while the messages go out: a socket left unread for the whole
+        # send (minutes on a loaded machine) is dropped when it stops answering pings.
+        with ThreadPoolExecutor(1) as reading:
+            streamed = reading.submit(stream_messages, stream, rooms, total)
+            with ThreadPoolExecutor(len(senders)) as pool:
+                list(pool.map(send_all, range(len(senders))))
+            via_ws = streamed.result()
         via_sync: list[tuple[str, str]] = []
         token = since
         while len(via_sync) < total:
             body = sync(on(reader, c), token, timeout=30_000, sync_filter=BIG_TIMELINE)
             token = body["next_batch"]
-            via_sync += messages(body, rooms)
+            via_sync += room_messages(body, rooms)
     finally:
         stream.close()
     for seen in (via_ws, via_sync):

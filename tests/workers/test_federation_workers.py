@@ -16,9 +16,18 @@ import requests
 
 from tests.support.client import Client, q, register_user
 from tests.support.databases import drop_database
-from tests.support.fed_workers import BACKGROUND, MEDIA, READER, SENDER, start_split_server
+from tests.support.fed_workers import (
+    BACKGROUND,
+    MEDIA,
+    READER,
+    SENDER,
+    metric,
+    see,
+    sent_transactions,
+    start_split_server,
+)
 from tests.support.federation import FederationNet
-from tests.support.federation_rooms import sync_token, sync_until, timeline_bodies, typing_user_ids
+from tests.support.federation_rooms import sync_token, sync_until, typing_user_ids
 from tests.support.rooms import V3, create_room, new_user, put_state, send_message
 from tests.support.server import RunningServer
 from tests.support.synapse_server import SynapseServer
@@ -30,15 +39,6 @@ RETENTION = {"retention": {
     "allowed_lifetime_max": "1d",
     "purge_jobs": [{"longest_max_lifetime": "1h", "interval": "1s"}],
 }}
-
-
-@pytest.fixture(scope="module")
-def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FederationNet]:
-    network = FederationNet.create(tmp_path_factory.mktemp("fednet"))
-    try:
-        yield network
-    finally:
-        network.stop()
 
 
 @pytest.fixture(scope="module")
@@ -58,16 +58,6 @@ def synapse(net: FederationNet, tmp_path_factory: pytest.TempPathFactory) -> Ite
         yield server
     finally:
         server.stop()
-
-
-def metric(base_url: str, prefix: str) -> float:
-    """The sum of the samples whose line starts with ``prefix`` (name and some labels)."""
-    text = requests.get(base_url + "/_synapse/metrics", timeout=30).text
-    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(prefix))
-
-
-def sent_transactions(base_url: str) -> float:
-    return metric(base_url, "synapse_federation_client_sent_transactions_total")
 
 
 def served(base_url: str, method: str, route: str) -> float:
@@ -91,18 +81,6 @@ def shared_room(split: ProcessSet, synapse: SynapseServer) -> tuple[Client, Clie
     return alice, bob, room_id
 
 
-def see(reader: Client, room_id: str, texts: list[str], since: str) -> None:
-    """``reader`` sees every text of ``texts`` in this order, each once."""
-    seen: list[str] = []
-
-    def has_all(body: dict[str, Any]) -> bool:
-        seen.extend(t for t in timeline_bodies(body, room_id) if t in texts)
-        return all(t in seen for t in texts)
-
-    sync_until(reader, has_all, since, attempts=60)
-    assert seen == texts
-
-
 def test_messages_both_ways_through_the_split_federation_workers(split: ProcessSet,
                                                                  synapse: SynapseServer) -> None:
     alice, bob, room_id = shared_room(split, synapse)
@@ -118,18 +96,6 @@ def test_messages_both_ways_through_the_split_federation_workers(split: ProcessS
     reader_url = split.workers[READER].base_url
     assert served(reader_url, "GET", "/_matrix/federation/v1/make_join/{room_id}/{user_id}") > 0
     assert served(reader_url, "PUT", "forwarded") > 0
-
-
-@pytest.fixture(scope="module")
-def vignette_peer(net: FederationNet, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    """A single-process Vignette on the same network."""
-    server, database = net.start_server(tmp_path_factory.mktemp("peer"), "sqlite3",
-                                        ip_range_whitelist=["127.0.0.1/32", "::1/128"])
-    try:
-        yield server
-    finally:
-        server.stop()
-        drop_database(database)
 
 
 def test_messages_both_ways_with_a_vignette_peer(split: ProcessSet, vignette_peer: RunningServer) -> None:

@@ -18,11 +18,19 @@ import yaml
 
 from homeserver.replication.persisters import owner_of
 from tests.support.client import Client, q, register_user
-from tests.support.databases import drop_database
-from tests.support.sync import StreamClient, send_text, shared_room, sync, timeline_events
+from tests.support.sync import (
+    StreamClient,
+    room_messages,
+    send_text,
+    shared_room,
+    stream_messages,
+    sync,
+)
 from tests.support.workers import (
     ProcessSet,
     drop_redis_connections,
+    on,
+    serve,
     start_persister_set,
     wait_for_redis_connections,
 )
@@ -42,17 +50,8 @@ CONNECTIONS = 2 * (1 + len(PERSISTERS) + len(READERS))
 @pytest.fixture(scope="module")
 def processes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProcessSet]:
     directory: Path = tmp_path_factory.mktemp("persisters")
-    running = start_persister_set(directory, PERSISTERS, READERS)
-    try:
-        yield running
-    finally:
-        running.stop()
-        drop_database(running.database)
+    yield from serve(start_persister_set(directory, PERSISTERS, READERS))
 
-
-def on(client: Client, base_url: str) -> Client:
-    """The same user and device, talking to another process."""
-    return Client(base_url, client.access_token, client.user_id, client.device_id)
 
 
 def urls(processes: ProcessSet) -> list[str]:
@@ -76,15 +75,6 @@ def rooms_on_both(processes: ProcessSet, reader: Client, count: int) -> tuple[li
                 room_id = shared_room(on(sender, entry[len(rooms) % len(entry)]), reader)
             rooms.append(room_id)
     return senders, rooms
-
-
-def messages(body: dict, rooms: list[str]) -> list[tuple[str, str]]:
-    return [
-        (room_id, e["content"]["body"])
-        for room_id in rooms
-        for e in timeline_events(body, room_id)
-        if e["type"] == "m.room.message"
-    ]
 
 
 def check_once_in_order(seen: list[tuple[str, str]], rooms: list[str], per_room: int) -> None:
@@ -119,14 +109,6 @@ def send_messages(processes: ProcessSet, senders: list[Client], rooms: list[str]
         list(pool.map(send_all, range(len(senders))))
 
 
-def stream_collect(stream: StreamClient, rooms: list[str], total: int) -> list[tuple[str, str]]:
-    """Frames until ``total`` messages (read as they come, so the socket answers pings)."""
-    seen: list[tuple[str, str]] = []
-    while len(seen) < total:
-        seen += messages(stream.next_frame(), rooms)
-    return seen
-
-
 def long_poll(client: Client, since: str, rooms: list[str], total: int) -> list[tuple[str, str]]:
     seen: list[tuple[str, str]] = []
     token = since
@@ -135,7 +117,7 @@ def long_poll(client: Client, since: str, rooms: list[str], total: int) -> list[
             break
         body = sync(client, token, timeout=20_000, sync_filter=BIG_TIMELINE)
         token = body["next_batch"]
-        seen += messages(body, rooms)
+        seen += room_messages(body, rooms)
     return seen
 
 
@@ -149,7 +131,7 @@ def test_a_thousand_messages_over_two_persisters_reach_both_readers(processes: P
     try:
         with ThreadPoolExecutor(2) as pool:
             polled = pool.submit(long_poll, on(reader, reader2), since, rooms, total)
-            streamed = pool.submit(stream_collect, stream, rooms, total)
+            streamed = pool.submit(stream_messages, stream, rooms, total)
             send_messages(processes, senders, rooms, MESSAGES_PER_SENDER)
             via_ws, via_sync = streamed.result(), polled.result()
     finally:
@@ -180,7 +162,7 @@ def test_redis_connections_cut_under_load_lose_nothing(processes: ProcessSet) ->
         with ThreadPoolExecutor(3) as pool:
             wait_for_redis_connections(processes.server_name, CONNECTIONS)
             polled = pool.submit(long_poll, on(reader, reader2), since, rooms, total)
-            streamed = pool.submit(stream_collect, stream, rooms, total)
+            streamed = pool.submit(stream_messages, stream, rooms, total)
             sending = pool.submit(send_messages, processes, senders, rooms, per_sender, halfway)
             assert halfway.wait(120)
             assert drop_redis_connections(processes.server_name) == CONNECTIONS
@@ -203,7 +185,7 @@ def test_a_killed_reader_resumes_on_the_other_reader(processes: ProcessSet) -> N
     first = [(room_id, f"before-{i}") for i, room_id in enumerate(rooms)]
     for (room_id, text), sender in zip(first, [s for s in senders for _ in range(ROOMS_PER_SENDER)], strict=True):
         send_text(on(sender, processes.main.base_url), room_id, text)
-    assert sorted(stream_collect(stream, rooms, len(first))) == sorted(first)
+    assert sorted(stream_messages(stream, rooms, len(first))) == sorted(first)
     token = stream.last_token
     assert token is not None
     victim.kill()
@@ -214,7 +196,7 @@ def test_a_killed_reader_resumes_on_the_other_reader(processes: ProcessSet) -> N
             send_text(on(sender, processes.main.base_url), room_id, text)
         resumed = StreamClient.connect(on(reader, survivor.base_url), since=token, sync_filter=BIG_TIMELINE)
         try:
-            after = stream_collect(resumed, rooms, len(rest))
+            after = stream_messages(resumed, rooms, len(rest))
         finally:
             resumed.close()
         assert sorted(after) == sorted(rest)

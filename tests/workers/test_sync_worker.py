@@ -12,7 +12,6 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.client import Client, register_user
-from tests.support.databases import drop_database
 from tests.support.rooms import leave
 from tests.support.sync import (
     StreamClient,
@@ -26,6 +25,8 @@ from tests.support.sync import (
 from tests.support.workers import (
     ProcessSet,
     drop_redis_connections,
+    on,
+    serve,
     start_process_set,
     wait_for_redis_connections,
 )
@@ -38,17 +39,8 @@ BIG_TIMELINE = {"room": {"timeline": {"limit": 1000}}}
 @pytest.fixture(scope="module")
 def processes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProcessSet]:
     directory = tmp_path_factory.mktemp("workers")
-    running = start_process_set(directory, ["reader1"])
-    try:
-        yield running
-    finally:
-        running.stop()
-        drop_database(running.database)
+    yield from serve(start_process_set(directory, ["reader1"]))
 
-
-def on(client: Client, base_url: str) -> Client:
-    """The same user and device, talking to another process."""
-    return Client(base_url, client.access_token, client.user_id, client.device_id)
 
 
 def bodies(events: list[dict]) -> list[str]:
