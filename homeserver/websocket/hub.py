@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from homeserver.handlers.mls.delivery import MlsSyncView
+from homeserver.http.resource import encode_json_dropping_unencodable
 from homeserver.notifier import Notifier, SlicedWaker, StreamAdvance
 from homeserver.server import Server
 from homeserver.websocket.session import SharedFilters, StreamSession
@@ -23,6 +25,7 @@ class WebSocketHub:
         self.filters = SharedFilters()
         self._waker: SlicedWaker[StreamSession] = SlicedWaker(hs.reactor, lambda s, _advance: s.poke())
         hs.get(Notifier).add_listener(self._on_advance)
+        hs.get(MlsSyncView).add_pusher(self.push_shared)
 
     def register(self, session: StreamSession, connection: Any) -> Any | None:
         """Track a new stream; returns the connection it replaces (same device), if any."""
@@ -51,6 +54,22 @@ class WebSocketHub:
         for room_id in rooms - old:
             self._by_room.setdefault(room_id, set()).add(session)
         self._rooms_of[session] = set(rooms)
+
+    def push_shared(self, room_id: str, devices: set[tuple[str, str]], stream: str, after: int, position: int,
+                    sections: dict[str, Any]) -> int:
+        """One frame, encoded once, to every idle stream in the room of these devices at ``after``.
+
+        The rest (busy, behind, or not among ``devices``) hear the announce and build their own.
+        """
+        encoded: bytes | None = None
+        pushed = 0
+        for session in list(self._by_room.get(room_id, ())):
+            if (session.user_id, session.device_id) not in devices:
+                continue
+            if encoded is None:
+                encoded = encode_json_dropping_unencodable(sections, f"a shared frame for {room_id}")[1:-1]
+            pushed += session.push_shared(stream, after, position, encoded)
+        return pushed
 
     def connection_count(self) -> int:
         return len(self._rooms_of)

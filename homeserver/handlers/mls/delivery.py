@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import attrs
@@ -22,6 +23,7 @@ from homeserver.events.identifiers import server_name_of
 from homeserver.handlers.accounts.auth import now_ms
 from homeserver.handlers.e2ee.to_device import ToDeviceHandler
 from homeserver.handlers.mls.common import (
+    SYNC_SECTION,
     WELCOME_TO_DEVICE,
     bad_epoch,
     decode_b64,
@@ -40,6 +42,11 @@ logger = logging.getLogger(__name__)
 #: Commit bodies kept in memory for the members fetching them at once (bytes of base64).
 BODY_CACHE_BYTES = 64 * 1024 * 1024
 MAX_COMMITS_PER_PAGE = 100
+
+#: Told (room_id, stream position) of each accepted commit after it is stored and before it is announced.
+AcceptedListener = Callable[[str, int], Awaitable[None]]
+#: Sends one shared sync frame: (recipients, stream, after, position, sync sections) -> how many took it.
+FramePusher = Callable[[str, set[tuple[str, str]], str, int, int, dict[str, Any]], int]
 
 
 @attrs.frozen
@@ -60,6 +67,7 @@ class MlsDeliveryService:
         self._bodies: OrderedDict[tuple[str, int], str] = OrderedDict()
         self._cached_bytes = 0
         self._reading = SharedLookups[tuple[str, int], str]()
+        self.accepted_listeners: list[AcceptedListener] = []
 
     # -- POST .../commit -------------------------------------------------------------------
 
@@ -90,6 +98,11 @@ class MlsDeliveryService:
             if await self._already_accepted(user_id, room_id, framed.epoch, commit_b64):
                 return framed.epoch + 1  # a retry that raced the original
             raise epoch_conflict(await self.store.current_epoch(room_id))
+        for listener in self.accepted_listeners:
+            try:  # the shared push to the members' streams; the announce below wakes whoever it missed
+                await listener(room_id, ids[0])
+            except Exception:
+                logger.exception("pushing commit %s epoch %d failed", room_id, framed.epoch)
         writer.announce(ids[0], rooms={room_id})
         await self._send_welcomes(user_id, device_id, room_id, framed.epoch, checked.recipients)
         return framed.epoch + 1
@@ -289,6 +302,41 @@ class MlsSyncView:
         self.delivery = hs.get(MlsDeliveryService)
         self._shared: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
         self._asking = SharedLookups[tuple[Any, ...], Any]()
+        self._pushers: list[FramePusher] = []
+        self.delivery.accepted_listeners.append(self._push_commit)
+
+    def add_pusher(self, pusher: FramePusher) -> None:
+        """A stream transport (the WebSocket hub) that takes one shared frame for many devices."""
+        self._pushers.append(pusher)
+
+    async def _push_commit(self, room_id: str, position: int) -> None:
+        """Build the sync section of a commit that is alone at its stream position once, for every member.
+
+        For a device whose token is just before ``position`` the section is the same for all
+        who need the commit (the answer of ``section`` for (position - 1, position]), so it is
+        computed for one and handed, as one value, to the pushers; those devices skip their own
+        sync build. Devices that do not need it, or are elsewhere in the stream, are left to
+        the announce, as before.
+        """
+        if not self._pushers or self.current_position() < position:
+            return
+        after = position - 1
+        commits: list[StoredCommit] = await self._once(
+            ("commits", room_id, after, position),
+            lambda: self.store.commits_in_range(room_id, after, position, MAX_COMMITS_PER_PAGE + 1))
+        if len(commits) != 1:
+            return
+        in_room: dict[tuple[str, str], list[tuple[int, int | None]]] = await self._once(
+            ("windows", room_id, position), lambda: self.store.room_windows(room_id))
+        needers = {who for who, windows in in_room.items() if _needs(windows, commits[0].epoch)}
+        if not needers:
+            return
+        user_id, device_id = next(iter(needers))
+        section = await self.section(user_id, device_id, {room_id}, after, position)
+        if not section:
+            return
+        for pusher in self._pushers:
+            pusher(room_id, needers, "mls", after, position, {SYNC_SECTION: section})
 
     async def prepare(self) -> None:
         await self.store.stream_writer()
