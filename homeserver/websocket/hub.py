@@ -55,19 +55,29 @@ class WebSocketHub:
             self._by_room.setdefault(room_id, set()).add(session)
         self._rooms_of[session] = set(rooms)
 
-    def push_shared(self, room_id: str, devices: set[tuple[str, str]], stream: str, after: int, position: int,
-                    sections: dict[str, Any]) -> int:
-        """One frame, encoded once, to every idle stream in the room of these devices at ``after``.
+    def push_shared(self, room_id: str | None, positions: dict[tuple[str, str], int], stream: str, after: int,
+                    sections: dict[str, Any], quiet_rest: int | None = None) -> int:
+        """One frame body, encoded once, to every idle stream of these devices that is at ``after``.
 
-        The rest (busy, behind, or not among ``devices``) hear the announce and build their own.
+        With a room, only streams whose user was joined to it at their last frame; each stream's token
+        moves to its device's position. With ``quiet_rest`` (a room's change that has nothing for the
+        others), the room's other idle streams at ``after`` move to it without a frame. The rest (busy,
+        behind) hear the announce and build their own.
         """
+        if room_id is not None:
+            candidates: set[StreamSession] = self._by_room.get(room_id, set())
+        else:
+            candidates = set().union(*(self._by_user.get(user_id, set()) for user_id in {u for u, _ in positions}))
         encoded: bytes | None = None
         pushed = 0
-        for session in list(self._by_room.get(room_id, ())):
-            if (session.user_id, session.device_id) not in devices:
+        for session in list(candidates):
+            position = positions.get((session.user_id, session.device_id or ""))
+            if position is None:
+                if quiet_rest is not None:
+                    session.advance_quietly(stream, after, quiet_rest)
                 continue
             if encoded is None:
-                encoded = encode_json_dropping_unencodable(sections, f"a shared frame for {room_id}")[1:-1]
+                encoded = encode_json_dropping_unencodable(sections, f"a shared {stream} frame")[1:-1]
             pushed += session.push_shared(stream, after, position, encoded)
         return pushed
 

@@ -107,6 +107,14 @@ class StreamSession:
         self._send_raw(b'{"type":"sync","sync":{"next_batch":"' + token.serialise().encode() + b'",' + sections + b"}}")
         return True
 
+    def advance_quietly(self, stream: str, after: int, position: int) -> None:
+        """(``after``, ``position``] of ``stream`` holds nothing for this client: move past it, as a build would."""
+        acked = self.acked
+        if not (self._building or self.in_flight is not None or self.closed or acked is None
+                or acked.get(stream) != after):
+            self.acked = StreamToken({**acked.positions, stream: position})
+            self._pushed = True
+
     def ack(self, token_text: str) -> bool:
         """The client processed the frame with this next_batch; False if that is not the one in flight."""
         if self.in_flight is None or token_text != self.in_flight.serialise():

@@ -21,7 +21,7 @@ from homeserver.async_utils import SharedLookups
 from homeserver.errors import bad_json, forbidden, invalid_param, not_found
 from homeserver.events.identifiers import server_name_of
 from homeserver.handlers.accounts.auth import now_ms
-from homeserver.handlers.e2ee.to_device import ToDeviceHandler
+from homeserver.handlers.e2ee.to_device import TO_DEVICE_STREAM, ToDeviceHandler
 from homeserver.handlers.mls.common import (
     SYNC_SECTION,
     WELCOME_TO_DEVICE,
@@ -45,8 +45,10 @@ MAX_COMMITS_PER_PAGE = 100
 
 #: Told (room_id, stream position) of each accepted commit after it is stored and before it is announced.
 AcceptedListener = Callable[[str, int], Awaitable[None]]
-#: Sends one shared sync frame: (recipients, stream, after, position, sync sections) -> how many took it.
-FramePusher = Callable[[str, set[tuple[str, str]], str, int, int, dict[str, Any]], int]
+#: Sends one shared sync frame to streams of some devices: (room the frame is about, or None; each device's
+#: position in the stream; stream; the position all of them must be at; the sync sections) -> how many took it.
+#: With a room, ``quiet_rest``: the position the room's other streams at ``after`` may move to without a frame.
+FramePusher = Callable[[str | None, dict[tuple[str, str], int], str, int, dict[str, Any], int | None], int]
 
 
 @attrs.frozen
@@ -68,6 +70,7 @@ class MlsDeliveryService:
         self._cached_bytes = 0
         self._reading = SharedLookups[tuple[str, int], str]()
         self.accepted_listeners: list[AcceptedListener] = []
+        self.pushers: list[FramePusher] = []
 
     # -- POST .../commit -------------------------------------------------------------------
 
@@ -103,8 +106,10 @@ class MlsDeliveryService:
                 await listener(room_id, ids[0])
             except Exception:
                 logger.exception("pushing commit %s epoch %d failed", room_id, framed.epoch)
-        writer.announce(ids[0], rooms={room_id})
+        # The joiners' notes go out before the commit's wake, so a joiner's stream takes its note
+        # as one pushed frame instead of first building a (for it, empty) answer for the commit.
         await self._send_welcomes(user_id, device_id, room_id, framed.epoch, checked.recipients)
+        writer.announce(ids[0], rooms={room_id})
         return framed.epoch + 1
 
     async def _already_accepted(self, user_id: str, room_id: str, epoch: int, commit_b64: str) -> bool:
@@ -208,12 +213,24 @@ class MlsDeliveryService:
             messages.setdefault(target_user, {})[target_device] = {"room_id": room_id, "epoch": epoch}
         if not messages:
             return
+        to_device = self.hs.get(ToDeviceHandler)
         try:
-            await self.hs.get(ToDeviceHandler).send(user_id, device_id, WELCOME_TO_DEVICE,
-                                                    f"org.vignette.mls.welcome {room_id} {epoch}",
-                                                    {"messages": messages})
+            positions = await to_device.send(user_id, device_id, WELCOME_TO_DEVICE,
+                                             f"org.vignette.mls.welcome {room_id} {epoch}", {"messages": messages})
         except Exception:  # the commit stands; the joiners can still fetch the Welcome
             logger.exception("could not queue the Welcome of %s epoch %d", room_id, epoch)
+            return
+        if not positions or not self.pushers:
+            return
+        # The notes are one batch of consecutive positions, each for its own device: a stream at the
+        # position before the batch has exactly its own note in (before, its position], the same
+        # event for every joiner, so it is encoded once and pushed (the announce wakes the rest).
+        first, last = min(positions.values()), max(positions.values())
+        if last - first + 1 != len(positions) or to_device.streams.current_position(TO_DEVICE_STREAM) < last:
+            return
+        event = {"sender": user_id, "type": WELCOME_TO_DEVICE, "content": {"room_id": room_id, "epoch": epoch}}
+        for pusher in self.pushers:
+            pusher(None, positions, TO_DEVICE_STREAM, first - 1, {"to_device": {"events": [event]}}, None)
 
     # -- reading the log -------------------------------------------------------------------
 
@@ -302,12 +319,11 @@ class MlsSyncView:
         self.delivery = hs.get(MlsDeliveryService)
         self._shared: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
         self._asking = SharedLookups[tuple[Any, ...], Any]()
-        self._pushers: list[FramePusher] = []
         self.delivery.accepted_listeners.append(self._push_commit)
 
     def add_pusher(self, pusher: FramePusher) -> None:
         """A stream transport (the WebSocket hub) that takes one shared frame for many devices."""
-        self._pushers.append(pusher)
+        self.delivery.pushers.append(pusher)
 
     async def _push_commit(self, room_id: str, position: int) -> None:
         """Build the sync section of a commit that is alone at its stream position once, for every member.
@@ -318,7 +334,7 @@ class MlsSyncView:
         sync build. Devices that do not need it, or are elsewhere in the stream, are left to
         the announce, as before.
         """
-        if not self._pushers or self.current_position() < position:
+        if not self.delivery.pushers or self.current_position() < position:
             return
         after = position - 1
         commits: list[StoredCommit] = await self._once(
@@ -335,8 +351,10 @@ class MlsSyncView:
         section = await self.section(user_id, device_id, {room_id}, after, position)
         if not section:
             return
-        for pusher in self._pushers:
-            pusher(room_id, needers, "mls", after, position, {SYNC_SECTION: section})
+        # The others' section (no commit for them) says nothing unless a removal is pending.
+        quiet = None if section["rooms"][room_id]["pending_removals"] else position
+        for pusher in self.delivery.pushers:
+            pusher(room_id, dict.fromkeys(needers, position), "mls", after, {SYNC_SECTION: section}, quiet)
 
     async def prepare(self) -> None:
         await self.store.stream_writer()
