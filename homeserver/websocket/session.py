@@ -104,7 +104,9 @@ class StreamSession:
         token = StreamToken({**acked.positions, stream: position})
         self.in_flight = token
         self._pushed = True
-        self._send_raw(b'{"type":"sync","sync":{"next_batch":"' + token.serialise().encode() + b'",' + sections + b"}}")
+        # One join: the sections (a commit can be 100s of KB) are copied once per stream, not per "+".
+        self._send_raw(b"".join((b'{"type":"sync","sync":{"next_batch":"', token.serialise().encode(), b'",',
+                                 sections, b"}}")))
         return True
 
     def advance_quietly(self, stream: str, after: int, position: int) -> None:
