@@ -22,6 +22,8 @@ class StreamToken:
     """
 
     positions: dict[str, int] = attrs.field(factory=dict, hash=False)
+    #: ``serialise``'s answer, kept: every connection woken by one message writes the same token.
+    _text: str | None = attrs.field(default=None, init=False, eq=False, hash=False, repr=False)
 
     def get(self, stream: str) -> int | None:
         return self.positions.get(stream)
@@ -31,7 +33,11 @@ class StreamToken:
         return all(self.positions.get(name, 0) >= pos for name, pos in other.positions.items())
 
     def serialise(self) -> str:
-        return "~".join(f"{name}.{pos}" for name, pos in sorted(self.positions.items()))
+        text = self._text
+        if text is None:
+            text = "~".join(f"{name}.{pos}" for name, pos in sorted(self.positions.items()))
+            object.__setattr__(self, "_text", text)
+        return text
 
     @classmethod
     def parse(cls, text: str) -> StreamToken:

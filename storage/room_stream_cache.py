@@ -53,6 +53,11 @@ class RoomStreamCache:
         if self._floor is None and self.enabled:
             self._floor = position
 
+    @property
+    def floor(self) -> int | None:
+        """The position from which every event is recorded (None: not started, or disabled)."""
+        return self._floor
+
     def covers(self, since: int) -> bool:
         return self._floor is not None and since >= self._floor
 

@@ -6,7 +6,7 @@ import json
 import time
 
 from bench.client import MatrixClient
-from bench.context import Context, gather_limited
+from bench.context import Context, cpu_metrics, gather_limited
 from bench.stats import percentile
 
 REPEATS = 5
@@ -27,7 +27,10 @@ async def initial_sync(ctx: Context) -> dict[str, float]:
     timings = []
     size = 0
     rooms_seen = 0
+    meter = None
     for repeat in range(REPEATS):
+        if repeat == 1:
+            meter = ctx.cpu_meter()  # CPU of the warm syncs: steadier than wall time on a shared box
         started = time.perf_counter()
         # A distinct timeout per repeat: Synapse caches /sync answers by request for two minutes,
         # and a cached answer would not measure building one. (No token: the timeout is not waited.)
@@ -38,4 +41,5 @@ async def initial_sync(ctx: Context) -> dict[str, float]:
     if rooms_seen != ctx.options.rooms:
         raise RuntimeError(f"initial sync listed {rooms_seen} joined rooms, expected {ctx.options.rooms}")
     return {"first_ms": timings[0] * 1000, "p50_ms": percentile(timings[1:], 0.5) * 1000,
+            **(cpu_metrics(meter, REPEATS - 1, "sync") if meter is not None else {}),
             "response_kib": size / 1024, "rooms": rooms_seen}

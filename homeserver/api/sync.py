@@ -15,6 +15,7 @@ from homeserver.http.resource import RawResponse, encode_json_dropping_unencodab
 from homeserver.http.router import Router, client_paths
 from homeserver.server import Server
 from homeserver.stream_token import parse_since
+from homeserver.sync.encoded import encode_spliced
 from homeserver.sync.filters import FilterHandler
 from homeserver.sync.handler import SyncHandler
 from homeserver.sync.provider import SyncRequest
@@ -38,14 +39,16 @@ def register_routes(router: Router, hs: Server) -> None:
             user_id=requester.user_id, device_id=requester.device_id, filter=sync_filter,
             full_state=full_state, since=since, access_token_id=requester.access_token_id,
         )
-        work = Deferred.fromCoroutine(hs.get(SyncHandler).sync(sync_request, timeout, set_presence))
+        work = Deferred.fromCoroutine(hs.get(SyncHandler).sync(sync_request, timeout, set_presence,
+                                                                  encoded=True))
         # A client that hangs up must not leave a parked waiter behind.
         request.notifyFinish().addErrback(lambda _failure: work.cancel())
         try:
             response = await work
         except CancelledError:
             return 200, {}
-        body = encode_json_dropping_unencodable(response, f"a sync for {requester.user_id}")
+        what = f"a sync for {requester.user_id}"
+        body = encode_spliced(response, lambda value: encode_json_dropping_unencodable(value, what))
         return 200, RawResponse(body, b"application/json")
 
     router.add("GET", client_paths("/sync"), sync)

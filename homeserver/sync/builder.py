@@ -13,6 +13,7 @@ from typing import Any
 from homeserver.server import Server
 from homeserver.sync.provider import StreamToken, SyncRequest
 from homeserver.sync.providers import PROVIDERS
+from storage.streams import Streams
 
 # Sections that are present in every response and say nothing about change.
 NOT_CHANGES = frozenset({
@@ -41,15 +42,32 @@ class SyncBuilder:
     def __init__(self, hs: Server) -> None:
         self.hs = hs
         self.providers: list[Any] = [cls(hs) for cls in PROVIDERS]
+        self.streams: Streams = hs.get(Streams)
+        self._names = [provider.stream for provider in self.providers]
+        self._prepared = False
+        self._last_positions: list[int] = []
+        self._last = StreamToken({})
 
     async def current_token(self) -> StreamToken:
-        """Every stream's persisted-up-to position: the safe upper bound of a sync now."""
+        """Every stream's persisted-up-to position: the safe upper bound of a sync now.
+
+        Once every provider has prepared (opened its stream's writer, started what it starts)
+        the positions are read straight from the stream registry, which the writers keep in
+        memory: a woken connection pays no await per provider (issue 16)."""
+        if self._prepared:
+            current = self.streams.current_position
+            now = [current(name) for name in self._names]
+            if now != self._last_positions:  # else the same token object (its text kept)
+                self._last_positions = now
+                self._last = StreamToken(dict(zip(self._names, now, strict=True)))
+            return self._last
         positions = {}
         for provider in self.providers:
             prepare = getattr(provider, "prepare", None)
             if prepare is not None:
                 await prepare()
             positions[provider.stream] = provider.current_position()
+        self._prepared = all(self.streams.ready(name) is not None for name in self._names)
         return StreamToken(positions)
 
     def nothing_new(self, request: SyncRequest, upto: StreamToken) -> bool:
@@ -72,7 +90,7 @@ class SyncBuilder:
 
     async def build(self, request: SyncRequest, upto: StreamToken,
                     streams: frozenset[str] | None = None,
-                    skip_still: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
+                    skip_still: bool = True, encoded: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
         """The changes in (request.since, upto]; returns (response, context).
 
         ``streams`` limits the sections built (sliding sync asks only for the extensions it wants);
@@ -81,9 +99,12 @@ class SyncBuilder:
         The fast path (``skip_still``): on an incremental sync, a provider whose stream has not
         moved and whose ``still`` says it would write nothing is not run. A connection woken by
         a message then runs the rooms provider and the per-device bookkeeping only; the answer
-        is the same (tests/sync/test_fast_path.py builds both and compares)."""
+        is the same (tests/sync/test_fast_path.py builds both and compares).
+
+        ``encoded``: the caller writes the response with ``sync/encoded.py`` ``encode_spliced``, so
+        shared room events may stand in it as ``EncodedEvent``s, serialised once for all readers."""
         response: dict[str, Any] = {"next_batch": upto.serialise()}
-        context: dict[str, Any] = {"fast": skip_still}
+        context: dict[str, Any] = {"fast": skip_still, "encoded": encoded}
         chosen = [p for p in self.providers if streams is None or p.stream == "events" or p.stream in streams]
         for provider in chosen:
             stream_upto = upto.positions[provider.stream]

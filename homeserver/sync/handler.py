@@ -34,14 +34,16 @@ class SyncHandler:
         self.presence: PresenceHandler = hs.get(PresenceHandler)
 
     async def sync(self, request: SyncRequest, timeout_ms: int,
-                   set_presence: str | None = None) -> dict[str, Any]:
+                   set_presence: str | None = None, encoded: bool = False) -> dict[str, Any]:
+        """``encoded``: as ``SyncBuilder.build``'s (the caller writes it with ``encode_spliced``)."""
         await self.presence.user_syncing(request.user_id, set_presence)
         try:
-            return await self.wait_for_changes(request, min(timeout_ms, MAX_TIMEOUT_MS))
+            return await self.wait_for_changes(request, min(timeout_ms, MAX_TIMEOUT_MS), encoded)
         finally:
             self.presence.user_stopped_syncing(request.user_id)
 
-    async def wait_for_changes(self, request: SyncRequest, timeout_ms: int) -> dict[str, Any]:
+    async def wait_for_changes(self, request: SyncRequest, timeout_ms: int,
+                               encoded: bool = False) -> dict[str, Any]:
         can_wait = request.since is not None and timeout_ms > 0 and not request.full_state
         deadline = self.reactor.seconds() + timeout_ms / 1000.0
         rooms = await joined_rooms(self.hs, request.user_id) if can_wait else set()
@@ -56,7 +58,7 @@ class SyncHandler:
             try:
                 upto = await self.builder.current_token()
                 if waiter is None or not self.builder.nothing_new(request, upto):
-                    response, context = await self.builder.build(request, upto)
+                    response, context = await self.builder.build(request, upto, encoded=encoded)
                     rooms = rooms | context["joined_rooms"]
             except BaseException:
                 discard(waiter)
@@ -68,6 +70,7 @@ class SyncHandler:
             advance = await waiter
             if advance is None:
                 if response is None:  # timed out without ever building: the answer as of now
-                    response, _ = await self.builder.build(request, await self.builder.current_token())
+                    response, _ = await self.builder.build(request, await self.builder.current_token(),
+                                                           encoded=encoded)
                 return response
             rooms = rooms | await joined_rooms(self.hs, request.user_id)

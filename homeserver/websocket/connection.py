@@ -19,6 +19,7 @@ from homeserver.http.request import parse_json, query_filter, query_str
 from homeserver.http.resource import encode_json_dropping_unencodable, write_error
 from homeserver.server import Server
 from homeserver.stream_token import StreamToken, parse_since
+from homeserver.sync.encoded import encode_spliced
 from homeserver.sync.filters import FilterHandler
 from homeserver.websocket.commands import COMMANDS, run_command
 from homeserver.websocket.hub import WebSocketHub
@@ -94,8 +95,12 @@ class StreamProtocol(WebSocketServerProtocol):
             self.session = None
 
     def send_json(self, value: dict[str, Any]) -> None:
-        payload = encode_json_dropping_unencodable(value, f"a WebSocket message to {self.requester.user_id}")
+        """Frames may hold events serialised once for every reader (sync/encoded.py)."""
+        payload = encode_spliced(value, self._encode_plain)
         self.sendMessage(payload, isBinary=False)
+
+    def _encode_plain(self, value: Any) -> bytes:
+        return encode_json_dropping_unencodable(value, f"a WebSocket message to {self.requester.user_id}")
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
         Deferred.fromCoroutine(self._handle(payload))

@@ -152,7 +152,8 @@ class StreamSession:
                 if pushed and self.builder.nothing_new(request, upto):
                     self.acked = upto  # the pushed frame was the whole change: no build for its wake
                     continue
-                response, context = await self.builder.build(request, upto)
+                # Written by StreamProtocol.send_json, which splices shared event text.
+                response, context = await self.builder.build(request, upto, encoded=True)
                 self._on_rooms(context.get("joined_rooms", set()))
                 if self.closed:
                     return

@@ -9,6 +9,7 @@ about the event.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,10 @@ import pytest
 import pytest_twisted
 
 from homeserver.handlers.rooms.room_create import RoomCreationHandler, parse_create_room
+from homeserver.http.resource import encode_json
 from homeserver.pipeline import EventSpec
 from homeserver.sync.builder import SyncBuilder, _still
+from homeserver.sync.encoded import EncodedEvent, encode_spliced
 from homeserver.sync.provider import StreamToken, SyncRequest
 from homeserver.sync.providers.shared_rooms import SharedRooms
 from storage.stores.account_data import AccountDataStore
@@ -66,6 +69,16 @@ async def room(engine: str, tmp_path: Path) -> AsyncIterator[Room]:
     await server.stop()
 
 
+def spliced_events(value: Any) -> list[EncodedEvent]:
+    if isinstance(value, EncodedEvent):
+        return [value]
+    if isinstance(value, dict):
+        return [e for v in value.values() for e in spliced_events(v)]
+    if isinstance(value, list):
+        return [e for v in value for e in spliced_events(v)]
+    return []
+
+
 def without_age(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: without_age(v) for k, v in value.items() if k != "age"}
@@ -82,12 +95,26 @@ async def both_paths(room: Room, user_id: str, since: StreamToken, sync_filter: 
     full, full_context = await room.builder.build(request, upto, skip_still=False)
     fast, fast_context = await room.builder.build(request, upto)
     assert without_age(fast) == without_age(full)
+    # The transports' build: shared events serialised once and spliced into the bytes.
+    encoded, _ = await room.builder.build(request, upto, encoded=True)
+    written = json.loads(encode_spliced(encoded, encode_json))
+    assert without_age(written) == without_age(full)
+    assert all(isinstance(e.own.get("age"), int) for e in spliced_events(encoded))
     assert fast_context["joined_rooms"] == full_context["joined_rooms"]
     skipped = sum(1 for provider in room.builder.providers
                   if provider.stream != "events" and upto.positions[provider.stream] == since.get(provider.stream)
                   and _still(provider, since.get(provider.stream) or 0, upto.positions[provider.stream],
                              fast_context))
     return full, skipped
+
+
+async def written_answer(room: Room, user_id: str, since: StreamToken,
+                         sync_filter: dict[str, Any]) -> dict[str, Any]:
+    """The answer as the transports write it (encoded, spliced)."""
+    request = SyncRequest(user_id=user_id, device_id="DEV", filter=sync_filter, since=since)
+    encoded, _ = await room.builder.build(request, await room.builder.current_token(), encoded=True)
+    answer: dict[str, Any] = json.loads(encode_spliced(encoded, encode_json))
+    return answer
 
 
 @pytest_twisted.ensureDeferred
@@ -101,6 +128,9 @@ async def test_a_message_gives_the_same_answer_both_ways(room: Room) -> None:
         assert skipped >= 4  # account data, receipts, typing, presence, MLS did not move
     # The fast answers came from the room's shared entry (one per filter).
     assert len(room.server.hs.get(SharedRooms)) == 2
+    encoded, _ = await room.builder.build(
+        SyncRequest(user_id=BOB, device_id="DEV", filter={}, since=since), await room.token(), encoded=True)
+    assert len(spliced_events(encoded)) == 1  # the message stands in the response as shared text
 
 
 @pytest_twisted.ensureDeferred
@@ -115,6 +145,8 @@ async def test_the_senders_transaction_id_and_a_limited_timeline_both_ways(room:
     other, _ = await both_paths(room, ALICE, since, LAZY)
     events = other["rooms"]["join"][room.room_id]["timeline"]["events"]
     assert all("transaction_id" not in e["unsigned"] for e in events)
+    assert "transaction_id" in str(bob_written := await written_answer(room, BOB, since, LAZY))
+    assert "transaction_id" not in str(await written_answer(room, ALICE, since, LAZY)), bob_written
 
 
 @pytest_twisted.ensureDeferred

@@ -32,7 +32,9 @@ class E2eeDeviceListsProvider:
                     response: dict[str, Any], context: dict[str, Any]) -> None:
         if since is None or request.since is None:
             return
-        events_upto = StreamToken.parse(response["next_batch"]).get(EVENTS_STREAM)
+        events_upto = context.get("events_upto")  # the rooms provider's upper bound, as next_batch's
+        if events_upto is None:
+            events_upto = StreamToken.parse(response["next_batch"]).get(EVENTS_STREAM)
         delta = await self.device_lists.delta(request.user_id, since, upto,
                                               request.since.get(EVENTS_STREAM), events_upto)
         if delta.changed or delta.left:

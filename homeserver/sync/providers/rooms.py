@@ -15,7 +15,12 @@ initial sync does, each with its full state.  Synapse behaves the same.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Coroutine
 from typing import Any
+
+from twisted.internet import defer
+from twisted.internet.defer import Deferred
 
 from homeserver.handlers.rooms.event_format import txn_scope_for
 from homeserver.handlers.rooms.partial_state import PartialStateRooms
@@ -32,8 +37,10 @@ from homeserver.sync.providers.room_state import RoomStateReader, room_summaries
 from homeserver.sync.providers.shared_rooms import (
     SharedRoom,
     SharedRooms,
+    encodings,
     format_for_sharing,
     reader_copy,
+    reader_encoded,
 )
 from homeserver.sync.room_data import (
     STRIPPED_STATE_TYPES,
@@ -50,6 +57,8 @@ from storage.stores.room_members import RoomMemberStore
 from storage.stores.sync_events import MembershipAt, SyncEventsStore
 
 JOIN, INVITE, LEAVE, BAN, KNOCK = "join", "invite", "leave", "ban", "knock"
+# Rooms an initial sync builds at once: below the PostgreSQL pool's default ten connections.
+INITIAL_ROOMS_AT_ONCE = 8
 
 
 def shows_left_room(user_id: str, membership: MembershipAt, include_leave: bool) -> bool:
@@ -57,6 +66,12 @@ def shows_left_room(user_id: str, membership: MembershipAt, include_leave: bool)
     if membership.membership == BAN:
         return True
     return membership.membership == LEAVE and (include_leave or membership.sender != user_id)
+
+
+def _starts_room(found: dict[str, StoredEvent], ids: list[str]) -> bool:
+    """Is the first of ``ids`` the room's create event, so that they are all of its history?"""
+    first = found.get(ids[0]) if ids else None
+    return first is not None and first.event.type == "m.room.create" and first.event.state_key == ""
 
 
 def formatter_for(request: SyncRequest) -> Formatter:
@@ -125,14 +140,28 @@ class RoomsProvider:
     async def _initial(self, request: SyncRequest, sync_filter: SyncFilter,
                        now: dict[str, MembershipAt], upto: int, response: dict[str, Any],
                        context: dict[str, Any]) -> None:
+        """Rooms are built a few at a time: each costs several store round trips, which on
+        PostgreSQL overlap on the database threads instead of queueing one room after another."""
+        jobs: list[Coroutine[Any, Any, None]] = []
         for room_id, membership in sorted(now.items()):
             if not sync_filter.allows_room(room_id):
                 continue
             if membership.membership == JOIN:
-                await self._joined_room(request, sync_filter, room_id, None, upto, True,
-                                        response, context)
+                joined_room_entry(response, room_id)  # entries keep the sorted order
+                jobs.append(self._joined_room(request, sync_filter, room_id, None, upto, True,
+                                              response, context))
             else:
-                await self._not_joined_room(request, sync_filter, room_id, membership, None, response)
+                jobs.append(self._not_joined_room(request, sync_filter, room_id, membership, None, response))
+        slots = defer.DeferredSemaphore(INITIAL_ROOMS_AT_ONCE)
+
+        async def one(job: Coroutine[Any, Any, None]) -> None:
+            await slots.acquire()
+            try:
+                await job
+            finally:
+                slots.release()
+
+        await defer.gatherResults([Deferred.fromCoroutine(one(job)) for job in jobs], consumeErrors=True)
 
     async def _not_joined_room(self, request: SyncRequest, sync_filter: SyncFilter, room_id: str,
                                membership: MembershipAt, since: int | None,
@@ -223,13 +252,26 @@ class RoomsProvider:
     async def _recent_events(self, room_id: str, since: int | None, upto: int, count: int,
                              sql_filter: SqlEventFilter) -> list[StoredEvent] | None:
         """The newest ``count`` matching events in (since, upto], newest first, from the in-memory
-        window (storage/room_stream_cache.py); None when it does not reach back to ``since``."""
-        if since is None:
+        window (storage/room_stream_cache.py); None when it does not reach back to ``since``.
+
+        With no ``since`` (an initial sync) the window answers when it holds ``count`` matching
+        events, or the room's whole history (it starts at the room's create event)."""
+        floor = self.recent.floor
+        start = since if since is not None else floor
+        if start is None:
             return None
-        ids = self.recent.room_events_between(room_id, since, upto)
+        ids = self.recent.room_events_between(room_id, start, upto)
         if ids is None:
             return None
         found = await self.events.get_events(ids)
+        if since is None and not _starts_room(found, ids):
+            events = self._window_matches(found, ids, count, sql_filter)
+            return events if len(events) == count else None
+        return self._window_matches(found, ids, count, sql_filter)
+
+    @staticmethod
+    def _window_matches(found: dict[str, StoredEvent], ids: list[str], count: int,
+                        sql_filter: SqlEventFilter) -> list[StoredEvent]:
         # Purged events are gone from the store; redacted ones come back redacted.
         events = []
         for event_id in reversed(ids):
@@ -276,7 +318,8 @@ class RoomsProvider:
             first = events[0].stream_ordering if events else upto + 1
             touches = any(e.event.type == "m.room.member" for e in [*events, *state_events])
             return SharedRoom(events, limited, prev_batch_token(first - 1), state_events, timeline, state,
-                              touches, shareable)
+                              touches, shareable, encodings(timeline) if shareable else [],
+                              encodings(state) if shareable else [])
 
         shared = await self.shared.get(key, build)
         if shared is None or not shared.shareable:
@@ -288,9 +331,15 @@ class RoomsProvider:
             return True
         scope = txn_scope_for(request.user_id, request.device_id, request.access_token_id)
         entry = joined_room_entry(response, room_id)
-        entry["timeline"] = {"events": reader_copy(request, shared.events, shared.timeline, scope),
-                             "limited": shared.limited, "prev_batch": shared.prev_batch}
-        entry["state"]["events"] = reader_copy(request, shared.state_events, shared.state, scope)
+        if context.get("encoded"):  # the transport splices the shared text (sync/encoded.py)
+            now = int(time.time() * 1000)
+            timeline: list[Any] = reader_encoded(shared.events, shared.timeline_encoded, scope, now)
+            state: list[Any] = reader_encoded(shared.state_events, shared.state_encoded, scope, now)
+        else:
+            timeline = reader_copy(request, shared.events, shared.timeline, scope)
+            state = reader_copy(request, shared.state_events, shared.state, scope)
+        entry["timeline"] = {"events": timeline, "limited": shared.limited, "prev_batch": shared.prev_batch}
+        entry["state"]["events"] = state
         if shared.touches_members:
             context["rooms_needing_summary"].add(room_id)
         return True

@@ -21,8 +21,14 @@ from typing import Any
 import attrs
 from twisted.internet.defer import Deferred
 
-from homeserver.handlers.rooms.event_format import EventFormatter, for_reader, has_reader_bundle
+from homeserver.handlers.rooms.event_format import (
+    EventFormatter,
+    for_reader,
+    has_reader_bundle,
+    reader_unsigned,
+)
 from homeserver.server import Server
+from homeserver.sync.encoded import EncodedEvent, SharedEncoding
 from homeserver.sync.provider import SyncRequest
 from storage.stores.events import StoredEvent
 
@@ -48,12 +54,26 @@ class SharedRoom:
     touches_members: bool
     #: False when a reader-dependent part (a thread summary) rules sharing out.
     shareable: bool
+    #: The same, serialised once for every reader (encoded.py).
+    timeline_encoded: list[SharedEncoding]
+    state_encoded: list[SharedEncoding]
 
 
 def reader_copy(request: SyncRequest, events: list[StoredEvent], shared: list[dict[str, Any]],
                 scope: str | None) -> list[dict[str, Any]]:
     now = int(time.time() * 1000)
     return [for_reader(stored, formatted, scope, now) for stored, formatted in zip(events, shared, strict=True)]
+
+
+def reader_encoded(events: list[StoredEvent], shared: list[SharedEncoding],
+                   scope: str | None, now: int) -> list[EncodedEvent]:
+    """``reader_copy`` for a response written by ``encode_spliced``: the shared text, not a copy."""
+    return [EncodedEvent(stored, encoding, reader_unsigned(stored, scope, now))
+            for stored, encoding in zip(events, shared, strict=True)]
+
+
+def encodings(formatted: list[dict[str, Any]]) -> list[SharedEncoding]:
+    return [SharedEncoding.of(event) for event in formatted]
 
 
 async def format_for_sharing(hs: Server, events: list[StoredEvent],
