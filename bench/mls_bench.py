@@ -237,7 +237,8 @@ async def workload(base_url: str, pid: int, args: argparse.Namespace) -> dict[st
     results["client_add_members_s"] = round(time.perf_counter() - add_start, 2)
     await connect(members)
     # The joiners do not process the commit that adds them: they get a Welcome note, then the Welcome.
-    results["add_commit_welcome_note"] = await measure(pid, members, "welcome:0", lambda: post_commit(added))
+    results["add_commit_welcome_note"] = await profiler.around(
+        "add_commit", lambda: measure(pid, members, "welcome:0", lambda: post_commit(added)))
 
     async def fetch_welcomes() -> None:
         async def fetch(member: Member) -> None:

@@ -77,6 +77,7 @@ class StreamProtocol(WebSocketServerProtocol):
             self.hs, self.requester.user_id, self.requester.device_id,
             self.requester.access_token_id, hub.filters.pair(self.sync_filter), self.since,
             send=self.send_json, on_rooms=lambda rooms: hub.set_rooms(session, rooms),
+            send_raw=lambda payload: self.sendMessage(payload, isBinary=False),
         )
         self.session = session
         previous = hub.register(session, self)

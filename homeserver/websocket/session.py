@@ -64,11 +64,12 @@ class SharedFilters:
 class StreamSession:
     # Ten thousand idle streams per process: slots keep each session to its fields (no instance dict).
     __slots__ = ("builder", "user_id", "device_id", "access_token_id", "initial_filter", "frame_filter", "acked",
-                 "in_flight", "dirty", "closed", "_building", "_send", "_on_rooms")
+                 "in_flight", "dirty", "closed", "_building", "_send", "_on_rooms", "_send_raw", "_pushed")
 
     def __init__(self, hs: Server, user_id: str, device_id: str | None, access_token_id: int | None,
                  filters: tuple[dict[str, Any], dict[str, Any]], since: StreamToken | None,
-                 send: Callable[[dict[str, Any]], None], on_rooms: Callable[[set[str]], None]) -> None:
+                 send: Callable[[dict[str, Any]], None], on_rooms: Callable[[set[str]], None],
+                 send_raw: Callable[[bytes], None] | None = None) -> None:
         self.builder: SyncBuilder = hs.get(SyncBuilder)
         self.user_id = user_id
         self.device_id = device_id
@@ -81,11 +82,40 @@ class StreamSession:
         self._building = False
         self._send = send
         self._on_rooms = on_rooms
+        self._send_raw = send_raw
+        self._pushed = False
 
     def poke(self) -> None:
         """Something the client may care about advanced."""
         self.dirty = True
         self._maybe_build()
+
+    def push_shared(self, stream: str, after: int, position: int, sections: bytes) -> bool:
+        """Send a frame built once for many streams: ``sections`` is the whole change in
+        (``after``, ``position``] of ``stream``, as the encoded members of the sync object.
+
+        Taken only by an idle stream whose token is at ``after`` in that stream: the frame's
+        token is then its own with that one stream advanced, so nothing is skipped or sent twice.
+        """
+        acked = self.acked
+        if self._send_raw is None or self._building or self.in_flight is not None or self.closed \
+                or acked is None or acked.get(stream) != after:
+            return False
+        token = StreamToken({**acked.positions, stream: position})
+        self.in_flight = token
+        self._pushed = True
+        # One join: the sections (a commit can be 100s of KB) are copied once per stream, not per "+".
+        self._send_raw(b"".join((b'{"type":"sync","sync":{"next_batch":"', token.serialise().encode(), b'",',
+                                 sections, b"}}")))
+        return True
+
+    def advance_quietly(self, stream: str, after: int, position: int) -> None:
+        """(``after``, ``position``] of ``stream`` holds nothing for this client: move past it, as a build would."""
+        acked = self.acked
+        if not (self._building or self.in_flight is not None or self.closed or acked is None
+                or acked.get(stream) != after):
+            self.acked = StreamToken({**acked.positions, stream: position})
+            self._pushed = True
 
     def ack(self, token_text: str) -> bool:
         """The client processed the frame with this next_batch; False if that is not the one in flight."""
@@ -118,6 +148,10 @@ class StreamSession:
                     since=self.acked, access_token_id=self.access_token_id,
                 )
                 upto = await self.builder.current_token()
+                pushed, self._pushed = self._pushed, False
+                if pushed and self.builder.nothing_new(request, upto):
+                    self.acked = upto  # the pushed frame was the whole change: no build for its wake
+                    continue
                 # Written by StreamProtocol.send_json, which splices shared event text.
                 response, context = await self.builder.build(request, upto, encoded=True)
                 self._on_rooms(context.get("joined_rooms", set()))

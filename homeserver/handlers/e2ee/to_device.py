@@ -90,7 +90,8 @@ class ToDeviceHandler:
         return removed
 
     async def send(self, sender_user_id: str, sender_device_id: str, event_type: str, txn_id: str,
-                   body: dict[str, Any]) -> None:
+                   body: dict[str, Any]) -> dict[tuple[str, str], int]:
+        """Store and announce; returns each local recipient device's stream position (empty on a retry)."""
         by_user = require_object(body.get("messages"), "messages")
         messages: list[ToDeviceMessage] = []
         remote: dict[str, dict[str, Any]] = {}  # destination -> {user_id: {device_id: content}}
@@ -122,7 +123,7 @@ class ToDeviceHandler:
             "sender": sender_user_id, "type": event_type, "message_id": message_id, "messages": by_device})
             for destination, by_device in remote.items() for message_id in [secrets.token_urlsafe(12)]]
         if not messages and not outbox:
-            return
+            return {}
         async with writer.allocate(len(messages) + len(outbox)) as ids:
             stream_ids, outbox_ids = ids[:len(messages)], ids[len(messages):]
             try:
@@ -135,6 +136,8 @@ class ToDeviceHandler:
             # Remote recipients are named too: the federation sender wakes their servers from it.
             users = {m.user_id for m in messages} | {u for by_device in remote.values() for u in by_device}
             writer.announce(ids[-1], users=users)
+            return {(m.user_id, m.device_id): position for m, position in zip(messages, stream_ids, strict=True)}
+        return {}
 
     async def messages_for_sync(self, user_id: str, device_id: str, since: int | None,
                                 upto: int) -> list[dict[str, Any]]:

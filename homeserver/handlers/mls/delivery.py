@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import attrs
@@ -20,8 +21,9 @@ from homeserver.async_utils import SharedLookups
 from homeserver.errors import bad_json, forbidden, invalid_param, not_found
 from homeserver.events.identifiers import server_name_of
 from homeserver.handlers.accounts.auth import now_ms
-from homeserver.handlers.e2ee.to_device import ToDeviceHandler
+from homeserver.handlers.e2ee.to_device import TO_DEVICE_STREAM, ToDeviceHandler
 from homeserver.handlers.mls.common import (
+    SYNC_SECTION,
     WELCOME_TO_DEVICE,
     bad_epoch,
     decode_b64,
@@ -40,6 +42,13 @@ logger = logging.getLogger(__name__)
 #: Commit bodies kept in memory for the members fetching them at once (bytes of base64).
 BODY_CACHE_BYTES = 64 * 1024 * 1024
 MAX_COMMITS_PER_PAGE = 100
+
+#: Told (room_id, stream position) of each accepted commit after it is stored and before it is announced.
+AcceptedListener = Callable[[str, int], Awaitable[None]]
+#: Sends one shared sync frame to streams of some devices: (room the frame is about, or None; each device's
+#: position in the stream; stream; the position all of them must be at; the sync sections) -> how many took it.
+#: With a room, ``quiet_rest``: the position the room's other streams at ``after`` may move to without a frame.
+FramePusher = Callable[[str | None, dict[tuple[str, str], int], str, int, dict[str, Any], int | None], int]
 
 
 @attrs.frozen
@@ -60,6 +69,8 @@ class MlsDeliveryService:
         self._bodies: OrderedDict[tuple[str, int], str] = OrderedDict()
         self._cached_bytes = 0
         self._reading = SharedLookups[tuple[str, int], str]()
+        self.accepted_listeners: list[AcceptedListener] = []
+        self.pushers: list[FramePusher] = []
 
     # -- POST .../commit -------------------------------------------------------------------
 
@@ -90,8 +101,15 @@ class MlsDeliveryService:
             if await self._already_accepted(user_id, room_id, framed.epoch, commit_b64):
                 return framed.epoch + 1  # a retry that raced the original
             raise epoch_conflict(await self.store.current_epoch(room_id))
-        writer.announce(ids[0], rooms={room_id})
+        for listener in self.accepted_listeners:
+            try:  # the shared push to the members' streams; the announce below wakes whoever it missed
+                await listener(room_id, ids[0])
+            except Exception:
+                logger.exception("pushing commit %s epoch %d failed", room_id, framed.epoch)
+        # The joiners' notes go out before the commit's wake, so a joiner's stream takes its note
+        # as one pushed frame instead of first building a (for it, empty) answer for the commit.
         await self._send_welcomes(user_id, device_id, room_id, framed.epoch, checked.recipients)
+        writer.announce(ids[0], rooms={room_id})
         return framed.epoch + 1
 
     async def _already_accepted(self, user_id: str, room_id: str, epoch: int, commit_b64: str) -> bool:
@@ -195,12 +213,24 @@ class MlsDeliveryService:
             messages.setdefault(target_user, {})[target_device] = {"room_id": room_id, "epoch": epoch}
         if not messages:
             return
+        to_device = self.hs.get(ToDeviceHandler)
         try:
-            await self.hs.get(ToDeviceHandler).send(user_id, device_id, WELCOME_TO_DEVICE,
-                                                    f"org.vignette.mls.welcome {room_id} {epoch}",
-                                                    {"messages": messages})
+            positions = await to_device.send(user_id, device_id, WELCOME_TO_DEVICE,
+                                             f"org.vignette.mls.welcome {room_id} {epoch}", {"messages": messages})
         except Exception:  # the commit stands; the joiners can still fetch the Welcome
             logger.exception("could not queue the Welcome of %s epoch %d", room_id, epoch)
+            return
+        if not positions or not self.pushers:
+            return
+        # The notes are one batch of consecutive positions, each for its own device: a stream at the
+        # position before the batch has exactly its own note in (before, its position], the same
+        # event for every joiner, so it is encoded once and pushed (the announce wakes the rest).
+        first, last = min(positions.values()), max(positions.values())
+        if last - first + 1 != len(positions) or to_device.streams.current_position(TO_DEVICE_STREAM) < last:
+            return
+        event = {"sender": user_id, "type": WELCOME_TO_DEVICE, "content": {"room_id": room_id, "epoch": epoch}}
+        for pusher in self.pushers:
+            pusher(None, positions, TO_DEVICE_STREAM, first - 1, {"to_device": {"events": [event]}}, None)
 
     # -- reading the log -------------------------------------------------------------------
 
@@ -289,6 +319,42 @@ class MlsSyncView:
         self.delivery = hs.get(MlsDeliveryService)
         self._shared: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
         self._asking = SharedLookups[tuple[Any, ...], Any]()
+        self.delivery.accepted_listeners.append(self._push_commit)
+
+    def add_pusher(self, pusher: FramePusher) -> None:
+        """A stream transport (the WebSocket hub) that takes one shared frame for many devices."""
+        self.delivery.pushers.append(pusher)
+
+    async def _push_commit(self, room_id: str, position: int) -> None:
+        """Build the sync section of a commit that is alone at its stream position once, for every member.
+
+        For a device whose token is just before ``position`` the section is the same for all
+        who need the commit (the answer of ``section`` for (position - 1, position]), so it is
+        computed for one and handed, as one value, to the pushers; those devices skip their own
+        sync build. Devices that do not need it, or are elsewhere in the stream, are left to
+        the announce, as before.
+        """
+        if not self.delivery.pushers or self.current_position() < position:
+            return
+        after = position - 1
+        commits: list[StoredCommit] = await self._once(
+            ("commits", room_id, after, position),
+            lambda: self.store.commits_in_range(room_id, after, position, MAX_COMMITS_PER_PAGE + 1))
+        if len(commits) != 1:
+            return
+        in_room: dict[tuple[str, str], list[tuple[int, int | None]]] = await self._once(
+            ("windows", room_id, position), lambda: self.store.room_windows(room_id))
+        needers = {who for who, windows in in_room.items() if _needs(windows, commits[0].epoch)}
+        if not needers:
+            return
+        user_id, device_id = next(iter(needers))
+        section = await self.section(user_id, device_id, {room_id}, after, position)
+        if not section:
+            return
+        # The others' section (no commit for them) says nothing unless a removal is pending.
+        quiet = None if section["rooms"][room_id]["pending_removals"] else position
+        for pusher in self.delivery.pushers:
+            pusher(room_id, dict.fromkeys(needers, position), "mls", after, {SYNC_SECTION: section}, quiet)
 
     async def prepare(self) -> None:
         await self.store.stream_writer()
