@@ -27,7 +27,12 @@ from homeserver import worker_roles, worker_setup
 from homeserver.api import modules_for_resources
 from homeserver.app_metrics import wire_metrics
 from homeserver.config.schema import HomeserverConfig, Listener
-from homeserver.config.workers import is_worker, sends_federation
+from homeserver.config.workers import (
+    background_elsewhere,
+    is_worker,
+    sends_federation,
+    uses_workers,
+)
 from homeserver.events.builder import ServerSigningKey
 from homeserver.handlers.admin.ratelimits import RatelimitOverrides
 from homeserver.handlers.e2ee.remote_device_lists import RemoteDeviceLists
@@ -37,11 +42,9 @@ from homeserver.handlers.mls.federated import COMMIT_EDU, MlsFederation, MlsRemo
 from homeserver.handlers.mls.hygiene import MlsHygiene
 from homeserver.handlers.push.notifications import PushRuleEvaluator
 from homeserver.handlers.pushers.pool import PusherPool
-from homeserver.handlers.rooms.delayed_events import DelayedEventsHandler
 from homeserver.handlers.rooms.hierarchy import HierarchyHandler
 from homeserver.handlers.rooms.remote_rooms import RemoteRooms
 from homeserver.handlers.rooms.retention import RetentionHandler
-from homeserver.handlers.rooms.self_destruct import SelfDestructHandler
 from homeserver.handlers.timers import TimerService
 from homeserver.http.request import bounded_request_factory
 from homeserver.http.resource import JsonApiResource, ListenerRoot
@@ -144,23 +147,22 @@ class HomeServer:
         if is_worker(self.config):
             await worker_roles.start_worker_background(self)
             return
-        try:
-            await self.get(DelayedEventsHandler).start()
-        except Exception:  # its state check runs again with the next event in each room
-            logger.exception("delayed events: the start-up state check failed")
+        if not background_elsewhere(self.config):
+            await worker_roles.start_timed_jobs(self)
         try:
             await self.get(PusherPool).start()  # resume queued pushes; retries register their timer kind
         except Exception:  # each pusher resumes with its next notification
             logger.exception("pushers: resuming queued notifications failed")
         try:
-            await self.get(SelfDestructHandler).start()
-        except Exception:  # each room is checked again with its next receipt
-            logger.exception("self-destruct: the start-up read check failed")
-        try:
             await self.get(RetentionHandler).start()
         except Exception:  # its jobs keep the timers they had
             logger.exception("retention: setting up the purge jobs failed")
-        await self.get(TimerService).start()  # never raises: it retries on its own
+        timers = self.get(TimerService)
+        if background_elsewhere(self.config):  # they fire there, and only there
+            timers.drop(worker_roles.BACKGROUND_TIMERS)
+        elif uses_workers(self.config):  # other processes write timers fired here
+            timers.poll()
+        await timers.start()  # never raises: it retries on its own
         # Inbound transactions a crash left unanswered, worked on again from their stored PDUs
         # (in the background: they may need to fetch from their origin).
         Deferred.fromCoroutine(self.get(TransactionReceiver).recover())

@@ -10,12 +10,14 @@
   /_matrix/client/v1/media (and federation media downloads); the main process stops
   serving them when its ``enable_media_repo`` is false.
 - **background jobs** (``run_background_tasks_on``, ``media_instance_running_background_jobs``):
-  retention purges and the expiry of to-device messages, MLS commits and unused media IDs
-  run there and nowhere else.
+  retention purges, the expiry of to-device messages, MLS commits and unused media IDs, and
+  the timers of delayed events and self-destructing messages run there and nowhere else (the
+  events they send go to the room's writer through the pipeline, as any other process's).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
@@ -28,6 +30,8 @@ from federation.sender.replicated import ReplicatedSenderFeed
 from federation.transport.auth import FederationAuth
 from homeserver.api import media
 from homeserver.config.workers import (
+    event_writers,
+    instance_name,
     is_worker,
     runs_background_tasks,
     sends_federation,
@@ -35,12 +39,22 @@ from homeserver.config.workers import (
 )
 from homeserver.handlers.e2ee.to_device import ToDeviceHandler
 from homeserver.handlers.mls.hygiene import MlsHygiene
+from homeserver.handlers.rooms.delayed_events import DelayedEventsHandler
 from homeserver.handlers.rooms.retention import RETENTION_TIMER, RetentionHandler
+from homeserver.handlers.rooms.self_destruct import SelfDestructHandler
 from homeserver.handlers.timers import TimerService
 from homeserver.http.router import Router
 from homeserver.replication.channel import ReplicationChannel
 from homeserver.server import Server
+from storage.stores.delayed_events import DELAYED_EVENT_TIMER
+from storage.stores.self_destruct import SELF_DESTRUCT_TIMER
 
+logger = logging.getLogger(__name__)
+
+#: The timer kinds that fire on the background-jobs process only (homeserver/handlers/timers.py).
+BACKGROUND_TIMERS = frozenset({RETENTION_TIMER, DELAYED_EVENT_TIMER, SELF_DESTRUCT_TIMER})
+#: The channel's name for "a timer was written for this time" (the keys are due times in ms).
+TIMERS_HANDOVER = "timers"
 #: The modules of the media repository (client and federation downloads).
 MEDIA_MODULES: tuple[ModuleType, ...] = (media, federation_media)
 #: The channel's name for "look at this destination's queue" (the keys are server names).
@@ -66,7 +80,13 @@ def register_worker_routes(hs: Server, router: Router, modules: list[ModuleType]
 
 
 def wire_replication(hs: Server, channel: ReplicationChannel) -> None:
-    """Before the channel starts: federation queue hand-overs, to or from the sender."""
+    """Before the channel starts: timers and federation queue hand-overs, to or from the
+    process that fires or sends."""
+    timers = hs.get(TimerService)
+    if runs_background_tasks(hs.config):
+        channel.add_cache(TIMERS_HANDOVER, timers.handed_over)
+    else:
+        timers.handover = lambda due: channel.invalidate(TIMERS_HANDOVER, [str(due)])
     sender = hs.get(FederationSender)
     if sends_federation(hs.config):
         feed = hs.get(ReplicatedSenderFeed)
@@ -111,6 +131,29 @@ async def start_worker_background(hs: Server) -> None:
         await hs.get(ToDeviceHandler).prepare()  # its inbox expiry
         hs.get(MlsHygiene).start_purge()  # the MLS commit log's expiry
         await hs.get(RetentionHandler).start()
+        await start_timed_jobs(hs)
         timers = hs.get(TimerService)
-        timers.keep_only({RETENTION_TIMER})
+        timers.keep_only(BACKGROUND_TIMERS)
+        timers.poll()
         await timers.start()
+    elif instance_name(hs.config) in event_writers(hs.config):
+        # A persister sees its rooms' self-destructing messages persisted and read: it
+        # writes their timers (handed to the background process) but fires none.
+        await start_self_destruct(hs)
+
+
+async def start_timed_jobs(hs: Server) -> None:
+    """On the background-jobs process, before its timers start: the owners of the timers
+    that send events (delayed events) or expunge them (self-destruct) catch up."""
+    try:
+        await hs.get(DelayedEventsHandler).start()
+    except Exception:  # its state check runs again with the next event in each room
+        logger.exception("delayed events: the start-up state check failed")
+    await start_self_destruct(hs)
+
+
+async def start_self_destruct(hs: Server) -> None:
+    try:
+        await hs.get(SelfDestructHandler).start()
+    except Exception:  # each room is checked again with its next receipt
+        logger.exception("self-destruct: the start-up read check failed")

@@ -95,6 +95,9 @@ class ShardedStreamWriter(StreamWriter):
         self._own_held: list[_Held] = []
         self._held_writes: list[_Held] = []
         self._published = start
+        # An idle writer claims what the others reached at once (and says so): waiting for
+        # their next advance would hold every reader's token back until then.
+        self._recompute_own()
 
     # -- the StreamWriter API ----------------------------------------------------------
 

@@ -138,6 +138,11 @@ def runs_media_jobs(config: Any) -> bool:
     return instance_name(config) == named if named is not None else runs_background_tasks(config)
 
 
+def background_elsewhere(config: Any) -> bool:
+    """Whether a worker, not the main process, runs the background jobs."""
+    return bool(config.run_background_tasks_on != MAIN)
+
+
 def runs_background_tasks(config: Any) -> bool:
     """Whether this process runs the background jobs (``run_background_tasks_on``): purges,
     retention, expiry, delayed events and the other timers."""
@@ -158,6 +163,11 @@ def check_worker_rules(config: Any) -> None:
         )
     if events_sharded(config):
         _check_persisters(config)
+    if config.run_background_tasks_on != MAIN and not config.worker_replication_secret:
+        raise ConfigError(
+            "worker_replication_secret",
+            "the background-jobs worker sends delayed events through the event writers: set a shared secret",
+        )
     if is_worker(config):
         if not config.worker_name or config.worker_name == MAIN:
             raise ConfigError("worker_name", f"a worker needs a name of its own (not {MAIN!r})")

@@ -13,15 +13,22 @@ each with its own kind.
 
 One reactor call is armed at a time, for the earliest due timer; owners call
 ``timer_set(due_ms)`` after committing a new or moved timer so an earlier one re-arms it.
+
+In a set of processes (docs/workers.md) the timers that purge, expire, send or redact fire
+on the background-jobs process only; any other process that writes such a timer hands the
+``timer_set`` over the replication channel (``handover``), and the background process also
+looks at the table every ``POLL_S`` in case such a message was lost.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from collections.abc import Set as AbstractSet
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall
+from twisted.internet.task import LoopingCall
 
 from homeserver.server import Server
 from storage.stores.timers import DueTimer, TimerStore
@@ -34,6 +41,8 @@ TimerCallback = Callable[[str], Awaitable[None]]
 RETRY_AFTER_MS = 30_000
 #: Due timers read per query.
 BATCH = 100
+#: In a set of processes: how often the process that fires looks for timers written elsewhere.
+POLL_S = 30.0
 
 
 class TimerService:
@@ -46,16 +55,33 @@ class TimerService:
         self._started = False
         self._running = False
         self._run_again = False
+        self._poll: LoopingCall | None = None
+        #: Set where timers are written for another process to fire: tells it of ``due_ms``.
+        self.handover: Callable[[int], None] | None = None
         hs.reactor.addSystemEventTrigger("before", "shutdown", self.stop)
 
     def register(self, kind: str, callback: TimerCallback) -> None:
         """Own the timers of ``kind``; register before ``start`` so overdue ones fire at start-up."""
         self._callbacks[kind] = callback
 
-    def keep_only(self, kinds: set[str]) -> None:
-        """Fire only these kinds here (a background-jobs worker: the timers that send or
-        redact events stay with the process that writes events)."""
+    def keep_only(self, kinds: AbstractSet[str]) -> None:
+        """Fire only these kinds here (the background-jobs worker's)."""
         self._callbacks = {kind: fire for kind, fire in self._callbacks.items() if kind in kinds}
+
+    def drop(self, kinds: AbstractSet[str]) -> None:
+        """Leave these kinds to another process (main, when a worker runs the background jobs)."""
+        self._callbacks = {kind: fire for kind, fire in self._callbacks.items() if kind not in kinds}
+
+    def poll(self, every_s: float = POLL_S) -> None:
+        """Look at the table every ``every_s`` too: other processes write timers this one fires."""
+        self._poll = LoopingCall(lambda: Deferred.fromCoroutine(self._run()))
+        self._poll.clock = self.reactor
+        self._poll.start(every_s, now=False)
+
+    def handed_over(self, dues: list[str]) -> None:
+        """Timers another process wrote (``handover`` there), due at these times in ms."""
+        for due in dues:
+            self.timer_set(int(due))
 
     def now_ms(self) -> int:
         return int(self.reactor.seconds() * 1000)
@@ -67,6 +93,8 @@ class TimerService:
 
     def stop(self) -> None:
         self._started = False
+        if self._poll is not None and self._poll.running:
+            self._poll.stop()
         if self._call is not None and self._call.active():
             self._call.cancel()
         self._call = None
@@ -74,6 +102,8 @@ class TimerService:
 
     def timer_set(self, due_ms: int) -> None:
         """A timer was written (committed) for ``due_ms``: make sure we wake up by then."""
+        if self.handover is not None:
+            self.handover(due_ms)
         if not self._started:
             return
         if self._running:

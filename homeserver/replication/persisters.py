@@ -19,7 +19,15 @@ from typing import Any
 
 from twisted.web.server import Request
 
-from homeserver.config.workers import SHARDED_STREAM, event_writers, events_sharded, instance_name
+from homeserver.config.workers import (
+    SHARDED_STREAM,
+    background_elsewhere,
+    event_writers,
+    events_sharded,
+    instance_name,
+    is_worker,
+    runs_background_tasks,
+)
 from homeserver.errors import MatrixError, bad_json
 from homeserver.http.request import parse_json_object
 from homeserver.http.router import Router
@@ -87,8 +95,11 @@ class PersisterRouting:
 
 
 def setup(hs: Server) -> None:
-    """Before any stream is opened, in every process of a set with persisters."""
+    """Before any stream is opened, in every process of a set with persisters; without them,
+    a background-jobs worker hands the events its timers send (delayed events) to main."""
     if not events_sharded(hs.config):
+        if is_worker(hs.config) and runs_background_tasks(hs.config):
+            hs.get(EventPipeline).writers = PersisterRouting(hs)
         return
     here = instance_name(hs.config)
     shard_stream(hs.get(Streams), hs.db, SHARDED_STREAM, here, event_writers(hs.config))
@@ -111,7 +122,9 @@ async def open_writer(hs: Server) -> None:
 
 def add_routes(hs: Server, router: Router) -> None:
     """A persister's internal endpoint, where the other instances hand it its rooms' events."""
-    if not events_sharded(hs.config) or instance_name(hs.config) not in event_writers(hs.config):
+    if instance_name(hs.config) not in event_writers(hs.config):
+        return
+    if not events_sharded(hs.config) and not background_elsewhere(hs.config):
         return
     secret = str(hs.config.worker_replication_secret or "").encode()
     pipeline = hs.get(EventPipeline)

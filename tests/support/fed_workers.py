@@ -9,6 +9,7 @@ DNS server of ours) reaches the reader through /etc/hosts.
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,8 @@ def write_split_server(directory: Path, net: FederationNet, sender: str = SENDER
     ``sender`` (the sender worker, or ``main``) sends federation."""
     port = free_port()
     server_name = f"localhost:{port}"
+    # The background worker's delayed events go to the event writer over the instance_map.
+    shared.setdefault("worker_replication_secret", secrets.token_hex(16))
     fed = net.federation_config(server_name, port, ["localhost"])
     for key in ("server_name", "listeners"):
         fed.pop(key)

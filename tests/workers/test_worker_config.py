@@ -127,6 +127,11 @@ def test_a_worker_reads_the_shared_file_and_its_own(tmp_path: Path) -> None:
             WORKER,
             "federation_sender_instances: expected exactly one instance",
         ),
+        (
+            {"run_background_tasks_on": "background1"},
+            WORKER,
+            "worker_replication_secret: the background-jobs worker sends delayed events",
+        ),
     ],
 )
 def test_refusals_name_the_key_and_the_reason(
@@ -196,7 +201,7 @@ ROLES = ("sends_federation", "serves_media", "runs_background_tasks", "runs_medi
             {"serves_media"},
         ),
         (
-            {"run_background_tasks_on": "reader1"},
+            {"run_background_tasks_on": "reader1", "worker_replication_secret": "s"},
             WORKER,
             {"sends_federation", "serves_media"},
             {"runs_background_tasks", "runs_media_jobs"},

@@ -200,7 +200,8 @@ class DelayedEventsHandler:
             if delayed is None:
                 return
             try:
-                await self._send(delayed)
+                event_id = await self._send(delayed)
+                logger.info("delayed event %s of %s sent as %s", delay_id, delayed.user_id, event_id)
             except MatrixError as exc:  # the room said no (left, lost power...): drop it
                 logger.info("delayed event %s of %s in %s was not sent: %s %s", delay_id, delayed.user_id,
                             delayed.room_id, exc.errcode, exc.message)
