@@ -13,7 +13,6 @@ out, so the indexes never outgrow the number of live connections.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Hashable, Iterable
 from typing import Any, Generic, TypeVar
 
@@ -30,18 +29,12 @@ StreamListener = Callable[["StreamAdvance"], None]
 #: member; their builds mostly run from memory, so without slices the reactor would serve
 #: nothing else (other rooms' sends, the next message) until the last one is done.
 WAKE_SLICE = 64
-#: ...and at most this much wall time per turn. A woken long-poll builds its answer inside
-#: the wake, so 64 of them on a loaded box held the reactor for hundreds of milliseconds;
-#: another room's send needs several turns (request, persist, reply) and waited that long
-#: at each one (issue 16, bench ``send_during_fanout``). Wall time, not a reactor clock:
-#: this bounds how long the thread is held, which a test clock cannot see.
-WAKE_BUDGET_S = 0.005
 
 T = TypeVar("T", bound=Hashable)
 
 
 class SlicedWaker(Generic[T]):
-    """Calls ``wake(item, advance)`` for queued items, ``WAKE_SLICE`` (or ``WAKE_BUDGET_S``) per turn.
+    """Calls ``wake(item, advance)`` for queued items, ``WAKE_SLICE`` per reactor turn.
 
     The first slice runs at once, so a small room is woken exactly as without slices; the rest
     follow in later turns. An item queued twice before its turn is woken once, with the first
@@ -65,10 +58,7 @@ class SlicedWaker(Generic[T]):
 
     def _drain(self) -> None:
         self._scheduled = False
-        until = time.perf_counter() + WAKE_BUDGET_S
         for _ in range(min(WAKE_SLICE, len(self._queue))):
-            if time.perf_counter() > until:
-                break
             item = next(iter(self._queue))
             advance = self._queue.pop(item)
             try:
