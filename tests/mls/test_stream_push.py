@@ -66,11 +66,7 @@ def test_each_stream_gets_each_commit_once_in_order(group) -> None:
             assert bob.group_epoch() == alice.group_epoch()
         # And the group still works: a message from alice reaches every stream, and decrypts.
         alice.send(b"after two pushed commits")
-        for bob, client in zip(bobs, streams, strict=True):
-            received: list[bytes] = []
-            while not received:
-                received = bob.received(client.next_frame())
-            assert received == [b"after two pushed commits"]
+        assert_each_decrypts(bobs, streams, b"after two pushed commits")
     finally:
         for stream in streams:
             stream.close()
@@ -99,14 +95,19 @@ def test_welcome_notes_reach_the_joiners_streams_once(group) -> None:
             # Acknowledged by the stream's token: /sync from it does not deliver the note again.
             assert sync(joiner.http, stream.last_token).get("to_device", {}).get("events", []) == []
         alice.send(b"welcome, all three")
-        for joiner, stream in zip(joiners, streams, strict=True):
-            received: list[bytes] = []
-            while not received:
-                received = joiner.received(stream.next_frame())
-            assert received == [b"welcome, all three"]
+        assert_each_decrypts(joiners, streams, b"welcome, all three")
     finally:
         for stream in streams:
             stream.close()
+
+
+def assert_each_decrypts(devices: list[MlsDevice], streams: list[StreamClient], plaintext: bytes) -> None:
+    """Each device reads frames from its own stream until a message arrives; it must be ``plaintext``."""
+    for device, stream in zip(devices, streams, strict=True):
+        received: list[bytes] = []
+        while not received:
+            received = device.received(stream.next_frame())
+        assert received == [plaintext]
 
 
 def alice_url(device: MlsDevice) -> str:

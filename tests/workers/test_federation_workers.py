@@ -15,7 +15,6 @@ import pytest
 import requests
 
 from tests.support.client import Client, q, register_user
-from tests.support.databases import drop_database
 from tests.support.fed_workers import (
     BACKGROUND,
     MEDIA,
@@ -31,7 +30,7 @@ from tests.support.federation_rooms import sync_token, sync_until, typing_user_i
 from tests.support.rooms import V3, create_room, new_user, put_state, send_message
 from tests.support.server import RunningServer
 from tests.support.synapse_server import SynapseServer
-from tests.support.workers import ProcessSet
+from tests.support.workers import ProcessSet, serve
 
 RETENTION = {"retention": {
     "enabled": True,
@@ -44,11 +43,7 @@ RETENTION = {"retention": {
 @pytest.fixture(scope="module")
 def split(net: FederationNet, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProcessSet]:
     processes = start_split_server(tmp_path_factory.mktemp("split"), net, **RETENTION)
-    try:
-        yield processes
-    finally:
-        processes.stop()
-        drop_database(processes.database)
+    yield from serve(processes)
 
 
 @pytest.fixture(scope="module")

@@ -14,13 +14,12 @@ import yaml
 
 from homeserver.replication.persisters import owner_of
 from tests.support.client import Client, q
-from tests.support.databases import drop_database
 from tests.support.fed_workers import SENDER, see, sent_transactions, start_split_server
 from tests.support.federation import FederationNet
 from tests.support.federation_rooms import sync_token
 from tests.support.rooms import V3, create_room, new_user, send_message
 from tests.support.server import RunningServer, free_port
-from tests.support.workers import ProcessSet
+from tests.support.workers import ProcessSet, serve
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -37,11 +36,7 @@ def split(net: FederationNet, tmp_path_factory: pytest.TempPathFactory,
         stream_writers={"events": PERSISTERS},
         worker_replication_secret=secrets.token_hex(16),
     )
-    try:
-        yield processes
-    finally:
-        processes.stop()
-        drop_database(processes.database)
+    yield from serve(processes)
 
 
 def room_on(alice: Client, persister: str) -> str:
