@@ -78,6 +78,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--append-results-md", action="store_true",
                         help="append this run's tables to bench/RESULTS.md (e.g. a --large --only run)")
     parser.add_argument("--list", action="store_true", help="list workloads and exit")
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="py-spy raw profiles of the server over each measured phase, into this dir")
     parser.add_argument("--vignette-config", type=json.loads, default={},
                         help='JSON object merged into Vignette\'s config, e.g. \'{"push_rule_evaluation": false}\'')
     return parser.parse_args(argv)
@@ -89,7 +91,8 @@ def options_from(args: argparse.Namespace) -> Options:
                    large=not args.no_large, fanout_messages=args.fanout_messages,
                    large_fanout_messages=args.large_messages, bystanders=args.bystanders,
                    idle=args.idle, idle_streams=args.idle_streams, rooms=args.rooms,
-                   room_version=args.room_version, workload_timeout_s=args.workload_timeout)
+                   room_version=args.room_version, workload_timeout_s=args.workload_timeout,
+                   profile_dir=args.profile)
 
 
 async def run_workloads(target: Target, options: Options, workloads: list[Workload]) -> dict[str, dict[str, Any]]:

@@ -6,6 +6,7 @@ import asyncio
 import json
 import secrets
 from collections.abc import Awaitable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import aiohttp
@@ -46,6 +47,8 @@ class Options:
     media_downloads: int = 50
     media_uploads: int = 200
     workload_timeout_s: float = 600.0
+    #: ``--profile``: py-spy raw profiles of the server over each measured phase go here.
+    profile_dir: Path | None = None
 
 
 @attrs.define
@@ -57,9 +60,14 @@ class Context:
     _users: list[MatrixClient] = attrs.field(factory=list)
     _shared_rooms: dict[int, str] = attrs.field(factory=dict)
     _sync_filter: str | None | bool = False  # False: not probed yet
+    _profiles: int = 0
 
     def cpu_meter(self) -> CpuMeter:
-        return CpuMeter.start(self.target.pid, self.target.postgres_database)
+        profile_to = None
+        if self.options.profile_dir is not None:
+            self._profiles += 1
+            profile_to = self.options.profile_dir / f"{self.target.kind}-{self.target.engine}-{self._profiles}.txt"
+        return CpuMeter.start(self.target.pid, self.target.postgres_database, profile_to)
 
     def rss_kib(self) -> int:
         return rss_kib(self.target.pid)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -133,12 +135,28 @@ class CpuMeter:
     database: str | None
     server_start: float = 0.0
     db_start: dict[int, float] = attrs.field(factory=dict)
+    #: py-spy recording the server while the meter runs (``--profile``), stopped by ``server_ms``.
+    profiler: subprocess.Popen[bytes] | None = None
 
     @classmethod
-    def start(cls, server_pid: int, database: str | None) -> CpuMeter:
-        meter = cls(server_pid, database, cpu_ms(server_pid))
+    def start(cls, server_pid: int, database: str | None, profile_to: Path | None = None) -> CpuMeter:
+        profiler = None
+        if profile_to is not None:
+            profile_to.parent.mkdir(parents=True, exist_ok=True)
+            py_spy = Path(sys.executable).with_name("py-spy")
+            profiler = subprocess.Popen([str(py_spy), "record", "--pid", str(server_pid), "--rate", "200",
+                                         "--format", "raw", "--output", str(profile_to)],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(1.0)  # py-spy attaches before the measured work starts
+        meter = cls(server_pid, database, cpu_ms(server_pid), profiler=profiler)
         meter.db_start = meter._db_now()
         return meter
+
+    def _stop_profiler(self) -> None:
+        if self.profiler is not None:
+            self.profiler.send_signal(signal.SIGINT)
+            self.profiler.wait(60)
+            self.profiler = None
 
     def _db_now(self) -> dict[int, float]:
         if not self.database:
@@ -147,7 +165,9 @@ class CpuMeter:
         return {pid: value for pid, value in readings.items() if value is not None}
 
     def server_ms(self) -> float:
-        return cpu_ms(self.server_pid) - self.server_start
+        used = cpu_ms(self.server_pid) - self.server_start
+        self._stop_profiler()
+        return used
 
     def db_ms(self) -> float | None:
         """None on SQLite, where the database work is inside the server process already."""

@@ -5,7 +5,8 @@ Each repetition runs ``python -m bench --servers vignette`` twice, once with
 ``push_rule_evaluation`` on and once off (the order alternates between repetitions, so a
 change of load hits both sides alike), and reads the server CPU per event or message
 (utime+stime from /proc/<pid>/stat, bench/context.py) from each run's JSON. It prints every
-run's figures, the medians per side, and the ratio on/off of the medians.
+run's figures, the medians per side, the ratio on/off of the medians, and each repetition's
+own on/off ratio.
 """
 
 from __future__ import annotations
@@ -63,6 +64,12 @@ def main() -> None:
         on, off = statistics.median(samples["on"][key]), statistics.median(samples["off"].get(key, [0.0]))
         ratio = on / off if off else float("nan")
         print(f"  {key:<44} on {on:9.3f}  off {off:9.3f}  on/off {ratio:5.3f}")
+    print("\nper repetition, on/off of the pair run back to back (a drift in load cancels within a pair):")
+    for key in sorted(samples["on"]):
+        pairs = [a / b for a, b in zip(samples["on"][key], samples["off"].get(key, []), strict=False) if b]
+        if pairs:
+            print(f"  {key:<44} " + " ".join(f"{r:5.3f}" for r in pairs)
+                  + f"  median {statistics.median(pairs):5.3f}")
 
 
 if __name__ == "__main__":
