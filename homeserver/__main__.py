@@ -117,6 +117,7 @@ def run(config_path: str | list[str]) -> int:
     from twisted.internet import reactor
     from twisted.internet.defer import Deferred
 
+    from homeserver import gc_schedule
     from homeserver.app import HomeServer
     from homeserver.logging_setup import setup_logging
 
@@ -147,6 +148,7 @@ def run(config_path: str | list[str]) -> int:
             reactor.stop()
             return
         logger.info("Vignette %s is running as pid %d", config.server_name, os.getpid())
+        gc_schedule.install(reactor, gc_schedule.GcSchedule.configured(config.gc_thresholds, config.gc_min_interval))
         try:
             await hs.start_background_work()
         except Exception:  # the timers re-arm themselves; serving goes on

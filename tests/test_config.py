@@ -65,6 +65,10 @@ BROKEN = [
     ("missing ca file", {"federation_custom_ca_list": ["/nonexistent/ca.pem"]},
      "federation_custom_ca_list[0]: cannot read"),
     ("bad refresh interval", {"key_refresh_interval": "soon"}, "key_refresh_interval: expected a duration"),
+    ("two gc thresholds", {"gc_thresholds": [700, 10]}, "gc_thresholds: expected three numbers"),
+    ("zero gc threshold", {"gc_thresholds": [700, 0, 10]}, "gc_thresholds: expected three numbers"),
+    ("bad gc interval", {"gc_min_interval": ["1s", "often", "30s"]}, "gc_min_interval[1]: expected a duration"),
+    ("two gc intervals", {"gc_min_interval": ["1s", "10s"]}, "gc_min_interval: expected three durations"),
 ]
 
 

@@ -25,6 +25,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "homeserver.config": ("homeserver.signing_key",),
     "homeserver.logging_setup": ("homeserver.config",),
     "homeserver.metrics": (),
+    "homeserver.gc_schedule": (),
     "homeserver.spooled_file": (),
     "homeserver.async_utils": (),
     # MLS public framing (RFC 9420 wire format): pure parsing, like the kernel.

@@ -56,6 +56,15 @@ def _non_negative(value: float) -> str | None:
     return None if value >= 0 else "expected a number of zero or more"
 
 
+def _three_counts(values: list[int]) -> str | None:
+    return None if len(values) == 3 and all(v > 0 for v in values) else \
+        "expected three numbers greater than zero, for generations 0, 1 and 2"
+
+
+def _three_intervals(values: list[Duration]) -> str | None:
+    return None if len(values) == 3 else "expected three durations, for generations 0, 1 and 2"
+
+
 def _server_name(value: str) -> str | None:
     from homeserver.config.names import server_name_problem
 
@@ -363,6 +372,11 @@ class HomeserverConfig:
     #: measure what it costs (bench/RESULTS.md); clients then see no notification counts.
     push_rule_evaluation: bool = field(True)
     enable_metrics: bool = field(False)
+    # Garbage collection on a timer (homeserver/gc_schedule.py): per generation, the
+    # allocation counts past which it is due (None: Python's) and the time between two runs.
+    gc_thresholds: list[int] | None = field(None, check=_three_counts)
+    gc_min_interval: list[Duration] = field(factory=lambda: [Duration(1000), Duration(10_000), Duration(30_000)],
+                                            check=_three_intervals)
 
     max_group_size: int = field(1500, check=_positive)
     to_device_retention: Duration = field(Duration(30 * 86_400_000))
