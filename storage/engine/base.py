@@ -120,8 +120,9 @@ class Engine(abc.ABC):
         """Return a connection; `broken` ones are closed and forgotten."""
 
     @abc.abstractmethod
-    def begin(self, conn: Any) -> Any:
-        """Start a transaction and return a cursor for it."""
+    def begin(self, conn: Any, durable: bool = True) -> Any:
+        """Start a transaction and return a cursor for it. ``durable=False``: its commit
+        returns without waiting for the disk (``Database.run_derived_interaction``)."""
 
     @abc.abstractmethod
     def is_retryable(self, exc: BaseException) -> bool:
@@ -185,6 +186,17 @@ class Database:
         of times with jittered backoff, so func must not have side effects outside the
         transaction (use txn.call_after for those).
         """
+        return await self._run(desc, func, args, kwargs, durable=True)
+
+    async def run_derived_interaction(self, desc: str, func: Callable[..., T], *args: Any) -> T:
+        """``run_interaction`` for rows rebuilt from durable data after a crash (push actions):
+        the commit does not wait for the disk. Commits still become durable in order (a
+        write-ahead log's prefix), so a later durable commit, such as the position up to
+        which the rows were derived, makes every earlier one durable too."""
+        return await self._run(desc, func, args, {}, durable=False)
+
+    async def _run(self, desc: str, func: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any],
+                   durable: bool) -> T:
         for attempt in range(1, MAX_ATTEMPTS + 1):
             if self._closed:
                 raise DatabaseClosedError(f"database closed; cannot run {desc}")
@@ -192,7 +204,7 @@ class Database:
             try:
                 try:
                     result, callbacks = await deferToThreadPool(
-                        self._reactor, self._pool, self._attempt, func, args, kwargs
+                        self._reactor, self._pool, self._attempt, func, args, kwargs, durable
                     )
                 finally:
                     self._observe(desc, time.monotonic() - started)
@@ -219,7 +231,7 @@ class Database:
                 logger.exception("transaction listener %r failed", listener)
 
     def _attempt(
-        self, func: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]
+        self, func: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any], durable: bool
     ) -> tuple[T, list[tuple[Callable[..., Any], tuple[Any, ...]]]]:
         """One try on a pool thread: begin, run func, commit or roll back."""
         engine = self._engine
@@ -227,7 +239,7 @@ class Database:
         broken = False
         try:
             try:
-                cursor = engine.begin(conn)
+                cursor = engine.begin(conn, durable)
                 txn = Transaction(engine, cursor)
                 result = func(txn, *args, **kwargs)
                 if inspect.isawaitable(result):

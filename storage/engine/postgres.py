@@ -74,9 +74,12 @@ class PostgresEngine(Engine):
         with self._lock:
             self._idle.append(conn)
 
-    def begin(self, conn: Any) -> Any:
+    def begin(self, conn: Any, durable: bool = True) -> Any:
         # psycopg2 opens the transaction implicitly at the first statement.
-        return conn.cursor()
+        cursor = conn.cursor()
+        if not durable:  # this transaction only: the commit does not wait for the WAL flush
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        return cursor
 
     def is_retryable(self, exc: BaseException) -> bool:
         return getattr(exc, "pgcode", None) in RETRYABLE_PGCODES

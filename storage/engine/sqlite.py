@@ -3,7 +3,9 @@
 SQLite allows a single writer at a time anyway, so one connection on a one-thread
 pool is both the simplest and a correct design: no in-process lock contention, and
 reads see every committed write. Durability: WAL with synchronous=FULL, so a commit
-that returned (and therefore a 200 sent to a client) survives power loss.
+that returned (and therefore a 200 sent to a client) survives power loss. A derived
+transaction (``durable=False``) commits with synchronous=NORMAL: no fsync, and the
+next FULL commit's fsync of the log covers it.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ class SqliteEngine(Engine):
         self.busy_timeout_ms = busy_timeout_ms
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
+        #: The connection's ``PRAGMA synchronous`` (it cannot change inside a transaction).
+        self._synchronous = "FULL"
 
     def pool_size(self) -> tuple[int, int]:
         return 1, 1
@@ -54,6 +58,7 @@ class SqliteEngine(Engine):
         )
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
+        self._synchronous = "FULL"
         conn.execute("PRAGMA foreign_keys=ON")
         # Deleted and rewritten content is overwritten with zeros, not left in free space:
         # an expunged (self-destructed) message must not survive in the file.
@@ -74,7 +79,11 @@ class SqliteEngine(Engine):
                     self._conn = None
             conn.close()
 
-    def begin(self, conn: sqlite3.Connection) -> sqlite3.Cursor:
+    def begin(self, conn: sqlite3.Connection, durable: bool = True) -> sqlite3.Cursor:
+        synchronous = "FULL" if durable else "NORMAL"
+        if synchronous != self._synchronous:
+            conn.execute(f"PRAGMA synchronous={synchronous}")
+            self._synchronous = synchronous
         cursor = conn.cursor()
         # IMMEDIATE takes the write lock up front, so a transaction never fails half
         # way through on a lock upgrade if another process shares the file.

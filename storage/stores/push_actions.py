@@ -161,7 +161,9 @@ class PushActionsStore:
             _insert_txn(txn, _INSERT, _ROW, rows)
             _insert_txn(txn, _INSERT_SHARED, _SHARED_ROW, shared_rows)
 
-        await self.db.run_interaction("add_push_actions", insert)
+        # Derived rows: after a crash, evaluation starts again from the stored watermark
+        # (a durable commit, so every row written before it is durable too).
+        await self.db.run_derived_interaction("add_push_actions", insert)
 
     async def get_read_positions(self, user_id: str, room_ids: Iterable[str]) -> dict[str, dict[str, int]]:
         """Per room, {thread_id ('' unthreaded): where the user has read up to}: their furthest

@@ -382,3 +382,28 @@ async def test_postgres_reconnects_after_connection_is_killed(database: Database
 
     [(new_pid,)] = await database.execute("pid", "SELECT pg_backend_pid()")
     assert new_pid != old_pid
+
+
+def _commit_level(txn: Transaction) -> str:
+    """How this transaction's commit waits for the disk, in the engine's own words."""
+    sqlite = txn.engine_name == "sqlite3"
+    txn.execute("PRAGMA synchronous" if sqlite else "SHOW synchronous_commit")
+    row = txn.fetchone()
+    assert row is not None
+    return ({1: "no fsync", 2: "fsync"} if sqlite else {"off": "no fsync", "on": "fsync"})[row[0]]
+
+
+@pytest_twisted.ensureDeferred
+async def test_derived_interaction_commits_without_waiting_for_the_disk(database: Database) -> None:
+    """Only the derived transaction skips the flush; the next ordinary one waits for it again."""
+    await _make_counter(database)
+
+    def increment(txn: Transaction) -> str:
+        txn.execute("UPDATE counter SET value = value + 1 WHERE id = 1")
+        return _commit_level(txn)
+
+    assert await database.run_interaction("ordinary", increment) == "fsync"
+    assert await database.run_derived_interaction("derived", increment) == "no fsync"
+    assert await database.run_interaction("ordinary again", increment) == "fsync"
+    assert await database.run_derived_interaction("derived again", increment) == "no fsync"
+    assert await _counter_values(database) == [(1, 4), (2, 0)]
