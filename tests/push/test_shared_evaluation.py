@@ -87,3 +87,18 @@ def test_shared_path_gives_the_same_actions_as_per_user_evaluation(
         shared = plan.match(template, rules, shared_facts, name)
         assert (None if alone is None else (alone.rule_id, alone.actions)) == \
             (None if shared is None else (shared.rule_id, shared.actions)), (user_id, event)
+
+
+def test_a_personal_rule_on_a_property_the_event_lacks_is_nobodys_candidate() -> None:
+    template = DefaultTemplate.build(SERVER)
+    auth = power_levels(50)
+
+    def candidates(event: dict[str, Any]) -> set[str]:
+        plan = SharedPlan.for_event(template, facts_for(event, 5, auth))
+        return {template.rules[i].rule_id for i in plan.candidates}
+
+    plain = candidates(EVENTS[0])
+    assert ".m.rule.is_user_mention" not in plain  # no m.mentions.user_ids to be in
+    assert {".m.rule.contains_display_name", ".m.rule.contains_user_name"} <= plain
+    assert ".m.rule.is_user_mention" in candidates(EVENTS[6])
+    assert candidates(EVENTS[9]) == set()  # encrypted: no body, no mentions

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import attrs
 
-from homeserver.handlers.push.conditions import CompiledRule, EventFacts, compile_rules
+from homeserver.handlers.push.conditions import CompiledRule, Condition, EventFacts, compile_rules
 from homeserver.handlers.push.defaults import default_rules
 
 _TEMPLATE_LOCALPART = "vignette-push-template"
@@ -49,6 +49,19 @@ class DefaultTemplate:
         return cls(compiled, personal)
 
 
+def _fails_for_everyone(condition: Condition, facts: EventFacts) -> bool:
+    """A personal condition on a property the event lacks (a mention list, a body) holds for
+    no member, so its rule is no member's candidate."""
+    if condition.per_name:
+        return facts.body is None
+    kind = condition.key[0]
+    return kind in _PROPERTY_KINDS and condition.key[1] not in facts.flat
+
+
+#: Conditions keyed (kind, flattened property, ...): event_match and event_property_*.
+_PROPERTY_KINDS = frozenset({"m", "event_property_is", "event_property_contains"})
+
+
 @attrs.frozen
 class SharedPlan:
     """What one event leaves open for default-class members."""
@@ -67,6 +80,9 @@ class SharedPlan:
             holds = True
             for position, condition in enumerate(rule.conditions):
                 if position in personal:
+                    if _fails_for_everyone(condition, facts):
+                        holds = False
+                        break
                     continue
                 outcome = memo.get(condition.key)
                 if outcome is None:
