@@ -3,9 +3,9 @@
 CPython collects a generation whenever its allocation count passes a threshold, and the whole
 heap whenever enough objects have survived the younger collections. A fan-out keeps every
 woken long-poll's request, response and Deferreds alive for a second or two, so those objects
-survive into the oldest generation and full collections come about once a second, each
-scanning every object the process holds: in the 1,500-member fan-out they took about a fifth
-of the server's CPU (bench/RESULTS.md). As Synapse does (its ``gc_thresholds`` and
+survive into the oldest generation, and full collections came about once a second, each
+scanning every object the process holds. On the timer the 1,500-member fan-out costs about a
+quarter less server CPU per message (bench/RESULTS.md). As Synapse does (its ``gc_thresholds`` and
 ``gc_min_interval`` settings), automatic collection is turned off and a timer collects a
 generation when its count has passed its threshold and its minimum interval has gone by.
 What start-up built lives as long as the process, so it is frozen out of every collection.
