@@ -102,6 +102,9 @@ class DelayedEventsHandler:
         self.retention = hs.get(RetentionHandler)
         # One action at a time per delay_id, so a cancel never races the send it cancels.
         self._locks: KeyedLocks[str] = KeyedLocks()
+        #: Being sent now: left out of the listing, as the event may already be in the room
+        #: before its row is deleted (sent first, so a crash in between re-sends it, idempotently).
+        self._sending: set[str] = set()
         # Rooms with delayed state events -> the "events" position checked up to.
         self._watched: dict[str, int] = {}
         self._checks = RoomCheckQueue(self._check_room, "delayed events: checking state in %s failed")
@@ -164,7 +167,7 @@ class DelayedEventsHandler:
             "delay_id": d.delay_id, "room_id": d.room_id, "type": d.event_type,
             **({"state_key": d.state_key} if d.state_key is not None else {}),
             "delay": d.delay_ms, "running_since": d.running_since, "content": d.content,
-        } for d in await self.store.list_for_user(user_id)]
+        } for d in await self.store.list_for_user(user_id) if d.delay_id not in self._sending]
 
     async def cancel(self, delay_id: str) -> None:
         async with self._locks.hold(delay_id):
@@ -185,12 +188,16 @@ class DelayedEventsHandler:
             delayed = await self.store.get(delay_id)
             if delayed is None:
                 raise not_found("Delayed event not found")
+            self._sending.add(delay_id)
             try:
-                await self._send(delayed)
-            except MatrixError:
+                try:
+                    await self._send(delayed)
+                except MatrixError:
+                    await self.store.delete([delay_id])
+                    raise
                 await self.store.delete([delay_id])
-                raise
-            await self.store.delete([delay_id])
+            finally:
+                self._sending.discard(delay_id)
 
     # Sending
 
@@ -199,13 +206,17 @@ class DelayedEventsHandler:
             delayed = await self.store.get(delay_id)
             if delayed is None:
                 return
+            self._sending.add(delay_id)
             try:
-                event_id = await self._send(delayed)
-                logger.info("delayed event %s of %s sent as %s", delay_id, delayed.user_id, event_id)
-            except MatrixError as exc:  # the room said no (left, lost power...): drop it
-                logger.info("delayed event %s of %s in %s was not sent: %s %s", delay_id, delayed.user_id,
-                            delayed.room_id, exc.errcode, exc.message)
-            await self.store.delete([delay_id])
+                try:
+                    event_id = await self._send(delayed)
+                    logger.info("delayed event %s of %s sent as %s", delay_id, delayed.user_id, event_id)
+                except MatrixError as exc:  # the room said no (left, lost power...): drop it
+                    logger.info("delayed event %s of %s in %s was not sent: %s %s", delay_id, delayed.user_id,
+                                delayed.room_id, exc.errcode, exc.message)
+                await self.store.delete([delay_id])
+            finally:
+                self._sending.discard(delay_id)
 
     async def _send(self, delayed: DelayedEvent) -> str:
         requester = Requester(delayed.user_id, delayed.device_id, False, False, None)
