@@ -128,14 +128,14 @@ def test_a_thousand_messages_over_two_persisters_reach_both_readers(processes: P
     since = sync(on(reader, reader2), sync_filter=BIG_TIMELINE)["next_batch"]
     stream = StreamClient.connect(on(reader, reader1), since=since, sync_filter=BIG_TIMELINE, timeout=120)
     total = SENDERS * MESSAGES_PER_SENDER
-    try:
-        with ThreadPoolExecutor(2) as pool:
+    with ThreadPoolExecutor(2) as pool:
+        try:
             polled = pool.submit(long_poll, on(reader, reader2), since, rooms, total)
             streamed = pool.submit(stream_messages, stream, rooms, total)
             send_messages(processes, senders, rooms, MESSAGES_PER_SENDER)
             via_ws, via_sync = streamed.result(), polled.result()
-    finally:
-        stream.close()
+        finally:
+            stream.close()  # before the pool waits for its threads: a reader blocked on it returns
     per_room = MESSAGES_PER_SENDER // ROOMS_PER_SENDER
     check_once_in_order(via_ws, rooms, per_room)
     check_once_in_order(via_sync, rooms, per_room)
@@ -157,9 +157,9 @@ def test_redis_connections_cut_under_load_lose_nothing(processes: ProcessSet) ->
     stream = StreamClient.connect(on(reader, reader1), since=since, sync_filter=BIG_TIMELINE, timeout=120)
     halfway = threading.Event()
     per_sender = 40
-    try:
-        total = len(senders) * per_sender
-        with ThreadPoolExecutor(3) as pool:
+    total = len(senders) * per_sender
+    with ThreadPoolExecutor(3) as pool:
+        try:
             wait_for_redis_connections(processes.server_name, CONNECTIONS)
             polled = pool.submit(long_poll, on(reader, reader2), since, rooms, total)
             streamed = pool.submit(stream_messages, stream, rooms, total)
@@ -168,8 +168,8 @@ def test_redis_connections_cut_under_load_lose_nothing(processes: ProcessSet) ->
             assert drop_redis_connections(processes.server_name) == CONNECTIONS
             sending.result()
             via_ws, via_sync = streamed.result(), polled.result()
-    finally:
-        stream.close()
+        finally:
+            stream.close()  # before the pool waits for its threads: a reader blocked on it returns
     check_once_in_order(via_ws, rooms, per_sender // ROOMS_PER_SENDER)
     check_once_in_order(via_sync, rooms, per_sender // ROOMS_PER_SENDER)
 
